@@ -1,0 +1,25 @@
+//! One module per subcommand; `run` dispatches.
+
+pub mod bench;
+pub mod data;
+pub mod demo;
+pub mod import;
+pub mod pairs;
+pub mod simulate;
+pub mod splits;
+pub mod validate;
+
+use crate::{Cli, Command};
+
+pub fn run(cli: &Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Simulate(args) => simulate::run(args, cli.json),
+        Command::Validate(args) => validate::run(args, cli.json),
+        Command::Pairs(args) => pairs::run(args, cli.json),
+        Command::Data(cmd) => data::run(cmd, cli.json),
+        Command::Splits(args) => splits::run(args, cli.json),
+        Command::Import(args) => import::run(args, cli.json),
+        Command::Demo(args) => demo::run(args, cli.json),
+        Command::Bench(cmd) => bench::run(cmd, cli.json),
+    }
+}

@@ -1,0 +1,58 @@
+//! The `prefscope` command line. Glue only: argument parsing (clap derive), output (`--json` or
+//! a readable table), progress bars and exit codes. The logic lives in the library crates.
+//!
+//! Exit codes: 0 success, 1 failure, 2 bad input (a malformed file, a bad flag, an unknown
+//! column). A broken pipe (`prefscope ... | head`) counts as success.
+
+mod commands;
+mod exit;
+mod output;
+
+use clap::{Parser, Subcommand};
+
+/// Does DPO learn what different groups of people prefer? Data, statistics, training and
+/// analysis for preference-learning studies on PRISM-style data.
+#[derive(Debug, Parser)]
+#[command(name = "prefscope", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Print machine-readable JSON on stdout instead of tables (also hides progress bars).
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a PRISM-format data set with planted, known effects.
+    Simulate(commands::simulate::Args),
+    /// Check a PRISM directory (survey, conversations, utterances) and report its size.
+    Validate(commands::validate::Args),
+    /// Build preference pairs from a PRISM directory.
+    Pairs(commands::pairs::Args),
+    /// Data set reports.
+    #[command(subcommand)]
+    Data(commands::data::DataCommand),
+    /// Split users into groups by attribute and hold out evaluation users.
+    Splits(commands::splits::Args),
+    /// Convert a generic pair file (HH-RLHF or TRL conversational JSONL) to prefscope pairs.
+    Import(commands::import::Args),
+    /// Run the whole pipeline on simulated data into a folder and say where everything is.
+    Demo(commands::demo::Args),
+    /// Benchmarks that time prefscope against its reference implementation in the same run.
+    #[command(subcommand)]
+    Bench(commands::bench::BenchCommand),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PREFSCOPE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = commands::run(&cli);
+    std::process::exit(exit::report(result));
+}
