@@ -1,0 +1,18 @@
+//! prefscope-train: DPO training on libtorch (`tch`).
+//!
+//! - [`logps`]: completion log-probs from hidden states and the lm_head weight, in chunks, and
+//!   the two-pass backward that never keeps `[tokens, vocab]` logits alive.
+//! - [`Loss`]: the DPO loss family (sigmoid, IPO, hinge, robust), one free function each.
+//! - [`dpo`]: the objective on a batch: SFT term, WPO weights, rewards.
+//!
+//! Neighbours: `prefscope-model` provides the decoders and tokenization; `prefscope-study` calls
+//! [`train::run`](crate::train) for each run of a study.
+
+pub mod dpo;
+mod error;
+pub mod logps;
+mod loss;
+
+pub use dpo::{Objective, PairLogps, PairStats, Wpo, WpoAlign};
+pub use error::{Result, TrainError};
+pub use loss::{hinge_loss, ipo_loss, robust_loss, sigmoid_loss, Loss};

@@ -1,0 +1,156 @@
+"""Reference values for prefscope-train's log-prob, loss and WPO code.
+
+Writes crates/prefscope-train/tests/fixtures/dpo_head.json. Run from the repository root:
+
+    .venv/bin/python tools/gen_train_fixtures.py
+
+A tiny setup (4 sequences = 2 pairs, length 7, hidden 8, vocab 37) with random hidden states
+and an lm_head weight. The log-probs, losses and WPO weights follow TRL's `DPOTrainer`
+(`concatenated_forward`, `dpo_loss`, `get_batch_loss_metrics`) written out with plain torch on
+full logits, so the Rust code (which never builds full logits) is checked against an independent
+implementation. Gradients are with respect to the hidden states and the lm_head weight.
+"""
+
+import json
+import platform
+import sys
+
+import torch
+import torch.nn.functional as F
+
+torch.manual_seed(0)
+B, T, H, V = 4, 7, 8, 37
+P = B // 2
+hidden = torch.randn(B, T, H, dtype=torch.float32)
+weight = torch.randn(V, H, dtype=torch.float32) * 0.7
+ids = torch.randint(0, V, (B, T))
+# completion tokens (right-padded); prompt positions 0 (and 1 for some rows).
+completion_mask = torch.tensor(
+    [
+        [0, 0, 1, 1, 1, 1, 0],
+        [0, 1, 1, 1, 1, 1, 1],
+        [0, 0, 1, 1, 0, 0, 0],
+        [0, 1, 1, 1, 1, 0, 0],
+    ]
+)
+ref_chosen = torch.tensor([-9.5, -11.25])
+ref_rejected = torch.tensor([-4.0, -10.5])
+ref_chosen_mean = torch.tensor([-2.1, -1.7])
+ref_rejected_mean = torch.tensor([-1.9, -2.6])
+beta, ls, rpo_alpha = 0.1, 0.1, 0.5
+
+
+def forward(hidden, weight, wpo_variant):
+    """TRL concatenated_forward on full logits: per-seq sums, token counts, WPO weights, NLL."""
+    logits = hidden @ weight.T
+    labels = torch.roll(ids, shifts=-1, dims=1)
+    loss_mask = torch.roll(completion_mask, shifts=-1, dims=1).bool()
+    labels = labels.clone()
+    labels[~loss_mask] = 0
+    logprobs = F.log_softmax(logits, dim=-1)
+    per_token = torch.gather(logprobs, 2, labels.unsqueeze(-1)).squeeze(-1)
+    per_token = per_token.masked_fill(~loss_mask, 0)
+    sums = per_token.sum(-1)
+    counts = loss_mask.sum(-1)
+    with torch.no_grad():
+        adj = torch.logsumexp(2 * logprobs, dim=-1)
+        if wpo_variant == "trl":
+            # verbatim TRL: per-token log-probs rolled by one, the adjustment and mask not.
+            rolled = torch.roll(per_token, shifts=1, dims=1)
+            w = ((rolled - adj) * loss_mask).sum(-1) / loss_mask.sum(-1)
+        else:
+            # WPO paper, Eq. (2): the adjustment of the distribution that predicted the token.
+            w = ((per_token - adj) * loss_mask).sum(-1) / loss_mask.sum(-1)
+        wraw = torch.exp(w[:P] + w[P:])
+    nll = F.cross_entropy(
+        logits[:P].flatten(0, 1), torch.where(loss_mask[:P], labels[:P], -100).flatten(), ignore_index=-100
+    )
+    return per_token, loss_mask, sums, counts, wraw, nll
+
+
+def dpo_loss(kind, chosen, rejected, rc, rr):
+    m = (chosen - rejected) - (rc - rr)
+    if kind == "sigmoid":
+        return -F.logsigmoid(beta * m) * (1 - ls) - F.logsigmoid(-beta * m) * ls
+    if kind == "robust":
+        return (-F.logsigmoid(beta * m) * (1 - ls) + F.logsigmoid(-beta * m) * ls) / (1 - 2 * ls)
+    if kind == "hinge":
+        return torch.relu(1 - beta * m)
+    if kind == "ipo":
+        return (m - 1 / (2 * beta)) ** 2
+    raise ValueError(kind)
+
+
+def flat(t):
+    return [float(x) for x in t.detach().reshape(-1).tolist()]
+
+
+cases = []
+for kind in ["sigmoid", "robust", "hinge", "ipo"]:
+    for wpo in [None, "paper", "paper_noclamp", "trl"]:
+        for sft in [False, True]:
+            if kind != "sigmoid" and (sft or wpo in ("paper_noclamp", "trl")):
+                continue
+            h = hidden.clone().requires_grad_(True)
+            w = weight.clone().requires_grad_(True)
+            per_token, loss_mask, sums, counts, wraw, nll = forward(h, w, "trl" if wpo == "trl" else "paper")
+            logps = sums
+            rc, rr = ref_chosen, ref_rejected
+            if kind == "ipo":  # TRL: IPO uses the mean log-prob over completion tokens
+                logps = sums / counts
+                rc, rr = ref_chosen_mean, ref_rejected_mean
+            losses = dpo_loss(kind, logps[:P], logps[P:], rc, rr)
+            if sft:
+                losses = losses + rpo_alpha * nll
+            weights = torch.ones(P)
+            if wpo is not None:
+                weights = wraw if wpo == "paper_noclamp" else torch.clamp(wraw, max=1)
+                losses = losses * weights
+            loss = losses.mean()
+            loss.backward()
+            cases.append(
+                {
+                    "kind": kind,
+                    "wpo": wpo,
+                    "sft_alpha": rpo_alpha if sft else None,
+                    "loss": float(loss),
+                    "losses": flat(losses),
+                    "wpo_weights": flat(weights),
+                    "chosen_rewards": flat(beta * (logps[:P] - rc)),
+                    "rejected_rewards": flat(beta * (logps[P:] - rr)),
+                    "grad_hidden": flat(h.grad),
+                    "grad_weight": flat(w.grad),
+                }
+            )
+
+per_token, loss_mask, sums, counts, _, _ = forward(hidden, weight, "paper")
+# per-token log-probs of completion tokens in row-major order of their position in `ids`
+token_logps = [float(per_token[b, t - 1]) for b in range(B) for t in range(1, T) if completion_mask[b, t]]
+
+out = {
+    "header": {
+        "script": "tools/gen_train_fixtures.py",
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "note": "TRL DPOTrainer formulas on full logits; f32 on CPU",
+    },
+    "shape": {"batch": B, "length": T, "hidden": H, "vocab": V},
+    "beta": beta,
+    "label_smoothing": ls,
+    "hidden": flat(hidden),
+    "weight": flat(weight),
+    "ids": [int(x) for x in ids.reshape(-1).tolist()],
+    "completion_mask": [int(x) for x in completion_mask.reshape(-1).tolist()],
+    "ref_chosen": flat(ref_chosen),
+    "ref_rejected": flat(ref_rejected),
+    "ref_chosen_mean": flat(ref_chosen_mean),
+    "ref_rejected_mean": flat(ref_rejected_mean),
+    "seq_logps": flat(sums),
+    "seq_tokens": [int(x) for x in counts.tolist()],
+    "token_logps": token_logps,
+    "cases": cases,
+}
+path = "crates/prefscope-train/tests/fixtures/dpo_head.json"
+with open(path, "w") as f:
+    json.dump(out, f, indent=1)
+print(f"wrote {path}: {len(cases)} cases", file=sys.stderr)
