@@ -12,7 +12,10 @@ pub mod dpo;
 mod error;
 pub mod logps;
 mod loss;
+pub mod optim;
+pub mod schedule;
 
 pub use dpo::{Objective, PairLogps, PairStats, Wpo, WpoAlign};
 pub use error::{Result, TrainError};
 pub use loss::{hinge_loss, ipo_loss, robust_loss, sigmoid_loss, Loss};
+pub use schedule::{lr_at, Decay, Schedule};
