@@ -22,15 +22,29 @@ pub struct ChiSquareTest {
 /// for dof = 1; prefscope reports the uncorrected statistic and says so).
 pub fn chi_square_independence(table: &[Vec<f64>]) -> Option<ChiSquareTest> {
     let ncols = table.iter().map(Vec::len).max().unwrap_or(0);
-    let col_total = |j: usize| table.iter().map(|r| r.get(j).copied().unwrap_or(0.0)).sum::<f64>();
-    let rows: Vec<&Vec<f64>> = table.iter().filter(|r| r.iter().sum::<f64>() > 0.0).collect();
+    let col_total = |j: usize| {
+        table
+            .iter()
+            .map(|r| r.get(j).copied().unwrap_or(0.0))
+            .sum::<f64>()
+    };
+    let rows: Vec<&Vec<f64>> = table
+        .iter()
+        .filter(|r| r.iter().sum::<f64>() > 0.0)
+        .collect();
     let cols: Vec<usize> = (0..ncols).filter(|&j| col_total(j) > 0.0).collect();
     if rows.len() < 2 || cols.len() < 2 {
         return None;
     }
     let cell = |r: &Vec<f64>, j: usize| r.get(j).copied().unwrap_or(0.0);
-    let row_sums: Vec<f64> = rows.iter().map(|r| cols.iter().map(|&j| cell(r, j)).sum()).collect();
-    let col_sums: Vec<f64> = cols.iter().map(|&j| rows.iter().map(|r| cell(r, j)).sum()).collect();
+    let row_sums: Vec<f64> = rows
+        .iter()
+        .map(|r| cols.iter().map(|&j| cell(r, j)).sum())
+        .collect();
+    let col_sums: Vec<f64> = cols
+        .iter()
+        .map(|&j| rows.iter().map(|r| cell(r, j)).sum())
+        .collect();
     let total: f64 = row_sums.iter().sum();
     let mut statistic = 0.0;
     for (i, r) in rows.iter().enumerate() {
@@ -41,8 +55,16 @@ pub fn chi_square_independence(table: &[Vec<f64>]) -> Option<ChiSquareTest> {
         }
     }
     let dof = (rows.len() - 1) * (cols.len() - 1);
-    let p_value = ChiSquared::new(dof as f64).map(|d| d.sf(statistic)).unwrap_or(f64::NAN);
-    Some(ChiSquareTest { statistic, dof, p_value, rows_used: rows.len(), cols_used: cols.len() })
+    let p_value = ChiSquared::new(dof as f64)
+        .map(|d| d.sf(statistic))
+        .unwrap_or(f64::NAN);
+    Some(ChiSquareTest {
+        statistic,
+        dof,
+        p_value,
+        rows_used: rows.len(),
+        cols_used: cols.len(),
+    })
 }
 
 #[cfg(test)]
@@ -68,7 +90,11 @@ mod tests {
         .sum();
         assert!((t.statistic - expected).abs() < 1e-12);
         assert_eq!(t.dof, 2);
-        assert!((t.p_value - (-t.statistic / 2.0).exp()).abs() < 1e-12, "{}", t.p_value);
+        assert!(
+            (t.p_value - (-t.statistic / 2.0).exp()).abs() < 1e-12,
+            "{}",
+            t.p_value
+        );
     }
 
     #[test]

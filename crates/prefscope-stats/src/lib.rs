@@ -1,8 +1,33 @@
-//! Statistics for prefscope: binary and ordered logit with plain and cluster-robust covariances,
-//! tests of independence, bootstrap and permutation tests, multiple-testing corrections and power.
+//! Statistics for prefscope: binary and ordered logit (or probit) with plain and cluster-robust
+//! covariances equal to statsmodels', tests of independence, bootstrap and permutation tests,
+//! multiple-testing corrections and power.
 //!
-//! No file I/O happens here: callers pass plain slices and matrices.
+//! No file I/O happens here: callers pass plain slices. Errors are [`StatsError`] values that
+//! name the offending column or category; nothing returns NaN for bad input.
+//!
+//! ```
+//! use prefscope_stats::{logit, Design, FitOptions};
+//! let x = Design::new(vec![("x", vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0])]).unwrap();
+//! let y = [0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 1.0];
+//! let fit = logit(&y, &x, &FitOptions::default()).unwrap();
+//! assert!(fit.converged() && fit.param("x").unwrap() > 0.0);
+//! ```
 
 mod contingency;
+mod design;
+pub mod dist;
+mod error;
+mod fit;
+mod link;
+mod logit;
+mod ordered;
 
 pub use contingency::{chi_square_independence, ChiSquareTest};
+pub use design::Design;
+pub use error::{SeparationKind, StatsError};
+pub use fit::{
+    cluster_codes, Convergence, Covariance, FitOptions, FitResult, ModelKind, ParamKind,
+};
+pub use link::Link;
+pub use logit::logit;
+pub use ordered::{ordered_logit, OrderedOutcome};
