@@ -1,12 +1,39 @@
 //! Data for prefscope: PRISM and generic pair-file readers, the pair builder, user attributes,
 //! group splits, and a PRISM-format simulator with planted, known effects.
 //!
-//! The main type is [`Pair`]; PRISM files are read into a [`prism::Dataset`], pairs are built by
-//! [`build_pairs`], and written or read with [`write_pairs`] / [`read_pairs`] (Parquet or JSONL,
-//! chosen by the file extension). This crate knows nothing about models or training: the
-//! `prefscope-stats` crate fits regressions on its tables and `prefscope-train` tokenizes its
-//! pairs.
+//! The main type is [`Pair`]. PRISM files are read into a [`prism::Dataset`] (checked line by
+//! line and against each other), pairs are built by [`build_pairs`], and written or read with
+//! [`write_pairs`] / [`read_pairs`] (Parquet or JSONL, by file extension). Users are split into
+//! groups by a [`SplitSpec`]; [`simulate::simulate`] writes PRISM-format data with known effects.
+//! This crate knows nothing about models or training: `prefscope-stats` fits regressions on its
+//! tables and `prefscope-train` tokenizes its pairs.
+//!
+//! ```no_run
+//! use prefscope_data::{build_pairs, prism::Dataset, PairOptions};
+//! let data = Dataset::load(std::path::Path::new("prism/"))?;
+//! let set = build_pairs(&data, PairOptions::default());
+//! println!("{} within-model pairs, {} ties", set.pairs.len(), set.ties_within);
+//! # Ok::<(), prefscope_data::Error>(())
+//! ```
 
+mod atomic;
+pub mod attributes;
+mod builder;
+mod error;
+mod import;
+mod jsonl;
 mod pair;
+mod pair_io;
+pub mod prism;
+pub mod simulate;
+pub mod splits;
+mod summary;
 
+pub use atomic::{write_atomic, write_bytes_atomic};
+pub use builder::{build_pairs, pair_id, PairOptions, PairSet};
+pub use error::{Error, Result};
+pub use import::{detect_format, import_pairs, Imported, PairFormat};
 pub use pair::{KindFilter, Message, Pair, PairKind};
+pub use pair_io::{pair_schema, read_pairs, write_pairs, TableFormat};
+pub use splits::{Group, Holdout, Split, SplitDef, SplitRule, SplitSpec};
+pub use summary::{quantile_sorted, summarize, GapStats, PerKind, Summary};

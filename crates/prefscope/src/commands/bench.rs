@@ -1,0 +1,98 @@
+//! `prefscope bench`: benchmarks that time prefscope against its reference implementation in
+//! the same run and print the ratio.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use prefscope_data::prism::Dataset;
+use prefscope_data::simulate::{self, Effects, SimConfig};
+use prefscope_data::{build_pairs, KindFilter, PairOptions};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchCommand {
+    /// Read a PRISM directory and build all pairs (with prompts): prefscope vs a pandas script
+    /// (tools/bench_ingest_pandas.py) doing the same work on the same files.
+    Ingest(IngestArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct IngestArgs {
+    /// Simulated participants (PRISM's size by default).
+    #[arg(long, default_value_t = 1500)]
+    pub users: usize,
+    /// Timed repetitions of each side; the median is reported.
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// Python with pandas for the reference side.
+    #[arg(long, default_value_t = default_python())]
+    pub python: String,
+    /// The pandas script.
+    #[arg(long, default_value = "tools/bench_ingest_pandas.py")]
+    pub script: PathBuf,
+}
+
+/// The project venv's python when it exists, else `python3`.
+pub fn default_python() -> String {
+    let venv = Path::new(".venv/bin/python");
+    if venv.exists() { venv.display().to_string() } else { "python3".into() }
+}
+
+pub fn run(cmd: &BenchCommand, json: bool) -> anyhow::Result<()> {
+    match cmd {
+        BenchCommand::Ingest(args) => ingest(args, json),
+    }
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    prefscope_data::quantile_sorted(&xs, 0.5)
+}
+
+fn ingest(args: &IngestArgs, json: bool) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("prefscope-bench-ingest-{}", std::process::id()));
+    let config = SimConfig { users: args.users, seed: 0, effects: Effects::planted_default() };
+    simulate::write_prism(&dir, &config, &simulate::simulate(&config))?;
+    let result = ingest_in(&dir, args, json);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn ingest_in(dir: &Path, args: &IngestArgs, json: bool) -> anyhow::Result<()> {
+    let mut times = Vec::new();
+    let mut n_pairs = 0;
+    for _ in 0..args.runs.max(1) {
+        let t = Instant::now();
+        let data = Dataset::load_for_pairs(dir)?;
+        let set = build_pairs(&data, PairOptions { kind: KindFilter::All, min_gap: 0.0 });
+        times.push(t.elapsed().as_secs_f64());
+        n_pairs = set.pairs.len();
+    }
+    let ours = median(times);
+    let output = std::process::Command::new(&args.python)
+        .arg(&args.script)
+        .arg(dir)
+        .arg("--runs")
+        .arg(args.runs.max(1).to_string())
+        .output()
+        .with_context(|| format!("running {} {}", args.python, args.script.display()))?;
+    anyhow::ensure!(output.status.success(), "the pandas script failed: {}", String::from_utf8_lossy(&output.stderr));
+    let theirs: serde_json::Value = serde_json::from_slice(&output.stdout).context("reading the pandas script's JSON")?;
+    let pandas_s = theirs["seconds_median"].as_f64().context("pandas script: no seconds_median")?;
+    let pandas_pairs = theirs["pairs"].as_u64().context("pandas script: no pairs")? as usize;
+    anyhow::ensure!(pandas_pairs == n_pairs, "the two sides disagree: prefscope built {n_pairs} pairs, pandas {pandas_pairs}");
+    let ratio = pandas_s / ours;
+    let report = serde_json::json!({
+        "users": args.users, "pairs": n_pairs, "runs": args.runs,
+        "prefscope_seconds": ours, "pandas_seconds": pandas_s, "speedup": ratio,
+    });
+    if json {
+        crate::output::print_json(&report)
+    } else {
+        println!("ingest: read PRISM + build {n_pairs} pairs ({} users), median of {} runs", args.users, args.runs);
+        println!("  prefscope {ours:>9.3} s");
+        println!("  pandas    {pandas_s:>9.3} s");
+        println!("  speedup   {ratio:>9.1}x (pandas / prefscope)");
+        Ok(())
+    }
+}

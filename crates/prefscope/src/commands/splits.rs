@@ -1,0 +1,144 @@
+//! `prefscope splits`: split users into groups per attribute, hold out evaluation users, and
+//! check each split's source-model mix (the notes' confound check).
+//!
+//! Writes into `--out`: `groups.csv` (split, user_id, group, label), `holdout.csv`
+//! (user_id, set = train | eval) and `splits.json` (per split: rule, threshold, excluded users,
+//! users and pairs per group for train and eval, the source-model table and its chi-square
+//! test of independence).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use prefscope_data::prism::Dataset;
+use prefscope_data::splits::{apply_split, group_counts, is_eval_user, source_model_table, users_with_pairs};
+use prefscope_data::{build_pairs, Group, KindFilter, PairOptions, Split, SplitSpec};
+use prefscope_stats::chi_square_independence;
+use serde::Serialize;
+
+use crate::exit::bad_input;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// PRISM directory.
+    #[arg(long)]
+    pub prism: PathBuf,
+    /// Split spec (TOML). Without it, every built-in split with the default hold-out.
+    #[arg(long)]
+    pub spec: Option<PathBuf>,
+    /// Output directory.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Which pairs define "users with pairs" and the pair counts.
+    #[arg(long, default_value = "within")]
+    pub kind: KindFilter,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SplitReport {
+    pub name: String,
+    pub rule: prefscope_data::SplitRule,
+    pub a_label: String,
+    pub b_label: String,
+    pub null_control: bool,
+    pub threshold: Option<f64>,
+    pub excluded_users: usize,
+    pub groups: BTreeMap<Group, prefscope_data::splits::GroupCounts>,
+    pub source_models: SourceModels,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SourceModels {
+    pub models: Vec<String>,
+    pub a: Vec<f64>,
+    pub b: Vec<f64>,
+    /// Pearson chi-square test of independence of group and source model (no continuity
+    /// correction); null when fewer than two groups or models have pairs.
+    pub chi_square: Option<prefscope_stats::ChiSquareTest>,
+}
+
+pub fn load_spec(path: Option<&PathBuf>) -> anyhow::Result<SplitSpec> {
+    match path {
+        None => Ok(SplitSpec::builtin_all()),
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| bad_input(anyhow::anyhow!("{}: {e}", p.display())))?;
+            SplitSpec::from_toml(&text, &p.display().to_string()).map_err(bad_input)
+        }
+    }
+}
+
+pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
+    let spec = load_spec(args.spec.as_ref())?;
+    let defs = spec.resolve().map_err(bad_input)?;
+    let data = Dataset::load_for_pairs(&args.prism).map_err(bad_input)?;
+    let pairs = build_pairs(&data, PairOptions { kind: args.kind, min_gap: 0.0 }).pairs;
+    let bar = crate::output::progress(defs.len() as u64, "splitting", json);
+    let mut splits = Vec::new();
+    for def in &defs {
+        splits.push(apply_split(def, &data, &pairs));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let reports: Vec<SplitReport> = splits.iter().map(|s| report(s, &pairs, &spec)).collect();
+    write_outputs(args, &splits, &reports, &spec, &pairs)?;
+    if json {
+        crate::output::print_json(&serde_json::json!({ "out": args.out, "holdout": spec.holdout, "splits": reports }))
+    } else {
+        println!("{:<16} {:>7} {:>7} {:>9} {:>9} {:>8}  {:>10}", "split", "users A", "users B", "pairs A", "pairs B", "excluded", "models p");
+        for r in &reports {
+            let (a, b) = (&r.groups[&Group::A], &r.groups[&Group::B]);
+            let p = r.source_models.chi_square.as_ref().map_or("-".to_string(), |c| format_p(c.p_value));
+            println!("{:<16} {:>7} {:>7} {:>9} {:>9} {:>8}  {:>10}", r.name, a.users, b.users, a.pairs, b.pairs, r.excluded_users, p);
+        }
+        println!("wrote groups.csv, holdout.csv and splits.json to {}", args.out.display());
+        Ok(())
+    }
+}
+
+fn report(split: &Split, pairs: &[prefscope_data::Pair], spec: &SplitSpec) -> SplitReport {
+    let (models, [a, b]) = source_model_table(split, pairs);
+    let chi_square = chi_square_independence(&[a.clone(), b.clone()]);
+    SplitReport {
+        name: split.def.name.clone(),
+        rule: split.def.rule.clone(),
+        a_label: split.def.a_label.clone(),
+        b_label: split.def.b_label.clone(),
+        null_control: split.def.null_control,
+        threshold: split.threshold,
+        excluded_users: split.excluded,
+        groups: group_counts(split, pairs, &spec.holdout),
+        source_models: SourceModels { models, a, b, chi_square },
+    }
+}
+
+fn write_outputs(args: &Args, splits: &[Split], reports: &[SplitReport], spec: &SplitSpec, pairs: &[prefscope_data::Pair]) -> anyhow::Result<()> {
+    let mut groups = String::from("split,user_id,group,label\n");
+    for s in splits {
+        for (user, g) in &s.groups {
+            let label = if *g == Group::A { &s.def.a_label } else { &s.def.b_label };
+            groups += &format!("{},{},{},{}\n", csv_field(&s.def.name), csv_field(user), g.as_str(), csv_field(label));
+        }
+    }
+    prefscope_data::write_bytes_atomic(&args.out.join("groups.csv"), groups.as_bytes())?;
+    let mut holdout = String::from("user_id,set\n");
+    for user in users_with_pairs(pairs).keys() {
+        let set = if is_eval_user(&spec.holdout, user) { "eval" } else { "train" };
+        holdout += &format!("{},{set}\n", csv_field(user));
+    }
+    prefscope_data::write_bytes_atomic(&args.out.join("holdout.csv"), holdout.as_bytes())?;
+    let json = serde_json::to_vec_pretty(&serde_json::json!({ "prism": args.prism, "kind": format!("{:?}", args.kind).to_lowercase(), "holdout": spec.holdout, "splits": reports }))?;
+    prefscope_data::write_bytes_atomic(&args.out.join("splits.json"), &json)?;
+    Ok(())
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// A p-value with three significant digits, in scientific notation when small.
+pub fn format_p(p: f64) -> String {
+    if p < 1e-3 { format!("{p:.2e}") } else { format!("{p:.3}") }
+}
