@@ -1,14 +1,47 @@
-//! placeholder
-pub fn smoke() -> Result<f64, tch::TchError> {
-    let t = tch::Tensor::f_from_slice(&[1.0f32, 2.0, 3.0])?;
-    let s = t.f_sum(tch::Kind::Float)?;
-    s.f_double_value(&[])
-}
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn smoke() {
-        assert_eq!(super::smoke().unwrap(), 6.0);
-        println!("cuda available: {}", tch::Cuda::is_available());
-    }
-}
+//! prefscope-model: decoder-only language models (Qwen2, Llama family) on libtorch through
+//! `tch`, their weights (HF safetensors directories, the HF cache, GGUF), tokenization and chat
+//! templates. It knows nothing about DPO; `prefscope-train` builds on it.
+//!
+//! # API summary (for prefscope-train)
+//!
+//! ```text
+//! load(path, &LoadOptions { device, kind }) -> Loaded          // HF dir, HF cache id, or .gguf
+//!   Loaded { vs: nn::VarStore, model: CausalLm, chat: ChatTokenizer,
+//!            hf_config: serde_json::Value /* config.json to save next to weights */, .. }
+//! CausalLm::random(&vs.root(), &DecoderConfig) / CausalLm::load(&vs.root(), &cfg, &mut Weights)
+//! model.forward_hidden(&input_ids [b,t] i64, Some(&attention_mask [b,t])) -> [b,t,hidden]
+//!     final hidden states (after the last norm), kind of the weights; pad on the RIGHT
+//! model.lm_head_weight() -> &Tensor [vocab, hidden]   (the embedding when tied)
+//! model.forward_logits(..) -> [b,t,vocab]              (tests only)
+//! model.config() -> &DecoderConfig
+//! chat.encode_pair(&[Message], completion_text, &Truncation) -> Encoded
+//!   Encoded { prompt_ids, completion_ids, prompt_truncated, completion_truncated }
+//! collate(&[&Encoded], pad_id, device) -> Batch { input_ids, attention_mask, completion_mask }
+//! ```
+//!
+//! Parameter names in the `VarStore` are the checkpoint names
+//! (`model.layers.0.self_attn.q_proj.weight`), so `vs.save`-style writers produce HF-loadable
+//! safetensors; a tied model has no `lm_head.weight` variable.
+//!
+//! The completion of a pair is what the chat template renders for the assistant turn after the
+//! prompt rendered with `add_generation_prompt=True`, as TRL does (for ChatML: the response, then
+//! `<|im_end|>`, then a newline). Truncation keeps the end of the prompt and the start of the
+//! completion; see [`Truncation`].
+//!
+//! Errors are [`ModelError`]; nothing here panics on bad input.
+
+mod chat;
+mod config;
+mod decoder;
+mod error;
+mod gguf;
+mod load;
+mod weights;
+
+pub use chat::{render_template, ChatTokenizer, Encoded, Message, Truncation};
+pub use config::{Arch, DecoderConfig, HfConfig, RopeScaling};
+pub use decoder::CausalLm;
+pub use error::{ModelError, Result};
+pub use gguf::{GgufFile, GgufModel, MetaValue};
+pub use load::{load, load_decoder, LoadOptions, Loaded, ModelSource};
+pub use weights::Weights;

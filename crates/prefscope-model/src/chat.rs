@@ -1,0 +1,486 @@
+//! Tokenization and chat templates: a conversation plus a response becomes prompt token ids and
+//! completion token ids, the way TRL prepares DPO pairs.
+//!
+//! Templates are rendered with `minijinja` under HF semantics: `trim_blocks` and
+//! `lstrip_blocks` on, loop controls, Python string methods (`minijinja-contrib` pycompat),
+//! `raise_exception(msg)` as an error, `tojson` as Python's `json.dumps`, `strftime_now`, and the
+//! variables `messages`, `add_generation_prompt`, `bos_token`, `eos_token`. A template's own
+//! default system prompt (Qwen2.5: "You are Qwen, created by Alibaba Cloud. You are a helpful
+//! assistant.") appears exactly when the template adds it.
+//!
+//! The completion text is TRL's (`maybe_apply_chat_template`): render prompt + assistant message,
+//! take the longest common prefix with the prompt rendered with `add_generation_prompt=True`;
+//! the prompt is that prefix and the completion is the rest. For ChatML templates that is the
+//! response, `<|im_end|>` and a newline. Prompt and completion are tokenized separately with no
+//! added special tokens (the template writes them).
+//!
+//! Truncation ([`Truncation`]): first the prompt keeps its LAST `max_prompt_length` tokens; then,
+//! if prompt + completion is longer than `max_length`, the completion keeps its FIRST
+//! `max_length - prompt` tokens. With `max_length` but no `max_prompt_length`, the prompt may
+//! use at most `max_length - 1` tokens, so at least one completion token is left. Each cut is
+//! counted in [`Encoded`].
+
+use std::path::Path;
+
+use minijinja::{Environment, Error as JinjaError, ErrorKind, Value};
+use serde::{Deserialize, Serialize};
+use tokenizers::Tokenizer;
+
+use crate::error::{ModelError, Result};
+
+/// One chat message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// `system`, `user` or `assistant`.
+    pub role: String,
+    pub content: String,
+}
+
+impl Message {
+    pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
+        Self {
+            role: role.into(),
+            content: content.into(),
+        }
+    }
+}
+
+/// Length limits applied to an encoded pair (see the module doc).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Truncation {
+    /// Maximum prompt + completion tokens.
+    pub max_length: Option<usize>,
+    /// Maximum prompt tokens (the end is kept).
+    pub max_prompt_length: Option<usize>,
+}
+
+impl Truncation {
+    fn check(&self) -> Result<()> {
+        match (self.max_length, self.max_prompt_length) {
+            (Some(0), _) => Err(ModelError::Input("max_length must be at least 1".into())),
+            (Some(l), Some(p)) if p >= l => Err(ModelError::Input(format!(
+                "max_prompt_length ({p}) must be smaller than max_length ({l})"
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A prompt and one completion as token ids.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Encoded {
+    pub prompt_ids: Vec<u32>,
+    pub completion_ids: Vec<u32>,
+    /// Prompt tokens dropped from the start.
+    pub prompt_truncated: usize,
+    /// Completion tokens dropped from the end.
+    pub completion_truncated: usize,
+}
+
+/// A tokenizer with its chat template and special tokens.
+pub struct ChatTokenizer {
+    tokenizer: Tokenizer,
+    template: Option<String>,
+    bos_token: String,
+    eos_token: String,
+    pad_token_id: Option<u32>,
+}
+
+impl std::fmt::Debug for ChatTokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatTokenizer")
+            .field("vocab", &self.tokenizer.get_vocab_size(true))
+            .field("has_template", &self.template.is_some())
+            .field("eos_token", &self.eos_token)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A special-token entry of tokenizer_config.json: a string or `{"content": ...}`.
+fn token_string(v: Option<&serde_json::Value>) -> Option<String> {
+    match v? {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Object(o) => o.get("content")?.as_str().map(str::to_string),
+        _ => None,
+    }
+}
+
+impl ChatTokenizer {
+    /// Builds from parts (GGUF metadata, tests).
+    pub fn new(
+        tokenizer: Tokenizer,
+        template: Option<String>,
+        bos_token: impl Into<String>,
+        eos_token: impl Into<String>,
+        pad_token_id: Option<u32>,
+    ) -> Self {
+        Self {
+            tokenizer,
+            template,
+            bos_token: bos_token.into(),
+            eos_token: eos_token.into(),
+            pad_token_id,
+        }
+    }
+
+    /// Reads `tokenizer.json`, and `tokenizer_config.json` for the chat template (or
+    /// `chat_template.jinja`) and the bos/eos/pad tokens.
+    pub fn from_hf_dir(dir: &Path) -> Result<Self> {
+        let tok_path = dir.join("tokenizer.json");
+        let tokenizer = Tokenizer::from_file(&tok_path)
+            .map_err(|e| ModelError::Tokenizer(format!("{}: {e}", tok_path.display())))?;
+        let cfg_path = dir.join("tokenizer_config.json");
+        let cfg: serde_json::Value = match std::fs::read_to_string(&cfg_path) {
+            Ok(text) => serde_json::from_str(&text)
+                .map_err(|e| ModelError::format(&cfg_path, e.to_string()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => serde_json::Value::Null,
+            Err(e) => return Err(ModelError::io(&cfg_path, e)),
+        };
+        let jinja_path = dir.join("chat_template.jinja");
+        let template = match cfg.get("chat_template") {
+            Some(serde_json::Value::String(s)) => Some(s.clone()),
+            // A list of named templates: take "default".
+            Some(serde_json::Value::Array(list)) => list
+                .iter()
+                .find(|t| t.get("name").and_then(|n| n.as_str()) == Some("default"))
+                .and_then(|t| t.get("template")?.as_str().map(str::to_string)),
+            _ if jinja_path.is_file() => Some(
+                std::fs::read_to_string(&jinja_path).map_err(|e| ModelError::io(&jinja_path, e))?,
+            ),
+            _ => None,
+        };
+        let bos_token = token_string(cfg.get("bos_token")).unwrap_or_default();
+        let eos_token = token_string(cfg.get("eos_token")).unwrap_or_default();
+        let pad_token_id = token_string(cfg.get("pad_token"))
+            .and_then(|p| tokenizer.token_to_id(&p))
+            .or_else(|| tokenizer.token_to_id(&eos_token));
+        Ok(Self::new(
+            tokenizer,
+            template,
+            bos_token,
+            eos_token,
+            pad_token_id,
+        ))
+    }
+
+    /// The underlying `tokenizers` tokenizer.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// The chat template source, if the model has one.
+    pub fn template(&self) -> Option<&str> {
+        self.template.as_deref()
+    }
+
+    /// Id used to pad batches (the pad token, else the eos token).
+    pub fn pad_token_id(&self) -> Option<u32> {
+        self.pad_token_id
+    }
+
+    /// The eos token string.
+    pub fn eos_token(&self) -> &str {
+        &self.eos_token
+    }
+
+    /// Renders `messages` with the chat template.
+    pub fn render(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String> {
+        let template = self
+            .template
+            .as_deref()
+            .ok_or_else(|| ModelError::Template("the model has no chat template".into()))?;
+        render_template(
+            template,
+            messages,
+            add_generation_prompt,
+            &self.bos_token,
+            &self.eos_token,
+        )
+    }
+
+    /// Token ids of `text`, with no special tokens added.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        let enc = self
+            .tokenizer
+            .encode_fast(text, false)
+            .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
+        Ok(enc.get_ids().to_vec())
+    }
+
+    /// Text of token ids (special tokens kept).
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        self.tokenizer
+            .decode(ids, false)
+            .map_err(|e| ModelError::Tokenizer(e.to_string()))
+    }
+
+    /// Prompt text and completion text for `prompt` followed by an assistant message `response`
+    /// (TRL's common-prefix rule, see the module doc).
+    pub fn split_texts(&self, prompt: &[Message], response: &str) -> Result<(String, String)> {
+        if prompt.is_empty() {
+            return Err(ModelError::Input("empty prompt conversation".into()));
+        }
+        let prompt_text = self.render(prompt, true)?;
+        let mut full = prompt.to_vec();
+        full.push(Message::new("assistant", response));
+        let full_text = self.render(&full, false)?;
+        let common = prompt_text
+            .char_indices()
+            .zip(full_text.chars())
+            .find(|((_, a), b)| a != b)
+            .map(|((i, _), _)| i)
+            .unwrap_or_else(|| prompt_text.len().min(full_text.len()));
+        Ok((
+            full_text[..common].to_string(),
+            full_text[common..].to_string(),
+        ))
+    }
+
+    /// Prompt ids and completion ids of one pair side, truncated by `trunc`.
+    pub fn encode_pair(
+        &self,
+        prompt: &[Message],
+        response: &str,
+        trunc: &Truncation,
+    ) -> Result<Encoded> {
+        trunc.check()?;
+        let (p, c) = self.split_texts(prompt, response)?;
+        let prompt_ids = self.encode(&p)?;
+        let completion_ids = self.encode(&c)?;
+        if completion_ids.is_empty() {
+            return Err(ModelError::Input(
+                "the completion renders to no tokens".into(),
+            ));
+        }
+        Ok(truncate(prompt_ids, completion_ids, trunc))
+    }
+}
+
+fn truncate(mut prompt: Vec<u32>, mut completion: Vec<u32>, trunc: &Truncation) -> Encoded {
+    let max_prompt = match (trunc.max_prompt_length, trunc.max_length) {
+        (Some(p), _) => Some(p),
+        (None, Some(l)) => Some(l - 1),
+        (None, None) => None,
+    };
+    let mut prompt_truncated = 0;
+    if let Some(mp) = max_prompt {
+        if prompt.len() > mp {
+            prompt_truncated = prompt.len() - mp;
+            prompt.drain(..prompt_truncated);
+        }
+    }
+    let mut completion_truncated = 0;
+    if let Some(l) = trunc.max_length {
+        let room = l - prompt.len();
+        if completion.len() > room {
+            completion_truncated = completion.len() - room;
+            completion.truncate(room);
+        }
+    }
+    Encoded {
+        prompt_ids: prompt,
+        completion_ids: completion,
+        prompt_truncated,
+        completion_truncated,
+    }
+}
+
+/// Renders a chat template under HF semantics (see the module doc).
+pub fn render_template(
+    template: &str,
+    messages: &[Message],
+    add_generation_prompt: bool,
+    bos_token: &str,
+    eos_token: &str,
+) -> Result<String> {
+    let mut env = Environment::new();
+    env.set_trim_blocks(true);
+    env.set_lstrip_blocks(true);
+    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    env.add_function(
+        "raise_exception",
+        |msg: String| -> std::result::Result<Value, JinjaError> {
+            Err(JinjaError::new(ErrorKind::InvalidOperation, msg))
+        },
+    );
+    env.add_function("strftime_now", |fmt: String| -> String {
+        strftime_now(&fmt)
+    });
+    env.add_filter("tojson", tojson);
+    let tmpl = env
+        .template_from_str(template)
+        .map_err(|e| ModelError::Template(format!("{e:#}")))?;
+    let ctx = minijinja::context! {
+        messages => messages,
+        add_generation_prompt => add_generation_prompt,
+        bos_token => bos_token,
+        eos_token => eos_token,
+    };
+    tmpl.render(ctx).map_err(|e| {
+        if e.kind() == ErrorKind::InvalidOperation {
+            ModelError::Template(format!(
+                "raised: {}",
+                e.detail().unwrap_or("template error")
+            ))
+        } else {
+            ModelError::Template(format!("{e:#}"))
+        }
+    })
+}
+
+/// `tojson` as transformers defines it: `json.dumps(x, ensure_ascii=False, indent=indent)`.
+fn tojson(
+    value: Value,
+    kwargs: minijinja::value::Kwargs,
+) -> std::result::Result<Value, JinjaError> {
+    let indent: Option<usize> = kwargs.get("indent")?;
+    // HF's tojson also takes ensure_ascii, separators, sort_keys; only their defaults are used
+    // by the templates we support.
+    kwargs.assert_all_used()?;
+    let json = serde_json::to_value(&value)
+        .map_err(|e| JinjaError::new(ErrorKind::InvalidOperation, e.to_string()))?;
+    let mut out = String::new();
+    write_py_json(&json, indent, 0, &mut out);
+    Ok(Value::from_safe_string(out))
+}
+
+fn write_py_json(v: &serde_json::Value, indent: Option<usize>, depth: usize, out: &mut String) {
+    use serde_json::Value as J;
+    let newline = |out: &mut String, d: usize| {
+        if let Some(n) = indent {
+            out.push('\n');
+            out.push_str(&" ".repeat(n * d));
+        }
+    };
+    let (item_sep, key_sep) = if indent.is_some() {
+        (",", ": ")
+    } else {
+        (", ", ": ")
+    };
+    match v {
+        J::Array(items) if !items.is_empty() => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(item_sep);
+                }
+                newline(out, depth + 1);
+                write_py_json(item, indent, depth + 1, out);
+            }
+            newline(out, depth);
+            out.push(']');
+        }
+        J::Object(map) if !map.is_empty() => {
+            out.push('{');
+            for (i, (k, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(item_sep);
+                }
+                newline(out, depth + 1);
+                out.push_str(&serde_json::to_string(k).unwrap_or_default());
+                out.push_str(key_sep);
+                write_py_json(item, indent, depth + 1, out);
+            }
+            newline(out, depth);
+            out.push('}');
+        }
+        other => out.push_str(&serde_json::to_string(other).unwrap_or_default()),
+    }
+}
+
+/// `strftime_now` for Llama 3 templates: today's date in UTC for the common `%d %b %Y`-style
+/// formats (days since the epoch converted by the civil-from-days algorithm).
+fn strftime_now(fmt: &str) -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let z = secs.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    let name = MONTHS[(month - 1) as usize];
+    fmt.replace("%d", &format!("{day:02}"))
+        .replace("%m", &format!("{month:02}"))
+        .replace("%Y", &year.to_string())
+        .replace("%B", name)
+        .replace("%b", &name[..3])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncation_keeps_prompt_end_and_completion_start() {
+        let t = Truncation {
+            max_length: Some(6),
+            max_prompt_length: Some(3),
+        };
+        let e = truncate(vec![1, 2, 3, 4, 5], vec![10, 11, 12, 13, 14], &t);
+        assert_eq!(e.prompt_ids, vec![3, 4, 5]);
+        assert_eq!(e.completion_ids, vec![10, 11, 12]);
+        assert_eq!((e.prompt_truncated, e.completion_truncated), (2, 2));
+        let only_max = Truncation {
+            max_length: Some(4),
+            max_prompt_length: None,
+        };
+        let e = truncate(vec![1, 2, 3, 4, 5], vec![10, 11], &only_max);
+        assert_eq!(e.prompt_ids, vec![3, 4, 5]);
+        assert_eq!(e.completion_ids, vec![10]);
+        let none = truncate(vec![1], vec![2], &Truncation::default());
+        assert_eq!((none.prompt_truncated, none.completion_truncated), (0, 0));
+    }
+
+    #[test]
+    fn bad_truncation_is_an_error() {
+        let t = Truncation {
+            max_length: Some(4),
+            max_prompt_length: Some(4),
+        };
+        assert!(t.check().is_err());
+    }
+
+    #[test]
+    fn raise_exception_is_an_error_with_its_message() {
+        let tmpl = "{% if messages[0]['role'] != 'user' %}{{ raise_exception('Conversation must start with user') }}{% endif %}ok";
+        let err =
+            render_template(tmpl, &[Message::new("assistant", "x")], false, "", "").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("Conversation must start with user"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn tojson_matches_python_json_dumps() {
+        let tmpl = "{{ x | tojson }}|{{ x | tojson(indent=2) }}";
+        let mut env = Environment::new();
+        env.add_filter("tojson", tojson);
+        let x = serde_json::json!({"a": [1, "é<"], "b": {}});
+        let out = env
+            .render_str(tmpl, minijinja::context! { x => x })
+            .unwrap();
+        assert_eq!(out, "{\"a\": [1, \"é<\"], \"b\": {}}|{\n  \"a\": [\n    1,\n    \"é<\"\n  ],\n  \"b\": {}\n}");
+    }
+}

@@ -1,0 +1,654 @@
+//! GGUF files (llama.cpp): metadata, tensors dequantized to f32 (F32, F16, BF16, Q8_0, Q4_0,
+//! Q4_1, Q5_0, Q5_1), the tokenizer (byte-level BPE, `tokenizer.ggml.model = gpt2`) and the chat
+//! template, for the `llama` and `qwen2` architectures.
+//!
+//! Tensors are renamed to HF names (`blk.0.attn_q.weight` → `model.layers.0.self_attn.q_proj.weight`)
+//! and the metadata becomes an HF `config.json`, so a GGUF model loads through the same path as
+//! a safetensors one. llama.cpp's converter permutes the rows of Llama's q and k projections for
+//! its rope layout; that permutation is undone here (Qwen2 files are not permuted).
+//! Spec: <https://github.com/ggml-org/ggml/blob/master/docs/gguf.md>.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use half::{bf16, f16};
+use serde_json::json;
+use tch::Tensor;
+use tokenizers::models::bpe::BPE;
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::pre_tokenizers::digits::Digits;
+use tokenizers::pre_tokenizers::sequence::Sequence;
+use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
+use tokenizers::{AddedToken, PreTokenizerWrapper, SplitDelimiterBehavior, Tokenizer};
+
+use crate::chat::ChatTokenizer;
+use crate::error::{ModelError, Result};
+use crate::weights::Weights;
+
+/// A metadata value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetaValue {
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Str(String),
+    Array(Vec<MetaValue>),
+}
+
+impl MetaValue {
+    fn as_i64(&self) -> Option<i64> {
+        match self {
+            MetaValue::Int(v) => Some(*v),
+            _ => None,
+        }
+    }
+    fn as_f64(&self) -> Option<f64> {
+        match self {
+            MetaValue::Float(v) => Some(*v),
+            MetaValue::Int(v) => Some(*v as f64),
+            _ => None,
+        }
+    }
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            MetaValue::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+struct TensorInfo {
+    name: String,
+    /// GGUF order: innermost dimension first.
+    dims: Vec<u64>,
+    kind: u32,
+    offset: u64,
+}
+
+/// A parsed GGUF file.
+pub struct GgufFile {
+    path: PathBuf,
+    data: Vec<u8>,
+    pub metadata: HashMap<String, MetaValue>,
+    tensors: Vec<TensorInfo>,
+    data_start: usize,
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    path: &'a Path,
+}
+
+impl Reader<'_> {
+    fn bytes(&mut self, n: usize) -> Result<&[u8]> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.buf.len())
+            .ok_or_else(|| {
+                ModelError::format(self.path, format!("truncated GGUF at byte {}", self.pos))
+            })?;
+        let s = &self.buf[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+    fn u32(&mut self) -> Result<u32> {
+        Ok(u32::from_le_bytes(
+            self.bytes(4)?.try_into().unwrap_or_default(),
+        ))
+    }
+    fn u64(&mut self) -> Result<u64> {
+        Ok(u64::from_le_bytes(
+            self.bytes(8)?.try_into().unwrap_or_default(),
+        ))
+    }
+    fn string(&mut self) -> Result<String> {
+        let n = self.u64()? as usize;
+        let b = self.bytes(n)?;
+        Ok(String::from_utf8_lossy(b).into_owned())
+    }
+    fn value(&mut self, ty: u32) -> Result<MetaValue> {
+        let b = |r: &mut Self, n| -> Result<Vec<u8>> { Ok(r.bytes(n)?.to_vec()) };
+        Ok(match ty {
+            0 => MetaValue::Int(b(self, 1)?[0] as i64),
+            1 => MetaValue::Int(b(self, 1)?[0] as i8 as i64),
+            2 => {
+                MetaValue::Int(u16::from_le_bytes([b(self, 2)?[0], self.buf[self.pos - 1]]) as i64)
+            }
+            3 => {
+                MetaValue::Int(i16::from_le_bytes([b(self, 2)?[0], self.buf[self.pos - 1]]) as i64)
+            }
+            4 => MetaValue::Int(self.u32()? as i64),
+            5 => MetaValue::Int(self.u32()? as i32 as i64),
+            6 => MetaValue::Float(f32::from_bits(self.u32()?) as f64),
+            7 => MetaValue::Bool(b(self, 1)?[0] != 0),
+            8 => MetaValue::Str(self.string()?),
+            9 => {
+                let item_ty = self.u32()?;
+                let n = self.u64()? as usize;
+                if n > self.buf.len() {
+                    return Err(ModelError::format(
+                        self.path,
+                        "GGUF array length beyond file size",
+                    ));
+                }
+                let mut items = Vec::with_capacity(n);
+                for _ in 0..n {
+                    items.push(self.value(item_ty)?);
+                }
+                MetaValue::Array(items)
+            }
+            10 => MetaValue::Int(self.u64()? as i64),
+            11 => MetaValue::Int(self.u64()? as i64),
+            12 => MetaValue::Float(f64::from_bits(self.u64()?)),
+            other => {
+                return Err(ModelError::format(
+                    self.path,
+                    format!("unknown GGUF metadata type {other} at byte {}", self.pos),
+                ))
+            }
+        })
+    }
+}
+
+fn type_name(kind: u32) -> String {
+    match kind {
+        0 => "F32",
+        1 => "F16",
+        2 => "Q4_0",
+        3 => "Q4_1",
+        6 => "Q5_0",
+        7 => "Q5_1",
+        8 => "Q8_0",
+        10 => "Q2_K",
+        11 => "Q3_K",
+        12 => "Q4_K",
+        13 => "Q5_K",
+        14 => "Q6_K",
+        30 => "BF16",
+        _ => return format!("ggml type {kind}"),
+    }
+    .to_string()
+}
+
+impl GgufFile {
+    /// Reads and parses a GGUF file (version 2 or 3).
+    pub fn read(path: &Path) -> Result<Self> {
+        let data = std::fs::read(path).map_err(|e| ModelError::io(path, e))?;
+        let mut r = Reader {
+            buf: &data,
+            pos: 0,
+            path,
+        };
+        if r.bytes(4)? != b"GGUF" {
+            return Err(ModelError::format(path, "not a GGUF file (bad magic)"));
+        }
+        let version = r.u32()?;
+        if !(2..=3).contains(&version) {
+            return Err(ModelError::format(
+                path,
+                format!("unsupported GGUF version {version}"),
+            ));
+        }
+        let n_tensors = r.u64()? as usize;
+        let n_kv = r.u64()? as usize;
+        let mut metadata = HashMap::new();
+        for _ in 0..n_kv {
+            let key = r.string()?;
+            let ty = r.u32()?;
+            metadata.insert(key, r.value(ty)?);
+        }
+        let mut tensors = Vec::with_capacity(n_tensors.min(1 << 16));
+        for _ in 0..n_tensors {
+            let name = r.string()?;
+            let n_dims = r.u32()? as usize;
+            let dims = (0..n_dims).map(|_| r.u64()).collect::<Result<Vec<_>>>()?;
+            let kind = r.u32()?;
+            let offset = r.u64()?;
+            tensors.push(TensorInfo {
+                name,
+                dims,
+                kind,
+                offset,
+            });
+        }
+        let align = metadata
+            .get("general.alignment")
+            .and_then(MetaValue::as_i64)
+            .unwrap_or(32)
+            .max(1) as usize;
+        let data_start = r.pos.div_ceil(align) * align;
+        Ok(Self {
+            path: path.to_path_buf(),
+            data,
+            metadata,
+            tensors,
+            data_start,
+        })
+    }
+
+    fn meta(&self, key: &str) -> Option<&MetaValue> {
+        self.metadata.get(key)
+    }
+
+    /// Tensor names in file order.
+    pub fn tensor_names(&self) -> Vec<&str> {
+        self.tensors.iter().map(|t| t.name.as_str()).collect()
+    }
+
+    /// Dequantizes one tensor to f32 with the torch shape (outermost dimension first).
+    pub fn tensor(&self, name: &str) -> Result<Tensor> {
+        let info = self
+            .tensors
+            .iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| ModelError::MissingTensor {
+                name: name.to_string(),
+                expected: vec![],
+            })?;
+        let n: u64 = info.dims.iter().product();
+        let n = n as usize;
+        let (block, bytes) = match info.kind {
+            0 => (1, 4),
+            1 | 30 => (1, 2),
+            2 => (32, 18),
+            3 => (32, 20),
+            6 => (32, 22),
+            7 => (32, 24),
+            8 => (32, 34),
+            k => {
+                return Err(ModelError::UnsupportedQuant {
+                    name: name.to_string(),
+                    kind: type_name(k),
+                })
+            }
+        };
+        if n % block != 0 {
+            return Err(ModelError::format(
+                &self.path,
+                format!("tensor {name}: {n} elements is not a multiple of block {block}"),
+            ));
+        }
+        let size = n / block * bytes;
+        let start = self.data_start + info.offset as usize;
+        let raw = self.data.get(start..start + size).ok_or_else(|| {
+            ModelError::format(
+                &self.path,
+                format!("tensor {name} extends past the end of the file"),
+            )
+        })?;
+        let values = dequantize(info.kind, raw, n);
+        let shape: Vec<i64> = info.dims.iter().rev().map(|&d| d as i64).collect();
+        Tensor::f_from_slice(&values)
+            .and_then(|t| t.f_reshape(&shape))
+            .map_err(|e| ModelError::Torch {
+                context: format!("tensor {name}"),
+                source: e,
+            })
+    }
+}
+
+fn f16_at(b: &[u8], i: usize) -> f32 {
+    f16::from_le_bytes([b[i], b[i + 1]]).to_f32()
+}
+
+/// Dequantizes `n` values (block layouts from ggml-quants.c).
+fn dequantize(kind: u32, raw: &[u8], n: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(n);
+    match kind {
+        0 => out.extend(
+            raw.chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+        ),
+        1 => out.extend(
+            raw.chunks_exact(2)
+                .map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32()),
+        ),
+        30 => out.extend(
+            raw.chunks_exact(2)
+                .map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32()),
+        ),
+        8 => {
+            for b in raw.chunks_exact(34) {
+                let d = f16_at(b, 0);
+                out.extend(b[2..].iter().map(|&q| d * (q as i8) as f32));
+            }
+        }
+        2 | 3 => {
+            let (bytes, qs_at) = if kind == 2 { (18, 2) } else { (20, 4) };
+            for b in raw.chunks_exact(bytes) {
+                let d = f16_at(b, 0);
+                let (m, off) = if kind == 2 {
+                    (-8.0 * d, 0.0)
+                } else {
+                    (f16_at(b, 2), 0.0)
+                };
+                let qs = &b[qs_at..qs_at + 16];
+                out.extend(qs.iter().map(|&q| d * (q & 0x0F) as f32 + m + off));
+                out.extend(qs.iter().map(|&q| d * (q >> 4) as f32 + m + off));
+            }
+        }
+        6 | 7 => {
+            let (bytes, qh_at) = if kind == 6 { (22, 2) } else { (24, 4) };
+            for b in raw.chunks_exact(bytes) {
+                let d = f16_at(b, 0);
+                let m = if kind == 6 { -16.0 * d } else { f16_at(b, 2) };
+                let qh = u32::from_le_bytes([b[qh_at], b[qh_at + 1], b[qh_at + 2], b[qh_at + 3]]);
+                let qs = &b[qh_at + 4..qh_at + 20];
+                let lo = (0..16).map(|j| {
+                    let h = ((qh >> j) << 4) & 0x10;
+                    d * ((qs[j] as u32 & 0x0F) | h) as f32 + m
+                });
+                out.extend(lo.collect::<Vec<_>>());
+                let hi = (0..16).map(|j| {
+                    let h = (qh >> (j + 12)) & 0x10;
+                    d * ((qs[j] as u32 >> 4) | h) as f32 + m
+                });
+                out.extend(hi.collect::<Vec<_>>());
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// A GGUF model converted to the HF layout.
+pub struct GgufModel {
+    pub hf_config: serde_json::Value,
+    pub weights: Weights,
+    pub chat: ChatTokenizer,
+}
+
+impl GgufModel {
+    /// Reads config, dequantized weights (HF names) and tokenizer from a GGUF file.
+    pub fn read(path: &Path) -> Result<Self> {
+        let file = GgufFile::read(path)?;
+        let arch = file
+            .meta("general.architecture")
+            .and_then(MetaValue::as_str)
+            .ok_or_else(|| ModelError::format(path, "no general.architecture"))?
+            .to_string();
+        let hf_arch = match arch.as_str() {
+            "llama" => "LlamaForCausalLM",
+            "qwen2" => "Qwen2ForCausalLM",
+            other => return Err(ModelError::UnsupportedArchitecture(format!("GGUF {other}"))),
+        };
+        let int = |k: &str| -> Result<i64> {
+            file.meta(&format!("{arch}.{k}"))
+                .and_then(MetaValue::as_i64)
+                .ok_or_else(|| ModelError::format(path, format!("missing metadata {arch}.{k}")))
+        };
+        let tokens = match file.meta("tokenizer.ggml.tokens") {
+            Some(MetaValue::Array(t)) => t
+                .iter()
+                .map(|v| v.as_str().unwrap_or("").to_string())
+                .collect::<Vec<_>>(),
+            _ => return Err(ModelError::format(path, "no tokenizer.ggml.tokens")),
+        };
+        let hidden = int("embedding_length")?;
+        let heads = int("attention.head_count")?;
+        let kv_heads = int("attention.head_count_kv").unwrap_or(heads);
+        let head_dim = int("attention.key_length").unwrap_or(hidden / heads);
+        let vocab = int("vocab_size").unwrap_or(tokens.len() as i64);
+        let tied = !file.tensors.iter().any(|t| t.name == "output.weight");
+        let token_id = |k: &str| {
+            file.meta(&format!("tokenizer.ggml.{k}"))
+                .and_then(MetaValue::as_i64)
+        };
+        let hf_config = json!({
+            "architectures": [hf_arch],
+            "model_type": arch,
+            "vocab_size": vocab,
+            "hidden_size": hidden,
+            "intermediate_size": int("feed_forward_length")?,
+            "num_hidden_layers": int("block_count")?,
+            "num_attention_heads": heads,
+            "num_key_value_heads": kv_heads,
+            "head_dim": head_dim,
+            "rms_norm_eps": file.meta(&format!("{arch}.attention.layer_norm_rms_epsilon")).and_then(MetaValue::as_f64).unwrap_or(1e-6),
+            "rope_theta": file.meta(&format!("{arch}.rope.freq_base")).and_then(MetaValue::as_f64).unwrap_or(10_000.0),
+            "max_position_embeddings": int("context_length").unwrap_or(4096),
+            "tie_word_embeddings": tied,
+            "hidden_act": "silu",
+            "bos_token_id": token_id("bos_token_id"),
+            "eos_token_id": token_id("eos_token_id"),
+            "torch_dtype": "float32",
+        });
+        let mut tensors = HashMap::new();
+        for info in &file.tensors {
+            let hf = hf_name(&info.name).ok_or_else(|| {
+                ModelError::format(path, format!("tensor {}: no HF equivalent", info.name))
+            })?;
+            let mut t = file.tensor(&info.name)?;
+            if arch == "llama" {
+                if hf.ends_with("q_proj.weight") {
+                    t = unpermute(&t, heads, &info.name)?;
+                } else if hf.ends_with("k_proj.weight") {
+                    t = unpermute(&t, kv_heads, &info.name)?;
+                }
+            }
+            tensors.insert(hf, t);
+        }
+        let weights = Weights::new(tensors, path);
+        let chat = gguf_tokenizer(&file, &tokens)?;
+        Ok(Self {
+            hf_config,
+            weights,
+            chat,
+        })
+    }
+}
+
+/// Undoes llama.cpp's `permute(w, n_head)`: rows grouped `[head, 2, d/2]` back to `[head, d/2, 2]`.
+fn unpermute(t: &Tensor, n_head: i64, name: &str) -> Result<Tensor> {
+    let s = t.size();
+    let f = || -> std::result::Result<Tensor, tch::TchError> {
+        t.f_reshape([n_head, s[0] / n_head / 2, 2, s[1]])?
+            .f_transpose(1, 2)?
+            .f_reshape([s[0], s[1]])
+    };
+    f().map_err(|e| ModelError::Torch {
+        context: format!("un-permuting {name}"),
+        source: e,
+    })
+}
+
+/// llama.cpp tensor name → HF name.
+fn hf_name(gguf: &str) -> Option<String> {
+    match gguf {
+        "token_embd.weight" => return Some("model.embed_tokens.weight".into()),
+        "output_norm.weight" => return Some("model.norm.weight".into()),
+        "output.weight" => return Some("lm_head.weight".into()),
+        _ => {}
+    }
+    let rest = gguf.strip_prefix("blk.")?;
+    let (layer, rest) = rest.split_once('.')?;
+    let (part, suffix) = rest.rsplit_once('.')?;
+    let hf = match part {
+        "attn_norm" => "input_layernorm",
+        "ffn_norm" => "post_attention_layernorm",
+        "attn_q" => "self_attn.q_proj",
+        "attn_k" => "self_attn.k_proj",
+        "attn_v" => "self_attn.v_proj",
+        "attn_output" => "self_attn.o_proj",
+        "ffn_gate" => "mlp.gate_proj",
+        "ffn_up" => "mlp.up_proj",
+        "ffn_down" => "mlp.down_proj",
+        _ => return None,
+    };
+    Some(format!("model.layers.{layer}.{hf}.{suffix}"))
+}
+
+const QWEN2_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+const LLAMA3_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+/// A byte-level BPE tokenizer from `tokenizer.ggml.*`, with the pre-tokenizer named by
+/// `tokenizer.ggml.pre` (`smollm`: single digits then GPT-2 byte level, as SmolLM2's
+/// tokenizer.json; `qwen2`, `llama-bpe`: their split regex; otherwise GPT-2).
+fn gguf_tokenizer(file: &GgufFile, tokens: &[String]) -> Result<ChatTokenizer> {
+    let path = &file.path;
+    let model = file
+        .meta("tokenizer.ggml.model")
+        .and_then(MetaValue::as_str)
+        .unwrap_or("");
+    if model != "gpt2" {
+        return Err(ModelError::Tokenizer(format!(
+            "{}: tokenizer.ggml.model {model:?} is not supported (only byte-level BPE, gpt2)",
+            path.display()
+        )));
+    }
+    let merges: Vec<(String, String)> = match file.meta("tokenizer.ggml.merges") {
+        Some(MetaValue::Array(m)) => m
+            .iter()
+            .filter_map(|v| {
+                v.as_str()?
+                    .split_once(' ')
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+            })
+            .collect(),
+        _ => {
+            return Err(ModelError::Tokenizer(format!(
+                "{}: no tokenizer.ggml.merges",
+                path.display()
+            )))
+        }
+    };
+    let types: Vec<i64> = match file.meta("tokenizer.ggml.token_type") {
+        Some(MetaValue::Array(t)) => t.iter().map(|v| v.as_i64().unwrap_or(1)).collect(),
+        _ => vec![1; tokens.len()],
+    };
+    let vocab: tokenizers::models::bpe::Vocab = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.clone(), i as u32))
+        .collect();
+    let bpe = BPE::builder()
+        .vocab_and_merges(vocab, merges)
+        .build()
+        .map_err(|e| ModelError::Tokenizer(format!("{}: {e}", path.display())))?;
+    let mut tok = Tokenizer::new(bpe);
+    let pre = file
+        .meta("tokenizer.ggml.pre")
+        .and_then(MetaValue::as_str)
+        .unwrap_or("gpt2");
+    let split = |re: &str| -> Result<PreTokenizerWrapper> {
+        let s = Split::new(
+            SplitPattern::Regex(re.to_string()),
+            SplitDelimiterBehavior::Isolated,
+            false,
+        )
+        .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
+        Ok(s.into())
+    };
+    let pre_tok: PreTokenizerWrapper = match pre {
+        "smollm" => Sequence::new(vec![
+            Digits::new(true).into(),
+            ByteLevel::new(false, true, true).into(),
+        ])
+        .into(),
+        "qwen2" | "deepseek-r1-qwen" => Sequence::new(vec![
+            split(QWEN2_SPLIT)?,
+            ByteLevel::new(false, false, false).into(),
+        ])
+        .into(),
+        "llama3" | "llama-v3" | "llama-bpe" => Sequence::new(vec![
+            split(LLAMA3_SPLIT)?,
+            ByteLevel::new(false, true, false).into(),
+        ])
+        .into(),
+        _ => ByteLevel::new(false, true, true).into(),
+    };
+    tok.with_pre_tokenizer(Some(pre_tok));
+    tok.with_decoder(Some(ByteLevel::default()));
+    tok.with_post_processor(Some(ByteLevel::new(false, false, true)));
+    let special: Vec<AddedToken> = tokens
+        .iter()
+        .zip(&types)
+        .filter(|(_, &t)| t == 3)
+        .map(|(s, _)| AddedToken::from(s.clone(), true))
+        .collect();
+    tok.add_special_tokens(&special);
+    let user: Vec<AddedToken> = tokens
+        .iter()
+        .zip(&types)
+        .filter(|(_, &t)| t == 4)
+        .map(|(s, _)| AddedToken::from(s.clone(), false))
+        .collect();
+    tok.add_tokens(&user);
+    let id_token = |k: &str| {
+        file.meta(&format!("tokenizer.ggml.{k}"))
+            .and_then(MetaValue::as_i64)
+            .and_then(|i| tokens.get(i as usize).cloned())
+    };
+    let template = file
+        .meta("tokenizer.chat_template")
+        .and_then(MetaValue::as_str)
+        .map(str::to_string);
+    let pad = file
+        .meta("tokenizer.ggml.padding_token_id")
+        .or_else(|| file.meta("tokenizer.ggml.eos_token_id"))
+        .and_then(MetaValue::as_i64)
+        .map(|i| i as u32);
+    Ok(ChatTokenizer::new(
+        tok,
+        template,
+        id_token("bos_token_id").unwrap_or_default(),
+        id_token("eos_token_id").unwrap_or_default(),
+        pad,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_map_to_hf() {
+        assert_eq!(
+            hf_name("blk.3.attn_q.weight").as_deref(),
+            Some("model.layers.3.self_attn.q_proj.weight")
+        );
+        assert_eq!(
+            hf_name("blk.0.attn_k.bias").as_deref(),
+            Some("model.layers.0.self_attn.k_proj.bias")
+        );
+        assert_eq!(
+            hf_name("token_embd.weight").as_deref(),
+            Some("model.embed_tokens.weight")
+        );
+        assert_eq!(hf_name("blk.0.unknown.weight"), None);
+    }
+
+    #[test]
+    fn q8_0_and_q4_1_blocks_dequantize() {
+        // Q8_0: d = 0.5, q = -2, 3, 0...
+        let mut b = f16::from_f32(0.5).to_le_bytes().to_vec();
+        let mut qs = vec![0u8; 32];
+        qs[0] = (-2i8) as u8;
+        qs[1] = 3;
+        b.extend(qs);
+        let v = dequantize(8, &b, 32);
+        assert_eq!(&v[..3], &[-1.0, 1.5, 0.0]);
+        // Q4_1: d = 2, m = -1; byte 0 = 0x51: element 0 -> 1, element 16 -> 5.
+        let mut b = f16::from_f32(2.0).to_le_bytes().to_vec();
+        b.extend(f16::from_f32(-1.0).to_le_bytes());
+        let mut qs = vec![0u8; 16];
+        qs[0] = 0x51;
+        b.extend(qs);
+        let v = dequantize(3, &b, 32);
+        assert_eq!(
+            (v[0], v[1], v[16]),
+            (2.0 * 1.0 - 1.0, -1.0, 2.0 * 5.0 - 1.0)
+        );
+    }
+
+    #[test]
+    fn unpermute_inverts_llama_cpp_permute() {
+        // llama.cpp: w.reshape(h, 2, d/2, in).swapaxes(1, 2).reshape(out, in)
+        let w = Tensor::arange(4 * 8 * 3, (tch::Kind::Float, tch::Device::Cpu)).reshape([32, 3]);
+        let permuted = w.reshape([4, 2, 4, 3]).transpose(1, 2).reshape([32, 3]);
+        let back = unpermute(&permuted, 4, "w").unwrap();
+        assert!(back.equal(&w));
+    }
+}

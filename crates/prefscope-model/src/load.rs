@@ -1,0 +1,182 @@
+//! Finding and loading a model: an HF model directory, a model id in the local HF cache
+//! (`~/.cache/huggingface/hub/models--ORG--NAME/snapshots/*`, offline), or a GGUF file.
+
+use std::path::{Path, PathBuf};
+
+use tch::{nn, Device, Kind};
+
+use crate::chat::ChatTokenizer;
+use crate::config::{DecoderConfig, HfConfig};
+use crate::decoder::CausalLm;
+use crate::error::{ModelError, Result};
+use crate::gguf;
+use crate::weights::Weights;
+
+/// Where and in which precision to put the weights.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadOptions {
+    pub device: Device,
+    /// Floating kind of the parameters (`Kind::Float` on CPU; `BFloat16` for bf16 inference).
+    pub kind: Kind,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self {
+            device: Device::Cpu,
+            kind: Kind::Float,
+        }
+    }
+}
+
+/// A loaded model with everything needed to score text with it.
+pub struct Loaded {
+    /// Owns every parameter, named as in the checkpoint.
+    pub vs: nn::VarStore,
+    pub model: CausalLm,
+    pub chat: ChatTokenizer,
+    /// The HF `config.json` of the model (synthesised for GGUF), to save next to new weights.
+    pub hf_config: serde_json::Value,
+    /// The resolved file or directory the model came from.
+    pub source: PathBuf,
+}
+
+impl std::fmt::Debug for Loaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loaded")
+            .field("model", &self.model)
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a model path points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelSource {
+    /// A directory with config.json, safetensors and tokenizer files.
+    HfDir(PathBuf),
+    /// A single GGUF file.
+    Gguf(PathBuf),
+}
+
+impl ModelSource {
+    /// Resolves `spec`: an existing `.gguf` file, an existing directory, or an HF model id
+    /// (`ORG/NAME`) found in the HF cache (`$HF_HUB_CACHE`, `$HF_HOME/hub`, or
+    /// `~/.cache/huggingface/hub`). Never downloads.
+    pub fn resolve(spec: &str) -> Result<Self> {
+        let path = Path::new(spec);
+        if path.is_file() {
+            return Ok(ModelSource::Gguf(path.to_path_buf()));
+        }
+        if path.is_dir() {
+            return Ok(ModelSource::HfDir(path.to_path_buf()));
+        }
+        if let Some(dir) = find_in_hf_cache(spec) {
+            return Ok(ModelSource::HfDir(dir));
+        }
+        Err(ModelError::Input(format!(
+            "model {spec:?} is not a file, a directory, or a model id in the local HF cache ({}); \
+             prefscope never downloads: fetch it first (e.g. `hf download {spec}`)",
+            hf_cache_dir()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "no cache dir".into())
+        )))
+    }
+
+    /// The file or directory.
+    pub fn path(&self) -> &Path {
+        match self {
+            ModelSource::HfDir(p) | ModelSource::Gguf(p) => p,
+        }
+    }
+}
+
+fn hf_cache_dir() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("HF_HUB_CACHE") {
+        return Some(PathBuf::from(p));
+    }
+    if let Some(p) = std::env::var_os("HF_HOME") {
+        return Some(PathBuf::from(p).join("hub"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/huggingface/hub"))
+}
+
+/// `ORG/NAME` → the snapshot named by `refs/main`, else the only (or last) snapshot that has a
+/// config.json.
+fn find_in_hf_cache(id: &str) -> Option<PathBuf> {
+    let (org, name) = id.split_once('/')?;
+    let repo = hf_cache_dir()?.join(format!("models--{org}--{name}"));
+    let snapshots = repo.join("snapshots");
+    if let Ok(main) = std::fs::read_to_string(repo.join("refs/main")) {
+        let dir = snapshots.join(main.trim());
+        if dir.join("config.json").is_file() {
+            return Some(dir);
+        }
+    }
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&snapshots)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("config.json").is_file())
+        .collect();
+    dirs.sort();
+    dirs.pop()
+}
+
+/// Loads model, tokenizer and chat template from `spec` (see [`ModelSource::resolve`]).
+pub fn load(spec: &str, opts: &LoadOptions) -> Result<Loaded> {
+    let source = ModelSource::resolve(spec)?;
+    let (hf_config, mut weights, chat) = match &source {
+        ModelSource::HfDir(dir) => {
+            let hf_config = read_config_json(dir)?;
+            let weights = Weights::from_hf_dir(dir)?;
+            let chat = ChatTokenizer::from_hf_dir(dir)?;
+            (hf_config, weights, chat)
+        }
+        ModelSource::Gguf(file) => {
+            let g = gguf::GgufModel::read(file)?;
+            (g.hf_config, g.weights, g.chat)
+        }
+    };
+    let cfg = config_from_json(&hf_config, source.path())?;
+    let (vs, model) = build(&cfg, &mut weights, opts)?;
+    Ok(Loaded {
+        vs,
+        model,
+        chat,
+        hf_config,
+        source: source.path().to_path_buf(),
+    })
+}
+
+/// Loads only the decoder of an HF directory (no tokenizer needed).
+pub fn load_decoder(dir: &Path, opts: &LoadOptions) -> Result<(nn::VarStore, CausalLm)> {
+    let hf_config = read_config_json(dir)?;
+    let cfg = config_from_json(&hf_config, dir)?;
+    let mut weights = Weights::from_hf_dir(dir)?;
+    build(&cfg, &mut weights, opts)
+}
+
+fn build(
+    cfg: &DecoderConfig,
+    weights: &mut Weights,
+    opts: &LoadOptions,
+) -> Result<(nn::VarStore, CausalLm)> {
+    let mut vs = nn::VarStore::new(opts.device);
+    let model = CausalLm::load(&vs.root(), cfg, weights)?;
+    if opts.kind != Kind::Float {
+        vs.set_kind(opts.kind);
+    }
+    Ok((vs, model))
+}
+
+fn read_config_json(dir: &Path) -> Result<serde_json::Value> {
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| ModelError::io(&path, e))?;
+    serde_json::from_str(&text).map_err(|e| ModelError::format(&path, e.to_string()))
+}
+
+fn config_from_json(json: &serde_json::Value, source: &Path) -> Result<DecoderConfig> {
+    let raw: HfConfig = serde_json::from_value(json.clone())
+        .map_err(|e| ModelError::format(source.join("config.json"), e.to_string()))?;
+    raw.into_config()
+}
