@@ -189,12 +189,28 @@ def power():
     dump("power.json", {"cases": cases})
 
 
+def bca():
+    """BCa levels and interval for fixed replicates, by scipy's own BCa routine (the one
+    scipy.stats.bootstrap(method='BCa') uses), with the jackknife over single observations."""
+    from scipy.stats._resampling import _bca_interval
+    rng = np.random.default_rng(11)
+    x = np.round(rng.gamma(2.0, 1.5, size=30), 4)
+    reps = np.array([rng.choice(x, size=x.size).mean() for _ in range(500)])
+    a1, a2, a_hat = _bca_interval((x,), lambda v, axis=-1: np.mean(v, axis=axis), -1, 0.025, reps, None, np)
+    a1, a2 = float(np.squeeze(a1)), float(np.squeeze(a2))
+    ci = np.quantile(reps, [a1, a2])
+    pct = np.quantile(reps, [0.025, 0.975])
+    dump("bca.json", {"x": x.tolist(), "replicates": reps.tolist(), "level": 0.95, "alphas": [a1, a2],
+                      "acceleration": float(np.squeeze(a_hat)), "bca": ci.tolist(), "percentile": pct.tolist()})
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     ucla()
     simulated("sim_pairs", 20241125, 2000, 150)
     multitest()
     power()
+    bca()
     print("wrote", sorted(os.listdir(OUT)))
 
 

@@ -79,7 +79,6 @@ impl std::fmt::Display for SeparationKind {
     }
 }
 
-#[allow(dead_code)]
 pub(crate) fn invalid(name: &str, detail: impl Into<String>) -> StatsError {
     StatsError::InvalidArgument {
         name: name.to_string(),

@@ -20,7 +20,10 @@ mod error;
 mod fit;
 mod link;
 mod logit;
+mod multitest;
 mod ordered;
+mod power;
+mod resample;
 
 pub use contingency::{chi_square_independence, ChiSquareTest};
 pub use design::Design;
@@ -30,4 +33,10 @@ pub use fit::{
 };
 pub use link::Link;
 pub use logit::logit;
+pub use multitest::{adjust, benjamini_hochberg, holm, Adjustment};
 pub use ordered::{ordered_logit, OrderedOutcome};
+pub use power::{seeds_needed, t_test_power, SeedsNeeded};
+pub use resample::{
+    bca_interval, cluster_bootstrap, permutation_test, quantile_sorted, BootstrapCi,
+    PermutationTest,
+};

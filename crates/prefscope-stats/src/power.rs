@@ -1,0 +1,82 @@
+//! Power of the two-sided one-sample (or paired) t test, and the number of seeds needed to
+//! detect a mean difference `d` across seeds whose seed-to-seed standard deviation is `s`.
+//!
+//! Exact power from the noncentral t distribution (statsmodels `TTestPower`): with effect size
+//! `e = d / s`, `n` seeds, `df = n − 1`, `c = t_{1−α/2, df}` and noncentrality `e √n`,
+//! power = P(T > c) + P(T < −c). The number of seeds is the smallest integer `n ≥ 2` reaching
+//! the target power; the continuous root (what `TTestPower.solve_power` returns) is reported too.
+
+use crate::dist::{noncentral_t_cdf, t_quantile};
+use crate::error::{invalid, StatsError};
+
+/// Power of the two-sided one-sample t test with `n` observations (n > 1, may be fractional).
+pub fn t_test_power(effect_size: f64, n: f64, alpha: f64) -> f64 {
+    let df = n - 1.0;
+    let crit = t_quantile(1.0 - alpha / 2.0, df);
+    let nc = effect_size * n.sqrt();
+    (1.0 - noncentral_t_cdf(crit, df, nc)) + noncentral_t_cdf(-crit, df, nc)
+}
+
+/// How many seeds a design needs.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SeedsNeeded {
+    pub effect_size: f64,
+    /// Continuous solution of power(n) = target (as statsmodels `solve_power`).
+    pub n_exact: f64,
+    /// Smallest whole number of seeds reaching the target power.
+    pub n: usize,
+    /// Power at `n`.
+    pub achieved_power: f64,
+}
+
+/// Seeds needed to detect a mean difference `d` with seed-to-seed standard deviation `s` by a
+/// two-sided one-sample / paired t test at level `alpha` with the given `power`.
+pub fn seeds_needed(d: f64, s: f64, alpha: f64, power: f64) -> Result<SeedsNeeded, StatsError> {
+    if !(s > 0.0 && s.is_finite()) {
+        return Err(invalid("s", format!("{s} must be a positive number")));
+    }
+    if !(d != 0.0 && d.is_finite()) {
+        return Err(invalid("d", format!("{d} must be a non-zero number")));
+    }
+    for (name, v) in [("alpha", alpha), ("power", power)] {
+        if !(v > 0.0 && v < 1.0) {
+            return Err(invalid(name, format!("{v} is not in (0, 1)")));
+        }
+    }
+    if power <= alpha {
+        return Err(invalid("power", "must exceed alpha"));
+    }
+    let e = (d / s).abs();
+    let f = |n: f64| t_test_power(e, n, alpha) - power;
+    // Power rises with n; bracket the root then bisect.
+    let mut lo = 1.0 + 1e-6;
+    let mut hi = 2.0;
+    while f(hi) < 0.0 {
+        lo = hi;
+        hi *= 2.0;
+        if hi > 1e9 {
+            return Err(invalid("d", "effect too small: more than 1e9 seeds needed"));
+        }
+    }
+    if f(lo) >= 0.0 {
+        hi = lo;
+    }
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if f(mid) < 0.0 {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+        if hi - lo < 1e-10 * hi {
+            break;
+        }
+    }
+    let n = (hi.ceil() as usize).max(2);
+    Ok(SeedsNeeded {
+        effect_size: e,
+        n_exact: hi,
+        n,
+        achieved_power: t_test_power(e, n as f64, alpha),
+    })
+}
