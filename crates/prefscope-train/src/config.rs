@@ -1,0 +1,310 @@
+//! The run configuration: one serde struct read from TOML, every field with a default and a
+//! comment, nothing read from anywhere else.
+//!
+//! ```toml
+//! out_dir = "runs/demo"
+//! steps = 200
+//! batch_size = 8            # pairs per optimizer step
+//! micro_batch_size = 2      # pairs per forward pass (gradient accumulation: 8 / 2 = 4)
+//! [loss]
+//! type = "sigmoid"
+//! beta = 0.1
+//! [schedule]
+//! lr = 5e-6
+//! warmup_steps = 10
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::batch::Truncation;
+use crate::dpo::{Objective, Wpo};
+use crate::error::{Result, TrainError};
+use crate::loss::Loss;
+use crate::optim::AdamWConfig;
+use crate::schedule::{Decay, Schedule};
+
+/// Learning-rate schedule without its length (the run's `steps`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// Peak learning rate.
+    #[serde(default = "d_lr")]
+    pub lr: f64,
+    #[serde(default)]
+    pub warmup_steps: u64,
+    #[serde(default)]
+    pub decay: Decay,
+    /// Final lr as a fraction of the peak.
+    #[serde(default)]
+    pub min_lr_ratio: f64,
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        ScheduleConfig {
+            lr: d_lr(),
+            warmup_steps: 0,
+            decay: Decay::Cosine,
+            min_lr_ratio: 0.0,
+        }
+    }
+}
+
+/// Inputs the command line resolves (the library's [`crate::train::run`] gets them loaded).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Inputs {
+    /// Policy (and reference) model: an HF directory or a GGUF file.
+    pub model: Option<PathBuf>,
+    /// Training pairs: a prefscope pairs file or TRL conversational JSONL.
+    pub pairs: Option<PathBuf>,
+    /// Held-out pairs; without it, `eval_fraction` of the pairs are held out.
+    pub eval_pairs: Option<PathBuf>,
+    #[serde(default = "d_eval_fraction")]
+    pub eval_fraction: f64,
+    /// Use only the first `limit` pairs of the pairs file (before the held-out split).
+    pub limit: Option<usize>,
+}
+
+/// Everything a training run needs to know.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Output directory: metrics.jsonl, checkpoints/, final/.
+    pub out_dir: PathBuf,
+    /// Seeds the data order (per epoch), dropout (per step) and any random initialisation.
+    #[serde(default = "d_seed")]
+    pub seed: u64,
+    /// Optimizer steps.
+    #[serde(default = "d_steps")]
+    pub steps: u64,
+    /// Pairs per optimizer step.
+    #[serde(default = "d_batch")]
+    pub batch_size: usize,
+    /// Pairs per forward pass; `batch_size` must be a multiple of it.
+    #[serde(default = "d_micro")]
+    pub micro_batch_size: usize,
+    /// Pairs per forward pass in evaluation and reference scoring.
+    #[serde(default = "d_batch")]
+    pub eval_batch_size: usize,
+    /// Prompt + completion tokens; longer sequences are truncated (see `batch::truncate`).
+    #[serde(default = "d_max_length")]
+    pub max_length: usize,
+    #[serde(default = "d_max_prompt")]
+    pub max_prompt_length: usize,
+    /// Completion tokens projected onto the vocabulary at a time.
+    #[serde(default = "d_chunk")]
+    pub logit_chunk: i64,
+    /// Gradient-norm clipping; 0 turns it off.
+    #[serde(default = "d_clip")]
+    pub max_grad_norm: f64,
+    /// Evaluate every N steps (and at the end); 0 only at the end.
+    #[serde(default)]
+    pub eval_every: u64,
+    /// Checkpoint every N steps (and at the end); 0 only at the end.
+    #[serde(default)]
+    pub checkpoint_every: u64,
+    /// Continue from the newest checkpoint in `out_dir/checkpoints` when there is one.
+    #[serde(default = "d_true")]
+    pub resume: bool,
+    /// Stop (as if killed) when this many steps are done: for tests of resuming.
+    #[serde(default)]
+    pub stop_after: Option<u64>,
+    /// "cpu" or "cuda" (or "cuda:N").
+    #[serde(default = "d_device")]
+    pub device: String,
+    /// bf16 autocast with f32 master weights (CUDA only).
+    #[serde(default)]
+    pub bf16: bool,
+    /// Reference log-prob cache; default `<out_dir>/ref_cache`.
+    pub ref_cache_dir: Option<PathBuf>,
+    /// The chat template's identity (part of the reference cache key).
+    #[serde(default)]
+    pub template: String,
+    pub loss: Loss,
+    /// NLL weight on chosen completions (TRL `rpo_alpha`).
+    pub sft_alpha: Option<f64>,
+    /// WPO weighting; absent for none.
+    pub wpo: Option<Wpo>,
+    /// Drop training pairs whose reference mean log-prob per token (chosen or rejected) is
+    /// below this value (the support-mismatch filter).
+    pub filter_min_ref_mean_logp: Option<f64>,
+    #[serde(default)]
+    pub optimizer: AdamWConfig,
+    #[serde(default)]
+    pub schedule: ScheduleConfig,
+    #[serde(default)]
+    pub inputs: Inputs,
+}
+
+fn d_lr() -> f64 {
+    5e-6
+}
+fn d_seed() -> u64 {
+    42
+}
+fn d_steps() -> u64 {
+    100
+}
+fn d_batch() -> usize {
+    8
+}
+fn d_micro() -> usize {
+    2
+}
+fn d_max_length() -> usize {
+    1024
+}
+fn d_max_prompt() -> usize {
+    512
+}
+fn d_chunk() -> i64 {
+    1024
+}
+fn d_clip() -> f64 {
+    1.0
+}
+fn d_true() -> bool {
+    true
+}
+fn d_device() -> String {
+    "cpu".into()
+}
+fn d_eval_fraction() -> f64 {
+    0.1
+}
+
+impl TrainConfig {
+    /// Reads and validates a TOML file.
+    pub fn from_toml_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
+        let cfg: TrainConfig = toml::from_str(&text).map_err(|e| TrainError::format(path, e))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// The config as TOML (stored in checkpoints).
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string(self).map_err(|e| TrainError::Config(e.to_string()))
+    }
+
+    /// Checks ranges and consistency.
+    pub fn validate(&self) -> Result<()> {
+        self.loss.validate()?;
+        let bad = |m: String| Err(TrainError::Config(m));
+        if self.batch_size == 0
+            || self.micro_batch_size == 0
+            || self.batch_size % self.micro_batch_size != 0
+        {
+            return bad(format!(
+                "batch_size {} must be a positive multiple of micro_batch_size {}",
+                self.batch_size, self.micro_batch_size
+            ));
+        }
+        if self.max_length < 2 || self.max_prompt_length == 0 {
+            return bad("max_length must be at least 2 and max_prompt_length at least 1".into());
+        }
+        if self.logit_chunk < 1 || self.eval_batch_size == 0 {
+            return bad("logit_chunk and eval_batch_size must be positive".into());
+        }
+        if self.schedule.lr.is_nan() || self.schedule.lr <= 0.0 || !(0.0..=1.0).contains(&self.schedule.min_lr_ratio) {
+            return bad(format!(
+                "schedule: lr {} must be > 0, min_lr_ratio in [0, 1]",
+                self.schedule.lr
+            ));
+        }
+        if let Some(a) = self.sft_alpha {
+            if a.is_nan() || a < 0.0 {
+                return bad(format!("sft_alpha must be >= 0, got {a}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The objective (loss, SFT term, WPO).
+    pub fn objective(&self) -> Objective {
+        Objective {
+            loss: self.loss,
+            sft_alpha: self.sft_alpha,
+            wpo: self.wpo,
+        }
+    }
+
+    /// The full schedule over `steps`.
+    pub fn schedule(&self) -> Schedule {
+        let s = &self.schedule;
+        Schedule {
+            lr: s.lr,
+            warmup_steps: s.warmup_steps,
+            total_steps: self.steps,
+            decay: s.decay,
+            min_lr_ratio: s.min_lr_ratio,
+        }
+    }
+
+    /// Length limits.
+    pub fn truncation(&self) -> Truncation {
+        Truncation {
+            max_length: self.max_length,
+            max_prompt_length: self.max_prompt_length,
+        }
+    }
+
+    /// The torch device named by `device`.
+    pub fn torch_device(&self) -> Result<tch::Device> {
+        match self.device.as_str() {
+            "cpu" => Ok(tch::Device::Cpu),
+            "cuda" => Ok(tch::Device::Cuda(0)),
+            d => match d.strip_prefix("cuda:").and_then(|n| n.parse().ok()) {
+                Some(n) => Ok(tch::Device::Cuda(n)),
+                None => Err(TrainError::Config(format!(
+                    "device must be cpu, cuda or cuda:N, got {d}"
+                ))),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimal_toml_gets_defaults_and_round_trips() {
+        let cfg: TrainConfig = toml::from_str(
+            "out_dir = \"x\"\n[loss]\ntype = \"sigmoid\"\nbeta = 0.1\n[wpo]\n[schedule]\nlr = 1e-5\n",
+        )
+        .unwrap();
+        cfg.validate().unwrap();
+        assert_eq!(cfg.batch_size, 8);
+        assert_eq!(
+            cfg.loss,
+            Loss::Sigmoid {
+                beta: 0.1,
+                label_smoothing: 0.0
+            }
+        );
+        assert_eq!(cfg.wpo, Some(Wpo::default()));
+        let back: TrainConfig = toml::from_str(&cfg.to_toml().unwrap()).unwrap();
+        assert_eq!(back, cfg);
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let cfg: TrainConfig = toml::from_str(
+            "out_dir = \"x\"\nbatch_size = 6\nmicro_batch_size = 4\n[loss]\ntype = \"ipo\"\nbeta = 0.1\n",
+        )
+        .unwrap();
+        assert!(cfg
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("multiple of micro_batch_size 4"));
+        let err = toml::from_str::<TrainConfig>(
+            "out_dir = \"x\"\nbogus = 1\n[loss]\ntype = \"ipo\"\nbeta = 0.1\n",
+        );
+        assert!(err.unwrap_err().to_string().contains("bogus"));
+    }
+}

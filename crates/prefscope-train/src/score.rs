@@ -1,0 +1,117 @@
+//! Forward-only scoring of pairs: summed completion log-probs, token counts, per-token values
+//! and WPO log-weights, micro-batch by micro-batch, without a graph. Used for the reference
+//! log-probs, for evaluation and by `prefscope logprobs`.
+
+use serde::Serialize;
+use tch::{Device, Kind};
+
+use crate::batch::{collate, TokenizedPair, Truncation};
+use crate::error::Result;
+use crate::logps::Selection;
+use crate::model::PolicyModel;
+
+/// One sequence's scores.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SeqScore {
+    /// Summed completion log-prob.
+    pub logp: f32,
+    /// Completion tokens scored (after truncation).
+    pub tokens: u32,
+    /// Mean over tokens of `log p(y_t) - log sum p^2` (WPO's per-sequence log-weight).
+    pub wpo_logw: f32,
+    /// The completion token ids and their log-probs, when asked for.
+    pub token_ids: Vec<i64>,
+    pub token_logps: Vec<f32>,
+}
+
+/// Chosen and rejected scores of one pair.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PairScore {
+    pub chosen: SeqScore,
+    pub rejected: SeqScore,
+    /// Whether either sequence was truncated.
+    pub truncated: bool,
+}
+
+/// How to score.
+#[derive(Debug, Clone, Copy)]
+pub struct ScoreOptions {
+    pub truncation: Truncation,
+    pub micro_batch: usize,
+    pub logit_chunk: i64,
+    pub device: Device,
+    pub bf16: bool,
+    /// Keep per-token ids and log-probs.
+    pub per_token: bool,
+}
+
+/// Scores `pairs` with `model` in input order; `progress` is called with the pairs done so far.
+pub fn score_pairs(
+    model: &dyn PolicyModel,
+    pairs: &[&TokenizedPair],
+    opts: &ScoreOptions,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<PairScore>> {
+    let _guard = tch::no_grad_guard();
+    let mut out = Vec::with_capacity(pairs.len());
+    let lm_head = model.lm_head();
+    for group in pairs.chunks(opts.micro_batch.max(1)) {
+        let batch = collate(group, &opts.truncation, opts.device)?;
+        let hidden = if opts.bf16 {
+            tch::autocast(true, || {
+                model.forward_hidden(&batch.ids, &batch.attention, false)
+            })?
+        } else {
+            model.forward_hidden(&batch.ids, &batch.attention, false)?
+        };
+        let sel = Selection::new(&batch.ids, &batch.completion)?;
+        let tokens = crate::logps::token_logps(&hidden, &lm_head, &sel, opts.logit_chunk, true)?;
+        let sums: Vec<f32> = Vec::try_from(sel.sum_per_seq(&tokens.logps)?.f_to(Device::Cpu)?)?;
+        let adj = tokens.log_sum_p2.as_ref().expect("asked for");
+        let w = sel.sum_per_seq(&tokens.logps.f_sub(adj)?)?;
+        let w: Vec<f32> = Vec::try_from(w.f_to(Device::Cpu)?.f_to_kind(Kind::Float)?)?;
+        let (ids, lps): (Vec<i64>, Vec<f32>) = if opts.per_token {
+            (
+                Vec::try_from(sel.labels().f_to(Device::Cpu)?)?,
+                Vec::try_from(tokens.logps.f_to(Device::Cpu)?)?,
+            )
+        } else {
+            (vec![], vec![])
+        };
+        let mut start = 0usize;
+        let mut seqs = vec![];
+        for (i, &n) in sel.counts().iter().enumerate() {
+            let n = n as usize;
+            let (token_ids, token_logps) = if opts.per_token {
+                (
+                    ids[start..start + n].to_vec(),
+                    lps[start..start + n].to_vec(),
+                )
+            } else {
+                (vec![], vec![])
+            };
+            seqs.push(SeqScore {
+                logp: sums[i],
+                tokens: n as u32,
+                wpo_logw: if n > 0 { w[i] / n as f32 } else { 0.0 },
+                token_ids,
+                token_logps,
+            });
+            start += n;
+        }
+        let p = group.len();
+        let rejected = seqs.split_off(p);
+        for ((c, r), pair) in seqs.into_iter().zip(rejected).zip(group) {
+            let t = &opts.truncation;
+            let longest = pair.chosen.len().max(pair.rejected.len());
+            let truncated = pair.prompt.len() + longest > t.max_length;
+            out.push(PairScore {
+                chosen: c,
+                rejected: r,
+                truncated,
+            });
+        }
+        progress(out.len());
+    }
+    Ok(out)
+}

@@ -1,0 +1,494 @@
+//! The training loop, written out top to bottom like nanoGPT's `train.py`: setup, reference
+//! log-probs, resume, then one loop (lr from the schedule, evaluate and checkpoint at fixed
+//! intervals, micro-steps with the loss divided by the accumulation count, clip, step, zero,
+//! log), then the final evaluation, checkpoint and HF directory.
+//!
+//! The reference model is the policy as loaded, before any update: its log-probs for every
+//! train and eval pair are computed once (or read from the [`RefCache`]) before a checkpoint
+//! is restored, so a resumed run sees the same reference values.
+
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use tch::{Device, Kind};
+
+use crate::batch::{collate, TokenizedPair};
+use crate::checkpoint::{self, CheckpointState, Cursor};
+use crate::config::TrainConfig;
+use crate::dpo::{self, PairLogps};
+use crate::error::{Result, TrainError};
+use crate::eval::{self, EvalMetrics};
+use crate::logps::Selection;
+use crate::model::{named_parameters, PolicyModel};
+use crate::optim::{adamw_step, clip_grad_norm, grad_norm, zero_grad, AdamWState};
+use crate::refcache::{CacheKey, RefCache, RefLogps};
+use crate::schedule::lr_at;
+use crate::score::{score_pairs, ScoreOptions};
+
+/// Train and held-out pairs, tokenized.
+#[derive(Debug, Default)]
+pub struct TrainData {
+    pub train: Vec<TokenizedPair>,
+    pub eval: Vec<TokenizedPair>,
+}
+
+/// One optimizer step's log line.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepLog {
+    /// Steps completed after this one.
+    pub step: u64,
+    pub loss: f64,
+    /// Share of the step's pairs with chosen reward > rejected reward.
+    pub pref_acc: f64,
+    pub chosen_reward: f64,
+    pub rejected_reward: f64,
+    pub wpo_weight: f64,
+    pub grad_norm: f64,
+    pub lr: f64,
+    pub tokens: usize,
+    pub tokens_per_sec: f64,
+}
+
+/// What the loop reports while it runs (for progress bars).
+#[derive(Debug)]
+pub enum Event<'a> {
+    Reference { done: usize, total: usize },
+    Step(&'a StepLog),
+    Eval(&'a EvalMetrics),
+    Checkpoint(&'a Path),
+}
+
+/// The outcome of [`run`].
+#[derive(Debug, Serialize)]
+pub struct RunSummary {
+    pub steps_done: u64,
+    pub resumed_from: Option<u64>,
+    /// Stopped by `stop_after` before `steps`.
+    pub interrupted: bool,
+    pub train_pairs: usize,
+    /// Training pairs dropped by the reference log-prob filter.
+    pub filtered_pairs: usize,
+    pub final_eval: Option<EvalMetrics>,
+    pub metrics: PathBuf,
+    pub final_model: Option<PathBuf>,
+}
+
+/// Trains `model` (policy, and reference as loaded) on `data` as `cfg` says.
+pub fn run(
+    cfg: &TrainConfig,
+    model: &dyn PolicyModel,
+    data: &TrainData,
+    on: &mut dyn FnMut(Event),
+) -> Result<RunSummary> {
+    // ---- setup
+    cfg.validate()?;
+    let out = cfg.out_dir.as_path();
+    std::fs::create_dir_all(out).map_err(|e| TrainError::io(out, e))?;
+    let device = model.var_store().device();
+    let params = named_parameters(model);
+    let schedule = cfg.schedule();
+    let objective = cfg.objective();
+    let accum = cfg.batch_size / cfg.micro_batch_size;
+    let metrics_path = out.join("metrics.jsonl");
+
+    // ---- reference log-probs (the model as loaded), then the pairs we train on
+    let refs = reference_logps(cfg, model, data, on)?;
+    let train_idx: Vec<usize> = (0..data.train.len())
+        .filter(|&i| keep_pair(cfg, &refs[&data.train[i].pair_id]))
+        .collect();
+    if train_idx.is_empty() {
+        return Err(TrainError::Input(
+            "no training pairs left (after the log-prob filter)".into(),
+        ));
+    }
+    let eval_refs: Vec<RefLogps> = data.eval.iter().map(|p| refs[&p.pair_id]).collect();
+
+    // ---- resume
+    let (mut opt, mut step, mut cursor, resumed_from) = match checkpoint::latest(out)? {
+        Some(dir) if cfg.resume => {
+            let (opt, st) = checkpoint::load(&dir, &params)?;
+            (opt, st.step, st.cursor, Some(st.step))
+        }
+        _ => (AdamWState::default(), 0, Cursor::default(), None),
+    };
+
+    // ---- the loop
+    let mut final_eval = None;
+    while step < cfg.steps {
+        if cfg.stop_after == Some(step) {
+            return Ok(summary(
+                cfg,
+                step,
+                resumed_from,
+                true,
+                train_idx.len(),
+                data,
+                None,
+                None,
+            ));
+        }
+        if cfg.eval_every > 0 && step > 0 && step % cfg.eval_every == 0 {
+            let m = evaluate(cfg, model, &data.eval, &eval_refs, step)?;
+            log_line(&metrics_path, "eval", &m)?;
+            on(Event::Eval(&m));
+        }
+        let lr = lr_at(step, &schedule);
+        let t0 = Instant::now();
+        tch::manual_seed(step_seed(cfg.seed, step));
+        let mut acc = StepAcc::default();
+        for _ in 0..accum {
+            let pairs = next_pairs(
+                &data.train,
+                &train_idx,
+                &mut cursor,
+                cfg.micro_batch_size,
+                cfg.seed,
+            );
+            micro_step(
+                cfg,
+                model,
+                &pairs,
+                &refs,
+                &objective,
+                1.0 / accum as f64,
+                device,
+                &mut acc,
+            )?;
+        }
+        if !acc.loss.is_finite() {
+            return Err(TrainError::NonFinite {
+                step,
+                what: "loss".into(),
+            });
+        }
+        let norm = grad_norm(&params, step)?;
+        if cfg.max_grad_norm > 0.0 {
+            clip_grad_norm(&params, cfg.max_grad_norm, norm)?;
+        }
+        adamw_step(&params, &mut opt, &cfg.optimizer, lr)?;
+        zero_grad(&params);
+        step += 1;
+        let log = acc.log(step, norm, lr, t0.elapsed().as_secs_f64());
+        log_line(&metrics_path, "train", &log)?;
+        on(Event::Step(&log));
+        if cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0 && step < cfg.steps {
+            let dir = save_checkpoint(cfg, &params, &opt, step, cursor)?;
+            on(Event::Checkpoint(&dir));
+        }
+    }
+
+    // ---- the end: evaluate, checkpoint, save an HF directory
+    if !data.eval.is_empty() {
+        let m = evaluate(cfg, model, &data.eval, &eval_refs, step)?;
+        log_line(&metrics_path, "eval", &m)?;
+        on(Event::Eval(&m));
+        final_eval = Some(m);
+    }
+    let dir = save_checkpoint(cfg, &params, &opt, step, cursor)?;
+    on(Event::Checkpoint(&dir));
+    let final_dir = out.join("final");
+    model.save_pretrained(&final_dir)?;
+    Ok(summary(
+        cfg,
+        step,
+        resumed_from,
+        false,
+        train_idx.len(),
+        data,
+        final_eval,
+        Some(final_dir),
+    ))
+}
+
+/// Forward and backward of one micro-batch; adds its statistics to `acc`.
+#[allow(clippy::too_many_arguments)]
+fn micro_step(
+    cfg: &TrainConfig,
+    model: &dyn PolicyModel,
+    pairs: &[&TokenizedPair],
+    refs: &HashMap<String, RefLogps>,
+    objective: &dpo::Objective,
+    scale: f64,
+    device: Device,
+    acc: &mut StepAcc,
+) -> Result<()> {
+    let batch = collate(pairs, &cfg.truncation(), device)?;
+    let r: Vec<RefLogps> = pairs.iter().map(|p| refs[&p.pair_id]).collect();
+    let f = |g: fn(&RefLogps) -> f32| r.iter().map(g).collect::<Vec<f32>>();
+    let reference = PairLogps::from_values(
+        &f(|x| x.chosen),
+        &f(|x| x.rejected),
+        &f(|x| x.chosen_tokens as f32),
+        &f(|x| x.rejected_tokens as f32),
+    )
+    .to_device(device)?;
+    let step = || -> Result<dpo::PairStats> {
+        let hidden = model.forward_hidden(&batch.ids, &batch.attention, true)?;
+        let sel = Selection::new(&batch.ids, &batch.completion)?;
+        dpo::head_backward(
+            &hidden,
+            &model.lm_head(),
+            &sel,
+            &reference,
+            objective,
+            cfg.logit_chunk,
+            scale,
+        )
+    };
+    let stats = if cfg.bf16 {
+        tch::autocast(true, step)?
+    } else {
+        step()?
+    };
+    acc.add(&stats, batch.tokens, scale)
+}
+
+/// Running sums over the micro-steps of one optimizer step.
+#[derive(Debug, Default)]
+struct StepAcc {
+    loss: f64,
+    pairs: usize,
+    correct: usize,
+    chosen_reward: f64,
+    rejected_reward: f64,
+    weight: f64,
+    tokens: usize,
+}
+
+impl StepAcc {
+    fn add(&mut self, s: &dpo::PairStats, tokens: usize, scale: f64) -> Result<()> {
+        let v = |t: &tch::Tensor| -> Result<Vec<f32>> {
+            Ok(Vec::try_from(t.f_to(Device::Cpu)?.f_to_kind(Kind::Float)?)?)
+        };
+        let (cr, rr, w) = (
+            v(&s.chosen_rewards)?,
+            v(&s.rejected_rewards)?,
+            v(&s.weights)?,
+        );
+        self.loss += s.losses.f_mean(Kind::Double)?.f_double_value(&[])? * scale;
+        self.pairs += cr.len();
+        self.correct += cr.iter().zip(&rr).filter(|(c, r)| c > r).count();
+        self.chosen_reward += cr.iter().map(|&x| x as f64).sum::<f64>();
+        self.rejected_reward += rr.iter().map(|&x| x as f64).sum::<f64>();
+        self.weight += w.iter().map(|&x| x as f64).sum::<f64>();
+        self.tokens += tokens;
+        Ok(())
+    }
+
+    fn log(&self, step: u64, grad_norm: f64, lr: f64, secs: f64) -> StepLog {
+        let n = self.pairs.max(1) as f64;
+        StepLog {
+            step,
+            loss: self.loss,
+            pref_acc: self.correct as f64 / n,
+            chosen_reward: self.chosen_reward / n,
+            rejected_reward: self.rejected_reward / n,
+            wpo_weight: self.weight / n,
+            grad_norm,
+            lr,
+            tokens: self.tokens,
+            tokens_per_sec: self.tokens as f64 / secs.max(1e-9),
+        }
+    }
+}
+
+/// Reference log-probs of every train and eval pair, from the cache or computed now.
+fn reference_logps(
+    cfg: &TrainConfig,
+    model: &dyn PolicyModel,
+    data: &TrainData,
+    on: &mut dyn FnMut(Event),
+) -> Result<HashMap<String, RefLogps>> {
+    let dir = cfg
+        .ref_cache_dir
+        .clone()
+        .unwrap_or_else(|| cfg.out_dir.join("ref_cache"));
+    let key = CacheKey {
+        model: model.fingerprint(),
+        template: cfg.template.clone(),
+        max_length: cfg.max_length,
+    };
+    let mut cache = RefCache::open(&dir, &key)?;
+    let all: Vec<&TokenizedPair> = data.train.iter().chain(&data.eval).collect();
+    let mut seen = std::collections::HashSet::new();
+    for p in &all {
+        if !seen.insert(p.pair_id.as_str()) {
+            return Err(TrainError::Input(format!(
+                "pair id {} appears twice (train and eval ids must be unique)",
+                p.pair_id
+            )));
+        }
+    }
+    let missing: Vec<&TokenizedPair> = all
+        .iter()
+        .copied()
+        .filter(|p| cache.get(p).is_none())
+        .collect();
+    if !missing.is_empty() {
+        let opts = score_options(cfg, model, false);
+        let total = missing.len();
+        for group in missing.chunks(256) {
+            let scores = score_pairs(model, group, &opts, &mut |_| {})?;
+            let values: Vec<(&TokenizedPair, RefLogps)> = group
+                .iter()
+                .zip(&scores)
+                .map(|(p, s)| {
+                    let r = RefLogps {
+                        chosen: s.chosen.logp,
+                        rejected: s.rejected.logp,
+                        chosen_tokens: s.chosen.tokens,
+                        rejected_tokens: s.rejected.tokens,
+                    };
+                    (*p, r)
+                })
+                .collect();
+            cache.insert(&values)?;
+            on(Event::Reference {
+                done: cache.len().min(total),
+                total,
+            });
+        }
+    }
+    all.iter()
+        .map(|p| {
+            let r = cache.get(p).ok_or_else(|| {
+                TrainError::Input(format!("pair {}: no reference log-probs", p.pair_id))
+            })?;
+            Ok((p.pair_id.clone(), r))
+        })
+        .collect()
+}
+
+fn score_options(cfg: &TrainConfig, model: &dyn PolicyModel, per_token: bool) -> ScoreOptions {
+    ScoreOptions {
+        truncation: cfg.truncation(),
+        micro_batch: cfg.eval_batch_size,
+        logit_chunk: cfg.logit_chunk,
+        device: model.var_store().device(),
+        bf16: cfg.bf16,
+        per_token,
+    }
+}
+
+/// The support-mismatch filter: keep a pair unless a reference mean log-prob per token is
+/// below the threshold.
+fn keep_pair(cfg: &TrainConfig, r: &RefLogps) -> bool {
+    let Some(min) = cfg.filter_min_ref_mean_logp else {
+        return true;
+    };
+    let mean = |s: f32, n: u32| s as f64 / n.max(1) as f64;
+    mean(r.chosen, r.chosen_tokens) >= min && mean(r.rejected, r.rejected_tokens) >= min
+}
+
+fn evaluate(
+    cfg: &TrainConfig,
+    model: &dyn PolicyModel,
+    pairs: &[TokenizedPair],
+    refs: &[RefLogps],
+    step: u64,
+) -> Result<EvalMetrics> {
+    let pairs: Vec<&TokenizedPair> = pairs.iter().collect();
+    let scores = score_pairs(
+        model,
+        &pairs,
+        &score_options(cfg, model, false),
+        &mut |_| {},
+    )?;
+    Ok(eval::summarise(step, cfg.loss.beta(), &scores, refs))
+}
+
+/// The next `n` training pairs; each epoch is a fresh permutation drawn from (seed, epoch).
+fn next_pairs<'a>(
+    pairs: &'a [TokenizedPair],
+    idx: &[usize],
+    cursor: &mut Cursor,
+    n: usize,
+    seed: u64,
+) -> Vec<&'a TokenizedPair> {
+    let mut out = Vec::with_capacity(n);
+    let mut order = epoch_order(idx, seed, cursor.epoch);
+    while out.len() < n {
+        if cursor.position >= order.len() {
+            cursor.epoch += 1;
+            cursor.position = 0;
+            order = epoch_order(idx, seed, cursor.epoch);
+        }
+        out.push(&pairs[order[cursor.position]]);
+        cursor.position += 1;
+    }
+    out
+}
+
+fn epoch_order(idx: &[usize], seed: u64, epoch: u64) -> Vec<usize> {
+    let mut order = idx.to_vec();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    order.shuffle(&mut rng);
+    order
+}
+
+/// The torch seed of a step (dropout): a pure function of (seed, step).
+fn step_seed(seed: u64, step: u64) -> i64 {
+    (seed
+        .wrapping_mul(6_364_136_223_846_793_005)
+        .wrapping_add(step.wrapping_mul(1_442_695_040_888_963_407))
+        >> 1) as i64
+}
+
+fn save_checkpoint(
+    cfg: &TrainConfig,
+    params: &std::collections::BTreeMap<String, tch::Tensor>,
+    opt: &AdamWState,
+    step: u64,
+    cursor: Cursor,
+) -> Result<PathBuf> {
+    let state = CheckpointState {
+        step,
+        cursor,
+        seed: cfg.seed,
+        config: cfg.to_toml()?,
+    };
+    checkpoint::save(&cfg.out_dir, params, opt, &state)
+}
+
+fn log_line<T: Serialize>(path: &Path, kind: &str, value: &T) -> Result<()> {
+    let mut v = serde_json::to_value(value).map_err(|e| TrainError::format(path, e))?;
+    if let serde_json::Value::Object(m) = &mut v {
+        m.insert("kind".into(), kind.into());
+    }
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| TrainError::io(path, e))?;
+    writeln!(f, "{v}").map_err(|e| TrainError::io(path, e))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn summary(
+    cfg: &TrainConfig,
+    step: u64,
+    resumed_from: Option<u64>,
+    interrupted: bool,
+    kept: usize,
+    data: &TrainData,
+    final_eval: Option<EvalMetrics>,
+    final_model: Option<PathBuf>,
+) -> RunSummary {
+    RunSummary {
+        steps_done: step,
+        resumed_from,
+        interrupted,
+        train_pairs: kept,
+        filtered_pairs: data.train.len() - kept,
+        final_eval,
+        metrics: cfg.out_dir.join("metrics.jsonl"),
+        final_model,
+    }
+}
