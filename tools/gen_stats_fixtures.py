@@ -204,6 +204,49 @@ def bca():
                       "acceleration": float(np.squeeze(a_hat)), "bca": ci.tolist(), "percentile": pct.tolist()})
 
 
+def brant(df, y, xs, levels):
+    """Brant (1990) test from statsmodels binary Logit fits, written out in numpy."""
+    X = sm.add_constant(df[xs]).to_numpy(float)
+    codes = df[y].to_numpy()
+    m = len(levels) - 1
+    k = len(xs)
+    fits = [sm.Logit((codes > levels[j]).astype(float), X).fit(method="newton", tol=1e-14, disp=False)
+            for j in range(m)]
+    pi = [f.predict(X) for f in fits]
+    beta = np.concatenate([f.params[1:] for f in fits])
+    V = np.zeros((m * k, m * k))
+    for a in range(m):
+        for b in range(a, m):
+            if a == b:
+                blk = fits[a].cov_params()
+            else:
+                w = pi[b] - pi[a] * pi[b]
+                blk = fits[a].cov_params() @ (X.T * w) @ X @ fits[b].cov_params()
+            V[a*k:(a+1)*k, b*k:(b+1)*k] = blk[1:, 1:]
+            V[b*k:(b+1)*k, a*k:(a+1)*k] = blk[1:, 1:].T
+    def test(vars_):
+        D = np.zeros(((m - 1) * len(vars_), m * k))
+        for l in range(1, m):
+            for r, v in enumerate(vars_):
+                D[(l - 1) * len(vars_) + r, v] = 1
+                D[(l - 1) * len(vars_) + r, l * k + v] = -1
+        db = D @ beta
+        chi2 = float(db @ np.linalg.solve(D @ V @ D.T, db))
+        return {"chi2": chi2, "df": D.shape[0], "p_value": float(scipy.stats.chi2.sf(chi2, D.shape[0]))}
+    return {"omnibus": test(list(range(k))), "per_variable": {xs[v]: test([v]) for v in range(k)}}
+
+
+def brant_fixture():
+    src = os.path.join(OUT, "ologit_ucla.csv")
+    df = pd.read_csv(src)
+    levels = ["unlikely", "somewhat likely", "very likely"]
+    df["code"] = df["apply"].map({l: i for i, l in enumerate(levels)})
+    ucla_res = brant(df, "code", ["pared", "public", "gpa"], [0, 1, 2])
+    sim = pd.read_csv(os.path.join(OUT, "sim_pairs.csv"))
+    sim_res = brant(sim, "y_ord", ["female", "age", "familiar", "length"], [0, 1, 2, 3])
+    dump("brant.json", {"ucla": ucla_res, "sim_pairs": sim_res})
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     ucla()
@@ -211,6 +254,7 @@ def main():
     multitest()
     power()
     bca()
+    brant_fixture()
     print("wrote", sorted(os.listdir(OUT)))
 
 

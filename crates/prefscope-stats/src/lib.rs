@@ -13,6 +13,7 @@
 //! assert!(fit.converged() && fit.param("x").unwrap() > 0.0);
 //! ```
 
+mod brant;
 mod contingency;
 mod design;
 pub mod dist;
@@ -25,6 +26,7 @@ mod ordered;
 mod power;
 mod resample;
 
+pub use brant::{brant_test, BrantTest, WaldTest};
 pub use contingency::{chi_square_independence, ChiSquareTest};
 pub use design::Design;
 pub use error::{SeparationKind, StatsError};
