@@ -44,7 +44,8 @@ impl std::str::FromStr for PairFormat {
 #[derive(Debug, Clone, Default)]
 pub struct Imported {
     pub pairs: Vec<Pair>,
-    /// HH-RLHF records whose transcripts diverge before their final assistant turn.
+    /// HH-RLHF records whose responses hold further turns (the transcripts diverge before
+    /// their final assistant turn).
     pub multi_turn_responses: usize,
 }
 
@@ -155,7 +156,7 @@ fn hh_pair(path: &Path, line: usize, rec: &HhRecord) -> Result<(Pair, bool)> {
     }
     let chosen = rec.chosen[cut + ASSISTANT.len()..].trim_start().to_string();
     let rejected = rec.rejected[cut + ASSISTANT.len()..].trim_start().to_string();
-    let multi = chosen.contains(HUMAN) || rejected.contains(HUMAN);
+    let multi = [&chosen, &rejected].iter().any(|r| r.contains(HUMAN) || r.contains(ASSISTANT));
     let id = content_id(line, &[&rec.chosen, &rec.rejected]);
     Ok((generic_pair(id, prompt, chosen, rejected), multi))
 }

@@ -52,7 +52,7 @@ impl Group {
 
 /// How a split assigns users to groups.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "rule", rename_all = "lowercase", deny_unknown_fields)]
+#[serde(tag = "rule", rename_all = "lowercase")]
 pub enum SplitRule {
     Category {
         field: String,
@@ -69,9 +69,9 @@ pub enum SplitRule {
     },
 }
 
-/// A named split with labels for its groups.
+/// A named split with labels for its groups. (serde cannot deny unknown fields through
+/// `flatten`; [`SplitSpec::from_toml`] checks the keys itself.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct SplitDef {
     pub name: String,
     #[serde(flatten)]
@@ -187,6 +187,15 @@ pub fn builtin_splits() -> Vec<SplitDef> {
 impl SplitSpec {
     /// Parses and checks a spec; `origin` names the file in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<SplitSpec> {
+        let raw: toml::Table = toml::from_str(text).map_err(|e| Error::Spec(format!("{origin}: {e}")))?;
+        const KEYS: [&str; 9] = ["name", "rule", "field", "a", "b", "seed", "a_label", "b_label", "null_control"];
+        for (i, split) in raw.get("split").and_then(|s| s.as_array()).into_iter().flatten().enumerate() {
+            for key in split.as_table().into_iter().flat_map(|t| t.keys()) {
+                if !KEYS.contains(&key.as_str()) {
+                    return Err(Error::Spec(format!("{origin}: split #{}: unknown key {key:?}; expected one of {}", i + 1, KEYS.join(", "))));
+                }
+            }
+        }
         let spec: SplitSpec = toml::from_str(text).map_err(|e| Error::Spec(format!("{origin}: {e}")))?;
         spec.resolve().map_err(|e| Error::Spec(format!("{origin}: {e}")))?;
         Ok(spec)

@@ -90,6 +90,13 @@ impl Dataset {
         })
     }
 
+    /// A data set from records already in memory (no checks; for programs and tests that build
+    /// records themselves).
+    pub fn from_parts(users: Vec<SurveyRecord>, conversations: Vec<ConversationRecord>) -> Dataset {
+        let user_index = users.iter().enumerate().map(|(i, u)| (u.user_id.clone(), i)).collect();
+        Dataset { dir: PathBuf::new(), users, conversations, utterances: None, user_index }
+    }
+
     /// The survey record of a user.
     pub fn user(&self, user_id: &str) -> Option<&SurveyRecord> {
         self.user_index.get(user_id).map(|&i| &self.users[i])

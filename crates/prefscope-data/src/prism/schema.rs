@@ -191,6 +191,7 @@ pub struct HistoryEntry {
     pub model_provider: Option<String>,
     pub model_name: Option<String>,
     /// 1-100; null when the response was not scored (skipped by the pair builder).
+    #[serde(serialize_with = "integral_as_int")]
     pub score: Option<f64>,
     pub if_chosen: Option<bool>,
     pub within_turn_id: Option<u32>,
@@ -211,7 +212,17 @@ pub struct UtteranceRecord {
     pub model_response: String,
     pub model_name: String,
     pub model_provider: String,
+    #[serde(serialize_with = "integral_as_int")]
     pub score: Option<f64>,
     pub if_chosen: bool,
     pub included_in_balanced_subset: bool,
+}
+
+/// Writes whole-number scores as JSON integers, as the PRISM release does (`85`, not `85.0`).
+fn integral_as_int<S: serde::Serializer>(score: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match score {
+        Some(x) if x.fract() == 0.0 && x.abs() < 1e15 => s.serialize_i64(*x as i64),
+        Some(x) => s.serialize_f64(*x),
+        None => s.serialize_none(),
+    }
 }

@@ -25,13 +25,13 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
     // Step output goes to stderr so that `--json` leaves stdout to the final report.
     eprintln!("[1/5] simulate {} users (seed {}, default planted effects) -> {}", args.users, args.seed, prism.display());
     let sim_args = simulate::Args { users: args.users, seed: args.seed, out: prism.clone(), effects: "default".into(), print_default_effects: false };
-    simulate::run(&sim_args, true).map(|_| ())?;
+    simulate::execute(&sim_args, true)?;
     eprintln!("[2/5] validate {}", prism.display());
-    validate::run(&validate::Args { prism: prism.clone() }, true)?;
+    validate::execute(&validate::Args { prism: prism.clone() }, true)?;
     eprintln!("[3/5] pairs -> {}", pairs_file.display());
-    pairs::run(&pairs::Args { prism: prism.clone(), out: pairs_file.clone(), kind: Default::default(), min_gap: 0.0 }, true)?;
+    pairs::execute(&pairs::Args { prism: prism.clone(), out: pairs_file.clone(), kind: Default::default(), min_gap: 0.0 }, true)?;
     eprintln!("[4/5] splits (built-in) -> {}", splits_dir.display());
-    splits::run(&splits::Args { prism: prism.clone(), spec: None, out: splits_dir.clone(), kind: Default::default() }, true)?;
+    splits::execute(&splits::Args { prism: prism.clone(), spec: None, out: splits_dir.clone(), kind: Default::default() }, true)?;
     eprintln!("[5/5] summary");
     let summary = data::compute(&data::SummaryArgs { prism: prism.clone(), kind: Default::default() })?;
     let summary_file = args.out.join("summary.json");

@@ -24,6 +24,20 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
+    let report = execute(args, json)?;
+    if json {
+        crate::output::print_json(&report)
+    } else {
+        println!(
+            "wrote {} pairs to {} (ties dropped: {} within, {} cross; below --min-gap: {})",
+            report["pairs"], args.out.display(), report["ties_dropped"]["within"], report["ties_dropped"]["cross"], report["below_min_gap"]
+        );
+        Ok(())
+    }
+}
+
+/// Builds and writes the pairs; returns the JSON report.
+pub fn execute(args: &Args, json: bool) -> anyhow::Result<serde_json::Value> {
     TableFormat::from_path(&args.out).map_err(bad_input)?;
     let bar = crate::output::spinner("building pairs", json);
     let data = Dataset::load_for_pairs(&args.prism).map_err(bad_input)?;
@@ -36,17 +50,5 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
         "ties_dropped": { "within": set.ties_within, "cross": set.ties_cross },
         "below_min_gap": set.below_min_gap,
     });
-    if json {
-        crate::output::print_json(&report)
-    } else {
-        println!(
-            "wrote {} pairs to {} (ties dropped: {} within, {} cross; below --min-gap: {})",
-            set.pairs.len(),
-            args.out.display(),
-            set.ties_within,
-            set.ties_cross,
-            set.below_min_gap
-        );
-        Ok(())
-    }
+    Ok(report)
 }

@@ -43,6 +43,20 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
         print!("{}", simulate::DEFAULT_EFFECTS_TOML.trim_start());
         return Ok(());
     }
+    let report = execute(args, json)?;
+    if json {
+        crate::output::print_json(&report)
+    } else {
+        println!(
+            "wrote {} users, {} conversations, {} utterances to {} (seed {}, effects {})",
+            report["users"], report["conversations"], report["utterances"], args.out.display(), args.seed, args.effects
+        );
+        Ok(())
+    }
+}
+
+/// Simulates and writes; returns the JSON report.
+pub fn execute(args: &Args, json: bool) -> anyhow::Result<serde_json::Value> {
     let config = SimConfig { users: args.users, seed: args.seed, effects: load_effects(&args.effects)? };
     let bar = crate::output::spinner("simulating", json);
     let sim = simulate::simulate(&config);
@@ -56,18 +70,5 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
         "seed": args.seed,
         "effects": args.effects,
     });
-    if json {
-        crate::output::print_json(&report)
-    } else {
-        println!(
-            "wrote {} users, {} conversations, {} utterances to {} (seed {}, effects {})",
-            sim.survey.len(),
-            sim.conversations.len(),
-            sim.utterances.len(),
-            args.out.display(),
-            args.seed,
-            args.effects
-        );
-        Ok(())
-    }
+    Ok(report)
 }

@@ -67,6 +67,23 @@ pub fn load_spec(path: Option<&PathBuf>) -> anyhow::Result<SplitSpec> {
 }
 
 pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
+    let (spec, reports) = execute(args, json)?;
+    if json {
+        crate::output::print_json(&serde_json::json!({ "out": args.out, "holdout": spec.holdout, "splits": reports }))
+    } else {
+        println!("{:<16} {:>7} {:>7} {:>9} {:>9} {:>8}  {:>10}", "split", "users A", "users B", "pairs A", "pairs B", "excluded", "models p");
+        for r in &reports {
+            let (a, b) = (&r.groups[&Group::A], &r.groups[&Group::B]);
+            let p = r.source_models.chi_square.as_ref().map_or("-".to_string(), |c| format_p(c.p_value));
+            println!("{:<16} {:>7} {:>7} {:>9} {:>9} {:>8}  {:>10}", r.name, a.users, b.users, a.pairs, b.pairs, r.excluded_users, p);
+        }
+        println!("wrote groups.csv, holdout.csv and splits.json to {}", args.out.display());
+        Ok(())
+    }
+}
+
+/// Applies the spec and writes the outputs; returns the spec and one report per split.
+pub fn execute(args: &Args, json: bool) -> anyhow::Result<(SplitSpec, Vec<SplitReport>)> {
     let spec = load_spec(args.spec.as_ref())?;
     let defs = spec.resolve().map_err(bad_input)?;
     let data = Dataset::load_for_pairs(&args.prism).map_err(bad_input)?;
@@ -80,18 +97,7 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
     bar.finish_and_clear();
     let reports: Vec<SplitReport> = splits.iter().map(|s| report(s, &pairs, &spec)).collect();
     write_outputs(args, &splits, &reports, &spec, &pairs)?;
-    if json {
-        crate::output::print_json(&serde_json::json!({ "out": args.out, "holdout": spec.holdout, "splits": reports }))
-    } else {
-        println!("{:<16} {:>7} {:>7} {:>9} {:>9} {:>8}  {:>10}", "split", "users A", "users B", "pairs A", "pairs B", "excluded", "models p");
-        for r in &reports {
-            let (a, b) = (&r.groups[&Group::A], &r.groups[&Group::B]);
-            let p = r.source_models.chi_square.as_ref().map_or("-".to_string(), |c| format_p(c.p_value));
-            println!("{:<16} {:>7} {:>7} {:>9} {:>9} {:>8}  {:>10}", r.name, a.users, b.users, a.pairs, b.pairs, r.excluded_users, p);
-        }
-        println!("wrote groups.csv, holdout.csv and splits.json to {}", args.out.display());
-        Ok(())
-    }
+    Ok((spec, reports))
 }
 
 fn report(split: &Split, pairs: &[prefscope_data::Pair], spec: &SplitSpec) -> SplitReport {

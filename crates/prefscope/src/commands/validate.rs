@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use prefscope_data::prism::Dataset;
+use prefscope_data::prism::{Dataset, DatasetCounts};
 
 use crate::exit::bad_input;
 
@@ -13,11 +13,16 @@ pub struct Args {
     pub prism: PathBuf,
 }
 
-pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
+/// Reads and checks the directory; returns its counts.
+pub fn execute(args: &Args, json: bool) -> anyhow::Result<DatasetCounts> {
     let bar = crate::output::spinner("validating", json);
     let data = Dataset::load(&args.prism).map_err(bad_input)?;
     bar.finish_and_clear();
-    let counts = data.counts();
+    Ok(data.counts())
+}
+
+pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
+    let counts = execute(args, json)?;
     if json {
         crate::output::print_json(&serde_json::json!({ "valid": true, "prism": args.prism, "counts": counts }))
     } else {
