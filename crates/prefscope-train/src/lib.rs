@@ -14,6 +14,7 @@ mod config;
 pub mod dpo;
 mod error;
 pub mod eval;
+pub mod hf;
 pub mod logps;
 mod loss;
 pub mod model;
