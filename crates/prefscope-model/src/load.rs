@@ -8,7 +8,7 @@ use tch::{nn, Device, Kind};
 use crate::chat::ChatTokenizer;
 use crate::config::{DecoderConfig, HfConfig};
 use crate::decoder::CausalLm;
-use crate::error::{ModelError, Result};
+use crate::error::{ModelError, Result, TorchContext};
 use crate::gguf;
 use crate::weights::Weights;
 
@@ -48,6 +48,77 @@ impl std::fmt::Debug for Loaded {
             .field("source", &self.source)
             .finish_non_exhaustive()
     }
+}
+
+impl Loaded {
+    /// Writes an HF model directory: `config.json`, `model.safetensors` (every variable under
+    /// its checkpoint name; no `lm_head.weight` when tied), `tokenizer.json` and
+    /// `tokenizer_config.json` (chat template, bos/eos/pad tokens). transformers loads it with
+    /// `AutoModelForCausalLM.from_pretrained(dir)`.
+    pub fn save_pretrained(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
+        let mut config = self.hf_config.clone();
+        if let Some(obj) = config.as_object_mut() {
+            obj.insert(
+                "tie_word_embeddings".into(),
+                self.model.tied_embeddings().into(),
+            );
+            let dtype = match self.model.lm_head_weight().kind() {
+                Kind::BFloat16 => "bfloat16",
+                Kind::Half => "float16",
+                _ => "float32",
+            };
+            obj.insert("torch_dtype".into(), dtype.into());
+            obj.remove("dtype");
+        }
+        write_json(&dir.join("config.json"), &config)?;
+        let weights_path = dir.join("model.safetensors");
+        let mut vars: Vec<(String, tch::Tensor)> = self.vs.variables().into_iter().collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        let cpu = vars
+            .iter()
+            .map(|(n, t)| Ok((n.clone(), t.f_to_device(Device::Cpu)?.f_contiguous()?)))
+            .collect::<std::result::Result<Vec<_>, tch::TchError>>()
+            .ctx(|| "moving weights to the CPU".into())?;
+        tch::Tensor::write_safetensors(&cpu, &weights_path)
+            .ctx(|| format!("writing {}", weights_path.display()))?;
+        self.chat.save(dir)
+    }
+
+    /// SHA-256 (hex) of the model config and every parameter (name, shape, kind, bytes), in name
+    /// order: two models with equal fingerprints compute the same log-probs. The tokenizer is
+    /// not included.
+    pub fn fingerprint(&self) -> Result<String> {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(
+            serde_json::to_string(self.model.config())
+                .unwrap_or_default()
+                .as_bytes(),
+        );
+        let mut vars: Vec<(String, tch::Tensor)> = self.vs.variables().into_iter().collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, t) in vars {
+            h.update(name.as_bytes());
+            h.update(format!("{:?}{:?}", t.size(), t.kind()).as_bytes());
+            let t = t
+                .f_to_device(Device::Cpu)
+                .and_then(|t| t.f_contiguous())
+                .ctx(|| format!("hashing {name}"))?;
+            let n = t.numel();
+            let mut buf = vec![0u8; n * t.kind().elt_size_in_bytes()];
+            t.f_copy_data_u8(&mut buf, n)
+                .ctx(|| format!("hashing {name}"))?;
+            h.update(&buf);
+        }
+        Ok(hex::encode(h.finalize()))
+    }
+}
+
+pub(crate) fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
+    let text =
+        serde_json::to_string_pretty(value).map_err(|e| ModelError::format(path, e.to_string()))?;
+    std::fs::write(path, text + "\n").map_err(|e| ModelError::io(path, e))
 }
 
 /// What a model path points at.

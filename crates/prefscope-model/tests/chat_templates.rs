@@ -22,13 +22,20 @@ fn templates_render_like_transformers() {
     for case in fix["cases"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
         let template = case["template"].as_str().unwrap();
-        let (bos, eos) = (case["bos_token"].as_str().unwrap(), case["eos_token"].as_str().unwrap());
+        let (bos, eos) = (
+            case["bos_token"].as_str().unwrap(),
+            case["eos_token"].as_str().unwrap(),
+        );
         for r in case["renders"].as_array().unwrap() {
             let conv = r["conversation"].as_str().unwrap();
             let agp = r["add_generation_prompt"].as_bool().unwrap();
             let msgs = messages(&fix["conversations"][conv]);
             let got = render_template(template, &msgs, agp, bos, eos).unwrap();
-            assert_eq!(got, r["text"].as_str().unwrap(), "{name} {conv} add_generation_prompt={agp}");
+            assert_eq!(
+                got,
+                r["text"].as_str().unwrap(),
+                "{name} {conv} add_generation_prompt={agp}"
+            );
             checked += 1;
         }
     }
@@ -47,7 +54,10 @@ fn qwen_default_system_prompt_appears_only_without_system() {
         "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n"
     ));
     assert!(out.ends_with("<|im_start|>assistant\n"));
-    let with_sys = vec![Message::new("system", "Be brief."), Message::new("user", "hi")];
+    let with_sys = vec![
+        Message::new("system", "Be brief."),
+        Message::new("user", "hi"),
+    ];
     let out = render_template(t, &with_sys, false, "", "").unwrap();
     assert!(!out.contains("You are Qwen"));
 }
@@ -68,7 +78,12 @@ fn prompt_completion_split_matches_trl() {
         );
         let (p, c) = chat.split_texts(&prompt, response).unwrap();
         assert_eq!(p, case["trl_prompt"].as_str().unwrap(), "{}", case["name"]);
-        assert_eq!(c, case["trl_completion"].as_str().unwrap(), "{}", case["name"]);
+        assert_eq!(
+            c,
+            case["trl_completion"].as_str().unwrap(),
+            "{}",
+            case["name"]
+        );
         assert_eq!(c, format!("{response}<|im_end|>\n"));
     }
 }
