@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Reference fixtures for crates/prefscope-model (decoders, chat templates, the SmolLM2 GGUF).
 
-    .venv/bin/python tools/gen_model_fixtures.py [decoders] [templates] [smollm2]
+    .venv/bin/python tools/gen_model_fixtures.py [decoders] [tiny_ggufs] [templates] [smollm2]
 
 Run with the project venv after `tools/setup-venv.sh --dev` (torch, transformers, gguf from
 PyPI, CPU). Writes crates/prefscope-model/tests/fixtures/; every JSON file records the versions
@@ -276,8 +276,94 @@ def smollm2():
                              "pairs": pairs})
 
 
+# --- tiny GGUF files: every supported quantization, Llama q/k permutation, Qwen2 biases ------
+def tiny_ggufs():
+    """Writes the tiny-llama and tiny-qwen2 decoders as GGUF the way llama.cpp's converter does
+    (llama: q/k rows permuted for its rope), with tensor types cycling through Q8_0, Q4_0, Q4_1,
+    Q5_0, Q5_1 (matrices whose rows are a multiple of 32), F16/BF16 and F32; the reference logits
+    come from transformers loading the same file (`gguf_file=`)."""
+    import gguf as G
+    import numpy as np
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+    from transformers.integrations.gguf.gguf_tokenizer_mapping import bytes_to_unicode
+    quants = [G.GGMLQuantizationType.Q8_0, G.GGMLQuantizationType.Q4_0, G.GGMLQuantizationType.Q4_1,
+              G.GGMLQuantizationType.Q5_0, G.GGMLQuantizationType.Q5_1]
+    names = {"input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm",
+             "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
+             "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
+             "mlp.down_proj": "ffn_down"}
+    for name, arch, half in (("tiny-llama", "llama", G.GGMLQuantizationType.F16),
+                             ("tiny-qwen2", "qwen2", G.GGMLQuantizationType.BF16)):
+        src = os.path.join(FIX, name)
+        cfg = json.load(open(os.path.join(src, "config.json")))
+        tensors = load_file(os.path.join(src, "model.safetensors"))
+        out = os.path.join(FIX, f"{name}.gguf")
+        w = G.GGUFWriter(out, arch)
+        w.add_block_count(cfg["num_hidden_layers"])
+        w.add_context_length(cfg["max_position_embeddings"])
+        w.add_embedding_length(cfg["hidden_size"])
+        w.add_feed_forward_length(cfg["intermediate_size"])
+        w.add_head_count(cfg["num_attention_heads"])
+        w.add_head_count_kv(cfg["num_key_value_heads"])
+        w.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
+        w.add_rope_freq_base(cfg.get("rope_theta") or cfg["rope_parameters"]["rope_theta"])
+        w.add_rope_dimension_count(cfg["hidden_size"] // cfg["num_attention_heads"])
+        w.add_vocab_size(cfg["vocab_size"])
+        w.add_tokenizer_model("gpt2")
+        w.add_tokenizer_pre("default")
+        alphabet = list(bytes_to_unicode().values())[: cfg["vocab_size"] - 1]
+        tokens = alphabet + ["<|im_end|>"]
+        w.add_token_list(tokens)
+        w.add_token_types([1] * (len(tokens) - 1) + [3])
+        w.add_token_merges([f"{alphabet[0]} {alphabet[1]}"][:0])
+        w.add_bos_token_id(1)
+        w.add_eos_token_id(len(tokens) - 1)
+        types = {}
+        k = 0
+        for hf, t in sorted(tensors.items()):
+            t = t.float().numpy()
+            if hf == "model.embed_tokens.weight":
+                gname = "token_embd.weight"
+            elif hf == "model.norm.weight":
+                gname = "output_norm.weight"
+            elif hf == "lm_head.weight":
+                gname = "output.weight"
+            else:
+                rest = hf[len("model.layers."):]
+                layer, rest = rest.split(".", 1)
+                part, suffix = rest.rsplit(".", 1)
+                gname = f"blk.{layer}.{names[part]}.{suffix}"
+            if arch == "llama" and gname.endswith(("attn_q.weight", "attn_k.weight")):
+                heads = cfg["num_attention_heads"] if "attn_q" in gname else cfg["num_key_value_heads"]
+                t = t.reshape(heads, 2, t.shape[0] // heads // 2, *t.shape[1:]).swapaxes(1, 2).reshape(t.shape)
+            if t.ndim == 2 and t.shape[1] % 32 == 0:
+                q = quants[k % len(quants)]
+                k += 1
+            elif t.ndim == 2:
+                q = half
+            else:
+                q = G.GGMLQuantizationType.F32
+            types[gname] = q.name
+            data = G.quants.quantize(t, q) if q != G.GGMLQuantizationType.F32 else t
+            w.add_tensor(gname, data, raw_dtype=q)
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+        w.close()
+        fix = json.load(open(os.path.join(FIX, f"{name}.logits.json")))
+        model = AutoModelForCausalLM.from_pretrained(FIX, gguf_file=f"{name}.gguf", dtype=torch.float32).eval()
+        ids = torch.tensor(fix["input_ids"])
+        mask = torch.tensor(fix["attention_mask"])
+        with torch.no_grad():
+            logits = model(input_ids=ids, attention_mask=mask).logits
+        dump(f"{name}.gguf.logits.json", {"model": f"{name}.gguf", "gguf": G.__name__, "tensor_types": types,
+                                          "input_ids": fix["input_ids"], "attention_mask": fix["attention_mask"],
+                                          "logits": logits.tolist()})
+
+
 if __name__ == "__main__":
     os.makedirs(FIX, exist_ok=True)
-    todo = sys.argv[1:] or ["decoders", "templates", "smollm2"]
+    todo = sys.argv[1:] or ["decoders", "tiny_ggufs", "templates", "smollm2"]
     for step in todo:
         globals()[step]()

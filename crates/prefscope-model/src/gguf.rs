@@ -507,12 +507,8 @@ fn gguf_tokenizer(file: &GgufFile, tokens: &[String]) -> Result<ChatTokenizer> {
                     .map(|(a, b)| (a.to_string(), b.to_string()))
             })
             .collect(),
-        _ => {
-            return Err(ModelError::Tokenizer(format!(
-                "{}: no tokenizer.ggml.merges",
-                path.display()
-            )))
-        }
+        // A vocabulary without merges (single-character tokens only).
+        _ => vec![],
     };
     let types: Vec<i64> = match file.meta("tokenizer.ggml.token_type") {
         Some(MetaValue::Array(t)) => t.iter().map(|v| v.as_i64().unwrap_or(1)).collect(),

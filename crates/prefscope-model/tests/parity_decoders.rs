@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use prefscope_model::{load_decoder, LoadOptions, ModelError};
+use prefscope_model::{load, load_decoder, LoadOptions, ModelError};
 use tch::{Kind, Tensor};
 
 fn fixtures() -> PathBuf {
@@ -19,10 +19,26 @@ fn ints(v: &serde_json::Value) -> Vec<Vec<i64>> {
     serde_json::from_value(v.clone()).unwrap()
 }
 
-/// Max relative error over real (unpadded) positions: |a - b| / max(|b|, 1e-3 * max|b|).
 fn check(name: &str) {
-    let fix = read_json(&format!("{name}.logits.json"));
     let (_vs, model) = load_decoder(&fixtures().join(name), &LoadOptions::default()).unwrap();
+    compare(name, &model, &read_json(&format!("{name}.logits.json")));
+}
+
+/// The tiny models written as GGUF with every supported tensor type (Q8_0, Q4_0, Q4_1, Q5_0,
+/// Q5_1, F16 or BF16, F32), Llama's q/k permuted as llama.cpp does; reference logits from
+/// transformers loading the same file.
+fn check_gguf(name: &str) {
+    let path = fixtures().join(format!("{name}.gguf"));
+    let loaded = load(path.to_str().unwrap(), &LoadOptions::default()).unwrap();
+    compare(
+        &format!("{name}.gguf"),
+        &loaded.model,
+        &read_json(&format!("{name}.gguf.logits.json")),
+    );
+}
+
+/// Max relative error over real (unpadded) positions: |a - b| / max(|b|, 1e-3 * max|b|).
+fn compare(name: &str, model: &prefscope_model::CausalLm, fix: &serde_json::Value) {
     let ids = ints(&fix["input_ids"]);
     let mask = ints(&fix["attention_mask"]);
     let expected: Vec<Vec<Vec<f32>>> = serde_json::from_value(fix["logits"].clone()).unwrap();
@@ -69,6 +85,16 @@ fn tiny_llama_matches_transformers() {
 #[test]
 fn tiny_llama3_rope_matches_transformers() {
     check("tiny-llama3");
+}
+
+#[test]
+fn tiny_llama_gguf_matches_transformers() {
+    check_gguf("tiny-llama");
+}
+
+#[test]
+fn tiny_qwen2_gguf_matches_transformers() {
+    check_gguf("tiny-qwen2");
 }
 
 #[test]
