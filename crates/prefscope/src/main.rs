@@ -39,6 +39,8 @@ pub enum Command {
     Import(commands::import::Args),
     /// Run the whole pipeline on simulated data into a folder and say where everything is.
     Demo(commands::demo::Args),
+    /// Fit a binary (logit) or ordered (ologit) model to a csv/Parquet table, statsmodels-equal.
+    Fit(commands::fit::Args),
     /// Benchmarks that time prefscope against its reference implementation in the same run.
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),

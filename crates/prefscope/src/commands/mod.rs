@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod data;
 pub mod demo;
+pub mod fit;
 pub mod import;
 pub mod pairs;
 pub mod simulate;
@@ -20,6 +21,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Splits(args) => splits::run(args, cli.json),
         Command::Import(args) => import::run(args, cli.json),
         Command::Demo(args) => demo::run(args, cli.json),
+        Command::Fit(args) => fit::run(args, cli.json),
         Command::Bench(cmd) => bench::run(cmd, cli.json),
     }
 }
