@@ -175,8 +175,12 @@ fn hf_cache_dir() -> Option<PathBuf> {
 /// `ORG/NAME` → the snapshot named by `refs/main`, else the only (or last) snapshot that has a
 /// config.json.
 fn find_in_hf_cache(id: &str) -> Option<PathBuf> {
+    find_in_cache(&hf_cache_dir()?, id)
+}
+
+fn find_in_cache(cache: &Path, id: &str) -> Option<PathBuf> {
     let (org, name) = id.split_once('/')?;
-    let repo = hf_cache_dir()?.join(format!("models--{org}--{name}"));
+    let repo = cache.join(format!("models--{org}--{name}"));
     let snapshots = repo.join("snapshots");
     if let Ok(main) = std::fs::read_to_string(repo.join("refs/main")) {
         let dir = snapshots.join(main.trim());
@@ -250,4 +254,35 @@ fn config_from_json(json: &serde_json::Value, source: &Path) -> Result<DecoderCo
     let raw: HfConfig = serde_json::from_value(json.clone())
         .map_err(|e| ModelError::format(source.join("config.json"), e.to_string()))?;
     raw.into_config()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hf_cache_snapshot_is_found_offline() {
+        let cache = tempfile::tempdir().unwrap();
+        let repo = cache.path().join("models--Qwen--Qwen2.5-0.5B-Instruct");
+        for snap in ["aaa", "bbb"] {
+            let dir = repo.join("snapshots").join(snap);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("config.json"), "{}").unwrap();
+        }
+        std::fs::create_dir_all(repo.join("refs")).unwrap();
+        std::fs::write(repo.join("refs/main"), "aaa\n").unwrap();
+        let found = find_in_cache(cache.path(), "Qwen/Qwen2.5-0.5B-Instruct").unwrap();
+        assert_eq!(found, repo.join("snapshots/aaa"));
+        std::fs::remove_file(repo.join("refs/main")).unwrap();
+        let found = find_in_cache(cache.path(), "Qwen/Qwen2.5-0.5B-Instruct").unwrap();
+        assert_eq!(found, repo.join("snapshots/bbb"));
+        assert_eq!(find_in_cache(cache.path(), "Qwen/other"), None);
+        assert_eq!(find_in_cache(cache.path(), "no-slash"), None);
+    }
+
+    #[test]
+    fn unknown_model_spec_says_it_never_downloads() {
+        let err = ModelSource::resolve("surely-not/a-cached-model-xyz").unwrap_err();
+        assert!(err.to_string().contains("never downloads"), "{err}");
+    }
 }
