@@ -8,6 +8,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let loaded = prefscope_model::load(model, &prefscope_model::LoadOptions::default())?;
     loaded.save_pretrained(std::path::Path::new(out))?;
-    println!("{} -> {out} (fingerprint {})", loaded.source.display(), loaded.fingerprint()?);
+    println!(
+        "{} -> {out} (fingerprint {})",
+        loaded.source.display(),
+        loaded.fingerprint()?
+    );
     Ok(())
 }

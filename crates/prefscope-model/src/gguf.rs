@@ -648,3 +648,40 @@ mod tests {
         assert!(back.equal(&w));
     }
 }
+
+#[cfg(test)]
+mod file_tests {
+    use super::*;
+
+    fn string(s: &str) -> Vec<u8> {
+        let mut b = (s.len() as u64).to_le_bytes().to_vec();
+        b.extend(s.as_bytes());
+        b
+    }
+
+    #[test]
+    fn unsupported_architecture_and_bad_magic_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gemma.gguf");
+        let mut b = b"GGUF".to_vec();
+        b.extend(3u32.to_le_bytes());
+        b.extend(0u64.to_le_bytes()); // tensors
+        b.extend(1u64.to_le_bytes()); // kv pairs
+        b.extend(string("general.architecture"));
+        b.extend(8u32.to_le_bytes());
+        b.extend(string("gemma"));
+        std::fs::write(&path, &b).unwrap();
+        let err = GgufModel::read(&path).err().unwrap();
+        assert!(
+            matches!(&err, ModelError::UnsupportedArchitecture(a) if a.contains("gemma")),
+            "{err}"
+        );
+
+        std::fs::write(&path, &b[..20]).unwrap();
+        let err = GgufFile::read(&path).err().unwrap();
+        assert!(err.to_string().contains("truncated GGUF"), "{err}");
+        std::fs::write(&path, b"GGML0000").unwrap();
+        let err = GgufFile::read(&path).err().unwrap();
+        assert!(err.to_string().contains("bad magic"), "{err}");
+    }
+}
