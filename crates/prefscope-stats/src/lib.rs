@@ -25,6 +25,7 @@ mod multitest;
 mod ordered;
 mod power;
 mod resample;
+mod select;
 
 pub use brant::{brant_test, BrantTest, WaldTest};
 pub use contingency::{chi_square_independence, ChiSquareTest};
@@ -42,3 +43,4 @@ pub use resample::{
     bca_interval, cluster_bootstrap, permutation_test, quantile_sorted, BootstrapCi,
     PermutationTest,
 };
+pub use select::{select_directions, Selected};

@@ -41,6 +41,12 @@ pub enum Command {
     Demo(commands::demo::Args),
     /// Fit a binary (logit) or ordered (ologit) model to a csv/Parquet table, statsmodels-equal.
     Fit(commands::fit::Args),
+    /// W2: binary logit of score_gap > 14 on the split dummies, clustered by user; writes the
+    /// predicted direction of each significant split.
+    W2(commands::predict::W2Args),
+    /// OL: ordered logit of the score-gap quartile on the split dummies, clustered by user;
+    /// writes the predicted direction of each significant split.
+    Ol(commands::predict::OlArgs),
     /// Benchmarks that time prefscope against its reference implementation in the same run.
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),

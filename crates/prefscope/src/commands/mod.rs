@@ -6,6 +6,7 @@ pub mod demo;
 pub mod fit;
 pub mod import;
 pub mod pairs;
+pub mod predict;
 pub mod simulate;
 pub mod splits;
 pub mod validate;
@@ -22,6 +23,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Import(args) => import::run(args, cli.json),
         Command::Demo(args) => demo::run(args, cli.json),
         Command::Fit(args) => fit::run(args, cli.json),
+        Command::W2(args) => predict::run_w2(args, cli.json),
+        Command::Ol(args) => predict::run_ol(args, cli.json),
         Command::Bench(cmd) => bench::run(cmd, cli.json),
     }
 }
