@@ -398,6 +398,9 @@ impl CausalLm {
                     m.size()
                 )))
             }
+            // No padding: plain causal attention, which lets SDPA pick its fused kernels (as
+            // transformers does).
+            Some(m) if all_nonzero(m).ctx(|| "attention mask".into())? => None,
             Some(m) => Some(attention_bool_mask(m, t, device).ctx(|| "attention mask".into())?),
             None => None,
         };
@@ -445,6 +448,10 @@ impl CausalLm {
         };
         f().ctx(|| "rotary tables".into())
     }
+}
+
+fn all_nonzero(mask: &Tensor) -> std::result::Result<bool, tch::TchError> {
+    bool::try_from(mask.f_ne(0)?.f_all()?)
 }
 
 /// Boolean mask `[b, 1, t, t]`, true where query i may attend key j: j <= i and key j is a real
