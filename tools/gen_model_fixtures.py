@@ -153,6 +153,37 @@ QWEN25_TEMPLATE = (
     "{%- endif %}\n"
 )
 
+# Templates of PRISM's open source models, typed from their public tokenizer_config.json files
+# (meta-llama/Llama-2-7b-chat-hf, HuggingFaceH4/zephyr-7b-beta, meta-llama/Meta-Llama-3-8B-Instruct).
+# They exercise raise_exception, .strip(), | trim, bos/eos tokens and trim_blocks.
+LLAMA2_TEMPLATE = (
+    "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% set system_message = messages[0]['content'] %}"
+    "{% else %}{% set loop_messages = messages %}{% set system_message = false %}{% endif %}"
+    "{% for message in loop_messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}"
+    "{% if loop.index0 == 0 and system_message != false %}{% set content = '<<SYS>>\\n' + system_message + '\\n<</SYS>>\\n\\n' + message['content'] %}"
+    "{% else %}{% set content = message['content'] %}{% endif %}"
+    "{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}"
+    "{% elif message['role'] == 'assistant' %}{{ ' '  + content.strip() + ' ' + eos_token }}{% endif %}{% endfor %}"
+)
+ZEPHYR_TEMPLATE = (
+    "{% for message in messages %}\n{% if message['role'] == 'user' %}\n{{ '<|user|>\n' + message['content'] + eos_token }}\n"
+    "{% elif message['role'] == 'system' %}\n{{ '<|system|>\n' + message['content'] + eos_token }}\n"
+    "{% elif message['role'] == 'assistant' %}\n{{ '<|assistant|>\n'  + message['content'] + eos_token }}\n"
+    "{% endif %}\n{% if loop.last and add_generation_prompt %}\n{{ '<|assistant|>' }}\n{% endif %}\n{% endfor %}"
+)
+LLAMA3_TEMPLATE = (
+    "{% set loop_messages = messages %}{% for message in loop_messages %}"
+    "{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}"
+    "{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
+)
+OTHER_TEMPLATES = {
+    "llama-2-chat": (LLAMA2_TEMPLATE, "<s>", "</s>"),
+    "zephyr": (ZEPHYR_TEMPLATE, "<s>", "</s>"),
+    "llama-3-instruct": (LLAMA3_TEMPLATE, "<|begin_of_text|>", "<|eot_id|>"),
+}
+
 # A PRISM-like conversation: opening question, follow-ups, unicode, inner and edge whitespace.
 PRISM_TURNS = [
     {"role": "user", "content": "What do you think about euthanasia? Should it be legal?"},
@@ -199,8 +230,12 @@ def trl_split(tok, prompt, response):
 def templates():
     tok = smollm2_tokenizer()
     cases = []
-    for name, template in (("smollm2", tok.chat_template), ("qwen2.5", QWEN25_TEMPLATE)):
+    smol_special = (tok.bos_token, tok.eos_token)
+    todo = [("smollm2", tok.chat_template, *smol_special), ("qwen2.5", QWEN25_TEMPLATE, *smol_special)]
+    todo += [(name, *spec) for name, spec in OTHER_TEMPLATES.items()]
+    for name, template, bos, eos in todo:
         tok.chat_template = template
+        tok.bos_token, tok.eos_token = bos, eos
         convs = {
             "no_system": PRISM_TURNS,
             "system": [{"role": "system", "content": "You are a concise assistant."}] + PRISM_TURNS,
@@ -212,8 +247,13 @@ def templates():
                 renders.append({"conversation": conv_name, "add_generation_prompt": agp,
                                 "text": tok.apply_chat_template(conv, tokenize=False, add_generation_prompt=agp)})
         prompt_text, completion_text = trl_split(tok, PRISM_TURNS, RESPONSE)
-        cases.append({"name": name, "template": template, "bos_token": tok.bos_token or "",
-                      "eos_token": tok.eos_token or "", "renders": renders,
+        try:
+            tok.apply_chat_template([{"role": "assistant", "content": "x"}], tokenize=False)
+            error = None
+        except Exception as e:  # the template's raise_exception
+            error = str(e)
+        cases.append({"name": name, "template": template, "bos_token": bos,
+                      "eos_token": eos, "renders": renders, "assistant_first_error": error,
                       "trl_prompt": prompt_text, "trl_completion": completion_text})
     dump("chat_templates.json", {"conversations": {"no_system": PRISM_TURNS,
          "system": [{"role": "system", "content": "You are a concise assistant."}] + PRISM_TURNS,

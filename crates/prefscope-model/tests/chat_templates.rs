@@ -1,5 +1,6 @@
-//! SmolLM2 (from its GGUF) and Qwen2.5 chat templates render byte-identical to transformers'
-//! `apply_chat_template`, and the prompt/completion split equals TRL's.
+//! Chat templates render byte-identical to transformers' `apply_chat_template`: SmolLM2 (from
+//! its GGUF), Qwen2.5, and PRISM's open models Llama-2-chat, Zephyr and Llama-3-Instruct; the
+//! prompt/completion split equals TRL's, and `raise_exception` fails where transformers fails.
 //! Fixture: `tools/gen_model_fixtures.py templates`.
 
 use std::path::PathBuf;
@@ -39,7 +40,7 @@ fn templates_render_like_transformers() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 12);
+    assert_eq!(checked, 30);
 }
 
 #[test]
@@ -84,6 +85,29 @@ fn prompt_completion_split_matches_trl() {
             "{}",
             case["name"]
         );
-        assert_eq!(c, format!("{response}<|im_end|>\n"));
+        if case["name"] == "smollm2" || case["name"] == "qwen2.5" {
+            assert_eq!(c, format!("{response}<|im_end|>\n"), "ChatML completion");
+        }
+    }
+}
+
+#[test]
+fn raise_exception_fails_where_transformers_fails() {
+    let fix = fixture();
+    for case in fix["cases"].as_array().unwrap() {
+        let out = render_template(
+            case["template"].as_str().unwrap(),
+            &[Message::new("assistant", "x")],
+            false,
+            case["bos_token"].as_str().unwrap(),
+            case["eos_token"].as_str().unwrap(),
+        );
+        match case["assistant_first_error"].as_str() {
+            Some(msg) => {
+                let err = out.unwrap_err().to_string();
+                assert!(err.contains(msg), "{}: {err}", case["name"]);
+            }
+            None => assert!(out.is_ok(), "{}: {out:?}", case["name"]),
+        }
     }
 }
