@@ -77,6 +77,58 @@ pub struct Encoded {
     pub completion_truncated: usize,
 }
 
+impl Encoded {
+    /// Prompt then completion ids, and the completion mask (0 for prompt tokens, 1 for
+    /// completion tokens) of the same length.
+    pub fn ids_and_completion_mask(&self) -> (Vec<u32>, Vec<u8>) {
+        let ids = [self.prompt_ids.as_slice(), self.completion_ids.as_slice()].concat();
+        let mut mask = vec![0u8; self.prompt_ids.len()];
+        mask.resize(ids.len(), 1);
+        (ids, mask)
+    }
+}
+
+/// Truncation counts over many encoded sequences, for the run log and reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TruncationStats {
+    /// Sequences seen.
+    pub sequences: usize,
+    /// Sequences whose prompt lost tokens.
+    pub prompts_truncated: usize,
+    /// Sequences whose completion lost tokens.
+    pub completions_truncated: usize,
+    /// Prompt tokens dropped in total.
+    pub prompt_tokens_dropped: usize,
+    /// Completion tokens dropped in total.
+    pub completion_tokens_dropped: usize,
+}
+
+impl TruncationStats {
+    /// Counts one encoded sequence.
+    pub fn add(&mut self, e: &Encoded) {
+        self.sequences += 1;
+        self.prompts_truncated += usize::from(e.prompt_truncated > 0);
+        self.completions_truncated += usize::from(e.completion_truncated > 0);
+        self.prompt_tokens_dropped += e.prompt_truncated;
+        self.completion_tokens_dropped += e.completion_truncated;
+    }
+}
+
+impl std::fmt::Display for TruncationStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} of {} prompts truncated ({} tokens dropped from their start), {} of {} completions truncated ({} tokens dropped from their end)",
+            self.prompts_truncated,
+            self.sequences,
+            self.prompt_tokens_dropped,
+            self.completions_truncated,
+            self.sequences,
+            self.completion_tokens_dropped
+        )
+    }
+}
+
 /// A tokenizer with its chat template and special tokens.
 pub struct ChatTokenizer {
     tokenizer: Tokenizer,
@@ -471,6 +523,26 @@ mod tests {
         assert_eq!(e.completion_ids, vec![10]);
         let none = truncate(vec![1], vec![2], &Truncation::default());
         assert_eq!((none.prompt_truncated, none.completion_truncated), (0, 0));
+        let (ids, mask) = e.ids_and_completion_mask();
+        assert_eq!((ids, mask), (vec![3, 4, 5, 10], vec![0, 0, 0, 1]));
+        let mut stats = TruncationStats::default();
+        stats.add(&e);
+        stats.add(&none);
+        assert_eq!(
+            (
+                stats.sequences,
+                stats.prompts_truncated,
+                stats.prompt_tokens_dropped
+            ),
+            (2, 1, 2)
+        );
+        assert_eq!(
+            (stats.completions_truncated, stats.completion_tokens_dropped),
+            (1, 1)
+        );
+        assert!(stats
+            .to_string()
+            .starts_with("1 of 2 prompts truncated (2 tokens"));
     }
 
     #[test]

@@ -556,6 +556,10 @@ fn gguf_tokenizer(file: &GgufFile, tokens: &[String]) -> Result<ChatTokenizer> {
         _ => ByteLevel::new(false, true, true).into(),
     };
     tok.with_pre_tokenizer(Some(pre_tok));
+    if pre.starts_with("qwen2") || pre == "deepseek-r1-qwen" {
+        // Qwen2's tokenizer.json normalizes to NFC before splitting.
+        tok.with_normalizer(Some(tokenizers::normalizers::unicode::NFC));
+    }
     tok.with_decoder(Some(ByteLevel::default()));
     tok.with_post_processor(Some(ByteLevel::new(false, false, true)));
     let special: Vec<AddedToken> = tokens

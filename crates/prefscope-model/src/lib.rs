@@ -16,6 +16,8 @@
 //! model.config() -> &DecoderConfig
 //! chat.encode_pair(&[Message], completion_text, &Truncation) -> Encoded
 //!   Encoded { prompt_ids, completion_ids, prompt_truncated, completion_truncated }
+//!   encoded.ids_and_completion_mask() -> (Vec<u32>, Vec<u8>)
+//!   TruncationStats::add(&Encoded); Display: "k of n prompts truncated (...)"
 //! chat.pad_token_id() -> Option<u32>; chat.encode(text) / chat.decode(ids); chat.render(msgs, agp)
 //! loaded.save_pretrained(dir)      // config.json + model.safetensors + tokenizer files
 //! loaded.fingerprint()             // sha256 of config + weights: keys the reference cache
@@ -40,7 +42,7 @@ mod gguf;
 mod load;
 mod weights;
 
-pub use chat::{render_template, ChatTokenizer, Encoded, Message, Truncation};
+pub use chat::{render_template, ChatTokenizer, Encoded, Message, Truncation, TruncationStats};
 pub use config::{Arch, DecoderConfig, HfConfig, RopeScaling};
 pub use decoder::CausalLm;
 pub use error::{ModelError, Result};
