@@ -7,8 +7,14 @@ use std::process::Command;
 use serde_json::Value;
 
 fn prefscope(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_prefscope")).args(args).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = Command::new(env!("CARGO_BIN_EXE_prefscope"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -20,18 +26,36 @@ fn planted_effects_are_predicted() {
     assert_eq!(code, 0, "{err}");
     for model in ["w2", "ol"] {
         let out = dir.path().join(format!("{model}.json"));
-        let (code, err) = prefscope(&[model, "--prism", p, "--out", out.to_str().unwrap(), "--adjust", "holm"]);
+        let (code, err) = prefscope(&[
+            model,
+            "--prism",
+            p,
+            "--out",
+            out.to_str().unwrap(),
+            "--adjust",
+            "holm",
+        ]);
         assert_eq!(code, 0, "{err}");
         let report: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
         assert_eq!(report["converged"], true);
         let split = |name: &str| {
-            report["splits"].as_array().unwrap().iter().find(|s| s["split"] == name).unwrap().clone()
+            report["splits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["split"] == name)
+                .unwrap()
+                .clone()
         };
         // Group A of `familiarity` is the very familiar users, of `age` the 18-34 year olds.
         assert_eq!(split("familiarity")["direction"], 1, "{model}: {report}");
         assert_eq!(split("age")["direction"], 1, "{model}: {report}");
         assert_eq!(split("region")["selected"], false, "{model}: {report}");
-        assert!(report["splits_left_out"].as_array().unwrap().iter().any(|s| s == "behavioral"));
+        assert!(report["splits_left_out"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "behavioral"));
     }
     let (code, _) = prefscope(&["w2", "--prism", "/nonexistent", "--out", "x.json"]);
     assert_eq!(code, 2);
