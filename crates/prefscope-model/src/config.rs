@@ -60,6 +60,9 @@ pub struct DecoderConfig {
     pub initializer_range: f64,
     pub bos_token_id: Option<u32>,
     pub eos_token_ids: Vec<u32>,
+    /// Mistral's (or Qwen2's, with `use_sliding_window`) attention window. Not implemented: the
+    /// decoder refuses longer sequences instead of computing a different model.
+    pub sliding_window: Option<i64>,
 }
 
 /// `config.json` as written by transformers, for the keys this crate reads.
@@ -93,6 +96,8 @@ pub struct HfConfig {
     pub hidden_act: Option<String>,
     pub bos_token_id: Option<TokenIds>,
     pub eos_token_id: Option<TokenIds>,
+    pub sliding_window: Option<i64>,
+    pub use_sliding_window: Option<bool>,
 }
 
 /// A token id field that is a number or a list of numbers.
@@ -211,6 +216,11 @@ impl HfConfig {
                 .as_ref()
                 .map(|e| e.to_vec())
                 .unwrap_or_default(),
+            // Qwen2 configs carry a window but only use it with use_sliding_window = true.
+            sliding_window: match arch {
+                Arch::Qwen2 if self.use_sliding_window != Some(true) => None,
+                _ => self.sliding_window,
+            },
         })
     }
 }
@@ -263,6 +273,7 @@ mod tests {
         assert!(c.qkv_bias && !c.o_bias && c.tie_word_embeddings);
         assert_eq!(c.rope_theta, 1e6);
         assert_eq!(c.eos_token_ids, vec![151645]);
+        assert_eq!(c.sliding_window, None);
     }
 
     #[test]

@@ -12,7 +12,8 @@
 //! key padding mask when an attention mask is given. Positions are `0..t` for every row, as
 //! transformers does when no `position_ids` are passed: pad on the right (a padded query
 //! attends to itself only, so its output is finite and meaningless). Mistral's sliding window
-//! is not applied (exact while sequences are shorter than the window, 4096 for Mistral 7B).
+//! is not implemented: longer sequences are an error (exact up to the window, 4096 for Mistral
+//! 7B v0.1).
 //!
 //! Weight names mirror the checkpoint (`model.layers.0.self_attn.q_proj.weight`) because every
 //! parameter is created under the same path in the `VarStore`.
@@ -388,6 +389,13 @@ impl CausalLm {
             .ctx(|| "input_ids must be [batch, length]".into())?;
         if t == 0 {
             return Err(ModelError::Input("input_ids has length 0".into()));
+        }
+        if let Some(w) = self.cfg.sliding_window {
+            if t > w {
+                return Err(ModelError::Input(format!(
+                    "sequence length {t} exceeds the sliding window {w}, which is not implemented"
+                )));
+            }
         }
         let device = self.embed_tokens.device();
         let kind = self.embed_tokens.kind();
