@@ -260,6 +260,27 @@ mod tests {
     }
 
     #[test]
+    fn resamples_whole_clusters() {
+        // 50 users, 10 identical rows each: the mean's bootstrap SE must be that of 50 cluster
+        // means, sd(means) * sqrt((G - 1) / G) / sqrt(G) (plug-in bootstrap variance), not the
+        // sqrt(10) times smaller figure that row resampling would give.
+        let g = 50;
+        let users: Vec<usize> = (0..g * 10).map(|i| i / 10).collect();
+        let means: Vec<f64> = (0..g).map(|u| ((u * 29 % 50) as f64) / 7.0).collect();
+        let v: Vec<f64> = users.iter().map(|&u| means[u]).collect();
+        let mean = |idx: &[usize]| idx.iter().map(|&i| v[i]).sum::<f64>() / idx.len() as f64;
+        let ci = cluster_bootstrap(&users, mean, 4000, 0.95, 11).unwrap();
+        let m = means.iter().sum::<f64>() / g as f64;
+        let sd = (means.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (g - 1) as f64).sqrt();
+        let expected = sd * (((g - 1) as f64) / g as f64).sqrt() / (g as f64).sqrt();
+        assert!(
+            (ci.std_error / expected - 1.0).abs() < 0.05,
+            "{} vs {expected}",
+            ci.std_error
+        );
+    }
+
+    #[test]
     fn permutation_test_exact_small_case() {
         // 6 users, 3 per group; values 1..6 with the top three in group A: the observed
         // difference (4 + 5 + 6 - 1 - 2 - 3) / 3 = 3 is the most extreme of the C(6,3) = 20
