@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Reference fixtures for crates/prefscope-model (decoders, chat templates, the SmolLM2 GGUF).
 
-    .venv/bin/python tools/gen_model_fixtures.py [decoders] [tiny_ggufs] [templates] [smollm2]
+    .venv/bin/python tools/gen_model_fixtures.py [decoders] [tiny_ggufs] [kquants] [templates] [smollm2]
 
 Run with the project venv after `tools/setup-venv.sh --dev` (torch, transformers, gguf from
 PyPI, CPU). Writes crates/prefscope-model/tests/fixtures/; every JSON file records the versions
@@ -316,6 +316,26 @@ def smollm2():
                              "pairs": pairs})
 
 
+# --- K-quant blocks ---------------------------------------------------------------------------
+def kquants():
+    """Random Q4_K, Q5_K and Q6_K blocks (valid f16 scales) and gguf-py's dequantization of them
+    (the code transformers uses to load GGUF)."""
+    import gguf as G
+    import numpy as np
+    rng = np.random.default_rng(7)
+    cases = []
+    for q, d_offsets in ((G.GGMLQuantizationType.Q4_K, (0, 2)), (G.GGMLQuantizationType.Q5_K, (0, 2)),
+                         (G.GGMLQuantizationType.Q6_K, (208,))):
+        block_size, type_size = G.GGML_QUANT_SIZES[q]
+        raw = rng.integers(0, 256, size=(2, type_size), dtype=np.uint8)
+        for o in d_offsets:
+            raw[:, o:o + 2] = rng.normal(0, 0.01, size=(2, 1)).astype(np.float16).view(np.uint8)
+        values = G.quants.dequantize(raw.reshape(-1), q)
+        cases.append({"type": q.name, "ggml_type": int(q), "raw_hex": raw.tobytes().hex(),
+                      "values": [float(v) for v in values.reshape(-1)]})
+    dump("kquants.json", {"cases": cases})
+
+
 # --- tiny GGUF files: every supported quantization, Llama q/k permutation, Qwen2 biases ------
 def tiny_ggufs():
     """Writes the tiny-llama and tiny-qwen2 decoders as GGUF the way llama.cpp's converter does
@@ -404,6 +424,6 @@ def tiny_ggufs():
 
 if __name__ == "__main__":
     os.makedirs(FIX, exist_ok=True)
-    todo = sys.argv[1:] or ["decoders", "tiny_ggufs", "templates", "smollm2"]
+    todo = sys.argv[1:] or ["decoders", "tiny_ggufs", "kquants", "templates", "smollm2"]
     for step in todo:
         globals()[step]()

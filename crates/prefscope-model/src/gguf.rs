@@ -1,5 +1,5 @@
 //! GGUF files (llama.cpp): metadata, tensors dequantized to f32 (F32, F16, BF16, Q8_0, Q4_0,
-//! Q4_1, Q5_0, Q5_1), the tokenizer (byte-level BPE, `tokenizer.ggml.model = gpt2`) and the chat
+//! Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K), the tokenizer (byte-level BPE, `tokenizer.ggml.model = gpt2`) and the chat
 //! template, for the `llama` and `qwen2` architectures.
 //!
 //! Tensors are renamed to HF names (`blk.0.attn_q.weight` → `model.layers.0.self_attn.q_proj.weight`)
@@ -257,6 +257,9 @@ impl GgufFile {
             6 => (32, 22),
             7 => (32, 24),
             8 => (32, 34),
+            12 => (256, 144),
+            13 => (256, 176),
+            14 => (256, 210),
             k => {
                 return Err(ModelError::UnsupportedQuant {
                     name: name.to_string(),
@@ -348,9 +351,65 @@ fn dequantize(kind: u32, raw: &[u8], n: usize) -> Vec<f32> {
                 out.extend(hi.collect::<Vec<_>>());
             }
         }
+        12 | 13 => {
+            let bytes = if kind == 12 { 144 } else { 176 };
+            for b in raw.chunks_exact(bytes) {
+                let (d, dmin) = (f16_at(b, 0), f16_at(b, 2));
+                let (sc, mn) = k_scale_min(&b[4..16]);
+                let (qh, qs) = if kind == 12 {
+                    (&[][..], &b[16..144])
+                } else {
+                    (&b[16..48], &b[48..176])
+                };
+                // 8 sub-blocks of 32: sub-block j uses nibble (j % 2) of qs[32 * (j / 2)..],
+                // and (Q5_K) bit j of qh.
+                for j in 0..8 {
+                    let scale = d * sc[j] as f32;
+                    let min = dmin * mn[j] as f32;
+                    let q = &qs[32 * (j / 2)..32 * (j / 2) + 32];
+                    for l in 0..32 {
+                        let mut v = (q[l] >> (4 * (j % 2))) & 0x0F;
+                        if kind == 13 {
+                            v |= ((qh[l] >> j) & 1) << 4;
+                        }
+                        out.push(scale * v as f32 - min);
+                    }
+                }
+            }
+        }
+        14 => {
+            for b in raw.chunks_exact(210) {
+                let (ql, qh, scales) = (&b[..128], &b[128..192], &b[192..208]);
+                let d = f16_at(b, 208);
+                // 16 sub-blocks of 16; sub-block i: half h = i / 8, quarter r = (i % 8) / 2.
+                for (i, &sc) in scales.iter().enumerate() {
+                    let scale = d * sc as i8 as f32;
+                    let (h, r) = (i / 8, (i % 8) / 2);
+                    for l in 0..16 {
+                        let idx = 16 * (i % 2) + l; // 0..32 within the quarter
+                        let lo = (ql[64 * h + 32 * (r % 2) + idx] >> (4 * (r / 2))) & 0x0F;
+                        let hi = (qh[32 * h + idx] >> (2 * r)) & 0x03;
+                        let q = (lo | (hi << 4)) as i32 - 32;
+                        out.push(scale * q as f32);
+                    }
+                }
+            }
+        }
         _ => {}
     }
     out
+}
+
+/// The 8 six-bit scales and mins packed in 12 bytes (Q4_K, Q5_K).
+fn k_scale_min(s: &[u8]) -> ([u8; 8], [u8; 8]) {
+    let (mut sc, mut mn) = ([0u8; 8], [0u8; 8]);
+    for j in 0..4 {
+        sc[j] = s[j] & 0x3F;
+        mn[j] = s[j + 4] & 0x3F;
+        sc[j + 4] = (s[j + 8] & 0x0F) | ((s[j] >> 2) & 0x30);
+        mn[j + 4] = (s[j + 8] >> 4) | ((s[j + 4] >> 2) & 0x30);
+    }
+    (sc, mn)
 }
 
 /// A GGUF model converted to the HF layout.
@@ -641,6 +700,25 @@ mod tests {
             (v[0], v[1], v[16]),
             (2.0 * 1.0 - 1.0, -1.0, 2.0 * 5.0 - 1.0)
         );
+    }
+
+    /// Random K-quant blocks against gguf-py's dequantization (fixture: `kquants`).
+    #[test]
+    fn k_quants_match_gguf_py() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/kquants.json");
+        let fix: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        for case in fix["cases"].as_array().unwrap() {
+            let hex = case["raw_hex"].as_str().unwrap();
+            let raw: Vec<u8> = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                .collect();
+            let want: Vec<f32> = serde_json::from_value(case["values"].clone()).unwrap();
+            let kind = case["ggml_type"].as_u64().unwrap() as u32;
+            let got = dequantize(kind, &raw, want.len());
+            assert_eq!(got, want, "{}", case["type"]);
+        }
     }
 
     #[test]

@@ -47,6 +47,10 @@ pub enum Command {
     /// OL: ordered logit of the score-gap quartile on the split dummies, clustered by user;
     /// writes the predicted direction of each significant split.
     Ol(commands::predict::OlArgs),
+    /// DPO-train a model on a pair file as a TOML config says (progress: loss, pref_acc, tokens/s).
+    Train(commands::train::Args),
+    /// Completion log-probs of every pair under a model (summed and per token), as JSONL.
+    Logprobs(commands::logprobs::Args),
     /// Benchmarks that time prefscope against its reference implementation in the same run.
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),

@@ -14,6 +14,8 @@ pub enum BenchCommand {
     /// Read a PRISM directory and build all pairs (with prompts): prefscope vs a pandas script
     /// (tools/bench_ingest_pandas.py) doing the same work on the same files.
     Ingest(IngestArgs),
+    /// A DPO step (fwd+bwd+AdamW) of SmolLM2-135M on CPU: prefscope vs tools/bench_train_torch.py.
+    Train(super::bench_train::TrainArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -41,6 +43,7 @@ pub fn default_python() -> String {
 pub fn run(cmd: &BenchCommand, json: bool) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Ingest(args) => ingest(args, json),
+        BenchCommand::Train(args) => super::bench_train::run(args, json),
     }
 }
 
