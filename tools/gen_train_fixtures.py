@@ -154,3 +154,87 @@ path = "crates/prefscope-train/tests/fixtures/dpo_head.json"
 with open(path, "w") as f:
     json.dump(out, f, indent=1)
 print(f"wrote {path}: {len(cases)} cases", file=sys.stderr)
+
+
+# --- one DPO step through real tiny decoders (prefscope-model's fixtures) --------------------
+# Gradients of named parameters after a sigmoid DPO + SFT + WPO step on a fixed right-padded
+# batch, transformers on full logits vs prefscope's chunked two-pass backward.
+import os
+
+from transformers import LlamaForCausalLM, Qwen2ForCausalLM
+
+MODEL_FIX = "crates/prefscope-model/tests/fixtures"
+torch.manual_seed(1)
+T2 = 9
+ids2 = torch.randint(0, 96, (4, T2))
+attn2 = torch.tensor([[1] * 9, [1] * 7 + [0] * 2, [1] * 8 + [0], [1] * 6 + [0] * 3])
+comp2 = torch.tensor(
+    [
+        [0, 0, 0, 1, 1, 1, 1, 1, 1],
+        [0, 0, 1, 1, 1, 1, 1, 0, 0],
+        [0, 0, 0, 1, 1, 1, 1, 1, 0],
+        [0, 0, 1, 1, 1, 1, 0, 0, 0],
+    ]
+)
+ref2_c = torch.tensor([-30.0, -22.0])
+ref2_r = torch.tensor([-25.0, -19.5])
+model_cases = []
+for name, cls, tensors in [
+    (
+        "tiny-qwen2",
+        Qwen2ForCausalLM,
+        ["model.embed_tokens.weight", "model.layers.0.self_attn.q_proj.weight", "model.layers.0.self_attn.k_proj.bias", "model.layers.1.mlp.down_proj.weight", "model.norm.weight"],
+    ),
+    (
+        "tiny-llama",
+        LlamaForCausalLM,
+        ["lm_head.weight", "model.embed_tokens.weight", "model.layers.1.self_attn.v_proj.weight", "model.layers.0.input_layernorm.weight"],
+    ),
+]:
+    model = cls.from_pretrained(os.path.join(MODEL_FIX, name), torch_dtype=torch.float32, attn_implementation="eager")
+    model.train()
+    logits = model(input_ids=ids2, attention_mask=attn2).logits
+    labels = torch.roll(ids2, shifts=-1, dims=1)
+    loss_mask = torch.roll(comp2, shifts=-1, dims=1).bool()
+    labels = labels.masked_fill(~loss_mask, 0)
+    logprobs = logits.log_softmax(-1)
+    per_token = torch.gather(logprobs, 2, labels.unsqueeze(-1)).squeeze(-1).masked_fill(~loss_mask, 0)
+    sums = per_token.sum(-1)
+    with torch.no_grad():
+        adj = torch.logsumexp(2 * logprobs, dim=-1)
+        w = ((per_token - adj) * loss_mask).sum(-1) / loss_mask.sum(-1)
+        weights = torch.clamp(torch.exp(w[:2] + w[2:]), max=1)
+    m = (sums[:2] - sums[2:]) - (ref2_c - ref2_r)
+    losses = -F.logsigmoid(0.1 * m)
+    nll = -(sums[:2].sum() / loss_mask[:2].sum())
+    losses = (losses + 0.2 * nll) * weights
+    loss = losses.mean()
+    loss.backward()
+    params = dict(model.named_parameters())
+    model_cases.append(
+        {
+            "model": name,
+            "loss": float(loss.detach()),
+            "seq_logps": flat(sums),
+            "grads": {t: flat(params[t].grad) for t in tensors},
+        }
+    )
+model_fix = {
+    "header": {
+        "script": "tools/gen_train_fixtures.py",
+        "torch": torch.__version__,
+        "transformers": __import__("transformers").__version__,
+        "note": "one sigmoid DPO step (beta 0.1, sft_alpha 0.2, WPO clamped) on prefscope-model's tiny decoders",
+    },
+    "ids": [int(x) for x in ids2.reshape(-1).tolist()],
+    "attention_mask": [int(x) for x in attn2.reshape(-1).tolist()],
+    "completion_mask": [int(x) for x in comp2.reshape(-1).tolist()],
+    "shape": [4, T2],
+    "ref_chosen": flat(ref2_c),
+    "ref_rejected": flat(ref2_r),
+    "cases": model_cases,
+}
+path = "crates/prefscope-train/tests/fixtures/dpo_models.json"
+with open(path, "w") as f:
+    json.dump(model_fix, f)
+print(f"wrote {path}: {len(model_cases)} models", file=sys.stderr)

@@ -209,7 +209,10 @@ impl TrainConfig {
         if self.logit_chunk < 1 || self.eval_batch_size == 0 {
             return bad("logit_chunk and eval_batch_size must be positive".into());
         }
-        if self.schedule.lr.is_nan() || self.schedule.lr <= 0.0 || !(0.0..=1.0).contains(&self.schedule.min_lr_ratio) {
+        if self.schedule.lr.is_nan()
+            || self.schedule.lr <= 0.0
+            || !(0.0..=1.0).contains(&self.schedule.min_lr_ratio)
+        {
             return bad(format!(
                 "schedule: lr {} must be > 0, min_lr_ratio in [0, 1]",
                 self.schedule.lr

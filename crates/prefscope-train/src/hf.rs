@@ -24,17 +24,27 @@ pub struct HfPolicy {
 
 impl std::fmt::Debug for HfPolicy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HfPolicy").field("loaded", &self.loaded).field("fingerprint", &self.fingerprint).finish()
+        f.debug_struct("HfPolicy")
+            .field("loaded", &self.loaded)
+            .field("fingerprint", &self.fingerprint)
+            .finish()
     }
 }
 
 impl HfPolicy {
     /// Loads `spec` (HF directory, cached model id or GGUF file) with f32 weights on `device`.
     pub fn load(spec: &str, device: tch::Device) -> Result<Self> {
-        let opts = LoadOptions { device, kind: tch::Kind::Float };
-        let loaded = prefscope_model::load(spec, &opts).map_err(|e| TrainError::Model(e.to_string()))?;
+        let opts = LoadOptions {
+            device,
+            kind: tch::Kind::Float,
+        };
+        let loaded =
+            prefscope_model::load(spec, &opts).map_err(|e| TrainError::Model(e.to_string()))?;
         let fingerprint = fingerprint(&loaded.source, &loaded.hf_config)?;
-        Ok(HfPolicy { loaded, fingerprint })
+        Ok(HfPolicy {
+            loaded,
+            fingerprint,
+        })
     }
 
     /// The tokenizer and chat template.
@@ -50,8 +60,16 @@ impl HfPolicy {
 }
 
 impl PolicyModel for HfPolicy {
-    fn forward_hidden(&self, ids: &Tensor, attention_mask: &Tensor, _train: bool) -> Result<Tensor> {
-        self.loaded.model.forward_hidden(ids, Some(attention_mask)).map_err(|e| TrainError::Model(e.to_string()))
+    fn forward_hidden(
+        &self,
+        ids: &Tensor,
+        attention_mask: &Tensor,
+        _train: bool,
+    ) -> Result<Tensor> {
+        self.loaded
+            .model
+            .forward_hidden(ids, Some(attention_mask))
+            .map_err(|e| TrainError::Model(e.to_string()))
     }
 
     fn lm_head(&self) -> Tensor {
@@ -68,22 +86,34 @@ impl PolicyModel for HfPolicy {
 
     fn save_pretrained(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
-        let config = serde_json::to_string_pretty(&self.loaded.hf_config).map_err(|e| TrainError::format(dir, e))?;
+        let config = serde_json::to_string_pretty(&self.loaded.hf_config)
+            .map_err(|e| TrainError::format(dir, e))?;
         crate::checkpoint::write_atomic(&dir.join("config.json"), config.as_bytes())?;
         let mut named: Vec<(String, Tensor)> = self.loaded.vs.variables().into_iter().collect();
         named.sort_by(|a, b| a.0.cmp(&b.0));
         Tensor::write_safetensors(&named, dir.join("model.safetensors"))?;
         let src = &self.loaded.source;
         if src.is_dir() {
-            for name in ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja", "generation_config.json"] {
+            for name in [
+                "tokenizer.json",
+                "tokenizer_config.json",
+                "special_tokens_map.json",
+                "chat_template.jinja",
+                "generation_config.json",
+            ] {
                 if src.join(name).is_file() {
-                    std::fs::copy(src.join(name), dir.join(name)).map_err(|e| TrainError::io(dir.join(name), e))?;
+                    std::fs::copy(src.join(name), dir.join(name))
+                        .map_err(|e| TrainError::io(dir.join(name), e))?;
                 }
             }
         } else {
             // GGUF: write the tokenizer and a tokenizer_config.json carrying the chat template
             let tok = dir.join("tokenizer.json");
-            self.loaded.chat.tokenizer().save(&tok, false).map_err(|e| TrainError::format(&tok, e))?;
+            self.loaded
+                .chat
+                .tokenizer()
+                .save(&tok, false)
+                .map_err(|e| TrainError::format(&tok, e))?;
             let mut cfg = serde_json::json!({ "eos_token": self.loaded.chat.eos_token() });
             if let Some(t) = self.loaded.chat.template() {
                 cfg["chat_template"] = t.into();
@@ -93,7 +123,8 @@ impl PolicyModel for HfPolicy {
                     cfg["pad_token"] = tok.into();
                 }
             }
-            let text = serde_json::to_string_pretty(&cfg).map_err(|e| TrainError::format(dir, e))?;
+            let text =
+                serde_json::to_string_pretty(&cfg).map_err(|e| TrainError::format(dir, e))?;
             crate::checkpoint::write_atomic(&dir.join("tokenizer_config.json"), text.as_bytes())?;
         }
         Ok(())
@@ -129,7 +160,13 @@ pub fn fingerprint(source: &Path, hf_config: &serde_json::Value) -> Result<Strin
 
 /// Encodes one pair with the chat template (no truncation here: [`crate::batch`] truncates
 /// at collation).
-pub fn encode_pair(chat: &ChatTokenizer, pair_id: &str, prompt: &[Message], chosen: &str, rejected: &str) -> Result<TokenizedPair> {
+pub fn encode_pair(
+    chat: &ChatTokenizer,
+    pair_id: &str,
+    prompt: &[Message],
+    chosen: &str,
+    rejected: &str,
+) -> Result<TokenizedPair> {
     let none = prefscope_model::Truncation::default();
     let err = |e: prefscope_model::ModelError| TrainError::Input(format!("pair {pair_id}: {e}"));
     let c = chat.encode_pair(prompt, chosen, &none).map_err(err)?;

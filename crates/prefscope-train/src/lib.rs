@@ -1,14 +1,42 @@
-//! prefscope-train: DPO training on libtorch (`tch`).
+//! prefscope-train: DPO training on libtorch (`tch`), equal to PyTorch/TRL numerics.
 //!
-//! - [`logps`]: completion log-probs from hidden states and the lm_head weight, in chunks, and
-//!   the two-pass backward that never keeps `[tokens, vocab]` logits alive.
-//! - [`Loss`]: the DPO loss family (sigmoid, IPO, hinge, robust), one free function each.
-//! - [`dpo`]: the objective on a batch: SFT term, WPO weights, rewards.
+//! - [`logps`]: completion log-probs from hidden states and the lm_head weight, in chunks of
+//!   completion tokens (full `[batch, length, vocab]` logits never exist), and the two-pass
+//!   backward that never keeps a chunk's logits alive.
+//! - [`Loss`]: the DPO loss family (sigmoid/cDPO, IPO on mean log-probs, hinge, robust), one
+//!   free function each; [`dpo`]: the objective on a batch (SFT term, WPO weights, rewards).
+//! - [`optim`] (AdamW with its state in tensors, clipping, the named NaN/inf stop) and
+//!   [`schedule`] (`lr_at`, a pure function).
+//! - [`train::run`]: the loop, read top to bottom; [`checkpoint`] (atomic, exact resume),
+//!   [`refcache`] (reference log-probs on disk), [`eval`] (pref_acc with ties apart),
+//!   [`score`] (forward-only scoring, also for `prefscope logprobs`).
+//! - [`PolicyModel`]: what training needs from a decoder; [`hf::HfPolicy`] adapts
+//!   `prefscope-model`'s loaded models, [`toy::TinyLm`] is a tiny test model.
 //!
-//! Neighbours: `prefscope-model` provides the decoders and tokenization; `prefscope-study` calls
-//! [`train::run`](crate::train) for each run of a study.
+//! Neighbours: `prefscope-model` (decoders, tokenizer, chat templates) below; `prefscope-study`
+//! and the `prefscope` CLI above. This crate knows nothing about studies or Slurm.
+//!
+//! Precision: f32 on CPU. With `bf16 = true` (CUDA) the forward and the head run under torch's
+//! autocast with f32 master weights and f32 optimizer state; the log-softmax of each chunk is
+//! always f32. That path is written but has not run here (no GPU in this session).
+//!
+//! Determinism: the torch generator is global, so run one training per process. Data order is
+//! a pure function of (seed, epoch), dropout of (seed, step); a resumed run is bit-identical to
+//! an uninterrupted one on CPU (`tests/train_loop.rs`).
+//!
+//! ```no_run
+//! use prefscope_train::{toy::{TinyConfig, TinyLm}, TrainConfig, TrainData};
+//! # fn main() -> prefscope_train::Result<()> {
+//! let cfg = TrainConfig::from_toml_file("run.toml".as_ref())?;
+//! let model = TinyLm::new(TinyConfig { vocab_size: 32, hidden_size: 16, dropout: 0.0 }, 0, tch::Device::Cpu);
+//! let data = TrainData::default(); // tokenized pairs, e.g. from hf::encode_pair
+//! let summary = prefscope_train::run(&cfg, &model, &data, &mut |_event| {})?;
+//! println!("{:?}", summary.final_eval);
+//! # Ok(()) }
+//! ```
 
 pub mod batch;
+pub mod bench;
 pub mod checkpoint;
 mod config;
 pub mod dpo;

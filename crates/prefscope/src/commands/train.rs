@@ -1,0 +1,171 @@
+//! `prefscope train --config run.toml`: DPO training of one model on one pair file (glue around
+//! `prefscope_train::run`), with a progress bar showing loss, pref_acc and tokens/s.
+//!
+//! The held-out pairs come from `inputs.eval_pairs`, or else `inputs.eval_fraction` of the
+//! pairs are held out by user (pairs without a user are held out one by one), chosen by a hash
+//! of (seed, user) so the split does not depend on file order.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use prefscope_data::Pair;
+use prefscope_train::hf::{encode_pair, HfPolicy};
+use prefscope_train::{Event, TokenizedPair, TrainConfig, TrainData};
+
+use crate::exit::bad_input;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Run configuration (TOML); see `prefscope_train::TrainConfig`.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Override `out_dir` of the config.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Override `steps` of the config.
+    #[arg(long)]
+    pub steps: Option<u64>,
+}
+
+pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
+    let mut cfg = TrainConfig::from_toml_file(&args.config).map_err(bad_input)?;
+    if let Some(out) = &args.out {
+        cfg.out_dir = out.clone();
+    }
+    if let Some(steps) = args.steps {
+        cfg.steps = steps;
+    }
+    let device = cfg.torch_device().map_err(bad_input)?;
+    let model_path = cfg
+        .inputs
+        .model
+        .clone()
+        .ok_or_else(|| bad_input(anyhow::anyhow!("config: inputs.model is required")))?;
+    let pairs_path = cfg
+        .inputs
+        .pairs
+        .clone()
+        .ok_or_else(|| bad_input(anyhow::anyhow!("config: inputs.pairs is required")))?;
+    let spinner = crate::output::spinner("loading", json);
+    let policy = HfPolicy::load(&model_path.to_string_lossy(), device).map_err(bad_input)?;
+    if cfg.template.is_empty() {
+        cfg.template = policy.template_id();
+    }
+    let mut pairs = read_any_pairs(&pairs_path)?;
+    if let Some(limit) = cfg.inputs.limit {
+        pairs.truncate(limit);
+    }
+    let (train_pairs, eval_pairs) = match &cfg.inputs.eval_pairs {
+        Some(p) => (pairs, read_any_pairs(p)?),
+        None => hold_out(pairs, cfg.inputs.eval_fraction, cfg.seed),
+    };
+    let data = TrainData {
+        train: encode_all(&policy, &train_pairs)?,
+        eval: encode_all(&policy, &eval_pairs)?,
+    };
+    spinner.finish_and_clear();
+
+    let bar = crate::output::progress(cfg.steps, "train", json);
+    let (mut last_acc, mut ref_bar) = (f64::NAN, None::<indicatif::ProgressBar>);
+    let summary = prefscope_train::run(&cfg, &policy, &data, &mut |e| match e {
+        Event::Reference { done, total } => {
+            let b = ref_bar
+                .get_or_insert_with(|| crate::output::progress(total as u64, "reference", json));
+            b.set_position(done as u64);
+        }
+        Event::Step(s) => {
+            if let Some(b) = ref_bar.take() {
+                b.finish_and_clear();
+            }
+            bar.set_position(s.step);
+            bar.set_message(format!(
+                "loss {:.4} acc {:.2} eval {:.3} {:.0} tok/s",
+                s.loss, s.pref_acc, last_acc, s.tokens_per_sec
+            ));
+        }
+        Event::Eval(m) => last_acc = m.pref_acc,
+        Event::Checkpoint(_) => {}
+    })?;
+    bar.finish_and_clear();
+    if json {
+        crate::output::print_json(&summary)
+    } else {
+        println!(
+            "trained {} steps ({} pairs, {} filtered out) into {}",
+            summary.steps_done,
+            summary.train_pairs,
+            summary.filtered_pairs,
+            cfg.out_dir.display()
+        );
+        if let Some(m) = &summary.final_eval {
+            println!(
+                "held-out: pref_acc {:.4} ({} pairs, {} ties), reward margin {:.4}, chosen {:.4}, rejected {:.4}",
+                m.pref_acc, m.pairs, m.ties, m.margin_mean, m.chosen_reward, m.rejected_reward
+            );
+        }
+        println!("metrics: {}", summary.metrics.display());
+        Ok(())
+    }
+}
+
+/// Reads a prefscope pair table (.jsonl or .parquet), else a generic pair file (TRL
+/// conversational JSONL or HH-RLHF), in file order.
+pub fn read_any_pairs(path: &Path) -> anyhow::Result<Vec<Pair>> {
+    match prefscope_data::read_pairs(path) {
+        Ok(p) => Ok(p),
+        Err(table_err) => {
+            let format = prefscope_data::detect_format(path).map_err(bad_input)?;
+            let imported = prefscope_data::import_pairs(path, format).map_err(|e| {
+                bad_input(anyhow::anyhow!(
+                    "{e} (and as a prefscope pair table: {table_err})"
+                ))
+            })?;
+            Ok(imported.pairs)
+        }
+    }
+}
+
+/// Pair → token ids with the model's chat template.
+pub fn encode_all(policy: &HfPolicy, pairs: &[Pair]) -> anyhow::Result<Vec<TokenizedPair>> {
+    pairs
+        .iter()
+        .map(|p| {
+            let prompt: Vec<prefscope_model::Message> = p
+                .prompt
+                .iter()
+                .map(|m| prefscope_model::Message::new(m.role.clone(), m.content.clone()))
+                .collect();
+            encode_pair(policy.chat(), &p.pair_id, &prompt, &p.chosen, &p.rejected)
+                .map_err(bad_input)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()
+        .context("encoding pairs with the chat template")
+}
+
+/// Splits off about `fraction` of the users (or pairs, when there is no user) for evaluation.
+fn hold_out(pairs: Vec<Pair>, fraction: f64, seed: u64) -> (Vec<Pair>, Vec<Pair>) {
+    pairs.into_iter().partition(|p| {
+        let key = if p.user_id.is_empty() {
+            &p.pair_id
+        } else {
+            &p.user_id
+        };
+        unit_hash(seed, key) >= fraction
+    })
+}
+
+/// A hash of (seed, key) mapped to [0, 1) (FNV-1a; stable across platforms and versions).
+fn unit_hash(seed: u64, key: &str) -> f64 {
+    let mut x: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
+    for b in key.bytes() {
+        x ^= b as u64;
+        x = x.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    // final avalanche (splitmix64)
+    x ^= x >> 30;
+    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^= x >> 31;
+    (x >> 11) as f64 / (1u64 << 53) as f64
+}
