@@ -236,11 +236,12 @@ fn build(
     weights: &mut Weights,
     opts: &LoadOptions,
 ) -> Result<(nn::VarStore, CausalLm)> {
+    // Set the kind on the empty store: parameters are then created in it directly and each
+    // checkpoint tensor is converted as it is copied (no full-size f32 copy of a bf16 model),
+    // and freed once copied.
     let mut vs = nn::VarStore::new(opts.device);
+    vs.set_kind(opts.kind);
     let model = CausalLm::load(&vs.root(), cfg, weights)?;
-    if opts.kind != Kind::Float {
-        vs.set_kind(opts.kind);
-    }
     Ok((vs, model))
 }
 
