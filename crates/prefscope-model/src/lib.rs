@@ -33,6 +33,34 @@
 //! completion; see [`Truncation`].
 //!
 //! Errors are [`ModelError`]; nothing here panics on bad input.
+//!
+//! # Decisions
+//!
+//! - One decoder file (`decoder.rs`) for Qwen2 and Llama: they differ only in biases, which the
+//!   resolved [`DecoderConfig`] states (`qkv_bias`, `o_bias`, `mlp_bias`). Rope: default,
+//!   linear, llama3 scaling; HF `rotate_half`. Attention: `scaled_dot_product_attention`, GQA by
+//!   repeating k/v heads (HF `repeat_kv`); no mask (plain causal, fused kernels) when the batch
+//!   has no padding, else a boolean causal + key-padding mask.
+//! - Positions are `0..t` in every row: pad on the right (as TRL's DPO batches are, and as
+//!   transformers numbers positions when no `position_ids` are given).
+//! - Mistral's sliding window is not implemented; a longer sequence is an error.
+//! - GGUF tensors are dequantized to f32 (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K,
+//!   Q5_K, Q6_K) and renamed to HF names; Llama q/k rows are un-permuted. GGUF tokenizers:
+//!   byte-level BPE only (`tokenizer.ggml.model = gpt2`), pre-tokenizer from
+//!   `tokenizer.ggml.pre` (`smollm` = single digits + GPT-2, as SmolLM2's tokenizer.json; this is
+//!   more faithful than transformers' GGUF converter, which drops the digit split).
+//! - Parameters are created in the requested kind (f32 on CPU; bf16 possible) in one
+//!   `VarStore` under their checkpoint names.
+//!
+//! # Verified against PyTorch (tests/, fixtures by `tools/gen_model_fixtures.py`)
+//!
+//! - Tiny random Qwen2, Llama, Llama-3.1-rope models: logits equal transformers 5.24 (f32).
+//! - The same models written as GGUF in every supported type: logits equal transformers'
+//!   `gguf_file=` loading; K-quant blocks equal gguf-py.
+//! - SmolLM2-135M-Instruct Q4_1 GGUF: token ids equal, completion log-probs of HH-RLHF pairs
+//!   within 2e-5 per token.
+//! - Chat templates (SmolLM2, Qwen2.5, Llama-2-chat, Zephyr, Llama-3) byte-identical to
+//!   `apply_chat_template`; prompt/completion split equal to TRL's.
 
 mod chat;
 mod config;
