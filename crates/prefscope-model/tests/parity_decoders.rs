@@ -161,3 +161,43 @@ fn missing_and_mismatched_tensors_are_named() {
         "{err}"
     );
 }
+
+#[test]
+fn sharded_checkpoint_loads_like_single_file() {
+    let src = fixtures().join("tiny-llama");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(src.join("config.json"), dir.path().join("config.json")).unwrap();
+    let tensors = Tensor::read_safetensors(src.join("model.safetensors")).unwrap();
+    let (a, b): (Vec<_>, Vec<_>) = tensors
+        .into_iter()
+        .partition(|(n, _)| n.contains("layers.0."));
+    let mut map = serde_json::Map::new();
+    for (shard, part) in [
+        ("model-00001-of-00002.safetensors", &a),
+        ("model-00002-of-00002.safetensors", &b),
+    ] {
+        Tensor::write_safetensors(part, dir.path().join(shard)).unwrap();
+        for (n, _) in part.iter() {
+            map.insert(n.clone(), shard.into());
+        }
+    }
+    let index = serde_json::json!({"metadata": {}, "weight_map": map});
+    std::fs::write(
+        dir.path().join("model.safetensors.index.json"),
+        index.to_string(),
+    )
+    .unwrap();
+    let (_vs, model) = load_decoder(dir.path(), &LoadOptions::default()).unwrap();
+    compare(
+        "tiny-llama (sharded)",
+        &model,
+        &read_json("tiny-llama.logits.json"),
+    );
+
+    std::fs::remove_file(dir.path().join("model-00002-of-00002.safetensors")).unwrap();
+    let err = load_decoder(dir.path(), &LoadOptions::default()).unwrap_err();
+    assert!(
+        err.to_string().contains("model-00002-of-00002.safetensors"),
+        "{err}"
+    );
+}
