@@ -546,6 +546,55 @@ mod tests {
     }
 
     #[test]
+    fn hf_dir_template_forms_and_special_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut vocab = tokenizers::models::bpe::Vocab::default();
+        vocab.insert("a".into(), 0);
+        vocab.insert("<eos>".into(), 1);
+        let bpe = tokenizers::models::bpe::BPE::builder()
+            .vocab_and_merges(vocab, vec![])
+            .build()
+            .unwrap();
+        Tokenizer::new(bpe)
+            .save(dir.path().join("tokenizer.json"), false)
+            .unwrap();
+        let write_cfg = |v: serde_json::Value| {
+            std::fs::write(dir.path().join("tokenizer_config.json"), v.to_string()).unwrap()
+        };
+        // list of named templates, eos as an AddedToken object, no pad: pad = eos
+        write_cfg(serde_json::json!({
+            "chat_template": [{"name": "tool_use", "template": "T"}, {"name": "default", "template": "D{{ eos_token }}"}],
+            "eos_token": {"content": "<eos>", "special": true},
+        }));
+        let chat = ChatTokenizer::from_hf_dir(dir.path()).unwrap();
+        assert_eq!(
+            chat.render(&[Message::new("user", "x")], false).unwrap(),
+            "D<eos>"
+        );
+        assert_eq!(chat.pad_token_id(), Some(1));
+        // no template in the config: chat_template.jinja
+        write_cfg(serde_json::json!({"eos_token": "<eos>", "pad_token": "a"}));
+        std::fs::write(
+            dir.path().join("chat_template.jinja"),
+            "J{{ messages[0].content }}",
+        )
+        .unwrap();
+        let chat = ChatTokenizer::from_hf_dir(dir.path()).unwrap();
+        assert_eq!(
+            chat.render(&[Message::new("user", "x")], false).unwrap(),
+            "Jx"
+        );
+        assert_eq!(chat.pad_token_id(), Some(0));
+        // no template at all: a clear error at use
+        std::fs::remove_file(dir.path().join("chat_template.jinja")).unwrap();
+        let chat = ChatTokenizer::from_hf_dir(dir.path()).unwrap();
+        let err = chat
+            .render(&[Message::new("user", "x")], false)
+            .unwrap_err();
+        assert!(err.to_string().contains("no chat template"), "{err}");
+    }
+
+    #[test]
     fn bad_truncation_is_an_error() {
         let t = Truncation {
             max_length: Some(4),
