@@ -65,6 +65,60 @@ pub struct DecoderConfig {
     pub sliding_window: Option<i64>,
 }
 
+/// `config.json` of the models the research uses, for random-weight runs (benchmarks, GPU
+/// smoke tests) without the checkpoint.
+const PRESETS: &[(&str, &str)] = &[
+    (
+        "qwen2.5-0.5b",
+        r#"{"architectures":["Qwen2ForCausalLM"],"bos_token_id":151643,"eos_token_id":151645,
+        "hidden_act":"silu","hidden_size":896,"initializer_range":0.02,"intermediate_size":4864,
+        "max_position_embeddings":32768,"model_type":"qwen2","num_attention_heads":14,
+        "num_hidden_layers":24,"num_key_value_heads":2,"rms_norm_eps":1e-06,"rope_theta":1000000.0,
+        "sliding_window":32768,"tie_word_embeddings":true,"use_sliding_window":false,"vocab_size":151936}"#,
+    ),
+    (
+        "smollm2-135m",
+        r#"{"architectures":["LlamaForCausalLM"],"bos_token_id":1,"eos_token_id":2,"hidden_act":"silu",
+        "hidden_size":576,"initializer_range":0.041666666666666664,"intermediate_size":1536,
+        "max_position_embeddings":8192,"model_type":"llama","num_attention_heads":9,
+        "num_hidden_layers":30,"num_key_value_heads":3,"rms_norm_eps":1e-05,"rope_theta":100000,
+        "tie_word_embeddings":true,"vocab_size":49152}"#,
+    ),
+];
+
+impl DecoderConfig {
+    /// A named architecture (`qwen2.5-0.5b`, `smollm2-135m`) with its published config, and the
+    /// HF config.json it came from.
+    pub fn preset(name: &str) -> Result<(Self, serde_json::Value)> {
+        let (_, text) = PRESETS.iter().find(|(n, _)| *n == name).ok_or_else(|| {
+            let names: Vec<&str> = PRESETS.iter().map(|(n, _)| *n).collect();
+            ModelError::Config(format!(
+                "unknown preset {name:?} (known: {})",
+                names.join(", ")
+            ))
+        })?;
+        let json: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| ModelError::Config(e.to_string()))?;
+        let raw: HfConfig =
+            serde_json::from_value(json.clone()).map_err(|e| ModelError::Config(e.to_string()))?;
+        Ok((raw.into_config()?, json))
+    }
+
+    /// Number of parameters (the tied head counted once).
+    pub fn num_parameters(&self) -> i64 {
+        let (h, i, hd) = (self.hidden_size, self.intermediate_size, self.head_dim);
+        let (q, kv) = (self.num_attention_heads * hd, self.num_key_value_heads * hd);
+        let bias = |yes: bool, n: i64| if yes { n } else { 0 };
+        let attn =
+            h * q + 2 * h * kv + q * h + bias(self.qkv_bias, q + 2 * kv) + bias(self.o_bias, h);
+        let mlp = 3 * h * i + bias(self.mlp_bias, 2 * i + h);
+        let layer = attn + mlp + 2 * h;
+        let embed = self.vocab_size * h;
+        let head = if self.tie_word_embeddings { 0 } else { embed };
+        embed + self.num_hidden_layers * layer + h + head
+    }
+}
+
 /// `config.json` as written by transformers, for the keys this crate reads.
 #[derive(Debug, Clone, Deserialize)]
 pub struct HfConfig {
@@ -290,6 +344,16 @@ mod tests {
         );
         assert_eq!(c.eos_token_ids, vec![1, 2]);
         assert!(!c.qkv_bias);
+    }
+
+    #[test]
+    fn presets_have_the_published_sizes() {
+        let (qwen, _) = DecoderConfig::preset("qwen2.5-0.5b").unwrap();
+        assert_eq!(qwen.num_parameters(), 494_032_768);
+        let (smol, json) = DecoderConfig::preset("smollm2-135m").unwrap();
+        assert_eq!(smol.num_parameters(), 134_515_008);
+        assert_eq!(json["hidden_size"], 576);
+        assert!(DecoderConfig::preset("gpt-5").is_err());
     }
 
     #[test]

@@ -56,6 +56,14 @@ fn smollm2_gguf_logprobs_match_transformers() {
         (30, 576, 3)
     );
     assert!(loaded.model.tied_embeddings());
+    let params: i64 = loaded
+        .vs
+        .variables()
+        .values()
+        .map(|t| t.numel() as i64)
+        .sum();
+    assert_eq!(params, cfg.num_parameters());
+    assert_eq!(params, 134_515_008);
     let pad = loaded.chat.pad_token_id().unwrap();
     // digits one by one, special tokens whole, unicode bytes
     let probe = &fix["probe"];
