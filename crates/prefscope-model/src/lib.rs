@@ -2,6 +2,23 @@
 //! `tch`, their weights (HF safetensors directories, the HF cache, GGUF), tokenization and chat
 //! templates. It knows nothing about DPO; `prefscope-train` builds on it.
 //!
+//! ```no_run
+//! use prefscope_model::{load, LoadOptions, Message, Truncation};
+//! use tch::{Kind, Tensor};
+//!
+//! # fn main() -> prefscope_model::Result<()> {
+//! let m = load("SmolLM2-135M-Instruct.Q4_1.gguf", &LoadOptions::default())?;
+//! let prompt = [Message::new("user", "Is 17 prime?")];
+//! let enc = m.chat.encode_pair(&prompt, "Yes.", &Truncation::default())?;
+//! let (ids, _completion_mask) = enc.ids_and_completion_mask();
+//! let ids: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
+//! let hidden = tch::no_grad(|| m.model.forward_hidden(&Tensor::from_slice(&ids).unsqueeze(0), None))?;
+//! let logits = hidden.matmul(&m.model.lm_head_weight().tr()); // [1, t, vocab]
+//! # let _ = logits.log_softmax(-1, Kind::Float);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # API summary (for prefscope-train)
 //!
 //! ```text
