@@ -66,6 +66,18 @@ pub struct Inputs {
     pub eval_fraction: f64,
     /// Use only the first `limit` pairs of the pairs file (before the held-out split).
     pub limit: Option<usize>,
+    /// Group filter: `groups.csv` written by `prefscope splits` (split, user_id, group, ...),
+    /// with `split` and `group` ("A" or "B"): train only on that group's users' pairs.
+    pub groups: Option<PathBuf>,
+    pub split: Option<String>,
+    pub group: Option<String>,
+    /// Hold out users as `prefscope splits` does (same fraction and seed give the same users):
+    /// takes precedence over `eval_fraction`. Held-out pairs are filtered to the group too
+    /// unless `eval_all_groups` is true.
+    pub holdout_fraction: Option<f64>,
+    pub holdout_seed: Option<u64>,
+    #[serde(default)]
+    pub eval_all_groups: bool,
 }
 
 /// Everything a training run needs to know.

@@ -326,35 +326,43 @@ fn reference_logps(
             )));
         }
     }
-    let missing: Vec<&TokenizedPair> = all
+    // train and eval apart, each in its own order and in the evaluation's micro-batches, so an
+    // untrained policy reproduces the reference exactly (same padding, same kernels: margin 0)
+    let missing_train: Vec<&TokenizedPair> = data
+        .train
         .iter()
-        .copied()
         .filter(|p| cache.get(p).is_none())
         .collect();
-    if !missing.is_empty() {
-        let opts = score_options(cfg, model, false);
-        let total = missing.len();
-        for group in missing.chunks(256) {
-            let scores = score_pairs(model, group, &opts, &mut |_| {})?;
-            let values: Vec<(&TokenizedPair, RefLogps)> = group
-                .iter()
-                .zip(&scores)
-                .map(|(p, s)| {
-                    let r = RefLogps {
-                        chosen: s.chosen.logp,
-                        rejected: s.rejected.logp,
-                        chosen_tokens: s.chosen.tokens,
-                        rejected_tokens: s.rejected.tokens,
-                    };
-                    (*p, r)
-                })
-                .collect();
-            cache.insert(&values)?;
-            on(Event::Reference {
-                done: cache.len().min(total),
-                total,
-            });
-        }
+    let missing_eval: Vec<&TokenizedPair> = data
+        .eval
+        .iter()
+        .filter(|p| cache.get(p).is_none())
+        .collect();
+    let total = missing_train.len() + missing_eval.len();
+    let opts = score_options(cfg, model, false);
+    let block = cfg.eval_batch_size * 32;
+    let mut done = 0;
+    for group in missing_train
+        .chunks(block)
+        .chain(missing_eval.chunks(block))
+    {
+        let scores = score_pairs(model, group, &opts, &mut |_| {})?;
+        let values: Vec<(&TokenizedPair, RefLogps)> = group
+            .iter()
+            .zip(&scores)
+            .map(|(p, s)| {
+                let r = RefLogps {
+                    chosen: s.chosen.logp,
+                    rejected: s.rejected.logp,
+                    chosen_tokens: s.chosen.tokens,
+                    rejected_tokens: s.rejected.tokens,
+                };
+                (*p, r)
+            })
+            .collect();
+        cache.insert(&values)?;
+        done += group.len();
+        on(Event::Reference { done, total });
     }
     all.iter()
         .map(|p| {

@@ -197,3 +197,16 @@ fn reference_cache_is_reused_and_filter_drops_pairs() {
     assert_eq!(computed2, 0, "second run recomputed reference log-probs");
     assert_eq!((s.filtered_pairs, s.train_pairs), (4, 4));
 }
+
+#[test]
+fn untrained_policy_ties_every_held_out_pair() {
+    let _lock = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let d = TrainData { train: data(7, 8), eval: data(11, 9) };
+    let out = tempfile::tempdir().unwrap();
+    let mut cfg = config(out.path(), 0);
+    cfg.eval_batch_size = 3;
+    let s = prefscope_train::run(&cfg, &model(), &d, &mut |_| {}).unwrap();
+    let ev = s.final_eval.unwrap();
+    assert_eq!((ev.pairs, ev.ties, ev.pref_acc), (11, 11, 0.0));
+    assert_eq!(ev.margin_mean, 0.0);
+}
