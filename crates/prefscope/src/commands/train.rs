@@ -55,10 +55,34 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
     if let Some(limit) = cfg.inputs.limit {
         pairs.truncate(limit);
     }
-    let (train_pairs, eval_pairs) = match &cfg.inputs.eval_pairs {
-        Some(p) => (pairs, read_any_pairs(p)?),
-        None => hold_out(pairs, cfg.inputs.eval_fraction, cfg.seed),
+    let inputs = &cfg.inputs;
+    let (mut train_pairs, mut eval_pairs) = match (&inputs.eval_pairs, inputs.holdout_fraction) {
+        (Some(p), _) => (pairs, read_any_pairs(p)?),
+        (None, Some(fraction)) => {
+            let h = prefscope_data::Holdout {
+                fraction,
+                seed: inputs
+                    .holdout_seed
+                    .unwrap_or(prefscope_data::Holdout::default().seed),
+            };
+            pairs
+                .into_iter()
+                .partition(|p| !prefscope_data::splits::is_eval_user(&h, &p.user_id))
+        }
+        (None, None) => hold_out(pairs, inputs.eval_fraction, cfg.seed),
     };
+    if let Some(groups) = &inputs.groups {
+        let (Some(split), Some(group)) = (&inputs.split, &inputs.group) else {
+            return Err(bad_input(anyhow::anyhow!(
+                "config: inputs.groups needs inputs.split and inputs.group"
+            )));
+        };
+        let users = group_users(groups, split, group)?;
+        train_pairs.retain(|p| users.contains(&p.user_id));
+        if !inputs.eval_all_groups {
+            eval_pairs.retain(|p| users.contains(&p.user_id));
+        }
+    }
     let data = TrainData {
         train: encode_all(&policy, &train_pairs)?,
         eval: encode_all(&policy, &eval_pairs)?,
@@ -140,6 +164,43 @@ pub fn encode_all(policy: &HfPolicy, pairs: &[Pair]) -> anyhow::Result<Vec<Token
         })
         .collect::<anyhow::Result<Vec<_>>>()
         .context("encoding pairs with the chat template")
+}
+
+/// Users in `group` of `split` in a `groups.csv` of `prefscope splits` (header names the
+/// columns `split`, `user_id`, `group`).
+fn group_users(
+    path: &Path,
+    split: &str,
+    group: &str,
+) -> anyhow::Result<std::collections::HashSet<String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading {}", path.display()))
+        .map_err(bad_input)?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+    let col = |name: &str| {
+        header.iter().position(|h| h.trim() == name).ok_or_else(|| {
+            bad_input(anyhow::anyhow!(
+                "{}:1: expected a column {name:?}",
+                path.display()
+            ))
+        })
+    };
+    let (cs, cu, cg) = (col("split")?, col("user_id")?, col("group")?);
+    let mut users = std::collections::HashSet::new();
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        if f.len() > cs.max(cu).max(cg) && f[cs] == split && f[cg] == group {
+            users.insert(f[cu].to_string());
+        }
+    }
+    if users.is_empty() {
+        return Err(bad_input(anyhow::anyhow!(
+            "{}: no users in split {split:?} group {group:?}",
+            path.display()
+        )));
+    }
+    Ok(users)
 }
 
 /// Splits off about `fraction` of the users (or pairs, when there is no user) for evaluation.
