@@ -1,7 +1,8 @@
 //! Link-time set-up for binaries and tests that use libtorch (through tch).
 //!
 //! 1. rpath to `$LIBTORCH/lib` (set by `.cargo/config.toml` to the project venv's torch), so
-//!    test binaries and `prefscope` run without LD_LIBRARY_PATH.
+//!    test binaries and `prefscope` run without LD_LIBRARY_PATH; then `$ORIGIN`-relative paths
+//!    to `.venv/libtorch/lib`, so a copied checkout (with its venv) runs too.
 //! 2. `-Wl,--no-as-needed -ltorch_cuda` when libtorch_cuda.so exists: nothing references it
 //!    by symbol, so the default --as-needed would drop it and CUDA would never be available.
 //!    The binary still runs on CPU-only hosts (the library loads; no GPU is found).
@@ -27,6 +28,10 @@ fn main() {
         return;
     }
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
+    // Relative fallbacks, for a checkout copied elsewhere with its .venv: target/<profile>/bin
+    // and target/<profile>/deps/test-binary.
+    println!("cargo:rustc-link-arg=-Wl,-rpath,$ORIGIN/../../.venv/libtorch/lib");
+    println!("cargo:rustc-link-arg=-Wl,-rpath,$ORIGIN/../../../.venv/libtorch/lib");
     if lib.join("libtorch_cuda.so").exists() {
         println!("cargo:rustc-link-arg=-L{}", lib.display());
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
