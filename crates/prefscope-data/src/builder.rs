@@ -8,7 +8,9 @@
 //! then this turn's user message.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::pair::{KindFilter, Message, Pair, PairKind};
@@ -36,9 +38,24 @@ pub struct PairSet {
 
 /// Builds pairs from every conversation of a data set, in file order.
 pub fn build_pairs(data: &Dataset, options: PairOptions) -> PairSet {
-    let mut set = PairSet::default();
-    for conv in &data.conversations {
-        conversation_pairs(conv, options, &mut set);
+    // Conversations are independent: build them in parallel chunks, then concatenate in order.
+    let chunks: Vec<PairSet> = data
+        .conversations
+        .par_chunks(256)
+        .map(|convs| {
+            let mut set = PairSet::default();
+            for conv in convs {
+                conversation_pairs(conv, options, &mut set);
+            }
+            set
+        })
+        .collect();
+    let mut set = PairSet { pairs: Vec::with_capacity(chunks.iter().map(|c| c.pairs.len()).sum()), ..Default::default() };
+    for chunk in chunks {
+        set.pairs.extend(chunk.pairs);
+        set.ties_within += chunk.ties_within;
+        set.ties_cross += chunk.ties_cross;
+        set.below_min_gap += chunk.below_min_gap;
     }
     set
 }
@@ -65,9 +82,10 @@ fn conversation_pairs(conv: &ConversationRecord, options: PairOptions, set: &mut
         let Some(user) = user else { continue };
         history.push(Message::new("user", user.content.clone()));
         let scored: Vec<&HistoryEntry> = responses.iter().copied().filter(|r| r.score.is_some()).collect();
+        let prompt: Arc<[Message]> = history.as_slice().into();
         for (i, a) in scored.iter().enumerate() {
             for b in &scored[i + 1..] {
-                push_pair(conv, turn, &history, a, b, options, set);
+                push_pair(conv, turn, &prompt, a, b, options, set);
             }
         }
         if let Some(chosen) = chosen_response(responses) {
@@ -79,7 +97,7 @@ fn conversation_pairs(conv: &ConversationRecord, options: PairOptions, set: &mut
 fn push_pair(
     conv: &ConversationRecord,
     turn: u32,
-    history: &[Message],
+    prompt: &Arc<[Message]>,
     a: &HistoryEntry,
     b: &HistoryEntry,
     options: PairOptions,
@@ -114,7 +132,7 @@ fn push_pair(
         chosen_score: chosen.score.unwrap_or_default(),
         rejected_score: rejected.score.unwrap_or_default(),
         score_gap: gap,
-        prompt: history.to_vec(),
+        prompt: Arc::clone(prompt),
         chosen: unplaceholder(&chosen.content).to_string(),
         rejected: unplaceholder(&rejected.content).to_string(),
         conversation_type: conv.conversation_type.clone(),

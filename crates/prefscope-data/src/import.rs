@@ -117,7 +117,7 @@ fn generic_pair(pair_id: String, prompt: Vec<Message>, chosen: String, rejected:
         chosen_score: 0.0,
         rejected_score: 0.0,
         score_gap: 0.0,
-        prompt,
+        prompt: prompt.into(),
         chosen,
         rejected,
         conversation_type: String::new(),

@@ -43,9 +43,13 @@ pub(crate) fn utf8<'a>(path: &Path, line_no: usize, line: &'a [u8]) -> Result<&'
     })
 }
 
-/// Parses one JSON line into `T`, naming the field path on a type error.
+/// Parses one JSON line into `T`, naming the field path on a type error. The fast path is a
+/// plain parse; only a line that fails is parsed again with field-path tracking for the message.
 pub(crate) fn parse_line<T: DeserializeOwned>(path: &Path, line_no: usize, line: &[u8]) -> Result<T> {
     let text = utf8(path, line_no, line)?;
+    if let Ok(value) = serde_json::from_str(text) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_str(text);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let field = e.path().to_string();

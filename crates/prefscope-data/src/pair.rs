@@ -1,5 +1,7 @@
 //! The preference pair: the unit every later stage (statistics, training, analysis) consumes.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 /// Whether both responses of a pair came from the same model.
@@ -86,8 +88,9 @@ pub struct Pair {
     pub rejected_score: f64,
     /// `chosen_score - rejected_score`, always > 0 for PRISM pairs (ties are dropped).
     pub score_gap: f64,
-    /// The conversation so far, ending with the user message this turn answers.
-    pub prompt: Vec<Message>,
+    /// The conversation so far, ending with the user message this turn answers. Shared: the
+    /// pairs of one turn hold the same prompt.
+    pub prompt: Arc<[Message]>,
     pub chosen: String,
     pub rejected: String,
     pub conversation_type: String,

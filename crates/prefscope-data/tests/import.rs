@@ -31,7 +31,7 @@ fn hh_rlhf_sample_imports_all_2312_pairs_and_round_trips() {
         // (up to whitespace).
         let render = |response: &str| {
             let mut t = String::new();
-            for m in &p.prompt {
+            for m in p.prompt.iter() {
                 t += if m.role == "user" { "\n\nHuman: " } else { "\n\nAssistant: " };
                 t += &m.content;
             }
