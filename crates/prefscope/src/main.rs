@@ -62,6 +62,13 @@ pub enum Command {
 }
 
 fn main() {
+    // Die quietly on a closed pipe (`prefscope ... | head`), as Unix tools do, instead of
+    // panicking in println!.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
