@@ -45,6 +45,7 @@ pub mod eval;
 pub mod hf;
 pub mod logps;
 mod loss;
+pub mod metrics;
 pub mod model;
 pub mod optim;
 pub mod refcache;

@@ -8,8 +8,6 @@
 //! is restored, so a resumed run sees the same reference values.
 
 use std::collections::HashMap;
-use std::fs::OpenOptions;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -193,6 +191,7 @@ pub fn run(
     }
     let dir = save_checkpoint(cfg, &params, &opt, step, cursor)?;
     on(Event::Checkpoint(&dir));
+    crate::metrics::jsonl_to_parquet(&metrics_path)?;
     let final_dir = out.join("final");
     model.save_pretrained(&final_dir)?;
     Ok(summary(
@@ -466,16 +465,7 @@ fn save_checkpoint(
 }
 
 fn log_line<T: Serialize>(path: &Path, kind: &str, value: &T) -> Result<()> {
-    let mut v = serde_json::to_value(value).map_err(|e| TrainError::format(path, e))?;
-    if let serde_json::Value::Object(m) = &mut v {
-        m.insert("kind".into(), kind.into());
-    }
-    let mut f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| TrainError::io(path, e))?;
-    writeln!(f, "{v}").map_err(|e| TrainError::io(path, e))
+    crate::metrics::append_line(path, kind, value)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -83,6 +83,10 @@ fn learns_a_planted_preference() {
     let tail: f64 = steps[25..].iter().sum();
     assert!(tail < head, "loss {steps:?}");
     assert!(dir.path().join("final/model.safetensors").exists());
+    assert!(
+        dir.path().join("metrics_train.parquet").exists()
+            && dir.path().join("metrics_eval.parquet").exists()
+    );
     let lines = std::fs::read_to_string(dir.path().join("metrics.jsonl")).unwrap();
     assert_eq!(
         lines
@@ -201,7 +205,10 @@ fn reference_cache_is_reused_and_filter_drops_pairs() {
 #[test]
 fn untrained_policy_ties_every_held_out_pair() {
     let _lock = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
-    let d = TrainData { train: data(7, 8), eval: data(11, 9) };
+    let d = TrainData {
+        train: data(7, 8),
+        eval: data(11, 9),
+    };
     let out = tempfile::tempdir().unwrap();
     let mut cfg = config(out.path(), 0);
     cfg.eval_batch_size = 3;
