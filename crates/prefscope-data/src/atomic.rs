@@ -21,7 +21,9 @@ where
         let mut writer = BufWriter::with_capacity(1 << 20, file);
         write(&mut writer)?;
         writer.flush().map_err(|e| Error::io(&tmp, e))?;
-        let file = writer.into_inner().map_err(|e| Error::io(&tmp, e.into_error()))?;
+        let file = writer
+            .into_inner()
+            .map_err(|e| Error::io(&tmp, e.into_error()))?;
         file.sync_all().map_err(|e| Error::io(&tmp, e))?;
         std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
     })();
@@ -37,6 +39,9 @@ pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 fn temp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     path.with_file_name(format!(".{name}.tmp{}", std::process::id()))
 }

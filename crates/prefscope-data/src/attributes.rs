@@ -25,25 +25,60 @@ pub enum AttrValue {
 /// Every attribute name [`attribute`] understands, for error messages and `--help`.
 pub fn attribute_names() -> Vec<String> {
     let mut names: Vec<String> = [
-        "age", "education", "employment_status", "marital_status", "english_proficiency", "gender",
-        "lm_familiarity", "lm_direct_use", "lm_indirect_use", "lm_frequency_use", "study_locale",
-        "religion.simplified", "religion.categorised", "ethnicity.simplified", "ethnicity.categorised",
-        "location.special_region", "location.reside_country", "location.reside_subregion",
-        "location.birth_country", "location.birth_subregion", "location.same_birth_reside_country",
+        "age",
+        "education",
+        "employment_status",
+        "marital_status",
+        "english_proficiency",
+        "gender",
+        "lm_familiarity",
+        "lm_direct_use",
+        "lm_indirect_use",
+        "lm_frequency_use",
+        "study_locale",
+        "religion.simplified",
+        "religion.categorised",
+        "ethnicity.simplified",
+        "ethnicity.categorised",
+        "location.special_region",
+        "location.reside_country",
+        "location.reside_subregion",
+        "location.birth_country",
+        "location.birth_subregion",
+        "location.same_birth_reside_country",
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
-    names.extend(StatedPrefs::NAMES.iter().map(|n| format!("stated_prefs.{n}")));
+    names.extend(
+        StatedPrefs::NAMES
+            .iter()
+            .map(|n| format!("stated_prefs.{n}")),
+    );
     names.extend(USECASES.iter().map(|n| format!("lm_usecases.{n}")));
     names
 }
 
 const USECASES: [&str; 19] = [
-    "homework_assistance", "research", "source_suggestions", "professional_work", "creative_writing",
-    "casual_conversation", "personal_recommendations", "daily_productivity", "technical_or_programming_help",
-    "travel_guidance", "lifestyle_and_hobbies", "well-being_guidance", "medical_guidance", "financial_guidance",
-    "games", "historical_or_news_insight", "relationship_advice", "language_learning", "other",
+    "homework_assistance",
+    "research",
+    "source_suggestions",
+    "professional_work",
+    "creative_writing",
+    "casual_conversation",
+    "personal_recommendations",
+    "daily_productivity",
+    "technical_or_programming_help",
+    "travel_guidance",
+    "lifestyle_and_hobbies",
+    "well-being_guidance",
+    "medical_guidance",
+    "financial_guidance",
+    "games",
+    "historical_or_news_insight",
+    "relationship_advice",
+    "language_learning",
+    "other",
 ];
 
 fn usecase(u: &UseCases, name: &str) -> Option<bool> {
@@ -76,7 +111,10 @@ pub fn check_attribute_name(name: &str) -> Result<()> {
     if attribute_names().iter().any(|n| n == name) {
         Ok(())
     } else {
-        Err(Error::Spec(format!("unknown attribute {name:?}; expected one of: {}", attribute_names().join(", "))))
+        Err(Error::Spec(format!(
+            "unknown attribute {name:?}; expected one of: {}",
+            attribute_names().join(", ")
+        )))
     }
 }
 
@@ -154,13 +192,24 @@ pub struct Predicate {
 
 impl Predicate {
     pub fn one_of(field: &str, values: &[&str]) -> Self {
-        Predicate { field: field.into(), values: Some(values.iter().map(|s| s.to_string()).collect()), gt: None, ge: None, lt: None, le: None }
+        Predicate {
+            field: field.into(),
+            values: Some(values.iter().map(|s| s.to_string()).collect()),
+            gt: None,
+            ge: None,
+            lt: None,
+            le: None,
+        }
     }
 
     /// Checks the field name and that the predicate says something.
     pub fn check(&self) -> Result<()> {
         check_attribute_name(&self.field)?;
-        if self.values.is_none() && [self.gt, self.ge, self.lt, self.le].iter().all(Option::is_none) {
+        if self.values.is_none()
+            && [self.gt, self.ge, self.lt, self.le]
+                .iter()
+                .all(Option::is_none)
+        {
             return Err(Error::Spec(format!("predicate on {:?}: expected `in = [...]` or a bound (gt, ge, lt, le), found neither", self.field)));
         }
         Ok(())
@@ -170,7 +219,7 @@ impl Predicate {
     pub fn matches(&self, user: &SurveyRecord) -> Option<bool> {
         match attribute(user, &self.field) {
             AttrValue::Missing => None,
-            AttrValue::Text(t) => Some(self.values.as_ref().is_some_and(|v| v.iter().any(|x| *x == t))),
+            AttrValue::Text(t) => Some(self.values.as_ref().is_some_and(|v| v.contains(&t))),
             AttrValue::Number(x) => Some(match &self.values {
                 Some(v) => v.iter().any(|s| s.parse::<f64>().ok() == Some(x)),
                 None => {

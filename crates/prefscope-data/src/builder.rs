@@ -50,7 +50,10 @@ pub fn build_pairs(data: &Dataset, options: PairOptions) -> PairSet {
             set
         })
         .collect();
-    let mut set = PairSet { pairs: Vec::with_capacity(chunks.iter().map(|c| c.pairs.len()).sum()), ..Default::default() };
+    let mut set = PairSet {
+        pairs: Vec::with_capacity(chunks.iter().map(|c| c.pairs.len()).sum()),
+        ..Default::default()
+    };
     for chunk in chunks {
         set.pairs.extend(chunk.pairs);
         set.ties_within += chunk.ties_within;
@@ -64,7 +67,8 @@ pub fn build_pairs(data: &Dataset, options: PairOptions) -> PairSet {
 /// first), so it does not depend on which response won or on file order.
 pub fn pair_id(conversation_id: &str, turn: u32, a: u32, b: u32) -> String {
     let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-    let digest = Sha256::digest(format!("{conversation_id}\u{1f}{turn}\u{1f}{lo}\u{1f}{hi}").as_bytes());
+    let digest =
+        Sha256::digest(format!("{conversation_id}\u{1f}{turn}\u{1f}{lo}\u{1f}{hi}").as_bytes());
     hex::encode(&digest[..8])
 }
 
@@ -81,7 +85,11 @@ fn conversation_pairs(conv: &ConversationRecord, options: PairOptions, set: &mut
     for (&turn, (user, responses)) in &turns {
         let Some(user) = user else { continue };
         history.push(Message::new("user", user.content.clone()));
-        let scored: Vec<&HistoryEntry> = responses.iter().copied().filter(|r| r.score.is_some()).collect();
+        let scored: Vec<&HistoryEntry> = responses
+            .iter()
+            .copied()
+            .filter(|r| r.score.is_some())
+            .collect();
         let prompt: Arc<[Message]> = history.as_slice().into();
         for (i, a) in scored.iter().enumerate() {
             for b in &scored[i + 1..] {
@@ -104,7 +112,11 @@ fn push_pair(
     set: &mut PairSet,
 ) {
     let (sa, sb) = (a.score.unwrap_or_default(), b.score.unwrap_or_default());
-    let kind = if a.model_name == b.model_name { PairKind::Within } else { PairKind::Cross };
+    let kind = if a.model_name == b.model_name {
+        PairKind::Within
+    } else {
+        PairKind::Cross
+    };
     if sa == sb {
         match kind {
             PairKind::Within => set.ties_within += 1,
@@ -122,7 +134,12 @@ fn push_pair(
         return;
     }
     set.pairs.push(Pair {
-        pair_id: pair_id(&conv.conversation_id, turn, a.within_turn_id.unwrap_or_default(), b.within_turn_id.unwrap_or_default()),
+        pair_id: pair_id(
+            &conv.conversation_id,
+            turn,
+            a.within_turn_id.unwrap_or_default(),
+            b.within_turn_id.unwrap_or_default(),
+        ),
         user_id: conv.user_id.clone(),
         conversation_id: conv.conversation_id.clone(),
         turn,
@@ -142,10 +159,17 @@ fn push_pair(
 /// The response that continues the conversation: the one flagged `if_chosen`, else the highest
 /// scored (first on a tie), else the first.
 fn chosen_response<'a>(responses: &[&'a HistoryEntry]) -> Option<&'a HistoryEntry> {
-    responses.iter().copied().find(|r| r.if_chosen == Some(true)).or_else(|| {
-        responses
-            .iter()
-            .copied()
-            .reduce(|best, r| if r.score.unwrap_or(f64::MIN) > best.score.unwrap_or(f64::MIN) { r } else { best })
-    })
+    responses
+        .iter()
+        .copied()
+        .find(|r| r.if_chosen == Some(true))
+        .or_else(|| {
+            responses.iter().copied().reduce(|best, r| {
+                if r.score.unwrap_or(f64::MIN) > best.score.unwrap_or(f64::MIN) {
+                    r
+                } else {
+                    best
+                }
+            })
+        })
 }

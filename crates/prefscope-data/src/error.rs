@@ -39,18 +39,37 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
-        Error::Io { path: path.to_path_buf(), source }
+        Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 
-    pub(crate) fn record(path: &Path, line: usize, field: Option<&str>, message: impl Into<String>) -> Self {
-        Error::Record { path: path.to_path_buf(), line, field: field.map(str::to_string), message: message.into() }
+    pub(crate) fn record(
+        path: &Path,
+        line: usize,
+        field: Option<&str>,
+        message: impl Into<String>,
+    ) -> Self {
+        Error::Record {
+            path: path.to_path_buf(),
+            line,
+            field: field.map(str::to_string),
+            message: message.into(),
+        }
     }
 
     pub(crate) fn file(path: &Path, message: impl Into<String>) -> Self {
-        Error::File { path: path.to_path_buf(), message: message.into() }
+        Error::File {
+            path: path.to_path_buf(),
+            message: message.into(),
+        }
     }
 
     pub(crate) fn table(path: &Path, message: impl std::fmt::Display) -> Self {
-        Error::Table { path: path.to_path_buf(), message: message.to_string() }
+        Error::Table {
+            path: path.to_path_buf(),
+            message: message.to_string(),
+        }
     }
 }

@@ -79,11 +79,18 @@ struct TrlRecord {
 pub fn detect_format(path: &Path) -> Result<PairFormat> {
     let bytes = read_bytes(path)?;
     let Some(&(n, first)) = lines(&bytes).first() else {
-        return Err(Error::file(path, "expected at least one pair, found an empty file"));
+        return Err(Error::file(
+            path,
+            "expected at least one pair, found an empty file",
+        ));
     };
     let value: serde_json::Value = parse_line(path, n, first)?;
     let is_hh = value.get("prompt").is_none() && value.get("chosen").is_some_and(|c| c.is_string());
-    Ok(if is_hh { PairFormat::HhRlhf } else { PairFormat::TrlConversational })
+    Ok(if is_hh {
+        PairFormat::HhRlhf
+    } else {
+        PairFormat::TrlConversational
+    })
 }
 
 /// Reads a generic pair file.
@@ -110,7 +117,11 @@ fn generic_pair(pair_id: String, prompt: Vec<Message>, chosen: String, rejected:
         pair_id,
         user_id: String::new(),
         conversation_id: String::new(),
-        turn: prompt.iter().filter(|m| m.role == "user").count().saturating_sub(1) as u32,
+        turn: prompt
+            .iter()
+            .filter(|m| m.role == "user")
+            .count()
+            .saturating_sub(1) as u32,
         kind: PairKind::Within,
         chosen_model: String::new(),
         rejected_model: String::new(),
@@ -135,7 +146,12 @@ fn content_id(line: usize, parts: &[&str]) -> String {
 }
 
 fn hh_pair(path: &Path, line: usize, rec: &HhRecord) -> Result<(Pair, bool)> {
-    let common = rec.chosen.bytes().zip(rec.rejected.bytes()).take_while(|(a, b)| a == b).count();
+    let common = rec
+        .chosen
+        .bytes()
+        .zip(rec.rejected.bytes())
+        .take_while(|(a, b)| a == b)
+        .count();
     // The last assistant marker wholly inside the shared beginning.
     let mut cut = None;
     let mut search = 0;
@@ -152,11 +168,20 @@ fn hh_pair(path: &Path, line: usize, rec: &HhRecord) -> Result<(Pair, bool)> {
     };
     let prompt = parse_transcript(&rec.chosen[..cut]);
     if prompt.is_empty() {
-        return Err(Error::record(path, line, Some("chosen"), "expected a \"\\n\\nHuman:\" turn before the final assistant response, found none"));
+        return Err(Error::record(
+            path,
+            line,
+            Some("chosen"),
+            "expected a \"\\n\\nHuman:\" turn before the final assistant response, found none",
+        ));
     }
     let chosen = rec.chosen[cut + ASSISTANT.len()..].trim_start().to_string();
-    let rejected = rec.rejected[cut + ASSISTANT.len()..].trim_start().to_string();
-    let multi = [&chosen, &rejected].iter().any(|r| r.contains(HUMAN) || r.contains(ASSISTANT));
+    let rejected = rec.rejected[cut + ASSISTANT.len()..]
+        .trim_start()
+        .to_string();
+    let multi = [&chosen, &rejected]
+        .iter()
+        .any(|r| r.contains(HUMAN) || r.contains(ASSISTANT));
     let id = content_id(line, &[&rec.chosen, &rec.rejected]);
     Ok((generic_pair(id, prompt, chosen, rejected), multi))
 }
@@ -192,28 +217,55 @@ fn completion_text(path: &Path, line: usize, field: &str, c: Completion) -> Resu
         Completion::Text(t) => Ok(t),
         Completion::Messages(m) => match m.as_slice() {
             [one] if one.role == "assistant" => Ok(one.content.clone()),
-            _ => Err(Error::record(path, line, Some(field), format!("expected one assistant message or a string, found {} messages", m.len()))),
+            _ => Err(Error::record(
+                path,
+                line,
+                Some(field),
+                format!(
+                    "expected one assistant message or a string, found {} messages",
+                    m.len()
+                ),
+            )),
         },
     }
 }
 
 fn trl_pair(path: &Path, line: usize, rec: TrlRecord) -> Result<Pair> {
     let (prompt, chosen, rejected) = match rec.prompt {
-        Some(prompt) => (prompt, completion_text(path, line, "chosen", rec.chosen)?, completion_text(path, line, "rejected", rec.rejected)?),
+        Some(prompt) => (
+            prompt,
+            completion_text(path, line, "chosen", rec.chosen)?,
+            completion_text(path, line, "rejected", rec.rejected)?,
+        ),
         None => {
-            let (Completion::Messages(c), Completion::Messages(r)) = (rec.chosen, rec.rejected) else {
+            let (Completion::Messages(c), Completion::Messages(r)) = (rec.chosen, rec.rejected)
+            else {
                 return Err(Error::record(path, line, Some("prompt"), "expected a prompt, or full message lists in chosen and rejected; found neither"));
             };
             let shared = c.iter().zip(&r).take_while(|(a, b)| a == b).count();
             let last = |m: &[Message], f: &str| match m[shared..] {
                 [ref one] if one.role == "assistant" => Ok(one.content.clone()),
-                _ => Err(Error::record(path, line, Some(f), "expected the lists to differ only in a final assistant message")),
+                _ => Err(Error::record(
+                    path,
+                    line,
+                    Some(f),
+                    "expected the lists to differ only in a final assistant message",
+                )),
             };
-            (c[..shared].to_vec(), last(&c, "chosen")?, last(&r, "rejected")?)
+            (
+                c[..shared].to_vec(),
+                last(&c, "chosen")?,
+                last(&r, "rejected")?,
+            )
         }
     };
     if prompt.is_empty() {
-        return Err(Error::record(path, line, Some("prompt"), "expected at least one prompt message, found none"));
+        return Err(Error::record(
+            path,
+            line,
+            Some("prompt"),
+            "expected at least one prompt message, found none",
+        ));
     }
     let id = rec.pair_id.unwrap_or_else(|| line.to_string());
     Ok(generic_pair(id, prompt, chosen, rejected))

@@ -38,14 +38,22 @@ pub(crate) fn utf8<'a>(path: &Path, line_no: usize, line: &'a [u8]) -> Result<&'
             path,
             line_no,
             None,
-            format!("expected UTF-8 text, found invalid byte 0x{:02x} at byte {}", line[e.valid_up_to()], e.valid_up_to() + 1),
+            format!(
+                "expected UTF-8 text, found invalid byte 0x{:02x} at byte {}",
+                line[e.valid_up_to()],
+                e.valid_up_to() + 1
+            ),
         )
     })
 }
 
 /// Parses one JSON line into `T`, naming the field path on a type error. The fast path is a
 /// plain parse; only a line that fails is parsed again with field-path tracking for the message.
-pub(crate) fn parse_line<T: DeserializeOwned>(path: &Path, line_no: usize, line: &[u8]) -> Result<T> {
+pub(crate) fn parse_line<T: DeserializeOwned>(
+    path: &Path,
+    line_no: usize,
+    line: &[u8],
+) -> Result<T> {
     let text = utf8(path, line_no, line)?;
     if let Ok(value) = serde_json::from_str(text) {
         return Ok(value);
@@ -58,7 +66,8 @@ pub(crate) fn parse_line<T: DeserializeOwned>(path: &Path, line_no: usize, line:
         let field = (field != "." && !field.is_empty()).then_some(field);
         Error::record(path, line_no, field.as_deref(), message)
     })?;
-    de.end().map_err(|e| Error::record(path, line_no, None, describe_json_error(&e, text)))?;
+    de.end()
+        .map_err(|e| Error::record(path, line_no, None, describe_json_error(&e, text)))?;
     Ok(value)
 }
 

@@ -51,7 +51,9 @@ impl std::str::FromStr for KindFilter {
             "within" => Ok(KindFilter::Within),
             "cross" => Ok(KindFilter::Cross),
             "all" => Ok(KindFilter::All),
-            other => Err(format!("expected one of within, cross, all; found {other:?}")),
+            other => Err(format!(
+                "expected one of within, cross, all; found {other:?}"
+            )),
         }
     }
 }
@@ -66,7 +68,10 @@ pub struct Message {
 
 impl Message {
     pub fn new(role: &str, content: impl Into<String>) -> Self {
-        Message { role: role.to_string(), content: content.into() }
+        Message {
+            role: role.to_string(),
+            content: content.into(),
+        }
     }
 }
 

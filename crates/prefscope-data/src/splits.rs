@@ -102,7 +102,10 @@ pub struct Holdout {
 
 impl Default for Holdout {
     fn default() -> Self {
-        Holdout { fraction: 0.2, seed: 20240501 }
+        Holdout {
+            fraction: 0.2,
+            seed: 20240501,
+        }
     }
 }
 
@@ -119,29 +122,39 @@ pub struct SplitSpec {
     pub splits: Vec<SplitDef>,
 }
 
-const EDU_HIGH: [&str; 2] = ["University Bachelors Degree", "Graduate / Professional degree"];
+const EDU_HIGH: [&str; 2] = [
+    "University Bachelors Degree",
+    "Graduate / Professional degree",
+];
 const EDU_LOW: [&str; 6] = [
-    "Some University but no degree", "Completed Secondary School", "Vocational", "Some Secondary",
-    "Completed Primary School", "Some Primary",
+    "Some University but no degree",
+    "Completed Secondary School",
+    "Vocational",
+    "Some Secondary",
+    "Completed Primary School",
+    "Some Primary",
 ];
 
 /// The notes' splits (RESEARCH.md): age, five stated-preference sliders, familiarity,
 /// education, behavioral, the region null control, and a seeded random split.
 pub fn builtin_splits() -> Vec<SplitDef> {
-    let cat = |name: &str, field: &str, a: &[&str], b: Option<&[&str]>, la: &str, lb: &str| SplitDef {
-        name: name.into(),
-        rule: SplitRule::Category {
-            field: field.into(),
-            a: a.iter().map(|s| s.to_string()).collect(),
-            b: b.map(|b| b.iter().map(|s| s.to_string()).collect()),
-        },
-        a_label: la.into(),
-        b_label: lb.into(),
-        null_control: false,
-    };
+    let cat =
+        |name: &str, field: &str, a: &[&str], b: Option<&[&str]>, la: &str, lb: &str| SplitDef {
+            name: name.into(),
+            rule: SplitRule::Category {
+                field: field.into(),
+                a: a.iter().map(|s| s.to_string()).collect(),
+                b: b.map(|b| b.iter().map(|s| s.to_string()).collect()),
+            },
+            a_label: la.into(),
+            b_label: lb.into(),
+            null_control: false,
+        };
     let median = |slider: &str| SplitDef {
         name: slider.into(),
-        rule: SplitRule::Median { field: format!("stated_prefs.{slider}") },
+        rule: SplitRule::Median {
+            field: format!("stated_prefs.{slider}"),
+        },
         a_label: "above median".into(),
         b_label: "at or below median".into(),
         null_control: false,
@@ -150,13 +163,41 @@ pub fn builtin_splits() -> Vec<SplitDef> {
         "age",
         "age",
         &["18-24 years old", "25-34 years old"],
-        Some(&["35-44 years old", "45-54 years old", "55-64 years old", "65+ years old"]),
+        Some(&[
+            "35-44 years old",
+            "45-54 years old",
+            "55-64 years old",
+            "65+ years old",
+        ]),
         "18-34",
         "35+",
     )];
-    splits.extend(["safety", "personalisation", "factuality", "helpfulness", "diversity"].map(median));
-    splits.push(cat("familiarity", "lm_familiarity", &["Very familiar"], None, "very familiar", "less familiar"));
-    splits.push(cat("education", "education", &EDU_HIGH, Some(&EDU_LOW), "bachelor's or higher", "below bachelor's"));
+    splits.extend(
+        [
+            "safety",
+            "personalisation",
+            "factuality",
+            "helpfulness",
+            "diversity",
+        ]
+        .map(median),
+    );
+    splits.push(cat(
+        "familiarity",
+        "lm_familiarity",
+        &["Very familiar"],
+        None,
+        "very familiar",
+        "less familiar",
+    ));
+    splits.push(cat(
+        "education",
+        "education",
+        &EDU_HIGH,
+        Some(&EDU_LOW),
+        "bachelor's or higher",
+        "below bachelor's",
+    ));
     splits.push(SplitDef {
         name: "behavioral".into(),
         rule: SplitRule::Behavioral,
@@ -187,23 +228,49 @@ pub fn builtin_splits() -> Vec<SplitDef> {
 impl SplitSpec {
     /// Parses and checks a spec; `origin` names the file in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<SplitSpec> {
-        let raw: toml::Table = toml::from_str(text).map_err(|e| Error::Spec(format!("{origin}: {e}")))?;
-        const KEYS: [&str; 9] = ["name", "rule", "field", "a", "b", "seed", "a_label", "b_label", "null_control"];
-        for (i, split) in raw.get("split").and_then(|s| s.as_array()).into_iter().flatten().enumerate() {
+        let raw: toml::Table =
+            toml::from_str(text).map_err(|e| Error::Spec(format!("{origin}: {e}")))?;
+        const KEYS: [&str; 9] = [
+            "name",
+            "rule",
+            "field",
+            "a",
+            "b",
+            "seed",
+            "a_label",
+            "b_label",
+            "null_control",
+        ];
+        for (i, split) in raw
+            .get("split")
+            .and_then(|s| s.as_array())
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
             for key in split.as_table().into_iter().flat_map(|t| t.keys()) {
                 if !KEYS.contains(&key.as_str()) {
-                    return Err(Error::Spec(format!("{origin}: split #{}: unknown key {key:?}; expected one of {}", i + 1, KEYS.join(", "))));
+                    return Err(Error::Spec(format!(
+                        "{origin}: split #{}: unknown key {key:?}; expected one of {}",
+                        i + 1,
+                        KEYS.join(", ")
+                    )));
                 }
             }
         }
-        let spec: SplitSpec = toml::from_str(text).map_err(|e| Error::Spec(format!("{origin}: {e}")))?;
-        spec.resolve().map_err(|e| Error::Spec(format!("{origin}: {e}")))?;
+        let spec: SplitSpec =
+            toml::from_str(text).map_err(|e| Error::Spec(format!("{origin}: {e}")))?;
+        spec.resolve()
+            .map_err(|e| Error::Spec(format!("{origin}: {e}")))?;
         Ok(spec)
     }
 
     /// The spec used when none is given: every built-in split, default hold-out.
     pub fn builtin_all() -> SplitSpec {
-        SplitSpec { builtin: vec!["all".into()], ..Default::default() }
+        SplitSpec {
+            builtin: vec!["all".into()],
+            ..Default::default()
+        }
     }
 
     /// The splits this spec names, built-ins first, with every field checked.
@@ -217,7 +284,11 @@ impl SplitSpec {
                 let b = builtins.iter().find(|b| &b.name == name).ok_or_else(|| {
                     Error::Spec(format!(
                         "unknown built-in split {name:?}; expected \"all\" or one of: {}",
-                        builtins.iter().map(|b| b.name.as_str()).collect::<Vec<_>>().join(", ")
+                        builtins
+                            .iter()
+                            .map(|b| b.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ))
                 })?;
                 out.push(b.clone());
@@ -233,7 +304,10 @@ impl SplitSpec {
                 SplitRule::Category { field, a, .. } => {
                     check_attribute_name(field)?;
                     if a.is_empty() {
-                        return Err(Error::Spec(format!("split {:?}: expected at least one value in `a`, found none", s.name)));
+                        return Err(Error::Spec(format!(
+                            "split {:?}: expected at least one value in `a`, found none",
+                            s.name
+                        )));
                     }
                 }
                 SplitRule::Median { field } => check_attribute_name(field)?,
@@ -241,7 +315,10 @@ impl SplitSpec {
             }
         }
         if !(0.0..1.0).contains(&self.holdout.fraction) {
-            return Err(Error::Spec(format!("holdout.fraction: expected a share in [0, 1), found {}", self.holdout.fraction)));
+            return Err(Error::Spec(format!(
+                "holdout.fraction: expected a share in [0, 1), found {}",
+                self.holdout.fraction
+            )));
         }
         Ok(out)
     }
@@ -293,7 +370,9 @@ pub fn apply_split(def: &SplitDef, data: &Dataset, pairs: &[Pair]) -> Split {
             for u in users.keys() {
                 let g = data.user(u).and_then(|rec| match attribute(rec, field) {
                     AttrValue::Text(t) if a.contains(&t) => Some(Group::A),
-                    AttrValue::Text(t) if b.as_ref().is_none_or(|b| b.contains(&t)) => Some(Group::B),
+                    AttrValue::Text(t) if b.as_ref().is_none_or(|b| b.contains(&t)) => {
+                        Some(Group::B)
+                    }
                     _ => None,
                 });
                 assign(u, g);
@@ -313,26 +392,45 @@ pub fn apply_split(def: &SplitDef, data: &Dataset, pairs: &[Pair]) -> Split {
             threshold = median_split(&values, &mut assign);
         }
         SplitRule::Behavioral => {
-            let values: Vec<(String, Option<f64>)> = users.iter().map(|(u, (sum, n))| (u.clone(), Some(sum / *n as f64))).collect();
+            let values: Vec<(String, Option<f64>)> = users
+                .iter()
+                .map(|(u, (sum, n))| (u.clone(), Some(sum / *n as f64)))
+                .collect();
             threshold = median_split(&values, &mut assign);
         }
         SplitRule::Random { seed } => {
             for u in users.keys() {
-                let g = if seeded_unit(*seed, "random-split", u) < 0.5 { Group::A } else { Group::B };
+                let g = if seeded_unit(*seed, "random-split", u) < 0.5 {
+                    Group::A
+                } else {
+                    Group::B
+                };
                 assign(u, Some(g));
             }
         }
     }
-    Split { def: def.clone(), groups, excluded, threshold }
+    Split {
+        def: def.clone(),
+        groups,
+        excluded,
+        threshold,
+    }
 }
 
 /// Above the median → A, at or below → B; missing → excluded. Returns the median.
-fn median_split(values: &[(String, Option<f64>)], assign: &mut impl FnMut(&str, Option<Group>)) -> Option<f64> {
+fn median_split(
+    values: &[(String, Option<f64>)],
+    assign: &mut impl FnMut(&str, Option<Group>),
+) -> Option<f64> {
     let mut known: Vec<f64> = values.iter().filter_map(|(_, v)| *v).collect();
     known.sort_by(f64::total_cmp);
     let median = (!known.is_empty()).then(|| quantile_sorted(&known, 0.5));
     for (u, v) in values {
-        assign(u, v.zip(median).map(|(x, m)| if x > m { Group::A } else { Group::B }));
+        assign(
+            u,
+            v.zip(median)
+                .map(|(x, m)| if x > m { Group::A } else { Group::B }),
+        );
     }
     median
 }
@@ -365,8 +463,15 @@ pub struct GroupCounts {
 }
 
 /// Counts users and pairs per group of a split.
-pub fn group_counts(split: &Split, pairs: &[Pair], holdout: &Holdout) -> BTreeMap<Group, GroupCounts> {
-    let mut counts: BTreeMap<Group, GroupCounts> = BTreeMap::from([(Group::A, Default::default()), (Group::B, Default::default())]);
+pub fn group_counts(
+    split: &Split,
+    pairs: &[Pair],
+    holdout: &Holdout,
+) -> BTreeMap<Group, GroupCounts> {
+    let mut counts: BTreeMap<Group, GroupCounts> = BTreeMap::from([
+        (Group::A, Default::default()),
+        (Group::B, Default::default()),
+    ]);
     let per_user = users_with_pairs(pairs);
     for (user, g) in &split.groups {
         let n = per_user.get(user).map_or(0, |x| x.1);
@@ -391,7 +496,9 @@ pub fn source_model_table(split: &Split, pairs: &[Pair]) -> (Vec<String>, [Vec<f
     let mut by_model: BTreeMap<&str, [f64; 2]> = BTreeMap::new();
     let index: HashMap<&str, Group> = split.groups.iter().map(|(u, g)| (u.as_str(), *g)).collect();
     for p in pairs {
-        let Some(&g) = index.get(p.user_id.as_str()) else { continue };
+        let Some(&g) = index.get(p.user_id.as_str()) else {
+            continue;
+        };
         let row = usize::from(g == Group::B);
         by_model.entry(&p.chosen_model).or_default()[row] += 1.0;
         if p.rejected_model != p.chosen_model {

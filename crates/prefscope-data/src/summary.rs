@@ -53,13 +53,29 @@ pub fn summarize(all: &PairSet, kind: KindFilter) -> Summary {
     }
     let mut gaps: Vec<f64> = selected.iter().map(|p| p.score_gap).collect();
     gaps.sort_by(f64::total_cmp);
-    let mean = if gaps.is_empty() { f64::NAN } else { gaps.iter().sum::<f64>() / gaps.len() as f64 };
+    let mean = if gaps.is_empty() {
+        f64::NAN
+    } else {
+        gaps.iter().sum::<f64>() / gaps.len() as f64
+    };
     let median = quantile_sorted(&gaps, 0.5);
     Summary {
-        pairs: PerKind { within: count(PairKind::Within), cross: count(PairKind::Cross) },
-        ties_dropped: PerKind { within: all.ties_within, cross: all.ties_cross },
+        pairs: PerKind {
+            within: count(PairKind::Within),
+            cross: count(PairKind::Cross),
+        },
+        ties_dropped: PerKind {
+            within: all.ties_within,
+            cross: all.ties_cross,
+        },
         users_with_pairs: pairs_per_user.len(),
-        gap: GapStats { mean, median, q25: quantile_sorted(&gaps, 0.25), q50: median, q75: quantile_sorted(&gaps, 0.75) },
+        gap: GapStats {
+            mean,
+            median,
+            q25: quantile_sorted(&gaps, 0.25),
+            q50: median,
+            q75: quantile_sorted(&gaps, 0.75),
+        },
         pairs_per_user,
         pairs_per_model,
     }

@@ -15,7 +15,10 @@ fn fresh() -> tempfile::TempDir {
 }
 
 fn load_err(dir: &Path) -> String {
-    Dataset::load(dir).err().expect("bad input must fail").to_string()
+    match Dataset::load(dir) {
+        Ok(_) => panic!("bad input must fail"),
+        Err(e) => e.to_string(),
+    }
 }
 
 fn assert_has(msg: &str, parts: &[&str]) {
@@ -27,22 +30,42 @@ fn assert_has(msg: &str, parts: &[&str]) {
 #[test]
 fn truncated_json() {
     let d = fresh();
-    common::edit_line(&d.path().join("conversations.jsonl"), 2, |l| l[..l.len() / 2].to_string());
-    assert_has(&load_err(d.path()), &["conversations.jsonl:2:", "truncated"]);
+    common::edit_line(&d.path().join("conversations.jsonl"), 2, |l| {
+        l[..l.len() / 2].to_string()
+    });
+    assert_has(
+        &load_err(d.path()),
+        &["conversations.jsonl:2:", "truncated"],
+    );
 }
 
 #[test]
 fn invalid_json() {
     let d = fresh();
-    common::edit_line(&d.path().join("survey.jsonl"), 3, |l| l.replacen(':', ";", 1));
-    assert_has(&load_err(d.path()), &["survey.jsonl:3:", "invalid JSON", "column"]);
+    common::edit_line(&d.path().join("survey.jsonl"), 3, |l| {
+        l.replacen(':', ";", 1)
+    });
+    assert_has(
+        &load_err(d.path()),
+        &["survey.jsonl:3:", "invalid JSON", "column"],
+    );
 }
 
 #[test]
 fn wrong_type_names_the_field() {
     let d = fresh();
-    common::edit_line(&d.path().join("survey.jsonl"), 2, |l| l.replacen("\"age\":\"", "\"age\":34,\"x\":\"", 1));
-    assert_has(&load_err(d.path()), &["survey.jsonl:2:", "field \"age\"", "expected a string", "34"]);
+    common::edit_line(&d.path().join("survey.jsonl"), 2, |l| {
+        l.replacen("\"age\":\"", "\"age\":34,\"x\":\"", 1)
+    });
+    assert_has(
+        &load_err(d.path()),
+        &[
+            "survey.jsonl:2:",
+            "field \"age\"",
+            "expected a string",
+            "34",
+        ],
+    );
 }
 
 #[test]
@@ -53,7 +76,10 @@ fn non_utf8_bytes() {
     let second_line = bytes.iter().position(|&b| b == b'\n').unwrap() + 1;
     bytes[second_line + 5] = 0xff;
     std::fs::write(&path, bytes).unwrap();
-    assert_has(&load_err(d.path()), &["utterances.jsonl:2:", "expected UTF-8", "0xff", "byte 6"]);
+    assert_has(
+        &load_err(d.path()),
+        &["utterances.jsonl:2:", "expected UTF-8", "0xff", "byte 6"],
+    );
 }
 
 #[test]
@@ -65,14 +91,33 @@ fn score_out_of_range() {
         let j = i + l[i..].find(',').unwrap();
         format!("{}104{}", &l[..i], &l[j..])
     });
-    assert_has(&load_err(d.path()), &["conversations.jsonl:1:", "conversation_history[", "].score", "expected an integer score in 1..=100", "found 104"]);
+    assert_has(
+        &load_err(d.path()),
+        &[
+            "conversations.jsonl:1:",
+            "conversation_history[",
+            "].score",
+            "expected an integer score in 1..=100",
+            "found 104",
+        ],
+    );
 }
 
 #[test]
 fn conversation_of_unknown_user() {
     let d = fresh();
-    common::edit_line(&d.path().join("conversations.jsonl"), 1, |l| l.replacen("\"user_id\":\"user", "\"user_id\":\"ghost", 1));
-    assert_has(&load_err(d.path()), &["conversations.jsonl:1:", "field \"user_id\"", "survey.jsonl", "\"ghost"]);
+    common::edit_line(&d.path().join("conversations.jsonl"), 1, |l| {
+        l.replacen("\"user_id\":\"user", "\"user_id\":\"ghost", 1)
+    });
+    assert_has(
+        &load_err(d.path()),
+        &[
+            "conversations.jsonl:1:",
+            "field \"user_id\"",
+            "survey.jsonl",
+            "\"ghost",
+        ],
+    );
 }
 
 #[test]
@@ -84,14 +129,25 @@ fn utterance_disagrees_with_conversation_history() {
         let old: f64 = l[i..j].parse().unwrap_or(50.0);
         format!("{}{}{}", &l[..i], if old == 7.0 { 8 } else { 7 }, &l[j..])
     });
-    assert_has(&load_err(d.path()), &["utterances.jsonl:3:", "field \"score\"", "disagrees with conversation_history", "conversations.jsonl:"]);
+    assert_has(
+        &load_err(d.path()),
+        &[
+            "utterances.jsonl:3:",
+            "field \"score\"",
+            "disagrees with conversation_history",
+            "conversations.jsonl:",
+        ],
+    );
 }
 
 #[test]
 fn missing_file() {
     let d = fresh();
     std::fs::remove_file(d.path().join("utterances.jsonl")).unwrap();
-    assert_has(&load_err(d.path()), &["utterances.jsonl", "expected a PRISM file here"]);
+    assert_has(
+        &load_err(d.path()),
+        &["utterances.jsonl", "expected a PRISM file here"],
+    );
     // Pairs need only the survey and the conversations.
     assert!(Dataset::load_for_pairs(d.path()).is_ok());
 }
@@ -113,13 +169,40 @@ fn null_scores_are_allowed_and_skipped() {
     });
     let data = Dataset::load(d.path()).expect("null scores are valid");
     let conv = &data.conversations[0];
-    let nulled = conv.conversation_history.iter().find(|h| h.model_name.is_some()).unwrap();
+    let nulled = conv
+        .conversation_history
+        .iter()
+        .find(|h| h.model_name.is_some())
+        .unwrap();
     assert_eq!(nulled.score, None);
-    let scored_in_turn0 = conv.conversation_history.iter().filter(|h| h.turn == 0 && h.score.is_some()).count();
-    let set = prefscope_data::build_pairs(&data, prefscope_data::PairOptions { kind: prefscope_data::KindFilter::All, min_gap: 0.0 });
-    let turn0: Vec<_> = set.pairs.iter().filter(|p| p.conversation_id == conv.conversation_id && p.turn == 0).collect();
-    let ties = conv.conversation_history.iter().filter(|h| h.turn == 0 && h.score.is_some()).count();
+    let scored_in_turn0 = conv
+        .conversation_history
+        .iter()
+        .filter(|h| h.turn == 0 && h.score.is_some())
+        .count();
+    let set = prefscope_data::build_pairs(
+        &data,
+        prefscope_data::PairOptions {
+            kind: prefscope_data::KindFilter::All,
+            min_gap: 0.0,
+        },
+    );
+    let turn0: Vec<_> = set
+        .pairs
+        .iter()
+        .filter(|p| p.conversation_id == conv.conversation_id && p.turn == 0)
+        .collect();
+    let ties = conv
+        .conversation_history
+        .iter()
+        .filter(|h| h.turn == 0 && h.score.is_some())
+        .count();
     assert_eq!(ties, scored_in_turn0);
     assert!(turn0.len() <= scored_in_turn0 * (scored_in_turn0 - 1) / 2);
-    assert!(turn0.iter().all(|p| p.chosen != nulled.content && p.rejected != nulled.content), "a pair used the unscored response");
+    assert!(
+        turn0
+            .iter()
+            .all(|p| p.chosen != nulled.content && p.rejected != nulled.content),
+        "a pair used the unscored response"
+    );
 }

@@ -15,7 +15,16 @@ fn conversation(turns: &[Vec<(u8, Option<u8>)>]) -> ConversationRecord {
     let mut history = Vec::new();
     for (t, responses) in turns.iter().enumerate() {
         let t = t as u32;
-        history.push(HistoryEntry { turn: t, role: Role::User, content: format!("q{t}"), model_provider: None, model_name: None, score: None, if_chosen: None, within_turn_id: None });
+        history.push(HistoryEntry {
+            turn: t,
+            role: Role::User,
+            content: format!("q{t}"),
+            model_provider: None,
+            model_name: None,
+            score: None,
+            if_chosen: None,
+            within_turn_id: None,
+        });
         for (w, (m, s)) in responses.iter().enumerate() {
             history.push(HistoryEntry {
                 turn: t,

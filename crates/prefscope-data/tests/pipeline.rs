@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use prefscope_data::prism::Dataset;
 use prefscope_data::simulate::Effects;
-use prefscope_data::{build_pairs, read_pairs, summarize, write_pairs, KindFilter, PairKind, PairOptions};
+use prefscope_data::{
+    build_pairs, read_pairs, summarize, write_pairs, KindFilter, PairKind, PairOptions,
+};
 use serde_json::Value;
 
 #[derive(Default)]
@@ -24,7 +26,10 @@ fn count_from_utterances(path: &std::path::Path) -> IndependentCount {
     let mut turns: HashMap<(String, u64), Vec<Value>> = HashMap::new();
     for line in std::fs::read_to_string(path).unwrap().lines() {
         let v: Value = serde_json::from_str(line).unwrap();
-        let key = (v["conversation_id"].as_str().unwrap().to_string(), v["turn"].as_u64().unwrap());
+        let key = (
+            v["conversation_id"].as_str().unwrap().to_string(),
+            v["turn"].as_u64().unwrap(),
+        );
         turns.entry(key).or_default().push(v);
     }
     let mut c = IndependentCount::default();
@@ -41,7 +46,9 @@ fn count_from_utterances(path: &std::path::Path) -> IndependentCount {
                     (false, true) => {
                         c.within += 1;
                         c.gaps_within.push((sa - sb).abs());
-                        *c.per_user_within.entry(a["user_id"].as_str().unwrap().to_string()).or_default() += 1;
+                        *c.per_user_within
+                            .entry(a["user_id"].as_str().unwrap().to_string())
+                            .or_default() += 1;
                     }
                     (false, false) => c.cross += 1,
                 }
@@ -56,11 +63,23 @@ fn pairs_and_summary_match_an_independent_count() {
     let dir = tempfile::tempdir().unwrap();
     common::simulate_into(dir.path(), 250, 11, Effects::planted_default());
     let data = Dataset::load(dir.path()).expect("simulated data validates");
-    let all = build_pairs(&data, PairOptions { kind: KindFilter::All, min_gap: 0.0 });
+    let all = build_pairs(
+        &data,
+        PairOptions {
+            kind: KindFilter::All,
+            min_gap: 0.0,
+        },
+    );
     let expected = count_from_utterances(&dir.path().join("utterances.jsonl"));
     let s = summarize(&all, KindFilter::Within);
-    assert_eq!((s.pairs.within, s.pairs.cross), (expected.within, expected.cross));
-    assert_eq!((s.ties_dropped.within, s.ties_dropped.cross), (expected.ties_within, expected.ties_cross));
+    assert_eq!(
+        (s.pairs.within, s.pairs.cross),
+        (expected.within, expected.cross)
+    );
+    assert_eq!(
+        (s.ties_dropped.within, s.ties_dropped.cross),
+        (expected.ties_within, expected.ties_cross)
+    );
     assert_eq!(s.users_with_pairs, expected.per_user_within.len());
     assert_eq!(s.pairs_per_user, expected.per_user_within);
     let mut g = expected.gaps_within.clone();
@@ -73,8 +92,14 @@ fn pairs_and_summary_match_an_independent_count() {
         let lo = h.floor() as usize;
         g[lo] + (h - lo as f64) * (g[(lo + 1).min(g.len() - 1)] - g[lo])
     };
-    assert_eq!((s.gap.q25, s.gap.median, s.gap.q75), (pct(0.25), pct(0.5), pct(0.75)));
-    assert!(expected.within > 100 && expected.cross > 100, "the simulation should yield both kinds");
+    assert_eq!(
+        (s.gap.q25, s.gap.median, s.gap.q75),
+        (pct(0.25), pct(0.5), pct(0.75))
+    );
+    assert!(
+        expected.within > 100 && expected.cross > 100,
+        "the simulation should yield both kinds"
+    );
 }
 
 #[test]
@@ -82,32 +107,86 @@ fn pair_fields_follow_the_protocol() {
     let dir = tempfile::tempdir().unwrap();
     let sim = common::simulate_into(dir.path(), 60, 5, Effects::planted_default());
     let data = Dataset::load_for_pairs(dir.path()).unwrap();
-    let set = build_pairs(&data, PairOptions { kind: KindFilter::All, min_gap: 0.0 });
-    let convs: HashMap<&str, _> = sim.conversations.iter().map(|c| (c.conversation_id.as_str(), c)).collect();
+    let set = build_pairs(
+        &data,
+        PairOptions {
+            kind: KindFilter::All,
+            min_gap: 0.0,
+        },
+    );
+    let convs: HashMap<&str, _> = sim
+        .conversations
+        .iter()
+        .map(|c| (c.conversation_id.as_str(), c))
+        .collect();
     for p in &set.pairs {
-        assert!(p.chosen_score > p.rejected_score && p.score_gap == p.chosen_score - p.rejected_score);
-        assert_eq!(p.kind == PairKind::Within, p.chosen_model == p.rejected_model);
+        assert!(
+            p.chosen_score > p.rejected_score && p.score_gap == p.chosen_score - p.rejected_score
+        );
+        assert_eq!(
+            p.kind == PairKind::Within,
+            p.chosen_model == p.rejected_model
+        );
         // Prompt: user, assistant, ..., user: 2 * turn + 1 messages ending with this turn's user message.
-        assert_eq!(p.prompt.len(), 2 * p.turn as usize + 1, "pair {}", p.pair_id);
+        assert_eq!(
+            p.prompt.len(),
+            2 * p.turn as usize + 1,
+            "pair {}",
+            p.pair_id
+        );
         assert_eq!(p.prompt.last().unwrap().role, "user");
         let conv = convs[p.conversation_id.as_str()];
-        let user_msg = conv.conversation_history.iter().find(|h| h.turn == p.turn && h.model_name.is_none()).unwrap();
+        let user_msg = conv
+            .conversation_history
+            .iter()
+            .find(|h| h.turn == p.turn && h.model_name.is_none())
+            .unwrap();
         assert_eq!(p.prompt.last().unwrap().content, user_msg.content);
         if p.turn > 0 {
             // The assistant message before is the earlier turn's chosen response.
-            let chosen_prev = conv.conversation_history.iter().find(|h| h.turn == p.turn - 1 && h.if_chosen == Some(true)).unwrap();
-            assert_eq!(p.prompt[p.prompt.len() - 2].content, chosen_prev.content.replace("EMPTY STRING", ""));
+            let chosen_prev = conv
+                .conversation_history
+                .iter()
+                .find(|h| h.turn == p.turn - 1 && h.if_chosen == Some(true))
+                .unwrap();
+            assert_eq!(
+                p.prompt[p.prompt.len() - 2].content,
+                chosen_prev.content.replace("EMPTY STRING", "")
+            );
         }
     }
     // Ids are unique and stable across builds.
-    let again = build_pairs(&data, PairOptions { kind: KindFilter::All, min_gap: 0.0 });
+    let again = build_pairs(
+        &data,
+        PairOptions {
+            kind: KindFilter::All,
+            min_gap: 0.0,
+        },
+    );
     let ids: std::collections::HashSet<_> = set.pairs.iter().map(|p| &p.pair_id).collect();
     assert_eq!(ids.len(), set.pairs.len());
-    assert!(set.pairs.iter().zip(&again.pairs).all(|(a, b)| a.pair_id == b.pair_id));
+    assert!(set
+        .pairs
+        .iter()
+        .zip(&again.pairs)
+        .all(|(a, b)| a.pair_id == b.pair_id));
     // Filters: within only, and a minimum gap.
-    let within = build_pairs(&data, PairOptions { kind: KindFilter::Within, min_gap: 10.0 });
-    assert!(within.pairs.iter().all(|p| p.kind == PairKind::Within && p.score_gap >= 10.0));
-    let n_within_big = set.pairs.iter().filter(|p| p.kind == PairKind::Within && p.score_gap >= 10.0).count();
+    let within = build_pairs(
+        &data,
+        PairOptions {
+            kind: KindFilter::Within,
+            min_gap: 10.0,
+        },
+    );
+    assert!(within
+        .pairs
+        .iter()
+        .all(|p| p.kind == PairKind::Within && p.score_gap >= 10.0));
+    let n_within_big = set
+        .pairs
+        .iter()
+        .filter(|p| p.kind == PairKind::Within && p.score_gap >= 10.0)
+        .count();
     assert_eq!(within.pairs.len(), n_within_big);
 }
 
@@ -116,14 +195,25 @@ fn pair_tables_round_trip_through_parquet_and_jsonl() {
     let dir = tempfile::tempdir().unwrap();
     common::simulate_into(&dir.path().join("prism"), 40, 3, Effects::default());
     let data = Dataset::load_for_pairs(&dir.path().join("prism")).unwrap();
-    let pairs = build_pairs(&data, PairOptions { kind: KindFilter::All, min_gap: 0.0 }).pairs;
+    let pairs = build_pairs(
+        &data,
+        PairOptions {
+            kind: KindFilter::All,
+            min_gap: 0.0,
+        },
+    )
+    .pairs;
     for name in ["pairs.parquet", "pairs.jsonl"] {
         let path = dir.path().join(name);
         write_pairs(&path, &pairs).unwrap();
         assert_eq!(read_pairs(&path).unwrap(), pairs, "{name}");
     }
     let err = write_pairs(&dir.path().join("pairs.csv"), &pairs).unwrap_err();
-    assert!(err.to_string().contains("expected a file name ending in .parquet or .jsonl"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("expected a file name ending in .parquet or .jsonl"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -132,7 +222,12 @@ fn same_seed_same_bytes_and_other_seed_other_bytes() {
     for (d, seed) in dirs.iter().zip([9, 9, 10]) {
         common::simulate_into(d.path(), 120, seed, Effects::planted_default());
     }
-    for file in ["survey.jsonl", "conversations.jsonl", "utterances.jsonl", "simulation.json"] {
+    for file in [
+        "survey.jsonl",
+        "conversations.jsonl",
+        "utterances.jsonl",
+        "simulation.json",
+    ] {
         let read = |i: usize| std::fs::read(dirs[i].path().join(file)).unwrap();
         assert_eq!(read(0), read(1), "{file} differs for the same seed");
         if file != "simulation.json" {

@@ -13,11 +13,19 @@ fn mean(xs: &[f64]) -> f64 {
 }
 
 /// Mean within-model gap of users for whom `pred` holds vs the rest.
-fn gap_by(data: &Dataset, pairs: &[Pair], pred: impl Fn(&prefscope_data::prism::SurveyRecord) -> bool) -> (f64, f64) {
+fn gap_by(
+    data: &Dataset,
+    pairs: &[Pair],
+    pred: impl Fn(&prefscope_data::prism::SurveyRecord) -> bool,
+) -> (f64, f64) {
     let (mut yes, mut no) = (Vec::new(), Vec::new());
     for p in pairs {
         let user = data.user(&p.user_id).unwrap();
-        if pred(user) { yes.push(p.score_gap) } else { no.push(p.score_gap) }
+        if pred(user) {
+            yes.push(p.score_gap)
+        } else {
+            no.push(p.score_gap)
+        }
     }
     (mean(&yes), mean(&no))
 }
@@ -26,7 +34,14 @@ fn load(effects: Effects, seed: u64) -> (tempfile::TempDir, Dataset, Vec<Pair>) 
     let dir = tempfile::tempdir().unwrap();
     common::simulate_into(dir.path(), 1500, seed, effects);
     let data = Dataset::load_for_pairs(dir.path()).unwrap();
-    let pairs = build_pairs(&data, PairOptions { kind: KindFilter::Within, min_gap: 0.0 }).pairs;
+    let pairs = build_pairs(
+        &data,
+        PairOptions {
+            kind: KindFilter::Within,
+            min_gap: 0.0,
+        },
+    )
+    .pairs;
     (dir, data, pairs)
 }
 
@@ -45,7 +60,12 @@ fn planted_effects_show_in_the_planted_direction() {
     let hedged_wins = |high: bool| {
         let (mut wins, mut n) = (0.0, 0.0);
         for p in &pairs {
-            let safety = data.user(&p.user_id).unwrap().stated_prefs.safety.unwrap_or(0.0);
+            let safety = data
+                .user(&p.user_id)
+                .unwrap()
+                .stated_prefs
+                .safety
+                .unwrap_or(0.0);
             if (safety > 90.0) == high && is_hedged(&p.chosen) != is_hedged(&p.rejected) {
                 n += 1.0;
                 wins += f64::from(u8::from(is_hedged(&p.chosen)));
@@ -54,10 +74,16 @@ fn planted_effects_show_in_the_planted_direction() {
         wins / n
     };
     let (high, low) = (hedged_wins(true), hedged_wins(false));
-    assert!(high > 0.6 && low < 0.4, "hedged chosen: safety>90 {high:.3}, others {low:.3}");
+    assert!(
+        high > 0.6 && low < 0.4,
+        "hedged chosen: safety>90 {high:.3}, others {low:.3}"
+    );
 
     // (c) source mix: graduates see gpt-4 more often in opening turns (weight x2.5).
-    let grads = ["University Bachelors Degree", "Graduate / Professional degree"];
+    let grads = [
+        "University Bachelors Degree",
+        "Graduate / Professional degree",
+    ];
     let share = |grad: bool| {
         let (mut gpt4, mut n) = (0.0, 0.0);
         for c in &data.conversations {
@@ -65,28 +91,50 @@ fn planted_effects_show_in_the_planted_direction() {
             if grads.contains(&u.education.as_str()) != grad {
                 continue;
             }
-            for h in c.conversation_history.iter().filter(|h| h.turn == 0 && h.model_name.is_some()) {
+            for h in c
+                .conversation_history
+                .iter()
+                .filter(|h| h.turn == 0 && h.model_name.is_some())
+            {
                 n += 1.0;
                 gpt4 += f64::from(u8::from(h.model_name.as_deref() == Some("gpt-4")));
             }
         }
         gpt4 / n
     };
-    assert!(share(true) > 1.6 * share(false), "gpt-4 share {:.4} vs {:.4}", share(true), share(false));
+    assert!(
+        share(true) > 1.6 * share(false),
+        "gpt-4 share {:.4} vs {:.4}",
+        share(true),
+        share(false)
+    );
 }
 
 #[test]
 fn heterogeneity_flips_the_planted_share_of_users() {
-    let config = prefscope_data::simulate::SimConfig { users: 1500, seed: 2, effects: Effects::planted_default() };
+    let config = prefscope_data::simulate::SimConfig {
+        users: 1500,
+        seed: 2,
+        effects: Effects::planted_default(),
+    };
     let sim = prefscope_data::simulate::simulate(&config);
     let flipped = sim.latents.iter().filter(|l| l.flipped).count() as f64 / 1500.0;
     // Binomial(1500, 0.15): sd 0.0092; 4 sd either side.
     assert!((flipped - 0.15).abs() < 0.037, "flipped share {flipped}");
     // A flipped user's hedged weight has the opposite sign of what its group planted.
     for (l, u) in sim.latents.iter().zip(&sim.survey) {
-        let planted = if u.stated_prefs.safety.unwrap_or(0.0) > 90.0 { 12.0 } else { -12.0 };
+        let planted = if u.stated_prefs.safety.unwrap_or(0.0) > 90.0 {
+            12.0
+        } else {
+            -12.0
+        };
         if l.hedged_weight != 0.0 {
-            assert_eq!(l.hedged_weight.signum() == planted_sign(planted), !l.flipped, "{}", u.user_id);
+            assert_eq!(
+                l.hedged_weight.signum() == planted_sign(planted),
+                !l.flipped,
+                "{}",
+                u.user_id
+            );
         }
     }
 }
@@ -99,8 +147,21 @@ fn planted_sign(x: f64) -> f64 {
 fn the_null_world_has_no_gap_or_preference_effect() {
     let (_dir, data, pairs) = load(Effects::default(), 3);
     let (fam, rest) = gap_by(&data, &pairs, |u| u.lm_familiarity == "Very familiar");
-    assert!((fam / rest - 1.0).abs() < 0.1, "familiarity: {fam:.2} vs {rest:.2}");
-    let n = pairs.iter().filter(|p| is_hedged(&p.chosen) != is_hedged(&p.rejected)).count() as f64;
-    let wins = pairs.iter().filter(|p| is_hedged(&p.chosen) && !is_hedged(&p.rejected)).count() as f64;
-    assert!((wins / n - 0.5).abs() < 0.05, "hedged chosen share {:.3} of {n}", wins / n);
+    assert!(
+        (fam / rest - 1.0).abs() < 0.1,
+        "familiarity: {fam:.2} vs {rest:.2}"
+    );
+    let n = pairs
+        .iter()
+        .filter(|p| is_hedged(&p.chosen) != is_hedged(&p.rejected))
+        .count() as f64;
+    let wins = pairs
+        .iter()
+        .filter(|p| is_hedged(&p.chosen) && !is_hedged(&p.rejected))
+        .count() as f64;
+    assert!(
+        (wins / n - 0.5).abs() < 0.05,
+        "hedged chosen share {:.3} of {n}",
+        wins / n
+    );
 }

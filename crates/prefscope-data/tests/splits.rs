@@ -15,7 +15,14 @@ fn setup() -> (tempfile::TempDir, Dataset, Vec<prefscope_data::Pair>) {
     let dir = tempfile::tempdir().unwrap();
     common::simulate_into(dir.path(), 400, 21, Effects::planted_default());
     let data = Dataset::load_for_pairs(dir.path()).unwrap();
-    let pairs = build_pairs(&data, PairOptions { kind: KindFilter::Within, min_gap: 0.0 }).pairs;
+    let pairs = build_pairs(
+        &data,
+        PairOptions {
+            kind: KindFilter::Within,
+            min_gap: 0.0,
+        },
+    )
+    .pairs;
     (dir, data, pairs)
 }
 
@@ -25,23 +32,61 @@ fn builtin_splits_follow_their_rules() {
     let users: BTreeSet<&str> = pairs.iter().map(|p| p.user_id.as_str()).collect();
     let defs = SplitSpec::builtin_all().resolve().unwrap();
     let names: Vec<&str> = defs.iter().map(|d| d.name.as_str()).collect();
-    assert_eq!(names, ["age", "safety", "personalisation", "factuality", "helpfulness", "diversity", "familiarity", "education", "behavioral", "region", "random"]);
+    assert_eq!(
+        names,
+        [
+            "age",
+            "safety",
+            "personalisation",
+            "factuality",
+            "helpfulness",
+            "diversity",
+            "familiarity",
+            "education",
+            "behavioral",
+            "region",
+            "random"
+        ]
+    );
     for def in &defs {
         let split = apply_split(def, &data, &pairs);
-        assert_eq!(split.groups.len() + split.excluded, users.len(), "{}: every user with pairs is grouped or excluded", def.name);
-        assert!(split.size(Group::A) > 20 && split.size(Group::B) > 20, "{}: {} / {}", def.name, split.size(Group::A), split.size(Group::B));
+        assert_eq!(
+            split.groups.len() + split.excluded,
+            users.len(),
+            "{}: every user with pairs is grouped or excluded",
+            def.name
+        );
+        assert!(
+            split.size(Group::A) > 20 && split.size(Group::B) > 20,
+            "{}: {} / {}",
+            def.name,
+            split.size(Group::A),
+            split.size(Group::B)
+        );
         for (u, g) in &split.groups {
             let rec = data.user(u).unwrap();
             match def.name.as_str() {
-                "age" => assert_eq!(*g == Group::A, ["18-24 years old", "25-34 years old"].contains(&rec.age.as_str())),
+                "age" => assert_eq!(
+                    *g == Group::A,
+                    ["18-24 years old", "25-34 years old"].contains(&rec.age.as_str())
+                ),
                 "familiarity" => assert_eq!(*g == Group::A, rec.lm_familiarity == "Very familiar"),
-                "safety" => assert_eq!(*g == Group::A, rec.stated_prefs.safety.unwrap() > split.threshold.unwrap()),
+                "safety" => assert_eq!(
+                    *g == Group::A,
+                    rec.stated_prefs.safety.unwrap() > split.threshold.unwrap()
+                ),
                 _ => {}
             }
         }
         if def.name == "age" {
-            let pnts = users.iter().filter(|u| data.user(u).unwrap().age == "Prefer not to say").count();
-            assert_eq!(split.excluded, pnts, "age excludes exactly the users who prefer not to say");
+            let pnts = users
+                .iter()
+                .filter(|u| data.user(u).unwrap().age == "Prefer not to say")
+                .count();
+            assert_eq!(
+                split.excluded, pnts,
+                "age excludes exactly the users who prefer not to say"
+            );
         }
         if def.name == "safety" {
             // The median among users with pairs: no more than half strictly above it.
@@ -53,11 +98,22 @@ fn builtin_splits_follow_their_rules() {
 #[test]
 fn group_counts_and_source_models_add_up() {
     let (_d, data, pairs) = setup();
-    let def = SplitSpec::builtin_all().resolve().unwrap().into_iter().find(|d| d.name == "education").unwrap();
+    let def = SplitSpec::builtin_all()
+        .resolve()
+        .unwrap()
+        .into_iter()
+        .find(|d| d.name == "education")
+        .unwrap();
     let split = apply_split(&def, &data, &pairs);
     let counts = group_counts(&split, &pairs, &Holdout::default());
-    let grouped_pairs = pairs.iter().filter(|p| split.group_of(&p.user_id).is_some()).count();
-    assert_eq!(counts[&Group::A].pairs + counts[&Group::B].pairs, grouped_pairs);
+    let grouped_pairs = pairs
+        .iter()
+        .filter(|p| split.group_of(&p.user_id).is_some())
+        .count();
+    assert_eq!(
+        counts[&Group::A].pairs + counts[&Group::B].pairs,
+        grouped_pairs
+    );
     for c in counts.values() {
         assert_eq!(c.train_pairs + c.eval_pairs, c.pairs);
         assert_eq!(c.train_users + c.eval_users, c.users);
@@ -76,13 +132,32 @@ fn spec_files_parse_and_bad_specs_are_clear() {
     )
     .unwrap();
     let defs = spec.resolve().unwrap();
-    assert_eq!(defs.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(), ["region", "women"]);
-    assert_eq!(spec.holdout, Holdout { fraction: 0.25, seed: 3 });
-    let bad = |t: &str| SplitSpec::from_toml(t, "spec.toml").unwrap_err().to_string();
+    assert_eq!(
+        defs.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(),
+        ["region", "women"]
+    );
+    assert_eq!(
+        spec.holdout,
+        Holdout {
+            fraction: 0.25,
+            seed: 3
+        }
+    );
+    let bad = |t: &str| {
+        SplitSpec::from_toml(t, "spec.toml")
+            .unwrap_err()
+            .to_string()
+    };
     assert!(bad("builtin = [\"shoe\"]").contains("unknown built-in split \"shoe\""));
-    assert!(bad("[[split]]\nname = \"x\"\nrule = \"median\"\nfield = \"stated_prefs.nope\"").contains("unknown attribute"));
+    assert!(
+        bad("[[split]]\nname = \"x\"\nrule = \"median\"\nfield = \"stated_prefs.nope\"")
+            .contains("unknown attribute")
+    );
     assert!(bad("[[split]]\nname = \"x\"\nrule = \"coin\"").contains("spec.toml"));
-    assert!(bad("[[split]]\nname = \"x\"\nrule = \"behavioral\"\ncolour = 1").contains("unknown key \"colour\""));
+    assert!(
+        bad("[[split]]\nname = \"x\"\nrule = \"behavioral\"\ncolour = 1")
+            .contains("unknown key \"colour\"")
+    );
     assert!(bad("[holdout]\nfraction = 1.5\nseed = 1").contains("holdout.fraction"));
 }
 
@@ -106,10 +181,21 @@ proptest! {
 
 #[test]
 fn holdout_share_and_random_split_are_near_their_rates() {
-    let h = Holdout { fraction: 0.2, seed: 5 };
+    let h = Holdout {
+        fraction: 0.2,
+        seed: 5,
+    };
     let n = 20_000;
-    let eval = (0..n).filter(|i| is_eval_user(&h, &format!("user{i}"))).count() as f64 / n as f64;
+    let eval = (0..n)
+        .filter(|i| is_eval_user(&h, &format!("user{i}")))
+        .count() as f64
+        / n as f64;
     assert!((eval - 0.2).abs() < 0.012, "{eval}"); // 4 sd of Binomial(20000, 0.2)
-    let heads = (0..n).filter(|i| prefscope_data::splits::seeded_unit(7, "random-split", &format!("user{i}")) < 0.5).count() as f64 / n as f64;
+    let heads = (0..n)
+        .filter(|i| {
+            prefscope_data::splits::seeded_unit(7, "random-split", &format!("user{i}")) < 0.5
+        })
+        .count() as f64
+        / n as f64;
     assert!((heads - 0.5).abs() < 0.015, "{heads}");
 }

@@ -62,9 +62,15 @@ impl Dataset {
 
     fn load_inner(dir: &Path, with_utterances: bool) -> Result<Dataset> {
         let path = |name: &str| dir.join(name);
-        for name in [SURVEY_FILE, CONVERSATIONS_FILE].into_iter().chain(with_utterances.then_some(UTTERANCES_FILE)) {
+        for name in [SURVEY_FILE, CONVERSATIONS_FILE]
+            .into_iter()
+            .chain(with_utterances.then_some(UTTERANCES_FILE))
+        {
             if !path(name).is_file() {
-                return Err(Error::file(&path(name), "expected a PRISM file here, found none"));
+                return Err(Error::file(
+                    &path(name),
+                    "expected a PRISM file here, found none",
+                ));
             }
         }
         let (survey, conversations) = rayon::join(
@@ -73,10 +79,17 @@ impl Dataset {
         );
         let (survey, conversations) = (survey?, conversations?);
         let user_index = index_users(&path(SURVEY_FILE), &survey)?;
-        let conversation_lines = check_conversations(&path(CONVERSATIONS_FILE), &conversations, &user_index)?;
+        let conversation_lines =
+            check_conversations(&path(CONVERSATIONS_FILE), &conversations, &user_index)?;
         let utterances = if with_utterances {
             let utterances = read_jsonl::<UtteranceRecord>(&path(UTTERANCES_FILE))?;
-            check_utterances(&path(UTTERANCES_FILE), &utterances, &path(CONVERSATIONS_FILE), &conversations, &conversation_lines)?;
+            check_utterances(
+                &path(UTTERANCES_FILE),
+                &utterances,
+                &path(CONVERSATIONS_FILE),
+                &conversations,
+                &conversation_lines,
+            )?;
             Some(utterances.into_iter().map(|(_, u)| u).collect())
         } else {
             None
@@ -93,8 +106,18 @@ impl Dataset {
     /// A data set from records already in memory (no checks; for programs and tests that build
     /// records themselves).
     pub fn from_parts(users: Vec<SurveyRecord>, conversations: Vec<ConversationRecord>) -> Dataset {
-        let user_index = users.iter().enumerate().map(|(i, u)| (u.user_id.clone(), i)).collect();
-        Dataset { dir: PathBuf::new(), users, conversations, utterances: None, user_index }
+        let user_index = users
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (u.user_id.clone(), i))
+            .collect();
+        Dataset {
+            dir: PathBuf::new(),
+            users,
+            conversations,
+            utterances: None,
+            user_index,
+        }
     }
 
     /// The survey record of a user.
@@ -134,7 +157,15 @@ fn index_users(path: &Path, survey: &[(usize, SurveyRecord)]) -> Result<HashMap<
     let mut first_line = HashMap::with_capacity(survey.len());
     for (i, (line, user)) in survey.iter().enumerate() {
         if let Some(prev) = first_line.insert(user.user_id.as_str(), *line) {
-            return Err(Error::record(path, *line, Some("user_id"), format!("expected a unique id, found {:?} again (first on line {prev})", user.user_id)));
+            return Err(Error::record(
+                path,
+                *line,
+                Some("user_id"),
+                format!(
+                    "expected a unique id, found {:?} again (first on line {prev})",
+                    user.user_id
+                ),
+            ));
         }
         index.insert(user.user_id.clone(), i);
     }
@@ -144,9 +175,12 @@ fn index_users(path: &Path, survey: &[(usize, SurveyRecord)]) -> Result<HashMap<
 /// Checks a score: an integer in 1..=100.
 pub(crate) fn check_score(path: &Path, line: usize, field: &str, score: Option<f64>) -> Result<()> {
     match score {
-        Some(s) if !(s.fract() == 0.0 && (1.0..=100.0).contains(&s)) => {
-            Err(Error::record(path, line, Some(field), format!("expected an integer score in 1..=100, found {s}")))
-        }
+        Some(s) if !(s.fract() == 0.0 && (1.0..=100.0).contains(&s)) => Err(Error::record(
+            path,
+            line,
+            Some(field),
+            format!("expected an integer score in 1..=100, found {s}"),
+        )),
         _ => Ok(()),
     }
 }
@@ -161,10 +195,26 @@ fn check_conversations(
     for (i, (line, c)) in conversations.iter().enumerate() {
         let line = *line;
         if let Some((prev, _)) = lines.insert(c.conversation_id.clone(), (line, i)) {
-            return Err(Error::record(path, line, Some("conversation_id"), format!("expected a unique id, found {:?} again (first on line {prev})", c.conversation_id)));
+            return Err(Error::record(
+                path,
+                line,
+                Some("conversation_id"),
+                format!(
+                    "expected a unique id, found {:?} again (first on line {prev})",
+                    c.conversation_id
+                ),
+            ));
         }
         if !users.contains_key(&c.user_id) {
-            return Err(Error::record(path, line, Some("user_id"), format!("expected a user_id listed in survey.jsonl, found {:?}, which is not there", c.user_id)));
+            return Err(Error::record(
+                path,
+                line,
+                Some("user_id"),
+                format!(
+                    "expected a user_id listed in survey.jsonl, found {:?}, which is not there",
+                    c.user_id
+                ),
+            ));
         }
         let mut user_turns = Vec::new();
         for (k, h) in c.conversation_history.iter().enumerate() {
@@ -174,10 +224,20 @@ fn check_conversations(
                 Role::Model => {
                     check_score(path, line, &field("score"), h.score)?;
                     if h.model_name.is_none() {
-                        return Err(Error::record(path, line, Some(&field("model_name")), "expected the model's name on a model message, found null"));
+                        return Err(Error::record(
+                            path,
+                            line,
+                            Some(&field("model_name")),
+                            "expected the model's name on a model message, found null",
+                        ));
                     }
                     if h.within_turn_id.is_none() {
-                        return Err(Error::record(path, line, Some(&field("within_turn_id")), "expected a within-turn id on a model message, found null"));
+                        return Err(Error::record(
+                            path,
+                            line,
+                            Some(&field("within_turn_id")),
+                            "expected a within-turn id on a model message, found null",
+                        ));
                     }
                     if !user_turns.contains(&h.turn) {
                         return Err(Error::record(path, line, Some(&field("turn")), format!("expected a user message for turn {} before its model responses, found none", h.turn)));
@@ -188,7 +248,12 @@ fn check_conversations(
         let mut sorted = user_turns.clone();
         sorted.dedup();
         if sorted.len() != user_turns.len() {
-            return Err(Error::record(path, line, Some("conversation_history"), "expected one user message per turn, found a turn with two"));
+            return Err(Error::record(
+                path,
+                line,
+                Some("conversation_history"),
+                "expected one user message per turn, found a turn with two",
+            ));
         }
     }
     Ok(lines)
@@ -208,7 +273,15 @@ fn check_utterances(
     for (line, u) in utterances {
         let line = *line;
         if let Some(prev) = seen_ids.insert(u.utterance_id.as_str(), line) {
-            return Err(Error::record(path, line, Some("utterance_id"), format!("expected a unique id, found {:?} again (first on line {prev})", u.utterance_id)));
+            return Err(Error::record(
+                path,
+                line,
+                Some("utterance_id"),
+                format!(
+                    "expected a unique id, found {:?} again (first on line {prev})",
+                    u.utterance_id
+                ),
+            ));
         }
         check_score(path, line, "score", u.score)?;
         let Some(&(conv_line, ci)) = conversation_lines.get(&u.conversation_id) else {
@@ -230,33 +303,77 @@ fn check_utterances(
             )
         };
         if u.user_id != conv.user_id {
-            return Err(disagree("user_id", format!("{:?}", u.user_id), format!("{:?}", conv.user_id)));
+            return Err(disagree(
+                "user_id",
+                format!("{:?}", u.user_id),
+                format!("{:?}", conv.user_id),
+            ));
         }
         let h = &conv.conversation_history;
-        let entry = h.iter().find(|e| e.role == Role::Model && e.turn == u.turn && e.within_turn_id == Some(u.within_turn_id));
+        let entry = h.iter().find(|e| {
+            e.role == Role::Model && e.turn == u.turn && e.within_turn_id == Some(u.within_turn_id)
+        });
         let Some(entry) = entry else {
-            return Err(disagree("within_turn_id", "a response".into(), "no model message with this turn and within_turn_id".into()));
+            return Err(disagree(
+                "within_turn_id",
+                "a response".into(),
+                "no model message with this turn and within_turn_id".into(),
+            ));
         };
-        let prompt = h.iter().find(|e| e.role == Role::User && e.turn == u.turn).map(|e| e.content.as_str()).unwrap_or("");
+        let prompt = h
+            .iter()
+            .find(|e| e.role == Role::User && e.turn == u.turn)
+            .map(|e| e.content.as_str())
+            .unwrap_or("");
         if u.user_prompt != prompt {
-            return Err(disagree("user_prompt", format!("{:?}", clip(&u.user_prompt)), format!("{:?}", clip(prompt))));
+            return Err(disagree(
+                "user_prompt",
+                format!("{:?}", clip(&u.user_prompt)),
+                format!("{:?}", clip(prompt)),
+            ));
         }
         if u.model_response != entry.content {
-            return Err(disagree("model_response", format!("{:?}", clip(&u.model_response)), format!("{:?}", clip(&entry.content))));
+            return Err(disagree(
+                "model_response",
+                format!("{:?}", clip(&u.model_response)),
+                format!("{:?}", clip(&entry.content)),
+            ));
         }
         if Some(&u.model_name) != entry.model_name.as_ref() {
-            return Err(disagree("model_name", format!("{:?}", u.model_name), format!("{:?}", entry.model_name)));
+            return Err(disagree(
+                "model_name",
+                format!("{:?}", u.model_name),
+                format!("{:?}", entry.model_name),
+            ));
         }
         if u.score != entry.score {
-            return Err(disagree("score", fmt_score(u.score), fmt_score(entry.score)));
+            return Err(disagree(
+                "score",
+                fmt_score(u.score),
+                fmt_score(entry.score),
+            ));
         }
-        if let Some(prev) = covered.insert((u.conversation_id.as_str(), u.turn, u.within_turn_id), line) {
-            return Err(disagree("within_turn_id", format!("a second utterance for this response (first on line {prev})"), "one".into()));
+        if let Some(prev) =
+            covered.insert((u.conversation_id.as_str(), u.turn, u.within_turn_id), line)
+        {
+            return Err(disagree(
+                "within_turn_id",
+                format!("a second utterance for this response (first on line {prev})"),
+                "one".into(),
+            ));
         }
     }
     for (conv_line, c) in conversations {
-        for e in c.conversation_history.iter().filter(|e| e.role == Role::Model) {
-            let key = (c.conversation_id.as_str(), e.turn, e.within_turn_id.unwrap_or(u32::MAX));
+        for e in c
+            .conversation_history
+            .iter()
+            .filter(|e| e.role == Role::Model)
+        {
+            let key = (
+                c.conversation_id.as_str(),
+                e.turn,
+                e.within_turn_id.unwrap_or(u32::MAX),
+            );
             if !covered.contains_key(&key) {
                 return Err(Error::record(
                     conversations_path,

@@ -106,8 +106,16 @@ pub struct StatedPrefs {
 
 impl StatedPrefs {
     /// The slider names, in codebook order (without `other`).
-    pub const NAMES: [&'static str; 8] =
-        ["values", "creativity", "fluency", "factuality", "diversity", "safety", "personalisation", "helpfulness"];
+    pub const NAMES: [&'static str; 8] = [
+        "values",
+        "creativity",
+        "fluency",
+        "factuality",
+        "diversity",
+        "safety",
+        "personalisation",
+        "helpfulness",
+    ];
 
     /// The slider value by name, `None` when missing or unknown.
     pub fn get(&self, name: &str) -> Option<f64> {

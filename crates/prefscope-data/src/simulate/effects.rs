@@ -131,8 +131,11 @@ impl Effects {
 
     /// Parses and checks an effects file; `origin` names it in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Effects> {
-        let effects: Effects = toml::from_str(text).map_err(|e| Error::Spec(format!("{origin}: {e}")))?;
-        effects.check().map_err(|e| Error::Spec(format!("{origin}: {e}")))?;
+        let effects: Effects =
+            toml::from_str(text).map_err(|e| Error::Spec(format!("{origin}: {e}")))?;
+        effects
+            .check()
+            .map_err(|e| Error::Spec(format!("{origin}: {e}")))?;
         Ok(effects)
     }
 
@@ -140,7 +143,10 @@ impl Effects {
         for g in &self.gap {
             g.when.check()?;
             if !(g.scale > 0.0 && g.scale.is_finite()) {
-                return Err(Error::Spec(format!("gap scale: expected a positive number, found {}", g.scale)));
+                return Err(Error::Spec(format!(
+                    "gap scale: expected a positive number, found {}",
+                    g.scale
+                )));
             }
         }
         for p in &self.preference {
@@ -153,7 +159,9 @@ impl Effects {
                     return Err(Error::Spec(format!("source_mix: unknown model {m:?}; expected a PRISM model name such as \"gpt-4\"")));
                 }
                 if !(*w >= 0.0 && w.is_finite()) {
-                    return Err(Error::Spec(format!("source_mix weight of {m:?}: expected a non-negative number, found {w}")));
+                    return Err(Error::Spec(format!(
+                        "source_mix weight of {m:?}: expected a non-negative number, found {w}"
+                    )));
                 }
             }
         }
@@ -172,14 +180,24 @@ mod tests {
     #[test]
     fn default_effects_parse_and_are_not_empty() {
         let e = Effects::from_toml(DEFAULT_EFFECTS_TOML, "default").unwrap();
-        assert_eq!((e.gap.len(), e.preference.len(), e.source_mix.len()), (2, 2, 1));
+        assert_eq!(
+            (e.gap.len(), e.preference.len(), e.source_mix.len()),
+            (2, 2, 1)
+        );
         assert_eq!(e, Effects::planted_default());
     }
 
     #[test]
     fn bad_effects_are_clear_errors() {
-        let err = Effects::from_toml("[[gap]]\nwhen = { field = \"shoe_size\", gt = 3 }\nscale = 2.0", "e.toml").unwrap_err();
-        assert!(err.to_string().contains("unknown attribute \"shoe_size\""), "{err}");
+        let err = Effects::from_toml(
+            "[[gap]]\nwhen = { field = \"shoe_size\", gt = 3 }\nscale = 2.0",
+            "e.toml",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("unknown attribute \"shoe_size\""),
+            "{err}"
+        );
         let err = Effects::from_toml("[[source_mix]]\nwhen = { field = \"age\", in = [\"x\"] }\nmodels = { \"gpt-5\" = 2.0 }", "e.toml").unwrap_err();
         assert!(err.to_string().contains("unknown model \"gpt-5\""), "{err}");
     }

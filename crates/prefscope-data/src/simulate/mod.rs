@@ -28,7 +28,10 @@ use marginals::{weighted_index, MODELS};
 use crate::atomic::write_atomic;
 use crate::error::{Error, Result};
 use crate::prism::schema::{ConversationRecord, EMPTY_STRING_PLACEHOLDER};
-use crate::prism::{HistoryEntry, Role, SurveyRecord, UtteranceRecord, CONVERSATIONS_FILE, SURVEY_FILE, UTTERANCES_FILE};
+use crate::prism::{
+    HistoryEntry, Role, SurveyRecord, UtteranceRecord, CONVERSATIONS_FILE, SURVEY_FILE,
+    UTTERANCES_FILE,
+};
 
 /// What to simulate.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -68,7 +71,12 @@ const P_EMPTY: f64 = 0.002;
 /// Simulates a data set.
 pub fn simulate(config: &SimConfig) -> Simulated {
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    let mut sim = Simulated { survey: Vec::new(), conversations: Vec::new(), utterances: Vec::new(), latents: Vec::new() };
+    let mut sim = Simulated {
+        survey: Vec::new(),
+        conversations: Vec::new(),
+        utterances: Vec::new(),
+        latents: Vec::new(),
+    };
     let normal = Normal::new(0.0, 1.0).expect("unit normal");
     for i in 0..config.users {
         let n_conv = marginals::num_conversations(&mut rng);
@@ -77,7 +85,15 @@ pub fn simulate(config: &SimConfig) -> Simulated {
         let model_weights = model_weights(&user, &config.effects);
         for _ in 0..n_conv {
             let id = format!("c{}", sim.conversations.len());
-            let conv = conversation(&mut rng, &normal, &user, &latent, &model_weights, id, &mut sim.utterances);
+            let conv = conversation(
+                &mut rng,
+                &normal,
+                &user,
+                &latent,
+                &model_weights,
+                id,
+                &mut sim.utterances,
+            );
             sim.conversations.push(conv);
         }
         sim.survey.push(user);
@@ -86,9 +102,18 @@ pub fn simulate(config: &SimConfig) -> Simulated {
     sim
 }
 
-fn user_latent(rng: &mut ChaCha8Rng, normal: &Normal<f64>, user: &SurveyRecord, effects: &Effects) -> UserLatent {
+fn user_latent(
+    rng: &mut ChaCha8Rng,
+    normal: &Normal<f64>,
+    user: &SurveyRecord,
+    effects: &Effects,
+) -> UserLatent {
     let base = 62.0 + 8.0 * normal.sample(rng);
-    let spread = effects.gap.iter().filter(|g| g.when.matches(user) == Some(true)).fold(BASE_SPREAD, |s, g| s * g.scale);
+    let spread = effects
+        .gap
+        .iter()
+        .filter(|g| g.when.matches(user) == Some(true))
+        .fold(BASE_SPREAD, |s, g| s * g.scale);
     let (mut hedged, mut verbose) = (0.0, 0.0);
     for p in &effects.preference {
         let w = match p.when.matches(user) {
@@ -162,19 +187,37 @@ fn conversation(
         if turn == 0 {
             opening_prompt = prompt.clone();
         }
-        history.push(HistoryEntry { turn, role: Role::User, content: prompt.clone(), model_provider: None, model_name: None, score: None, if_chosen: None, within_turn_id: None });
-        let models = if turn == 0 { distinct_models(rng, model_weights, 4) } else { vec![chosen_model, chosen_model] };
+        history.push(HistoryEntry {
+            turn,
+            role: Role::User,
+            content: prompt.clone(),
+            model_provider: None,
+            model_name: None,
+            score: None,
+            if_chosen: None,
+            within_turn_id: None,
+        });
+        let models = if turn == 0 {
+            distinct_models(rng, model_weights, 4)
+        } else {
+            vec![chosen_model, chosen_model]
+        };
         let mut responses: Vec<(usize, String, Option<f64>)> = models
             .iter()
             .map(|&m| {
                 let spec = &MODELS[m];
-                let (hedged, verbose) = (rng.random::<f64>() < spec.p_hedged, rng.random::<f64>() < spec.p_verbose);
+                let (hedged, verbose) = (
+                    rng.random::<f64>() < spec.p_hedged,
+                    rng.random::<f64>() < spec.p_verbose,
+                );
                 let centred = |on: bool| if on { 0.5 } else { -0.5 };
                 let utility = spec.quality
                     + latent.hedged_weight * centred(hedged)
                     + latent.verbose_weight * centred(verbose)
                     + NOISE_SD * normal.sample(rng);
-                let score = (latent.base + latent.spread * utility).round().clamp(1.0, 100.0);
+                let score = (latent.base + latent.spread * utility)
+                    .round()
+                    .clamp(1.0, 100.0);
                 let mut text = text::response(rng, topic, hedged, verbose);
                 if rng.random::<f64>() < P_EMPTY {
                     text = EMPTY_STRING_PLACEHOLDER.to_string();
@@ -184,9 +227,18 @@ fn conversation(
             })
             .collect();
         // The highest score wins; ties are broken at random, as in PRISM.
-        let best = responses.iter().filter_map(|r| r.2).fold(f64::MIN, f64::max);
-        let tied: Vec<usize> = (0..responses.len()).filter(|&i| responses[i].2 == Some(best)).collect();
-        let winner = if tied.is_empty() { 0 } else { tied[rng.random_range(0..tied.len())] };
+        let best = responses
+            .iter()
+            .filter_map(|r| r.2)
+            .fold(f64::MIN, f64::max);
+        let tied: Vec<usize> = (0..responses.len())
+            .filter(|&i| responses[i].2 == Some(best))
+            .collect();
+        let winner = if tied.is_empty() {
+            0
+        } else {
+            tied[rng.random_range(0..tied.len())]
+        };
         chosen_model = responses[winner].0;
         for (wid, (m, text, score)) in responses.drain(..).enumerate() {
             let spec = &MODELS[m];
@@ -220,9 +272,22 @@ fn conversation(
         }
     }
     let mut sliders = |names: &[&str]| {
-        Some(names.iter().map(|n| (n.to_string(), Some(rng.random_range(1..=100) as f64))).collect())
+        Some(
+            names
+                .iter()
+                .map(|n| (n.to_string(), Some(rng.random_range(1..=100) as f64)))
+                .collect(),
+        )
     };
-    const ATTRS: [&str; 7] = ["values", "fluency", "factuality", "safety", "diversity", "creativity", "helpfulness"];
+    const ATTRS: [&str; 7] = [
+        "values",
+        "fluency",
+        "factuality",
+        "safety",
+        "diversity",
+        "creativity",
+        "helpfulness",
+    ];
     let performance_attributes = sliders(&ATTRS);
     let choice_attributes = sliders(&ATTRS);
     let duration = 120.0 + rng.random::<f64>() * 900.0;
@@ -258,10 +323,20 @@ pub fn write_prism(dir: &Path, config: &SimConfig, sim: &Simulated) -> Result<()
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let (a, (b, c)) = rayon::join(
         || write_jsonl(&dir.join(SURVEY_FILE), &sim.survey),
-        || rayon::join(|| write_jsonl(&dir.join(CONVERSATIONS_FILE), &sim.conversations), || write_jsonl(&dir.join(UTTERANCES_FILE), &sim.utterances)),
+        || {
+            rayon::join(
+                || write_jsonl(&dir.join(CONVERSATIONS_FILE), &sim.conversations),
+                || write_jsonl(&dir.join(UTTERANCES_FILE), &sim.utterances),
+            )
+        },
     );
     a.and(b).and(c)?;
     let meta = serde_json::json!({ "generator": "prefscope simulate", "version": env!("CARGO_PKG_VERSION"), "config": config });
     let path = dir.join("simulation.json");
-    crate::atomic::write_bytes_atomic(&path, serde_json::to_string_pretty(&meta).map_err(|e| Error::file(&path, e.to_string()))?.as_bytes())
+    crate::atomic::write_bytes_atomic(
+        &path,
+        serde_json::to_string_pretty(&meta)
+            .map_err(|e| Error::file(&path, e.to_string()))?
+            .as_bytes(),
+    )
 }

@@ -9,10 +9,30 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 const TOPICS: [&str; 24] = [
-    "remote work", "climate change", "electric cars", "social media", "vegetarian diets", "nuclear power",
-    "homeschooling", "cryptocurrency", "city cycling", "video games", "minimum wage", "space exploration",
-    "organic farming", "online dating", "public transport", "artificial intelligence", "tourism", "gardening",
-    "religion in schools", "immigration", "learning languages", "saving for retirement", "running a marathon", "adopting a pet",
+    "remote work",
+    "climate change",
+    "electric cars",
+    "social media",
+    "vegetarian diets",
+    "nuclear power",
+    "homeschooling",
+    "cryptocurrency",
+    "city cycling",
+    "video games",
+    "minimum wage",
+    "space exploration",
+    "organic farming",
+    "online dating",
+    "public transport",
+    "artificial intelligence",
+    "tourism",
+    "gardening",
+    "religion in schools",
+    "immigration",
+    "learning languages",
+    "saving for retirement",
+    "running a marathon",
+    "adopting a pet",
 ];
 
 const UNGUIDED: [&str; 4] = [
@@ -62,10 +82,23 @@ const ELABORATION: [&str; 8] = [
     "There are community groups and online forums where people share their experiences.",
     "Over time, small consistent steps usually matter more than one big decision.",
 ];
-const HEDGE_OPEN: [&str; 4] = ["I think ", "It seems to me that ", "Perhaps ", "It might be that "];
-const HEDGE_CLOSE: [&str; 3] = ["But I could be wrong about this.", "That said, it really depends on your situation.", "I am not entirely sure, though."];
+const HEDGE_OPEN: [&str; 4] = [
+    "I think ",
+    "It seems to me that ",
+    "Perhaps ",
+    "It might be that ",
+];
+const HEDGE_CLOSE: [&str; 3] = [
+    "But I could be wrong about this.",
+    "That said, it really depends on your situation.",
+    "I am not entirely sure, though.",
+];
 const DIRECT_OPEN: [&str; 4] = ["Clearly, ", "Simply put, ", "In short, ", "Definitely: "];
-const DIRECT_CLOSE: [&str; 3] = ["That is the answer.", "Do this and you will be fine.", "There is no doubt about it."];
+const DIRECT_CLOSE: [&str; 3] = [
+    "That is the answer.",
+    "Do this and you will be fine.",
+    "There is no doubt about it.",
+];
 
 /// A conversation's topic.
 pub fn topic(rng: &mut ChaCha8Rng) -> &'static str {
@@ -100,13 +133,21 @@ pub fn user_prompt(rng: &mut ChaCha8Rng, kind: &str, topic: &str, turn: u32) -> 
 /// A model response about `topic` with the given features.
 pub fn response(rng: &mut ChaCha8Rng, topic: &str, hedged: bool, verbose: bool) -> String {
     let core = fill(one(rng, &CORE), topic);
-    let (open, close) = if hedged { (one(rng, &HEDGE_OPEN), one(rng, &HEDGE_CLOSE)) } else { (one(rng, &DIRECT_OPEN), one(rng, &DIRECT_CLOSE)) };
+    let (open, close) = if hedged {
+        (one(rng, &HEDGE_OPEN), one(rng, &HEDGE_CLOSE))
+    } else {
+        (one(rng, &DIRECT_OPEN), one(rng, &DIRECT_CLOSE))
+    };
     let mut core_lower = core.clone();
     if let Some(first) = core_lower.get_mut(0..1) {
         first.make_ascii_lowercase();
     }
     let mut text = format!("{open}{core_lower}");
-    let extra = if verbose { rng.random_range(3..=5) } else { rng.random_range(0..=1) };
+    let extra = if verbose {
+        rng.random_range(3..=5)
+    } else {
+        rng.random_range(0..=1)
+    };
     let mut pool: Vec<&str> = ELABORATION.to_vec();
     for _ in 0..extra {
         let i = rng.random_range(0..pool.len());

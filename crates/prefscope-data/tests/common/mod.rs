@@ -7,7 +7,11 @@ use prefscope_data::simulate::{self, Effects, SimConfig, Simulated};
 
 /// Simulates `users` users with `effects` into `dir` and returns the in-memory copy.
 pub fn simulate_into(dir: &Path, users: usize, seed: u64, effects: Effects) -> Simulated {
-    let config = SimConfig { users, seed, effects };
+    let config = SimConfig {
+        users,
+        seed,
+        effects,
+    };
     let sim = simulate::simulate(&config);
     simulate::write_prism(dir, &config, &sim).unwrap();
     sim
