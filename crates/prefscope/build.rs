@@ -1,13 +1,15 @@
-//! Link-time set-up for binaries and tests that use libtorch (through tch).
+//! Link-time set-up for `prefscope-torch`, the binary that holds the libtorch commands (train,
+//! logprobs, bench train). `prefscope` itself does not link libtorch: loading libtorch and CUDA
+//! costs about 0.5 s and 450 MB at every start, so it runs `prefscope-torch` for those commands.
 //!
 //! 1. rpath to `$LIBTORCH/lib` (set by `.cargo/config.toml` to the project venv's torch), so
-//!    test binaries and `prefscope` run without LD_LIBRARY_PATH; then `$ORIGIN`-relative paths
+//!    `prefscope-torch` and the tests run without LD_LIBRARY_PATH; then `$ORIGIN`-relative paths
 //!    to `.venv/libtorch/lib`, so a copied checkout (with its venv) runs too.
 //! 2. `-Wl,--no-as-needed -ltorch_cuda` when libtorch_cuda.so exists: nothing references it
 //!    by symbol, so the default --as-needed would drop it and CUDA would never be available.
 //!    The binary still runs on CPU-only hosts (the library loads; no GPU is found).
 //!
-//! The same file is `crates/prefscope-model/build.rs`; keep them in sync.
+//! `crates/prefscope-model/build.rs` does the same for that crate's tests and examples.
 
 use std::path::PathBuf;
 
@@ -27,15 +29,16 @@ fn main() {
         );
         return;
     }
-    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
     // Relative fallbacks, for a checkout copied elsewhere with its .venv: target/<profile>/bin
     // and target/<profile>/deps/test-binary.
-    println!("cargo:rustc-link-arg=-Wl,-rpath,$ORIGIN/../../.venv/libtorch/lib");
-    println!("cargo:rustc-link-arg=-Wl,-rpath,$ORIGIN/../../../.venv/libtorch/lib");
+    let rpaths = [lib.display().to_string(), "$ORIGIN/../../.venv/libtorch/lib".into(), "$ORIGIN/../../../.venv/libtorch/lib".into()];
+    for rpath in &rpaths {
+        println!("cargo:rustc-link-arg-bin=prefscope-torch=-Wl,-rpath,{rpath}");
+        println!("cargo:rustc-link-arg-tests=-Wl,-rpath,{rpath}");
+    }
     if lib.join("libtorch_cuda.so").exists() {
-        println!("cargo:rustc-link-arg=-L{}", lib.display());
-        println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
-        println!("cargo:rustc-link-arg=-ltorch_cuda");
-        println!("cargo:rustc-link-arg=-Wl,--as-needed");
+        for arg in [format!("-L{}", lib.display()), "-Wl,--no-as-needed".into(), "-ltorch_cuda".into(), "-Wl,--as-needed".into()] {
+            println!("cargo:rustc-link-arg-bin=prefscope-torch={arg}");
+        }
     }
 }

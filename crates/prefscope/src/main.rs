@@ -2,7 +2,11 @@
 //! a readable table), progress bars and exit codes. The logic lives in the library crates.
 //!
 //! Exit codes: 0 success, 1 failure, 2 bad input (a malformed file, a bad flag, an unknown
-//! column). A broken pipe (`prefscope ... | head`) counts as success.
+//! column). A broken pipe (`prefscope ... | head`) ends the program quietly.
+//!
+//! The commands that need libtorch (`train`, `logprobs`, `bench train`) live in the sibling
+//! binary `prefscope-torch` (`torch_main.rs`), which this one runs in its place: every other
+//! command then starts without loading libtorch and CUDA.
 
 mod commands;
 mod exit;
@@ -53,30 +57,17 @@ pub enum Command {
     /// writes the predicted direction of each significant split.
     Ol(commands::predict::OlArgs),
     /// DPO-train a model on a pair file as a TOML config says (progress: loss, pref_acc, tokens/s).
-    Train(commands::train::Args),
+    Train(commands::torch::Forward),
     /// Completion log-probs of every pair under a model (summed and per token), as JSONL.
-    Logprobs(commands::logprobs::Args),
+    Logprobs(commands::torch::Forward),
     /// Benchmarks that time prefscope against its reference implementation in the same run.
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),
 }
 
 fn main() {
-    // Die quietly on a closed pipe (`prefscope ... | head`), as Unix tools do, instead of
-    // panicking in println!.
-    #[cfg(unix)]
-    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    output::init_process();
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PREFSCOPE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let result = commands::run(&cli);
     std::process::exit(exit::report(result));
 }

@@ -2,6 +2,7 @@
 //! the same run and print the ratio.
 
 use std::path::{Path, PathBuf};
+
 use std::time::Instant;
 
 use anyhow::Context;
@@ -15,7 +16,7 @@ pub enum BenchCommand {
     /// (tools/bench_ingest_pandas.py) doing the same work on the same files.
     Ingest(IngestArgs),
     /// A DPO step (fwd+bwd+AdamW) of SmolLM2-135M on CPU: prefscope vs tools/bench_train_torch.py.
-    Train(super::bench_train::TrainArgs),
+    Train(super::torch::Forward),
 }
 
 #[derive(Debug, clap::Args)]
@@ -34,16 +35,12 @@ pub struct IngestArgs {
     pub script: PathBuf,
 }
 
-/// The project venv's python when it exists, else `python3`.
-pub fn default_python() -> String {
-    let venv = Path::new(".venv/bin/python");
-    if venv.exists() { venv.display().to_string() } else { "python3".into() }
-}
+pub use crate::output::default_python;
 
 pub fn run(cmd: &BenchCommand, json: bool) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Ingest(args) => ingest(args, json),
-        BenchCommand::Train(args) => super::bench_train::run(args, json),
+        BenchCommand::Train(args) => super::torch::forward("bench train", args, json),
     }
 }
 

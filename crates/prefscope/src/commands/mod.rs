@@ -1,17 +1,15 @@
 //! One module per subcommand; `run` dispatches.
 
 pub mod bench;
-pub mod bench_train;
 pub mod data;
 pub mod demo;
 pub mod fit;
 pub mod import;
-pub mod logprobs;
 pub mod pairs;
 pub mod predict;
 pub mod simulate;
 pub mod splits;
-pub mod train;
+pub mod torch;
 pub mod validate;
 
 use crate::{Cli, Command};
@@ -28,8 +26,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Fit(args) => fit::run(args, cli.json),
         Command::W2(args) => predict::run_w2(args, cli.json),
         Command::Ol(args) => predict::run_ol(args, cli.json),
-        Command::Train(args) => train::run(args, cli.json),
-        Command::Logprobs(args) => logprobs::run(args, cli.json),
+        Command::Train(args) => torch::forward("train", args, cli.json),
+        Command::Logprobs(args) => torch::forward("logprobs", args, cli.json),
         Command::Bench(cmd) => bench::run(cmd, cli.json),
     }
 }
