@@ -10,6 +10,9 @@ fn main() {
         .nth(1)
         .expect("usage: time_ingest PRISM_DIR");
     for _ in 0..3 {
+        parse_only(&dir);
+    }
+    for _ in 0..3 {
         let t = Instant::now();
         let data = prefscope_data::prism::Dataset::load_for_pairs(std::path::Path::new(&dir))
             .expect("valid data");
@@ -31,4 +34,36 @@ fn main() {
             t.elapsed().as_secs_f64()
         );
     }
+}
+
+#[allow(dead_code)]
+fn parse_only(dir: &str) {
+    use rayon::prelude::*;
+    let t = Instant::now();
+    let bytes = std::fs::read(format!("{dir}/conversations.jsonl")).unwrap();
+    let read = t.elapsed().as_secs_f64();
+    let lines: Vec<&[u8]> = bytes
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    let t = Instant::now();
+    let v: Vec<serde_json::Value> = lines
+        .par_iter()
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    let value = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let r: Vec<prefscope_data::prism::ConversationRecord> = lines
+        .par_iter()
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    let typed = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let ok = lines.par_iter().all(|l| std::str::from_utf8(l).is_ok());
+    let utf = t.elapsed().as_secs_f64();
+    println!(
+        "read {read:.3} value {value:.3} typed {typed:.3} utf8 {utf:.3} ({} {} {ok})",
+        v.len(),
+        r.len()
+    );
 }

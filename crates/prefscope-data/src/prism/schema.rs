@@ -171,14 +171,27 @@ pub struct ConversationRecord {
     pub opening_prompt: String,
     pub conversation_turns: u32,
     pub conversation_history: Vec<HistoryEntry>,
-    /// Sliders 1-100; null values are N/A, a null map means the page was not filled in.
-    pub performance_attributes: Option<BTreeMap<String, Option<f64>>>,
-    pub choice_attributes: Option<BTreeMap<String, Option<f64>>>,
+    /// How the top-rated response performed; null when the page was not filled in.
+    pub performance_attributes: Option<AttributeRatings>,
+    /// How much each attribute drove the choice; null when the page was not filled in.
+    pub choice_attributes: Option<AttributeRatings>,
     pub open_feedback: String,
     pub generated_datetime: String,
     pub timing_duration_s: f64,
     pub timing_duration_mins: f64,
     pub included_in_balanced_subset: bool,
+}
+
+/// `performance_attributes` / `choice_attributes`: sliders 1-100, null for N/A.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AttributeRatings {
+    pub values: Option<f64>,
+    pub fluency: Option<f64>,
+    pub factuality: Option<f64>,
+    pub safety: Option<f64>,
+    pub diversity: Option<f64>,
+    pub creativity: Option<f64>,
+    pub helpfulness: Option<f64>,
 }
 
 /// Who wrote a message of `conversation_history`.

@@ -27,7 +27,7 @@ use marginals::{weighted_index, MODELS};
 
 use crate::atomic::write_atomic;
 use crate::error::{Error, Result};
-use crate::prism::schema::{ConversationRecord, EMPTY_STRING_PLACEHOLDER};
+use crate::prism::schema::{AttributeRatings, ConversationRecord, EMPTY_STRING_PLACEHOLDER};
 use crate::prism::{
     HistoryEntry, Role, SurveyRecord, UtteranceRecord, CONVERSATIONS_FILE, SURVEY_FILE,
     UTTERANCES_FILE,
@@ -271,25 +271,18 @@ fn conversation(
             });
         }
     }
-    let mut sliders = |names: &[&str]| {
-        Some(
-            names
-                .iter()
-                .map(|n| (n.to_string(), Some(rng.random_range(1..=100) as f64)))
-                .collect(),
-        )
+    let mut slider = || Some(rng.random_range(1..=100) as f64);
+    let mut ratings = || AttributeRatings {
+        values: slider(),
+        fluency: slider(),
+        factuality: slider(),
+        safety: slider(),
+        diversity: slider(),
+        creativity: slider(),
+        helpfulness: slider(),
     };
-    const ATTRS: [&str; 7] = [
-        "values",
-        "fluency",
-        "factuality",
-        "safety",
-        "diversity",
-        "creativity",
-        "helpfulness",
-    ];
-    let performance_attributes = sliders(&ATTRS);
-    let choice_attributes = sliders(&ATTRS);
+    let performance_attributes = Some(ratings());
+    let choice_attributes = Some(ratings());
     let duration = 120.0 + rng.random::<f64>() * 900.0;
     ConversationRecord {
         conversation_id,
