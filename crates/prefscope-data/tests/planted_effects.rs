@@ -6,7 +6,7 @@ mod common;
 use prefscope_data::prism::Dataset;
 use prefscope_data::simulate::text::is_hedged;
 use prefscope_data::simulate::Effects;
-use prefscope_data::{build_pairs, KindFilter, Pair, PairOptions};
+use prefscope_data::Pair;
 
 fn mean(xs: &[f64]) -> f64 {
     xs.iter().sum::<f64>() / xs.len() as f64
@@ -30,24 +30,9 @@ fn gap_by(
     (mean(&yes), mean(&no))
 }
 
-fn load(effects: Effects, seed: u64) -> (tempfile::TempDir, Dataset, Vec<Pair>) {
-    let dir = tempfile::tempdir().unwrap();
-    common::simulate_into(dir.path(), 1500, seed, effects);
-    let data = Dataset::load_for_pairs(dir.path()).unwrap();
-    let pairs = build_pairs(
-        &data,
-        PairOptions {
-            kind: KindFilter::Within,
-            min_gap: 0.0,
-        },
-    )
-    .pairs;
-    (dir, data, pairs)
-}
-
 #[test]
 fn planted_effects_show_in_the_planted_direction() {
-    let (_dir, data, pairs) = load(Effects::planted_default(), 1);
+    let (_dir, data, pairs) = common::simulated_pairs(1500, 1, Effects::planted_default());
     // (a) gap size: very familiar users (scale 1.6) give larger gaps; older users (0.75) smaller.
     let (fam, rest) = gap_by(&data, &pairs, |u| u.lm_familiarity == "Very familiar");
     assert!(fam > 1.3 * rest, "familiarity: {fam:.2} vs {rest:.2}");
@@ -145,7 +130,7 @@ fn planted_sign(x: f64) -> f64 {
 
 #[test]
 fn the_null_world_has_no_gap_or_preference_effect() {
-    let (_dir, data, pairs) = load(Effects::default(), 3);
+    let (_dir, data, pairs) = common::simulated_pairs(1500, 3, Effects::default());
     let (fam, rest) = gap_by(&data, &pairs, |u| u.lm_familiarity == "Very familiar");
     assert!(
         (fam / rest - 1.0).abs() < 0.1,

@@ -5,30 +5,14 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use prefscope_data::prism::Dataset;
 use prefscope_data::simulate::Effects;
 use prefscope_data::splits::{apply_split, group_counts, is_eval_user, source_model_table};
-use prefscope_data::{build_pairs, Group, Holdout, KindFilter, PairOptions, SplitSpec};
+use prefscope_data::{Group, Holdout, SplitSpec};
 use proptest::prelude::*;
-
-fn setup() -> (tempfile::TempDir, Dataset, Vec<prefscope_data::Pair>) {
-    let dir = tempfile::tempdir().unwrap();
-    common::simulate_into(dir.path(), 400, 21, Effects::planted_default());
-    let data = Dataset::load_for_pairs(dir.path()).unwrap();
-    let pairs = build_pairs(
-        &data,
-        PairOptions {
-            kind: KindFilter::Within,
-            min_gap: 0.0,
-        },
-    )
-    .pairs;
-    (dir, data, pairs)
-}
 
 #[test]
 fn builtin_splits_follow_their_rules() {
-    let (_d, data, pairs) = setup();
+    let (_d, data, pairs) = common::simulated_pairs(400, 21, Effects::planted_default());
     let users: BTreeSet<&str> = pairs.iter().map(|p| p.user_id.as_str()).collect();
     let defs = SplitSpec::builtin_all().resolve().unwrap();
     let names: Vec<&str> = defs.iter().map(|d| d.name.as_str()).collect();
@@ -97,7 +81,7 @@ fn builtin_splits_follow_their_rules() {
 
 #[test]
 fn group_counts_and_source_models_add_up() {
-    let (_d, data, pairs) = setup();
+    let (_d, data, pairs) = common::simulated_pairs(400, 21, Effects::planted_default());
     let def = SplitSpec::builtin_all()
         .resolve()
         .unwrap()

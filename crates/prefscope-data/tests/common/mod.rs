@@ -24,3 +24,24 @@ pub fn edit_line(file: &Path, line: usize, f: impl FnOnce(&str) -> String) {
     lines[line - 1] = f(&lines[line - 1]);
     std::fs::write(file, lines.join("\n") + "\n").unwrap();
 }
+
+/// Simulates `users` users into a fresh temporary directory and builds their within-model pairs.
+pub fn simulated_pairs(
+    users: usize,
+    seed: u64,
+    effects: Effects,
+) -> (
+    tempfile::TempDir,
+    prefscope_data::prism::Dataset,
+    Vec<prefscope_data::Pair>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    simulate_into(dir.path(), users, seed, effects);
+    let data = prefscope_data::prism::Dataset::load_for_pairs(dir.path()).unwrap();
+    let options = prefscope_data::PairOptions {
+        kind: prefscope_data::KindFilter::Within,
+        min_gap: 0.0,
+    };
+    let pairs = prefscope_data::build_pairs(&data, options).pairs;
+    (dir, data, pairs)
+}
