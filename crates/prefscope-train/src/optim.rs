@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 use crate::error::{Result, TrainError};
 
@@ -120,8 +120,8 @@ pub fn adamw_step(
                 .entry(name.clone())
                 .or_insert(p.f_zeros_like()?),
         };
-        let _ = m.f_mul_scalar_(cfg.beta1)?;
-        let _ = m.f_add_(&g.f_mul_scalar(1.0 - cfg.beta1)?)?;
+        // m <- b1 m + (1 - b1) g, as torch's lerp_
+        let _ = m.f_lerp_(&g, 1.0 - cfg.beta1)?;
         let v = match state.exp_avg_sq.get_mut(name) {
             Some(v) => v,
             None => state
@@ -129,15 +129,23 @@ pub fn adamw_step(
                 .entry(name.clone())
                 .or_insert(p.f_zeros_like()?),
         };
-        let _ = v.f_mul_scalar_(cfg.beta2)?;
-        let _ = v.f_addcmul_(&g, &g.f_mul_scalar(1.0 - cfg.beta2)?)?;
-        let denom = v.f_sqrt()?.f_div_scalar(bc2_sqrt)?.f_add_scalar(cfg.eps)?;
+        // v <- b2 v + (1 - b2) g^2
+        let _ = v.f_lerp_(&g.f_square()?, 1.0 - cfg.beta2)?;
+        // p <- p + m / d with d = -(sqrt(v) / sqrt(bc2) + eps) / step_size, in place: seven
+        // passes over the parameter's memory instead of twelve
+        let step_size = lr / bc1;
+        if step_size == 0.0 {
+            continue; // lr 0 (e.g. the last step of a decay to 0): moments only
+        }
+        let mut denom = v.f_sqrt()?;
+        let _ = denom.f_mul_scalar_(-1.0 / (step_size * bc2_sqrt))?;
+        let _ = denom.f_add_scalar_(-cfg.eps / step_size)?;
         let m = &state.exp_avg[name];
         let mut p = p.shallow_clone();
         if cfg.weight_decay != 0.0 {
             let _ = p.f_mul_scalar_(1.0 - lr * cfg.weight_decay)?;
         }
-        let _ = p.f_sub_(&m.f_div(&denom)?.f_mul_scalar(lr / bc1)?)?;
+        let _ = p.f_addcdiv_(m, &denom)?;
     }
     Ok(())
 }
@@ -158,11 +166,8 @@ pub fn grad_norm(params: &BTreeMap<String, Tensor>, step: u64) -> Result<f64> {
     for p in params.values() {
         let g = p.grad();
         if g.defined() {
-            sq += g
-                .f_to_kind(Kind::Float)?
-                .f_square()?
-                .f_sum(Kind::Double)?
-                .f_double_value(&[])?;
+            let n = g.f_norm()?.f_double_value(&[])?;
+            sq += n * n;
         }
     }
     let norm = sq.sqrt();
@@ -203,6 +208,7 @@ pub fn clip_grad_norm(params: &BTreeMap<String, Tensor>, max_norm: f64, norm: f6
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tch::Kind;
 
     /// Closed form of the first two AdamW steps for a scalar with constant gradient g:
     /// step 1: m = (1-b1) g, v = (1-b2) g^2, m_hat = g, v_hat = g^2 → p -= lr g/(|g| + eps).
@@ -250,5 +256,44 @@ mod tests {
             [("a".to_string(), p), ("bad.w".to_string(), q)].into();
         let err = grad_norm(&params, 7).unwrap_err().to_string();
         assert_eq!(err, "step 7: gradient of bad.w is not finite");
+    }
+}
+
+#[cfg(test)]
+mod more_tests {
+    use super::*;
+    use tch::Kind;
+
+    /// Three steps on a quadratic against the textbook AdamW recursion in f64.
+    #[test]
+    fn three_steps_follow_the_recursion_and_lr_zero_keeps_weights() {
+        let cfg = AdamWConfig {
+            beta1: 0.8,
+            beta2: 0.9,
+            eps: 1e-3,
+            weight_decay: 0.05,
+        };
+        let p = Tensor::from_slice(&[0.7f32]).set_requires_grad(true);
+        let params: BTreeMap<String, Tensor> = [("p".to_string(), p.shallow_clone())].into();
+        let mut st = AdamWState::default();
+        let (mut x, mut m, mut v) = (0.7f64, 0.0f64, 0.0f64);
+        for (t, lr) in [(1, 0.1), (2, 0.05), (3, 0.02)] {
+            zero_grad(&params);
+            (&p * &p).sum(Kind::Float).backward(); // grad 2x
+            adamw_step(&params, &mut st, &cfg, lr).unwrap();
+            let g = 2.0 * x;
+            x *= 1.0 - lr * cfg.weight_decay;
+            m = cfg.beta1 * m + (1.0 - cfg.beta1) * g;
+            v = cfg.beta2 * v + (1.0 - cfg.beta2) * g * g;
+            let (bc1, bc2) = (1.0 - cfg.beta1.powi(t), 1.0 - cfg.beta2.powi(t));
+            x -= lr / bc1 * m / (v.sqrt() / bc2.sqrt() + cfg.eps);
+            let got = p.double_value(&[0]);
+            assert!((got - x).abs() < 1e-6, "step {t}: {got} vs {x}");
+        }
+        let before = p.double_value(&[0]);
+        zero_grad(&params);
+        (&p * &p).sum(Kind::Float).backward();
+        adamw_step(&params, &mut st, &cfg, 0.0).unwrap();
+        assert_eq!(p.double_value(&[0]), before);
     }
 }
