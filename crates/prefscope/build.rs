@@ -31,13 +31,22 @@ fn main() {
     }
     // Relative fallbacks, for a checkout copied elsewhere with its .venv: target/<profile>/bin
     // and target/<profile>/deps/test-binary.
-    let rpaths = [lib.display().to_string(), "$ORIGIN/../../.venv/libtorch/lib".into(), "$ORIGIN/../../../.venv/libtorch/lib".into()];
+    let rpaths = [
+        lib.display().to_string(),
+        "$ORIGIN/../../.venv/libtorch/lib".into(),
+        "$ORIGIN/../../../.venv/libtorch/lib".into(),
+    ];
     for rpath in &rpaths {
         println!("cargo:rustc-link-arg-bin=prefscope-torch=-Wl,-rpath,{rpath}");
         println!("cargo:rustc-link-arg-tests=-Wl,-rpath,{rpath}");
     }
     if lib.join("libtorch_cuda.so").exists() {
-        for arg in [format!("-L{}", lib.display()), "-Wl,--no-as-needed".into(), "-ltorch_cuda".into(), "-Wl,--as-needed".into()] {
+        for arg in [
+            format!("-L{}", lib.display()),
+            "-Wl,--no-as-needed".into(),
+            "-ltorch_cuda".into(),
+            "-Wl,--as-needed".into(),
+        ] {
             println!("cargo:rustc-link-arg-bin=prefscope-torch={arg}");
         }
     }

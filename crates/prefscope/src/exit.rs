@@ -24,7 +24,8 @@ pub fn bad_input<E: Into<anyhow::Error>>(e: E) -> anyhow::Error {
 pub fn report(result: anyhow::Result<()>) -> i32 {
     let Err(err) = result else { return 0 };
     let broken_pipe = err.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
     });
     if broken_pipe {
         return 0;

@@ -4,11 +4,19 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn prefscope(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_prefscope")).args(args).current_dir(cwd).output().expect("the binary runs")
+    Command::new(env!("CARGO_BIN_EXE_prefscope"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("the binary runs")
 }
 
 fn stdout_json(out: &Output) -> serde_json::Value {
-    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("JSON on stdout")
 }
 
@@ -16,30 +24,72 @@ fn stdout_json(out: &Output) -> serde_json::Value {
 fn simulate_validate_pairs_summary_splits() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let sim = stdout_json(&prefscope(&["--json", "simulate", "--users", "120", "--seed", "4", "--out", "prism"], d));
+    let sim = stdout_json(&prefscope(
+        &[
+            "--json", "simulate", "--users", "120", "--seed", "4", "--out", "prism",
+        ],
+        d,
+    ));
     assert_eq!(sim["users"], 120);
     let val = stdout_json(&prefscope(&["validate", "--prism", "prism", "--json"], d));
     assert_eq!(val["valid"], true);
     assert_eq!(val["counts"]["utterances"], sim["utterances"]);
 
-    let pairs = stdout_json(&prefscope(&["pairs", "--prism", "prism", "--out", "p.jsonl", "--kind", "all", "--json"], d));
-    let lines = std::fs::read_to_string(d.join("p.jsonl")).unwrap().lines().count();
+    let pairs = stdout_json(&prefscope(
+        &[
+            "pairs", "--prism", "prism", "--out", "p.jsonl", "--kind", "all", "--json",
+        ],
+        d,
+    ));
+    let lines = std::fs::read_to_string(d.join("p.jsonl"))
+        .unwrap()
+        .lines()
+        .count();
     assert_eq!(pairs["pairs"], lines);
 
-    let s = stdout_json(&prefscope(&["data", "summary", "--prism", "prism", "--json"], d));
+    let s = stdout_json(&prefscope(
+        &["data", "summary", "--prism", "prism", "--json"],
+        d,
+    ));
     let keys: Vec<&str> = s.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(keys, ["pairs", "ties_dropped", "users_with_pairs", "gap", "pairs_per_user", "pairs_per_model"]);
-    let gap_keys: Vec<&str> = s["gap"].as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "pairs",
+            "ties_dropped",
+            "users_with_pairs",
+            "gap",
+            "pairs_per_user",
+            "pairs_per_model"
+        ]
+    );
+    let gap_keys: Vec<&str> = s["gap"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(gap_keys, ["mean", "median", "q25", "q50", "q75"]);
-    assert_eq!(s["pairs"]["within"].as_u64().unwrap() + s["pairs"]["cross"].as_u64().unwrap(), lines as u64);
-    let per_user: u64 = s["pairs_per_user"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+    assert_eq!(
+        s["pairs"]["within"].as_u64().unwrap() + s["pairs"]["cross"].as_u64().unwrap(),
+        lines as u64
+    );
+    let per_user: u64 = s["pairs_per_user"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
     assert_eq!(per_user, s["pairs"]["within"].as_u64().unwrap());
     assert_eq!(s["gap"]["median"], s["gap"]["q50"]);
 
     let table = prefscope(&["data", "summary", "--prism", "prism"], d);
     assert!(String::from_utf8_lossy(&table.stdout).contains("users with pairs"));
 
-    let sp = stdout_json(&prefscope(&["splits", "--prism", "prism", "--out", "splits", "--json"], d));
+    let sp = stdout_json(&prefscope(
+        &["splits", "--prism", "prism", "--out", "splits", "--json"],
+        d,
+    ));
     assert_eq!(sp["splits"].as_array().unwrap().len(), 11);
     for f in ["groups.csv", "holdout.csv", "splits.json"] {
         assert!(d.join("splits").join(f).is_file(), "{f}");
@@ -50,7 +100,11 @@ fn simulate_validate_pairs_summary_splits() {
 fn bad_input_exits_2_with_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    assert!(prefscope(&["simulate", "--users", "5", "--out", "prism"], d).status.success());
+    assert!(
+        prefscope(&["simulate", "--users", "5", "--out", "prism"], d)
+            .status
+            .success()
+    );
     let conv = d.join("prism/conversations.jsonl");
     let text = std::fs::read_to_string(&conv).unwrap();
     let first = text.lines().next().unwrap();
@@ -58,12 +112,47 @@ fn bad_input_exits_2_with_file_and_line() {
     let out = prefscope(&["pairs", "--prism", "prism", "--out", "p.parquet"], d);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("conversations.jsonl:1:") && err.contains("truncated"), "{err}");
+    assert!(
+        err.contains("conversations.jsonl:1:") && err.contains("truncated"),
+        "{err}"
+    );
     // A missing directory, an unknown --kind and a bad spec are bad input too.
-    assert_eq!(prefscope(&["validate", "--prism", "nowhere"], d).status.code(), Some(2));
-    assert_eq!(prefscope(&["pairs", "--prism", "prism", "--out", "p.parquet", "--kind", "both"], d).status.code(), Some(2));
+    assert_eq!(
+        prefscope(&["validate", "--prism", "nowhere"], d)
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        prefscope(
+            &[
+                "pairs",
+                "--prism",
+                "prism",
+                "--out",
+                "p.parquet",
+                "--kind",
+                "both"
+            ],
+            d
+        )
+        .status
+        .code(),
+        Some(2)
+    );
     std::fs::write(d.join("spec.toml"), "builtin = [\"shoe\"]\n").unwrap();
-    let out = prefscope(&["splits", "--prism", "prism", "--spec", "spec.toml", "--out", "s"], d);
+    let out = prefscope(
+        &[
+            "splits",
+            "--prism",
+            "prism",
+            "--spec",
+            "spec.toml",
+            "--out",
+            "s",
+        ],
+        d,
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown built-in split \"shoe\""));
 }
@@ -71,18 +160,33 @@ fn bad_input_exits_2_with_file_and_line() {
 #[test]
 fn every_command_has_help() {
     let dir = tempfile::tempdir().unwrap();
-    for cmd in [&["simulate"][..], &["validate"], &["pairs"], &["data", "summary"], &["splits"], &["import"], &["demo"], &["bench", "ingest"]] {
+    for cmd in [
+        &["simulate"][..],
+        &["validate"],
+        &["pairs"],
+        &["data", "summary"],
+        &["splits"],
+        &["import"],
+        &["demo"],
+        &["bench", "ingest"],
+    ] {
         let mut args = cmd.to_vec();
         args.push("--help");
         let out = prefscope(&args, dir.path());
-        assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("Usage:"), "{cmd:?}");
+        assert!(
+            out.status.success() && String::from_utf8_lossy(&out.stdout).contains("Usage:"),
+            "{cmd:?}"
+        );
     }
 }
 
 #[test]
 fn demo_writes_everything_it_names() {
     let dir = tempfile::tempdir().unwrap();
-    let report = stdout_json(&prefscope(&["--json", "demo", "--users", "80", "--out", "demo"], dir.path()));
+    let report = stdout_json(&prefscope(
+        &["--json", "demo", "--users", "80", "--out", "demo"],
+        dir.path(),
+    ));
     for key in ["prism", "pairs", "splits", "summary"] {
         let path = dir.path().join(report[key].as_str().unwrap());
         assert!(path.exists(), "{key}: {}", path.display());

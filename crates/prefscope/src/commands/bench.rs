@@ -51,7 +51,11 @@ fn median(mut xs: Vec<f64>) -> f64 {
 
 fn ingest(args: &IngestArgs, json: bool) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("prefscope-bench-ingest-{}", std::process::id()));
-    let config = SimConfig { users: args.users, seed: 0, effects: Effects::planted_default() };
+    let config = SimConfig {
+        users: args.users,
+        seed: 0,
+        effects: Effects::planted_default(),
+    };
     simulate::write_prism(&dir, &config, &simulate::simulate(&config))?;
     let result = ingest_in(&dir, args, json);
     let _ = std::fs::remove_dir_all(&dir);
@@ -64,7 +68,13 @@ fn ingest_in(dir: &Path, args: &IngestArgs, json: bool) -> anyhow::Result<()> {
     for _ in 0..args.runs.max(1) {
         let t = Instant::now();
         let data = Dataset::load_for_pairs(dir)?;
-        let set = build_pairs(&data, PairOptions { kind: KindFilter::All, min_gap: 0.0 });
+        let set = build_pairs(
+            &data,
+            PairOptions {
+                kind: KindFilter::All,
+                min_gap: 0.0,
+            },
+        );
         times.push(t.elapsed().as_secs_f64());
         n_pairs = set.pairs.len();
     }
@@ -76,11 +86,23 @@ fn ingest_in(dir: &Path, args: &IngestArgs, json: bool) -> anyhow::Result<()> {
         .arg(args.runs.max(1).to_string())
         .output()
         .with_context(|| format!("running {} {}", args.python, args.script.display()))?;
-    anyhow::ensure!(output.status.success(), "the pandas script failed: {}", String::from_utf8_lossy(&output.stderr));
-    let theirs: serde_json::Value = serde_json::from_slice(&output.stdout).context("reading the pandas script's JSON")?;
-    let pandas_s = theirs["seconds_median"].as_f64().context("pandas script: no seconds_median")?;
-    let pandas_pairs = theirs["pairs"].as_u64().context("pandas script: no pairs")? as usize;
-    anyhow::ensure!(pandas_pairs == n_pairs, "the two sides disagree: prefscope built {n_pairs} pairs, pandas {pandas_pairs}");
+    anyhow::ensure!(
+        output.status.success(),
+        "the pandas script failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let theirs: serde_json::Value =
+        serde_json::from_slice(&output.stdout).context("reading the pandas script's JSON")?;
+    let pandas_s = theirs["seconds_median"]
+        .as_f64()
+        .context("pandas script: no seconds_median")?;
+    let pandas_pairs = theirs["pairs"]
+        .as_u64()
+        .context("pandas script: no pairs")? as usize;
+    anyhow::ensure!(
+        pandas_pairs == n_pairs,
+        "the two sides disagree: prefscope built {n_pairs} pairs, pandas {pandas_pairs}"
+    );
     let ratio = pandas_s / ours;
     let report = serde_json::json!({
         "users": args.users, "pairs": n_pairs, "runs": args.runs,
@@ -89,7 +111,10 @@ fn ingest_in(dir: &Path, args: &IngestArgs, json: bool) -> anyhow::Result<()> {
     if json {
         crate::output::print_json(&report)
     } else {
-        println!("ingest: read PRISM + build {n_pairs} pairs ({} users), median of {} runs", args.users, args.runs);
+        println!(
+            "ingest: read PRISM + build {n_pairs} pairs ({} users), median of {} runs",
+            args.users, args.runs
+        );
         println!("  prefscope {ours:>9.3} s");
         println!("  pandas    {pandas_s:>9.3} s");
         println!("  speedup   {ratio:>9.1}x (pandas / prefscope)");

@@ -36,20 +36,38 @@ pub fn run(cmd: &DataCommand, json: bool) -> anyhow::Result<()> {
 
 pub fn compute(args: &SummaryArgs) -> anyhow::Result<Summary> {
     let data = Dataset::load_for_pairs(&args.prism).map_err(bad_input)?;
-    let all = build_pairs(&data, PairOptions { kind: KindFilter::All, min_gap: 0.0 });
+    let all = build_pairs(
+        &data,
+        PairOptions {
+            kind: KindFilter::All,
+            min_gap: 0.0,
+        },
+    );
     Ok(summarize(&all, args.kind))
 }
 
 fn print_table(s: &Summary, kind: KindFilter) {
-    println!("pairs            within {:>8}   cross {:>8}", s.pairs.within, s.pairs.cross);
-    println!("ties dropped     within {:>8}   cross {:>8}", s.ties_dropped.within, s.ties_dropped.cross);
+    println!(
+        "pairs            within {:>8}   cross {:>8}",
+        s.pairs.within, s.pairs.cross
+    );
+    println!(
+        "ties dropped     within {:>8}   cross {:>8}",
+        s.ties_dropped.within, s.ties_dropped.cross
+    );
     println!("selected kind    {kind:?}");
     println!("users with pairs {:>8}", s.users_with_pairs);
     let g = &s.gap;
-    println!("score gap        mean {:.2}  q25 {:.2}  median {:.2}  q75 {:.2}", g.mean, g.q25, g.median, g.q75);
+    println!(
+        "score gap        mean {:.2}  q25 {:.2}  median {:.2}  q75 {:.2}",
+        g.mean, g.q25, g.median, g.q75
+    );
     let per_user: Vec<usize> = s.pairs_per_user.values().copied().collect();
     if let (Some(min), Some(max)) = (per_user.iter().min(), per_user.iter().max()) {
-        println!("pairs per user   min {min}  max {max}  mean {:.1}", per_user.iter().sum::<usize>() as f64 / per_user.len() as f64);
+        println!(
+            "pairs per user   min {min}  max {max}  mean {:.1}",
+            per_user.iter().sum::<usize>() as f64 / per_user.len() as f64
+        );
     }
     println!("pairs per model:");
     let mut models: Vec<_> = s.pairs_per_model.iter().collect();

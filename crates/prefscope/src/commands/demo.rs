@@ -23,17 +23,52 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
     let pairs_file = args.out.join("pairs.parquet");
     let splits_dir = args.out.join("splits");
     // Step output goes to stderr so that `--json` leaves stdout to the final report.
-    eprintln!("[1/5] simulate {} users (seed {}, default planted effects) -> {}", args.users, args.seed, prism.display());
-    let sim_args = simulate::Args { users: args.users, seed: args.seed, out: prism.clone(), effects: "default".into(), print_default_effects: false };
+    eprintln!(
+        "[1/5] simulate {} users (seed {}, default planted effects) -> {}",
+        args.users,
+        args.seed,
+        prism.display()
+    );
+    let sim_args = simulate::Args {
+        users: args.users,
+        seed: args.seed,
+        out: prism.clone(),
+        effects: "default".into(),
+        print_default_effects: false,
+    };
     simulate::execute(&sim_args, true)?;
     eprintln!("[2/5] validate {}", prism.display());
-    validate::execute(&validate::Args { prism: prism.clone() }, true)?;
+    validate::execute(
+        &validate::Args {
+            prism: prism.clone(),
+        },
+        true,
+    )?;
     eprintln!("[3/5] pairs -> {}", pairs_file.display());
-    pairs::execute(&pairs::Args { prism: prism.clone(), out: pairs_file.clone(), kind: Default::default(), min_gap: 0.0 }, true)?;
+    pairs::execute(
+        &pairs::Args {
+            prism: prism.clone(),
+            out: pairs_file.clone(),
+            kind: Default::default(),
+            min_gap: 0.0,
+        },
+        true,
+    )?;
     eprintln!("[4/5] splits (built-in) -> {}", splits_dir.display());
-    splits::execute(&splits::Args { prism: prism.clone(), spec: None, out: splits_dir.clone(), kind: Default::default() }, true)?;
+    splits::execute(
+        &splits::Args {
+            prism: prism.clone(),
+            spec: None,
+            out: splits_dir.clone(),
+            kind: Default::default(),
+        },
+        true,
+    )?;
     eprintln!("[5/5] summary");
-    let summary = data::compute(&data::SummaryArgs { prism: prism.clone(), kind: Default::default() })?;
+    let summary = data::compute(&data::SummaryArgs {
+        prism: prism.clone(),
+        kind: Default::default(),
+    })?;
     let summary_file = args.out.join("summary.json");
     prefscope_data::write_bytes_atomic(&summary_file, &serde_json::to_vec_pretty(&summary)?)?;
     let report = serde_json::json!({
@@ -43,10 +78,16 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
     if json {
         crate::output::print_json(&report)
     } else {
-        println!("demo done: {} within-model pairs, {} cross-model pairs, {} users with pairs", summary.pairs.within, summary.pairs.cross, summary.users_with_pairs);
+        println!(
+            "demo done: {} within-model pairs, {} cross-model pairs, {} users with pairs",
+            summary.pairs.within, summary.pairs.cross, summary.users_with_pairs
+        );
         println!("  PRISM files   {}", prism.display());
         println!("  pairs         {}", pairs_file.display());
-        println!("  splits        {}/{{groups.csv,holdout.csv,splits.json}}", splits_dir.display());
+        println!(
+            "  splits        {}/{{groups.csv,holdout.csv,splits.json}}",
+            splits_dir.display()
+        );
         println!("  summary       {}", summary_file.display());
         Ok(())
     }

@@ -34,7 +34,11 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
             "multi_turn_responses": imported.multi_turn_responses,
         }))
     } else {
-        println!("wrote {} pairs ({format:?}) to {}", imported.pairs.len(), args.out.display());
+        println!(
+            "wrote {} pairs ({format:?}) to {}",
+            imported.pairs.len(),
+            args.out.display()
+        );
         if imported.multi_turn_responses > 0 {
             println!("note: {} records diverge before their last assistant turn; their responses keep the later turns", imported.multi_turn_responses);
         }

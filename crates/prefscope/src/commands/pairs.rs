@@ -30,7 +30,11 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
     } else {
         println!(
             "wrote {} pairs to {} (ties dropped: {} within, {} cross; below --min-gap: {})",
-            report["pairs"], args.out.display(), report["ties_dropped"]["within"], report["ties_dropped"]["cross"], report["below_min_gap"]
+            report["pairs"],
+            args.out.display(),
+            report["ties_dropped"]["within"],
+            report["ties_dropped"]["cross"],
+            report["below_min_gap"]
         );
         Ok(())
     }
@@ -41,7 +45,13 @@ pub fn execute(args: &Args, json: bool) -> anyhow::Result<serde_json::Value> {
     TableFormat::from_path(&args.out).map_err(bad_input)?;
     let bar = crate::output::spinner("building pairs", json);
     let data = Dataset::load_for_pairs(&args.prism).map_err(bad_input)?;
-    let set = build_pairs(&data, PairOptions { kind: args.kind, min_gap: args.min_gap });
+    let set = build_pairs(
+        &data,
+        PairOptions {
+            kind: args.kind,
+            min_gap: args.min_gap,
+        },
+    );
     write_pairs(&args.out, &set.pairs)?;
     bar.finish_and_clear();
     let report = serde_json::json!({

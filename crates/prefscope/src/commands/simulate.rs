@@ -32,7 +32,8 @@ pub fn load_effects(spec: &str) -> anyhow::Result<Effects> {
         "none" => Ok(Effects::default()),
         "default" => Ok(Effects::planted_default()),
         path => {
-            let text = std::fs::read_to_string(path).map_err(|e| bad_input(anyhow::anyhow!("{path}: {e}")))?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| bad_input(anyhow::anyhow!("{path}: {e}")))?;
             Effects::from_toml(&text, path).map_err(bad_input)
         }
     }
@@ -49,7 +50,12 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
     } else {
         println!(
             "wrote {} users, {} conversations, {} utterances to {} (seed {}, effects {})",
-            report["users"], report["conversations"], report["utterances"], args.out.display(), args.seed, args.effects
+            report["users"],
+            report["conversations"],
+            report["utterances"],
+            args.out.display(),
+            args.seed,
+            args.effects
         );
         Ok(())
     }
@@ -57,7 +63,11 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
 
 /// Simulates and writes; returns the JSON report.
 pub fn execute(args: &Args, json: bool) -> anyhow::Result<serde_json::Value> {
-    let config = SimConfig { users: args.users, seed: args.seed, effects: load_effects(&args.effects)? };
+    let config = SimConfig {
+        users: args.users,
+        seed: args.seed,
+        effects: load_effects(&args.effects)?,
+    };
     let bar = crate::output::spinner("simulating", json);
     let sim = simulate::simulate(&config);
     simulate::write_prism(&args.out, &config, &sim)?;

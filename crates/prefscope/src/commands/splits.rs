@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use prefscope_data::prism::Dataset;
-use prefscope_data::splits::{apply_split, group_counts, is_eval_user, source_model_table, users_with_pairs};
+use prefscope_data::splits::{
+    apply_split, group_counts, is_eval_user, source_model_table, users_with_pairs,
+};
 use prefscope_data::{build_pairs, Group, KindFilter, PairOptions, Split, SplitSpec};
 use prefscope_stats::chi_square_independence;
 use serde::Serialize;
@@ -60,7 +62,8 @@ pub fn load_spec(path: Option<&PathBuf>) -> anyhow::Result<SplitSpec> {
     match path {
         None => Ok(SplitSpec::builtin_all()),
         Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| bad_input(anyhow::anyhow!("{}: {e}", p.display())))?;
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| bad_input(anyhow::anyhow!("{}: {e}", p.display())))?;
             SplitSpec::from_toml(&text, &p.display().to_string()).map_err(bad_input)
         }
     }
@@ -69,15 +72,30 @@ pub fn load_spec(path: Option<&PathBuf>) -> anyhow::Result<SplitSpec> {
 pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
     let (spec, reports) = execute(args, json)?;
     if json {
-        crate::output::print_json(&serde_json::json!({ "out": args.out, "holdout": spec.holdout, "splits": reports }))
+        crate::output::print_json(
+            &serde_json::json!({ "out": args.out, "holdout": spec.holdout, "splits": reports }),
+        )
     } else {
-        println!("{:<16} {:>7} {:>7} {:>9} {:>9} {:>8}  {:>10}", "split", "users A", "users B", "pairs A", "pairs B", "excluded", "models p");
+        println!(
+            "{:<16} {:>7} {:>7} {:>9} {:>9} {:>8}  {:>10}",
+            "split", "users A", "users B", "pairs A", "pairs B", "excluded", "models p"
+        );
         for r in &reports {
             let (a, b) = (&r.groups[&Group::A], &r.groups[&Group::B]);
-            let p = r.source_models.chi_square.as_ref().map_or("-".to_string(), |c| format_p(c.p_value));
-            println!("{:<16} {:>7} {:>7} {:>9} {:>9} {:>8}  {:>10}", r.name, a.users, b.users, a.pairs, b.pairs, r.excluded_users, p);
+            let p = r
+                .source_models
+                .chi_square
+                .as_ref()
+                .map_or("-".to_string(), |c| format_p(c.p_value));
+            println!(
+                "{:<16} {:>7} {:>7} {:>9} {:>9} {:>8}  {:>10}",
+                r.name, a.users, b.users, a.pairs, b.pairs, r.excluded_users, p
+            );
         }
-        println!("wrote groups.csv, holdout.csv and splits.json to {}", args.out.display());
+        println!(
+            "wrote groups.csv, holdout.csv and splits.json to {}",
+            args.out.display()
+        );
         Ok(())
     }
 }
@@ -87,7 +105,14 @@ pub fn execute(args: &Args, json: bool) -> anyhow::Result<(SplitSpec, Vec<SplitR
     let spec = load_spec(args.spec.as_ref())?;
     let defs = spec.resolve().map_err(bad_input)?;
     let data = Dataset::load_for_pairs(&args.prism).map_err(bad_input)?;
-    let pairs = build_pairs(&data, PairOptions { kind: args.kind, min_gap: 0.0 }).pairs;
+    let pairs = build_pairs(
+        &data,
+        PairOptions {
+            kind: args.kind,
+            min_gap: 0.0,
+        },
+    )
+    .pairs;
     let bar = crate::output::progress(defs.len() as u64, "splitting", json);
     let mut splits = Vec::new();
     for def in &defs {
@@ -112,26 +137,53 @@ fn report(split: &Split, pairs: &[prefscope_data::Pair], spec: &SplitSpec) -> Sp
         threshold: split.threshold,
         excluded_users: split.excluded,
         groups: group_counts(split, pairs, &spec.holdout),
-        source_models: SourceModels { models, a, b, chi_square },
+        source_models: SourceModels {
+            models,
+            a,
+            b,
+            chi_square,
+        },
     }
 }
 
-fn write_outputs(args: &Args, splits: &[Split], reports: &[SplitReport], spec: &SplitSpec, pairs: &[prefscope_data::Pair]) -> anyhow::Result<()> {
+fn write_outputs(
+    args: &Args,
+    splits: &[Split],
+    reports: &[SplitReport],
+    spec: &SplitSpec,
+    pairs: &[prefscope_data::Pair],
+) -> anyhow::Result<()> {
     let mut groups = String::from("split,user_id,group,label\n");
     for s in splits {
         for (user, g) in &s.groups {
-            let label = if *g == Group::A { &s.def.a_label } else { &s.def.b_label };
-            groups += &format!("{},{},{},{}\n", csv_field(&s.def.name), csv_field(user), g.as_str(), csv_field(label));
+            let label = if *g == Group::A {
+                &s.def.a_label
+            } else {
+                &s.def.b_label
+            };
+            groups += &format!(
+                "{},{},{},{}\n",
+                csv_field(&s.def.name),
+                csv_field(user),
+                g.as_str(),
+                csv_field(label)
+            );
         }
     }
     prefscope_data::write_bytes_atomic(&args.out.join("groups.csv"), groups.as_bytes())?;
     let mut holdout = String::from("user_id,set\n");
     for user in users_with_pairs(pairs).keys() {
-        let set = if is_eval_user(&spec.holdout, user) { "eval" } else { "train" };
+        let set = if is_eval_user(&spec.holdout, user) {
+            "eval"
+        } else {
+            "train"
+        };
         holdout += &format!("{},{set}\n", csv_field(user));
     }
     prefscope_data::write_bytes_atomic(&args.out.join("holdout.csv"), holdout.as_bytes())?;
-    let json = serde_json::to_vec_pretty(&serde_json::json!({ "prism": args.prism, "kind": format!("{:?}", args.kind).to_lowercase(), "holdout": spec.holdout, "splits": reports }))?;
+    let json = serde_json::to_vec_pretty(
+        &serde_json::json!({ "prism": args.prism, "kind": format!("{:?}", args.kind).to_lowercase(), "holdout": spec.holdout, "splits": reports }),
+    )?;
     prefscope_data::write_bytes_atomic(&args.out.join("splits.json"), &json)?;
     Ok(())
 }
@@ -146,5 +198,9 @@ fn csv_field(s: &str) -> String {
 
 /// A p-value with three significant digits, in scientific notation when small.
 pub fn format_p(p: f64) -> String {
-    if p < 1e-3 { format!("{p:.2e}") } else { format!("{p:.3}") }
+    if p < 1e-3 {
+        format!("{p:.2e}")
+    } else {
+        format!("{p:.3}")
+    }
 }

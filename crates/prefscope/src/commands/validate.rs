@@ -24,16 +24,24 @@ pub fn execute(args: &Args, json: bool) -> anyhow::Result<DatasetCounts> {
 pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
     let counts = execute(args, json)?;
     if json {
-        crate::output::print_json(&serde_json::json!({ "valid": true, "prism": args.prism, "counts": counts }))
+        crate::output::print_json(
+            &serde_json::json!({ "valid": true, "prism": args.prism, "counts": counts }),
+        )
     } else {
         println!("{}: valid PRISM data", args.prism.display());
         println!("  users                     {:>8}", counts.users);
-        println!("  users with conversations  {:>8}", counts.users_with_conversations);
+        println!(
+            "  users with conversations  {:>8}",
+            counts.users_with_conversations
+        );
         println!("  conversations             {:>8}", counts.conversations);
         println!("  turns                     {:>8}", counts.turns);
         println!("  model responses           {:>8}", counts.model_responses);
         println!("  scored responses          {:>8}", counts.scored_responses);
-        println!("  utterances                {:>8}", counts.utterances.unwrap_or(0));
+        println!(
+            "  utterances                {:>8}",
+            counts.utterances.unwrap_or(0)
+        );
         Ok(())
     }
 }
