@@ -66,9 +66,13 @@ impl PolicyModel for HfPolicy {
         attention_mask: &Tensor,
         _train: bool,
     ) -> Result<Tensor> {
+        // no padding: plain causal attention (SDPA's is_causal path), as transformers does
+        // when the mask is all ones
+        let all_ones = attention_mask.f_ne(0)?.f_all()?.f_int64_value(&[])? != 0;
+        let mask = if all_ones { None } else { Some(attention_mask) };
         self.loaded
             .model
-            .forward_hidden(ids, Some(attention_mask))
+            .forward_hidden(ids, mask)
             .map_err(|e| TrainError::Model(e.to_string()))
     }
 
