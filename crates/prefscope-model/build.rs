@@ -7,13 +7,15 @@
 //!    by symbol, so the default --as-needed would drop it and CUDA would never be available.
 //!    The binary still runs on CPU-only hosts (the library loads; no GPU is found).
 //!
-//! The same file is used by `crates/prefscope/build.rs`; keep them in sync.
+//! This file is also the build script of `prefscope-train` (its Cargo.toml points here), whose
+//! tests link libtorch too. `crates/prefscope/build.rs` does the same for the `prefscope-torch`
+//! binary only. (No `rerun-if-changed=build.rs`: the path would be wrong for prefscope-train, and
+//! cargo rebuilds a build script whose source changed anyway.)
 
 use std::path::PathBuf;
 
 fn main() {
     println!("cargo:rerun-if-env-changed=LIBTORCH");
-    println!("cargo:rerun-if-changed=build.rs");
     let Some(libtorch) = std::env::var_os("LIBTORCH") else {
         return;
     };
