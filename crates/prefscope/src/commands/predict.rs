@@ -13,9 +13,8 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use prefscope_data::prism::Dataset;
 use prefscope_data::splits::apply_split;
-use prefscope_data::{build_pairs, Group, KindFilter, PairOptions, SplitRule};
+use prefscope_data::{Group, KindFilter, SplitRule};
 use prefscope_stats::{
     logit, ordered_logit, select_directions, Adjustment, Covariance, Design, FitOptions, FitResult,
     OrderedOutcome,
@@ -83,17 +82,7 @@ struct Table {
 }
 
 fn build_table(c: &Common) -> anyhow::Result<Table> {
-    let spec = super::splits::load_spec(c.spec.as_ref())?;
-    let defs = spec.resolve().map_err(bad_input)?;
-    let data = Dataset::load_for_pairs(&c.prism).map_err(bad_input)?;
-    let pairs = build_pairs(
-        &data,
-        PairOptions {
-            kind: c.kind,
-            min_gap: 0.0,
-        },
-    )
-    .pairs;
+    let (_spec, defs, data, pairs) = super::splits::load_inputs(&c.prism, c.spec.as_ref(), c.kind)?;
     if pairs.is_empty() {
         return Err(bad_input(anyhow::anyhow!(
             "{}: no pairs of kind {:?}",

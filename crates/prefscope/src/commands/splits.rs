@@ -13,7 +13,7 @@ use prefscope_data::prism::Dataset;
 use prefscope_data::splits::{
     apply_split, group_counts, is_eval_user, source_model_table, users_with_pairs,
 };
-use prefscope_data::{build_pairs, Group, KindFilter, PairOptions, Split, SplitSpec};
+use prefscope_data::{build_pairs, Group, KindFilter, PairOptions, Split, SplitDef, SplitSpec};
 use prefscope_stats::chi_square_independence;
 use serde::Serialize;
 
@@ -56,6 +56,20 @@ pub struct SourceModels {
     /// Pearson chi-square test of independence of group and source model (no continuity
     /// correction); null when fewer than two groups or models have pairs.
     pub chi_square: Option<prefscope_stats::ChiSquareTest>,
+}
+
+/// What every split-based command starts from: the spec, its resolved splits, the PRISM data
+/// and its pairs of `kind`.
+pub fn load_inputs(
+    prism: &std::path::Path,
+    spec: Option<&PathBuf>,
+    kind: KindFilter,
+) -> anyhow::Result<(SplitSpec, Vec<SplitDef>, Dataset, Vec<prefscope_data::Pair>)> {
+    let spec = load_spec(spec)?;
+    let defs = spec.resolve().map_err(bad_input)?;
+    let data = Dataset::load_for_pairs(prism).map_err(bad_input)?;
+    let pairs = build_pairs(&data, PairOptions { kind, min_gap: 0.0 }).pairs;
+    Ok((spec, defs, data, pairs))
 }
 
 pub fn load_spec(path: Option<&PathBuf>) -> anyhow::Result<SplitSpec> {
@@ -102,17 +116,7 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
 
 /// Applies the spec and writes the outputs; returns the spec and one report per split.
 pub fn execute(args: &Args, json: bool) -> anyhow::Result<(SplitSpec, Vec<SplitReport>)> {
-    let spec = load_spec(args.spec.as_ref())?;
-    let defs = spec.resolve().map_err(bad_input)?;
-    let data = Dataset::load_for_pairs(&args.prism).map_err(bad_input)?;
-    let pairs = build_pairs(
-        &data,
-        PairOptions {
-            kind: args.kind,
-            min_gap: 0.0,
-        },
-    )
-    .pairs;
+    let (spec, defs, data, pairs) = load_inputs(&args.prism, args.spec.as_ref(), args.kind)?;
     let bar = crate::output::progress(defs.len() as u64, "splitting", json);
     let mut splits = Vec::new();
     for def in &defs {
