@@ -238,3 +238,46 @@ path = "crates/prefscope-train/tests/fixtures/dpo_models.json"
 with open(path, "w") as f:
     json.dump(model_fix, f)
 print(f"wrote {path}: {len(model_cases)} models", file=sys.stderr)
+
+
+# --- the same step under bf16 autocast (CPU), as the bf16 training path runs it ---------------
+# transformers with SDPA attention, the forward (including lm_head) under
+# torch.autocast("cpu", dtype=torch.bfloat16), logits cast to f32 before the log-softmax, and
+# backward outside autocast, as PyTorch recommends. prefscope runs the decoder under the same
+# autocast and the head as an explicit bf16 product; both are bf16 matrix products of the same
+# operands, so the gradients agree to bf16 rounding, not to f32 precision.
+bf16_cases = []
+for name, cls, tensors in [
+    ("tiny-qwen2", Qwen2ForCausalLM, ["model.layers.0.self_attn.q_proj.weight", "model.norm.weight", "model.embed_tokens.weight"]),
+    ("tiny-llama", LlamaForCausalLM, ["lm_head.weight", "model.layers.1.self_attn.v_proj.weight"]),
+]:
+    model = cls.from_pretrained(os.path.join(MODEL_FIX, name), torch_dtype=torch.float32, attn_implementation="sdpa")
+    model.train()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = model(input_ids=ids2, attention_mask=attn2).logits
+    assert logits.dtype == torch.bfloat16
+    logits = logits.float()
+    labels = torch.roll(ids2, shifts=-1, dims=1)
+    loss_mask = torch.roll(comp2, shifts=-1, dims=1).bool()
+    labels = labels.masked_fill(~loss_mask, 0)
+    logprobs = logits.log_softmax(-1)
+    per_token = torch.gather(logprobs, 2, labels.unsqueeze(-1)).squeeze(-1).masked_fill(~loss_mask, 0)
+    sums = per_token.sum(-1)
+    m = (sums[:2] - sums[2:]) - (ref2_c - ref2_r)
+    loss = (-F.logsigmoid(0.1 * m)).mean()
+    loss.backward()
+    params = dict(model.named_parameters())
+    assert all(params[t].grad.dtype == torch.float32 for t in tensors)
+    bf16_cases.append(
+        {
+            "model": name,
+            "loss": float(loss.detach()),
+            "seq_logps": flat(sums),
+            "grads": {t: flat(params[t].grad) for t in tensors},
+        }
+    )
+model_fix["header"]["note_bf16"] = "bf16_cases: plain sigmoid DPO (beta 0.1), forward under CPU bf16 autocast, SDPA"
+model_fix["bf16_cases"] = bf16_cases
+with open(path, "w") as f:
+    json.dump(model_fix, f)
+print(f"wrote {path}: {len(bf16_cases)} bf16 models", file=sys.stderr)

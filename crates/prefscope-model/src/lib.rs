@@ -67,7 +67,8 @@
 //!   `tokenizer.ggml.pre` (`smollm` = single digits + GPT-2, as SmolLM2's tokenizer.json; this is
 //!   more faithful than transformers' GGUF converter, which drops the digit split).
 //! - Parameters are created in the requested kind (f32 on CPU; bf16 possible) in one
-//!   `VarStore` under their checkpoint names.
+//!   `VarStore` under their checkpoint names. Mixed precision (f32 weights, bf16 compute) is
+//!   [`precision::with_bf16_autocast`] around the forward pass.
 //!
 //! # Verified against PyTorch (tests/, fixtures by `tools/gen_model_fixtures.py`)
 //!
@@ -85,6 +86,7 @@ mod decoder;
 mod error;
 mod gguf;
 mod load;
+pub mod precision;
 mod weights;
 
 pub use chat::{render_template, ChatTokenizer, Encoded, Message, Truncation, TruncationStats};

@@ -127,7 +127,7 @@ pub struct TrainConfig {
     /// "cpu" or "cuda" (or "cuda:N").
     #[serde(default = "d_device")]
     pub device: String,
-    /// bf16 autocast with f32 master weights (CUDA only).
+    /// bf16 autocast with f32 master weights (meant for CUDA; runs on CPU too, slowly).
     #[serde(default)]
     pub bf16: bool,
     /// Reference log-prob cache; default `<out_dir>/ref_cache`.

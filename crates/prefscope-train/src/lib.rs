@@ -16,9 +16,12 @@
 //! Neighbours: `prefscope-model` (decoders, tokenizer, chat templates) below; `prefscope-study`
 //! and the `prefscope` CLI above. This crate knows nothing about studies or Slurm.
 //!
-//! Precision: f32 on CPU. With `bf16 = true` (CUDA) the forward and the head run under torch's
-//! autocast with f32 master weights and f32 optimizer state; the log-softmax of each chunk is
-//! always f32. That path is written but has not run here (no GPU in this session).
+//! Precision: f32 by default. With `bf16 = true` the forward pass runs under bf16 autocast
+//! (`prefscope_model::precision`, not `tch::autocast`, which is float16 on CUDA) with f32 master
+//! weights and f32 optimizer state, the vocabulary products in bf16 and each chunk's
+//! log-softmax in f32; backward runs outside autocast ([`model::forward`]). On CPU the same path
+//! runs (slowly) and matches PyTorch's CPU autocast (`tests/parity_models.rs`); on CUDA it has
+//! not run yet (no GPU lent so far).
 //!
 //! Determinism: the torch generator is global, so run one training per process. Data order is
 //! a pure function of (seed, epoch), dropout of (seed, step); a resumed run is bit-identical to

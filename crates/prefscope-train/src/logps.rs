@@ -239,7 +239,7 @@ fn chunks(sel: &Selection, chunk: i64) -> Result<Vec<(Tensor, Tensor)>> {
     Ok(out)
 }
 
-/// One chunk: logits `[c, vocab]` in f32, the label's log-prob and optionally `log sum p^2`.
+/// One chunk: logits `[c, vocab]` (computed in the head's kind, then f32), the label's log-prob and optionally `log sum p^2`.
 fn chunk_logps(
     flat_hidden: &Tensor,
     lm_head: &Tensor,
@@ -247,7 +247,10 @@ fn chunk_logps(
     labels: &Tensor,
     with_wpo: bool,
 ) -> Result<(Tensor, Option<Tensor>)> {
-    let h = flat_hidden.f_index_select(0, rows)?;
+    // In the head's kind: bf16 under mixed precision (see `crate::model::forward`), else f32.
+    let h = flat_hidden
+        .f_index_select(0, rows)?
+        .f_to_kind(lm_head.kind())?;
     let logits = h.f_matmul(&lm_head.f_tr()?)?.f_to_kind(Kind::Float)?;
     let lse = logits.f_logsumexp([-1], false)?;
     let target = logits

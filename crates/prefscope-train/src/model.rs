@@ -1,13 +1,14 @@
 //! What training needs from a decoder: final hidden states, the lm_head weight, the parameters,
 //! a fingerprint for the reference cache, and a way to save itself as an HF directory.
 //! `prefscope-model`'s decoders implement it; [`crate::toy::TinyLm`] is a small test model.
+//! [`forward`] runs the forward pass in the run's precision.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use tch::{nn, Tensor};
+use tch::{nn, Kind, Tensor};
 
-use crate::error::Result;
+use crate::error::{Result, TrainError};
 
 /// A causal decoder as training sees it.
 pub trait PolicyModel {
@@ -40,4 +41,33 @@ pub fn named_parameters(model: &dyn PolicyModel) -> BTreeMap<String, Tensor> {
         .into_iter()
         .filter(|(_, t)| t.requires_grad())
         .collect()
+}
+
+/// The forward pass in the run's precision: the final hidden states and the lm_head weight to
+/// score them with.
+///
+/// With `bf16` the decoder runs under bf16 autocast (`prefscope_model::precision`; f32 master
+/// weights, f32 residual stream and norms, bf16 matrix products) and the head weight comes back
+/// as a differentiable bf16 cast of the f32 parameter, so the vocabulary products run in bf16
+/// as they do under autocast in PyTorch, while gradients accumulate in f32. Backward passes run
+/// outside autocast, as PyTorch recommends. Without `bf16`: f32, the head is the parameter.
+pub fn forward(
+    model: &dyn PolicyModel,
+    ids: &Tensor,
+    attention_mask: &Tensor,
+    train: bool,
+    bf16: bool,
+) -> Result<(Tensor, Tensor)> {
+    if !bf16 {
+        return Ok((
+            model.forward_hidden(ids, attention_mask, train)?,
+            model.lm_head(),
+        ));
+    }
+    let hidden = prefscope_model::precision::with_bf16_autocast(ids.device(), || {
+        model.forward_hidden(ids, attention_mask, train)
+    })
+    .map_err(|e| TrainError::Model(e.to_string()))??;
+    let head = model.lm_head().f_to_kind(Kind::BFloat16)?;
+    Ok((hidden, head))
 }

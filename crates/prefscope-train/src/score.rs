@@ -54,16 +54,10 @@ pub fn score_pairs(
 ) -> Result<Vec<PairScore>> {
     let _guard = tch::no_grad_guard();
     let mut out = Vec::with_capacity(pairs.len());
-    let lm_head = model.lm_head();
     for group in pairs.chunks(opts.micro_batch.max(1)) {
         let batch = collate(group, &opts.truncation, opts.device)?;
-        let hidden = if opts.bf16 {
-            tch::autocast(true, || {
-                model.forward_hidden(&batch.ids, &batch.attention, false)
-            })?
-        } else {
-            model.forward_hidden(&batch.ids, &batch.attention, false)?
-        };
+        let (hidden, lm_head) =
+            crate::model::forward(model, &batch.ids, &batch.attention, false, opts.bf16)?;
         let sel = Selection::new(&batch.ids, &batch.completion)?;
         let tokens = crate::logps::token_logps(&hidden, &lm_head, &sel, opts.logit_chunk, true)?;
         let sums: Vec<f32> = Vec::try_from(sel.sum_per_seq(&tokens.logps)?.f_to(Device::Cpu)?)?;

@@ -228,24 +228,18 @@ fn micro_step(
         &f(|x| x.rejected_tokens as f32),
     )
     .to_device(device)?;
-    let step = || -> Result<dpo::PairStats> {
-        let hidden = model.forward_hidden(&batch.ids, &batch.attention, true)?;
-        let sel = Selection::new(&batch.ids, &batch.completion)?;
-        dpo::head_backward(
-            &hidden,
-            &model.lm_head(),
-            &sel,
-            &reference,
-            objective,
-            cfg.logit_chunk,
-            scale,
-        )
-    };
-    let stats = if cfg.bf16 {
-        tch::autocast(true, step)?
-    } else {
-        step()?
-    };
+    let (hidden, head) =
+        crate::model::forward(model, &batch.ids, &batch.attention, true, cfg.bf16)?;
+    let sel = Selection::new(&batch.ids, &batch.completion)?;
+    let stats = dpo::head_backward(
+        &hidden,
+        &head,
+        &sel,
+        &reference,
+        objective,
+        cfg.logit_chunk,
+        scale,
+    )?;
     acc.add(&stats, batch.tokens, scale)
 }
 

@@ -1,6 +1,6 @@
-//! The training loop on the tiny random model (CPU, f32): it learns a planted preference, a
-//! run interrupted at step k and resumed ends bit-identical to an uninterrupted run, and the
-//! reference cache is reused.
+//! The training loop on the tiny random model (CPU, f32): it learns a planted preference (also
+//! in bf16 mixed precision), a run interrupted at step k and resumed ends bit-identical to an
+//! uninterrupted run, and the reference cache is reused.
 
 use std::path::Path;
 
@@ -102,6 +102,41 @@ fn learns_a_planted_preference() {
             .count()
             >= 7
     );
+}
+
+/// The bf16 mixed-precision loop (CPU autocast here; CUDA on a GPU) learns the same planted
+/// preference, its master weights stay f32, and it does not reproduce the f32 run's weights
+/// (so the bf16 products really ran).
+#[test]
+fn learns_a_planted_preference_in_bf16_with_f32_master_weights() {
+    let _lock = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let d = TrainData {
+        train: data(64, 1),
+        eval: data(32, 2),
+    };
+    let mut finals = vec![];
+    for bf16 in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config(dir.path(), 30);
+        cfg.bf16 = bf16;
+        let m = model();
+        let summary = prefscope_train::run(&cfg, &m, &d, &mut |_| {}).unwrap();
+        let ev = summary.final_eval.unwrap();
+        assert!(
+            ev.pref_acc > 0.75,
+            "bf16={bf16}: held-out pref_acc {}",
+            ev.pref_acc
+        );
+        for (name, t) in params(&m) {
+            assert_eq!(t.kind(), tch::Kind::Float, "{name}");
+        }
+        finals.push(params(&m));
+    }
+    let differs = finals[0]
+        .iter()
+        .zip(&finals[1])
+        .any(|((_, a), (_, b))| !a.equal(b));
+    assert!(differs, "bf16 and f32 runs ended with identical weights");
 }
 
 #[test]
