@@ -1,13 +1,15 @@
-"""PyTorch side of `prefscope bench train`: DPO steps (forward + backward + AdamW) on CPU, f32.
+"""PyTorch side of `prefscope bench train`: DPO steps (forward + backward + AdamW), f32 or bf16
+autocast (f32 master weights, backward outside autocast), on CPU or CUDA.
 
-The model is transformers' LlamaForCausalLM built from a config.json (random weights: the
-values do not change the cost), the batch is P pairs of prompt_len + completion_len random
+The model is transformers' causal LM for the config.json's model_type (Llama, Qwen2), built
+with random weights (the values do not change the cost), SDPA attention; the batch is P pairs
+of prompt_len + completion_len random
 tokens (chosen rows then rejected rows, as TRL's concatenated_forward), the loss is TRL's
 sigmoid DPO on summed completion log-probs from full logits against fixed reference values,
 and the optimizer is torch.optim.AdamW (default implementation). Prints one JSON line.
 
     .venv/bin/python tools/bench_train_torch.py --config config.json --pairs 1 \
-        --prompt-len 128 --completion-len 128 --steps 3
+        --prompt-len 128 --completion-len 128 --steps 3 [--device cuda] [--bf16]
 """
 
 import argparse
@@ -16,7 +18,7 @@ import time
 
 import torch
 import torch.nn.functional as F
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import AutoConfig, AutoModelForCausalLM
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--config", required=True)
@@ -26,30 +28,36 @@ ap.add_argument("--completion-len", type=int, default=128)
 ap.add_argument("--steps", type=int, default=3)
 ap.add_argument("--warmup", type=int, default=1)
 ap.add_argument("--threads", type=int, default=0)
+ap.add_argument("--device", default="cpu")
+ap.add_argument("--bf16", action="store_true")
 args = ap.parse_args()
 if args.threads:
     torch.set_num_threads(args.threads)
 
 torch.manual_seed(0)
 with open(args.config) as f:
-    cfg = LlamaConfig(**json.load(f))
+    raw = json.load(f)
+cfg = AutoConfig.for_model(raw.pop("model_type", "llama"), **raw)
 cfg._attn_implementation = "sdpa"
-model = LlamaForCausalLM(cfg).float().train()
+device = torch.device(args.device)
+model = AutoModelForCausalLM.from_config(cfg).float().to(device).train()
 opt = torch.optim.AdamW(model.parameters(), lr=1e-6)
 
 P, Tp, Tc = args.pairs, args.prompt_len, args.completion_len
 T = Tp + Tc
-ids = torch.randint(0, cfg.vocab_size, (2 * P, T))
-attention = torch.ones(2 * P, T, dtype=torch.long)
-completion = torch.zeros(2 * P, T, dtype=torch.bool)
+ids = torch.randint(0, cfg.vocab_size, (2 * P, T), device=device)
+attention = torch.ones(2 * P, T, dtype=torch.long, device=device)
+completion = torch.zeros(2 * P, T, dtype=torch.bool, device=device)
 completion[:, Tp:] = True
-ref_chosen = torch.full((P,), -200.0)
-ref_rejected = torch.full((P,), -210.0)
+ref_chosen = torch.full((P,), -200.0, device=device)
+ref_rejected = torch.full((P,), -210.0, device=device)
 beta = 0.1
 
 
 def step():
-    logits = model(input_ids=ids, attention_mask=attention).logits
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
+        logits = model(input_ids=ids, attention_mask=attention).logits
+    logits = logits.float()
     labels = torch.roll(ids, shifts=-1, dims=1)
     loss_mask = torch.roll(completion, shifts=-1, dims=1)
     labels = labels.masked_fill(~loss_mask, 0)
@@ -61,6 +69,8 @@ def step():
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     opt.step()
     opt.zero_grad(set_to_none=False)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
     return float(loss)
 
 
@@ -79,6 +89,9 @@ print(
             "impl": "pytorch",
             "torch": torch.__version__,
             "threads": torch.get_num_threads(),
+            "device": str(device),
+            "bf16": args.bf16,
+            "peak_memory_bytes": torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None,
             "tokens_per_step": tokens,
             "step_secs": secs,
             "median_step_secs": best,

@@ -178,84 +178,16 @@ comp2 = torch.tensor(
 )
 ref2_c = torch.tensor([-30.0, -22.0])
 ref2_r = torch.tensor([-25.0, -19.5])
-model_cases = []
-for name, cls, tensors in [
-    (
-        "tiny-qwen2",
-        Qwen2ForCausalLM,
-        ["model.embed_tokens.weight", "model.layers.0.self_attn.q_proj.weight", "model.layers.0.self_attn.k_proj.bias", "model.layers.1.mlp.down_proj.weight", "model.norm.weight"],
-    ),
-    (
-        "tiny-llama",
-        LlamaForCausalLM,
-        ["lm_head.weight", "model.embed_tokens.weight", "model.layers.1.self_attn.v_proj.weight", "model.layers.0.input_layernorm.weight"],
-    ),
-]:
-    model = cls.from_pretrained(os.path.join(MODEL_FIX, name), torch_dtype=torch.float32, attn_implementation="eager")
+def model_step(name, cls, tensors, bf16):
+    """One DPO step through a tiny decoder: f32 (eager attention; sigmoid + SFT 0.2 + clamped
+    WPO) or bf16 (SDPA, the forward under CPU bf16 autocast; plain sigmoid). Logits are cast
+    to f32 before the log-softmax and backward runs outside autocast, as PyTorch recommends."""
+    attn = "sdpa" if bf16 else "eager"
+    model = cls.from_pretrained(os.path.join(MODEL_FIX, name), torch_dtype=torch.float32, attn_implementation=attn)
     model.train()
-    logits = model(input_ids=ids2, attention_mask=attn2).logits
-    labels = torch.roll(ids2, shifts=-1, dims=1)
-    loss_mask = torch.roll(comp2, shifts=-1, dims=1).bool()
-    labels = labels.masked_fill(~loss_mask, 0)
-    logprobs = logits.log_softmax(-1)
-    per_token = torch.gather(logprobs, 2, labels.unsqueeze(-1)).squeeze(-1).masked_fill(~loss_mask, 0)
-    sums = per_token.sum(-1)
-    with torch.no_grad():
-        adj = torch.logsumexp(2 * logprobs, dim=-1)
-        w = ((per_token - adj) * loss_mask).sum(-1) / loss_mask.sum(-1)
-        weights = torch.clamp(torch.exp(w[:2] + w[2:]), max=1)
-    m = (sums[:2] - sums[2:]) - (ref2_c - ref2_r)
-    losses = -F.logsigmoid(0.1 * m)
-    nll = -(sums[:2].sum() / loss_mask[:2].sum())
-    losses = (losses + 0.2 * nll) * weights
-    loss = losses.mean()
-    loss.backward()
-    params = dict(model.named_parameters())
-    model_cases.append(
-        {
-            "model": name,
-            "loss": float(loss.detach()),
-            "seq_logps": flat(sums),
-            "grads": {t: flat(params[t].grad) for t in tensors},
-        }
-    )
-model_fix = {
-    "header": {
-        "script": "tools/gen_train_fixtures.py",
-        "torch": torch.__version__,
-        "transformers": __import__("transformers").__version__,
-        "note": "one sigmoid DPO step (beta 0.1, sft_alpha 0.2, WPO clamped) on prefscope-model's tiny decoders",
-    },
-    "ids": [int(x) for x in ids2.reshape(-1).tolist()],
-    "attention_mask": [int(x) for x in attn2.reshape(-1).tolist()],
-    "completion_mask": [int(x) for x in comp2.reshape(-1).tolist()],
-    "shape": [4, T2],
-    "ref_chosen": flat(ref2_c),
-    "ref_rejected": flat(ref2_r),
-    "cases": model_cases,
-}
-path = "crates/prefscope-train/tests/fixtures/dpo_models.json"
-with open(path, "w") as f:
-    json.dump(model_fix, f)
-print(f"wrote {path}: {len(model_cases)} models", file=sys.stderr)
-
-
-# --- the same step under bf16 autocast (CPU), as the bf16 training path runs it ---------------
-# transformers with SDPA attention, the forward (including lm_head) under
-# torch.autocast("cpu", dtype=torch.bfloat16), logits cast to f32 before the log-softmax, and
-# backward outside autocast, as PyTorch recommends. prefscope runs the decoder under the same
-# autocast and the head as an explicit bf16 product; both are bf16 matrix products of the same
-# operands, so the gradients agree to bf16 rounding, not to f32 precision.
-bf16_cases = []
-for name, cls, tensors in [
-    ("tiny-qwen2", Qwen2ForCausalLM, ["model.layers.0.self_attn.q_proj.weight", "model.norm.weight", "model.embed_tokens.weight"]),
-    ("tiny-llama", LlamaForCausalLM, ["lm_head.weight", "model.layers.1.self_attn.v_proj.weight"]),
-]:
-    model = cls.from_pretrained(os.path.join(MODEL_FIX, name), torch_dtype=torch.float32, attn_implementation="sdpa")
-    model.train()
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         logits = model(input_ids=ids2, attention_mask=attn2).logits
-    assert logits.dtype == torch.bfloat16
+    assert logits.dtype == (torch.bfloat16 if bf16 else torch.float32)
     logits = logits.float()
     labels = torch.roll(ids2, shifts=-1, dims=1)
     loss_mask = torch.roll(comp2, shifts=-1, dims=1).bool()
@@ -264,20 +196,66 @@ for name, cls, tensors in [
     per_token = torch.gather(logprobs, 2, labels.unsqueeze(-1)).squeeze(-1).masked_fill(~loss_mask, 0)
     sums = per_token.sum(-1)
     m = (sums[:2] - sums[2:]) - (ref2_c - ref2_r)
-    loss = (-F.logsigmoid(0.1 * m)).mean()
+    losses = -F.logsigmoid(0.1 * m)
+    if not bf16:
+        with torch.no_grad():
+            adj = torch.logsumexp(2 * logprobs, dim=-1)
+            w = ((per_token - adj) * loss_mask).sum(-1) / loss_mask.sum(-1)
+            weights = torch.clamp(torch.exp(w[:2] + w[2:]), max=1)
+        nll = -(sums[:2].sum() / loss_mask[:2].sum())
+        losses = (losses + 0.2 * nll) * weights
+    loss = losses.mean()
     loss.backward()
     params = dict(model.named_parameters())
     assert all(params[t].grad.dtype == torch.float32 for t in tensors)
-    bf16_cases.append(
-        {
-            "model": name,
-            "loss": float(loss.detach()),
-            "seq_logps": flat(sums),
-            "grads": {t: flat(params[t].grad) for t in tensors},
-        }
-    )
-model_fix["header"]["note_bf16"] = "bf16_cases: plain sigmoid DPO (beta 0.1), forward under CPU bf16 autocast, SDPA"
-model_fix["bf16_cases"] = bf16_cases
+    return {
+        "model": name,
+        "loss": float(loss.detach()),
+        "seq_logps": flat(sums),
+        "grads": {t: flat(params[t].grad) for t in tensors},
+    }
+
+
+model_cases = [
+    model_step(
+        "tiny-qwen2",
+        Qwen2ForCausalLM,
+        ["model.embed_tokens.weight", "model.layers.0.self_attn.q_proj.weight", "model.layers.0.self_attn.k_proj.bias", "model.layers.1.mlp.down_proj.weight", "model.norm.weight"],
+        bf16=False,
+    ),
+    model_step(
+        "tiny-llama",
+        LlamaForCausalLM,
+        ["lm_head.weight", "model.embed_tokens.weight", "model.layers.1.self_attn.v_proj.weight", "model.layers.0.input_layernorm.weight"],
+        bf16=False,
+    ),
+]
+# The same models under bf16 autocast, as the bf16 training path runs them: prefscope runs the
+# decoder under the same autocast and the head as an explicit bf16 product, so log-probs agree
+# to f32 rounding and gradients to bf16 rounding.
+bf16_cases = [
+    model_step("tiny-qwen2", Qwen2ForCausalLM, ["model.layers.0.self_attn.q_proj.weight", "model.norm.weight", "model.embed_tokens.weight"], bf16=True),
+    model_step("tiny-llama", LlamaForCausalLM, ["lm_head.weight", "model.layers.1.self_attn.v_proj.weight"], bf16=True),
+]
+model_fix = {
+    "header": {
+        "script": "tools/gen_train_fixtures.py",
+        "torch": torch.__version__,
+        "transformers": __import__("transformers").__version__,
+        "note": "one sigmoid DPO step (beta 0.1, sft_alpha 0.2, WPO clamped) on prefscope-model's tiny decoders",
+        "note_bf16": "bf16_cases: plain sigmoid DPO (beta 0.1), forward under CPU bf16 autocast, SDPA",
+    },
+    "ids": [int(x) for x in ids2.reshape(-1).tolist()],
+    "attention_mask": [int(x) for x in attn2.reshape(-1).tolist()],
+    "completion_mask": [int(x) for x in comp2.reshape(-1).tolist()],
+    "shape": [4, T2],
+    "ref_chosen": flat(ref2_c),
+    "ref_rejected": flat(ref2_r),
+    "cases": model_cases,
+    "bf16_cases": bf16_cases,
+}
+path = "crates/prefscope-train/tests/fixtures/dpo_models.json"
 with open(path, "w") as f:
     json.dump(model_fix, f)
-print(f"wrote {path}: {len(bf16_cases)} bf16 models", file=sys.stderr)
+print(f"wrote {path}: {len(model_cases)} models, {len(bf16_cases)} in bf16", file=sys.stderr)
+

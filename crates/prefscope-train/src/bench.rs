@@ -1,15 +1,15 @@
 //! Timing of DPO training steps for `prefscope bench train`: the same work as
 //! `tools/bench_train_torch.py` (P pairs of random prompt + completion tokens, sigmoid DPO
 //! against fixed reference values, backward, clip, AdamW), done the prefscope way (completion
-//! positions only, chunked head, two-pass backward).
+//! positions only, chunked head, two-pass backward), in f32 or bf16 mixed precision, on CPU or
+//! CUDA (random weights of a named architecture: [`crate::hf::DecoderPolicy::random`]).
 
 use rand::{Rng, SeedableRng};
 use tch::{Device, Kind};
 
 use crate::batch::{collate, TokenizedPair, Truncation};
-use crate::dpo::{self, Objective, PairLogps};
+use crate::dpo::{Objective, PairLogps};
 use crate::error::Result;
-use crate::logps::Selection;
 use crate::loss::Loss;
 use crate::model::{named_parameters, PolicyModel};
 use crate::optim::{adamw_step, clip_grad_norm, grad_norm, zero_grad, AdamWConfig, AdamWState};
@@ -41,13 +41,15 @@ pub fn random_pairs(shape: &BenchShape, seed: u64) -> Vec<TokenizedPair> {
         .collect()
 }
 
-/// Runs `warmup + steps` DPO steps and returns the seconds of each timed step.
+/// Runs `warmup + steps` DPO steps (in bf16 mixed precision when `bf16`) and returns the
+/// seconds of each timed step; on CUDA each step ends with a device synchronize.
 pub fn time_dpo_steps(
     model: &dyn PolicyModel,
     pairs: &[TokenizedPair],
     warmup: usize,
     steps: usize,
     logit_chunk: i64,
+    bf16: bool,
 ) -> Result<Vec<f64>> {
     let device = model.var_store().device();
     let params = named_parameters(model);
@@ -77,22 +79,23 @@ pub fn time_dpo_steps(
     let mut secs = vec![];
     for i in 0..warmup + steps {
         let t0 = std::time::Instant::now();
-        let hidden = model.forward_hidden(&batch.ids, &batch.attention, true)?;
-        let sel = Selection::new(&batch.ids, &batch.completion)?;
-        let stats = dpo::head_backward(
-            &hidden,
-            &model.lm_head(),
-            &sel,
+        let stats = crate::model::forward_backward(
+            model,
+            &batch,
             &reference,
             &objective,
             logit_chunk,
             1.0,
+            bf16,
         )?;
         let _ = stats.losses.f_sum(Kind::Float)?.f_to(Device::Cpu)?;
         let norm = grad_norm(&params, i as u64)?;
         clip_grad_norm(&params, 1.0, norm)?;
         adamw_step(&params, &mut opt, &AdamWConfig::default(), 1e-6)?;
         zero_grad(&params);
+        if let Device::Cuda(n) = device {
+            tch::Cuda::synchronize(n as i64);
+        }
         if i >= warmup {
             secs.push(t0.elapsed().as_secs_f64());
         }

@@ -1,5 +1,6 @@
 //! Real models from `prefscope-model` (HF directories, the HF cache, GGUF files) as
-//! [`PolicyModel`]s, and pairs encoded with their chat template into [`TokenizedPair`]s.
+//! [`PolicyModel`]s, and pairs encoded with their chat template into [`TokenizedPair`]s;
+//! [`DecoderPolicy`], a bare decoder (no tokenizer, no files) for tests and benchmarks.
 //!
 //! The fingerprint keying the reference cache is a SHA-256 of the weight files (every
 //! `*.safetensors` of a directory, or the GGUF file) and the config, so two paths to the same
@@ -8,13 +9,13 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use prefscope_model::{ChatTokenizer, LoadOptions, Loaded, Message};
+use prefscope_model::{CausalLm, ChatTokenizer, DecoderConfig, LoadOptions, Loaded, Message};
 use sha2::{Digest, Sha256};
 use tch::{nn, Tensor};
 
 use crate::batch::TokenizedPair;
 use crate::error::{Result, TrainError};
-use crate::model::PolicyModel;
+use crate::model::{padding_mask, PolicyModel};
 
 /// A loaded decoder with its tokenizer, usable for training and scoring.
 pub struct HfPolicy {
@@ -66,13 +67,9 @@ impl PolicyModel for HfPolicy {
         attention_mask: &Tensor,
         _train: bool,
     ) -> Result<Tensor> {
-        // no padding: plain causal attention (SDPA's is_causal path), as transformers does
-        // when the mask is all ones
-        let all_ones = attention_mask.f_ne(0)?.f_all()?.f_int64_value(&[])? != 0;
-        let mask = if all_ones { None } else { Some(attention_mask) };
         self.loaded
             .model
-            .forward_hidden(ids, mask)
+            .forward_hidden(ids, padding_mask(attention_mask)?)
             .map_err(|e| TrainError::Model(e.to_string()))
     }
 
@@ -132,6 +129,73 @@ impl PolicyModel for HfPolicy {
             crate::checkpoint::write_atomic(&dir.join("tokenizer_config.json"), text.as_bytes())?;
         }
         Ok(())
+    }
+}
+
+/// A `prefscope-model` decoder and its parameters, without tokenizer or source files: random
+/// weights of a named architecture for benchmarks, or a decoder loaded by a test.
+pub struct DecoderPolicy {
+    pub vs: nn::VarStore,
+    pub model: CausalLm,
+    /// The architecture's HF config.json.
+    pub hf_config: serde_json::Value,
+    name: String,
+}
+
+impl DecoderPolicy {
+    /// Wraps a decoder; `name` is its fingerprint.
+    pub fn new(vs: nn::VarStore, model: CausalLm, name: &str) -> Self {
+        DecoderPolicy {
+            vs,
+            model,
+            hf_config: serde_json::Value::Null,
+            name: name.to_string(),
+        }
+    }
+
+    /// A named architecture (`DecoderConfig::preset`, e.g. `qwen2.5-0.5b`) with random
+    /// weights drawn after `tch::manual_seed(0)`.
+    pub fn random(preset: &str, device: tch::Device) -> Result<Self> {
+        let model_err = |e: prefscope_model::ModelError| TrainError::Model(e.to_string());
+        let (cfg, hf_config) = DecoderConfig::preset(preset).map_err(model_err)?;
+        tch::manual_seed(0);
+        let vs = nn::VarStore::new(device);
+        let model = CausalLm::random(&vs.root(), &cfg).map_err(model_err)?;
+        Ok(DecoderPolicy {
+            vs,
+            model,
+            hf_config,
+            name: format!("random:{preset}"),
+        })
+    }
+}
+
+impl PolicyModel for DecoderPolicy {
+    fn forward_hidden(
+        &self,
+        ids: &Tensor,
+        attention_mask: &Tensor,
+        _train: bool,
+    ) -> Result<Tensor> {
+        self.model
+            .forward_hidden(ids, padding_mask(attention_mask)?)
+            .map_err(|e| TrainError::Model(e.to_string()))
+    }
+    fn lm_head(&self) -> Tensor {
+        self.model.lm_head_weight().shallow_clone()
+    }
+    fn var_store(&self) -> &nn::VarStore {
+        &self.vs
+    }
+    fn fingerprint(&self) -> String {
+        self.name.clone()
+    }
+    fn save_pretrained(&self, dir: &Path) -> Result<()> {
+        Err(TrainError::Config(format!(
+            "{}: {} has no tokenizer and is not saved as an HF directory",
+            dir.display(),
+            self.name
+        )))
     }
 }
 

@@ -1,14 +1,18 @@
 //! What training needs from a decoder: final hidden states, the lm_head weight, the parameters,
 //! a fingerprint for the reference cache, and a way to save itself as an HF directory.
 //! `prefscope-model`'s decoders implement it; [`crate::toy::TinyLm`] is a small test model.
-//! [`forward`] runs the forward pass in the run's precision.
+//! [`forward`] runs the forward pass in the run's precision; [`forward_backward`] is one DPO
+//! micro-step of training (and of `prefscope bench train`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use tch::{nn, Kind, Tensor};
 
+use crate::batch::Batch;
+use crate::dpo::{self, Objective, PairLogps, PairStats};
 use crate::error::{Result, TrainError};
+use crate::logps::Selection;
 
 /// A causal decoder as training sees it.
 pub trait PolicyModel {
@@ -70,4 +74,35 @@ pub fn forward(
     .map_err(|e| TrainError::Model(e.to_string()))??;
     let head = model.lm_head().f_to_kind(Kind::BFloat16)?;
     Ok((hidden, head))
+}
+
+/// Forward and backward of one micro-batch: the DPO objective against `reference`, its
+/// gradient (times `scale`) added to the parameters' `.grad`.
+pub fn forward_backward(
+    model: &dyn PolicyModel,
+    batch: &Batch,
+    reference: &PairLogps,
+    objective: &Objective,
+    logit_chunk: i64,
+    scale: f64,
+    bf16: bool,
+) -> Result<PairStats> {
+    let (hidden, head) = forward(model, &batch.ids, &batch.attention, true, bf16)?;
+    let sel = Selection::new(&batch.ids, &batch.completion)?;
+    dpo::head_backward(
+        &hidden,
+        &head,
+        &sel,
+        reference,
+        objective,
+        logit_chunk,
+        scale,
+    )
+}
+
+/// `None` when `attention_mask` is all ones (no padding: the decoder then takes SDPA's plain
+/// causal path, as transformers does), else the mask.
+pub fn padding_mask(attention_mask: &Tensor) -> Result<Option<&Tensor>> {
+    let all_ones = attention_mask.f_ne(0)?.f_all()?.f_int64_value(&[])? != 0;
+    Ok(if all_ones { None } else { Some(attention_mask) })
 }

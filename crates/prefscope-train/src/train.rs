@@ -23,7 +23,6 @@ use crate::config::TrainConfig;
 use crate::dpo::{self, PairLogps};
 use crate::error::{Result, TrainError};
 use crate::eval::{self, EvalMetrics};
-use crate::logps::Selection;
 use crate::model::{named_parameters, PolicyModel};
 use crate::optim::{adamw_step, clip_grad_norm, grad_norm, zero_grad, AdamWState};
 use crate::refcache::{CacheKey, RefCache, RefLogps};
@@ -228,17 +227,14 @@ fn micro_step(
         &f(|x| x.rejected_tokens as f32),
     )
     .to_device(device)?;
-    let (hidden, head) =
-        crate::model::forward(model, &batch.ids, &batch.attention, true, cfg.bf16)?;
-    let sel = Selection::new(&batch.ids, &batch.completion)?;
-    let stats = dpo::head_backward(
-        &hidden,
-        &head,
-        &sel,
+    let stats = crate::model::forward_backward(
+        model,
+        &batch,
         &reference,
         objective,
         cfg.logit_chunk,
         scale,
+        cfg.bf16,
     )?;
     acc.add(&stats, batch.tokens, scale)
 }

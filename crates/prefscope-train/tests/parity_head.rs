@@ -10,29 +10,11 @@ use prefscope_train::Loss;
 use serde_json::Value;
 use tch::{Kind, Tensor};
 
+mod common;
+use common::{floats, ints};
+
 fn fixture() -> Value {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/dpo_head.json"
-    ))
-    .unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-fn floats(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
-}
-
-fn ints(v: &Value) -> Vec<i64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_i64().unwrap())
-        .collect()
+    common::fixture("dpo_head.json")
 }
 
 fn to_vec(t: &Tensor) -> Vec<f32> {

@@ -42,7 +42,7 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum BenchCommand {
-    /// A DPO step (fwd+bwd+AdamW) of SmolLM2-135M on CPU: prefscope vs tools/bench_train_torch.py.
+    /// A DPO step (fwd+bwd+AdamW), prefscope vs tools/bench_train_torch.py (default: SmolLM2-135M, CPU).
     Train(commands::bench_train::TrainArgs),
 }
 

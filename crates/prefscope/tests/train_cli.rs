@@ -156,4 +156,19 @@ fn bad_inputs_exit_2_naming_the_file() {
     );
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("nope.gguf"), "{stderr}");
+    let (code, _, stderr) = run(
+        &["bench", "train", "--device", "tpu", "--skip-pytorch"],
+        dir.path(),
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("--device must be cpu, cuda or cuda:N, got \"tpu\""),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run(
+        &["bench", "train", "--preset", "gpt-5", "--skip-pytorch"],
+        dir.path(),
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("unknown preset \"gpt-5\""), "{stderr}");
 }

@@ -15,7 +15,7 @@ pub enum BenchCommand {
     /// Read a PRISM directory and build all pairs (with prompts): prefscope vs a pandas script
     /// (tools/bench_ingest_pandas.py) doing the same work on the same files.
     Ingest(IngestArgs),
-    /// A DPO step (fwd+bwd+AdamW) of SmolLM2-135M on CPU: prefscope vs tools/bench_train_torch.py.
+    /// A DPO step (fwd+bwd+AdamW), prefscope vs tools/bench_train_torch.py (default: SmolLM2-135M, CPU).
     Train(super::torch::Forward),
 }
 

