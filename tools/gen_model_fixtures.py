@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Reference fixtures for crates/prefscope-model (decoders, chat templates, the SmolLM2 GGUF).
+"""Reference fixtures for crates/prefscope-model (decoders, chat templates, the SmolLM2 GGUF, a
+SentencePiece-vocabulary GGUF).
 
-    .venv/bin/python tools/gen_model_fixtures.py [decoders] [tiny_ggufs] [kquants] [templates] [smollm2]
+    .venv/bin/python tools/gen_model_fixtures.py [decoders] [tiny_ggufs] [kquants] [templates] [smollm2] [spm_gguf]
 
-Run with the project venv after `tools/setup-venv.sh --dev` (torch, transformers, gguf from
-PyPI, CPU). Writes crates/prefscope-model/tests/fixtures/; every JSON file records the versions
-that produced it. Deterministic: fixed seeds, float32, CPU.
+Run with the project venv after `tools/setup-venv.sh --dev` (torch, transformers, gguf,
+sentencepiece from PyPI, CPU). Writes crates/prefscope-model/tests/fixtures/; every JSON file
+records the versions that produced it. Deterministic: fixed seeds, float32, CPU.
 """
 import gzip
 import json
@@ -336,6 +337,62 @@ def kquants():
     dump("kquants.json", {"cases": cases})
 
 
+def add_gguf_hparams(w, cfg):
+    """The `{arch}.*` hyperparameters of an HF config.json, as llama.cpp's converter writes them."""
+    w.add_block_count(cfg["num_hidden_layers"])
+    w.add_context_length(cfg["max_position_embeddings"])
+    w.add_embedding_length(cfg["hidden_size"])
+    w.add_feed_forward_length(cfg["intermediate_size"])
+    w.add_head_count(cfg["num_attention_heads"])
+    w.add_head_count_kv(cfg["num_key_value_heads"])
+    w.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
+    w.add_rope_freq_base(cfg.get("rope_theta") or cfg["rope_parameters"]["rope_theta"])
+    w.add_rope_dimension_count(cfg["hidden_size"] // cfg["num_attention_heads"])
+    w.add_vocab_size(cfg["vocab_size"])
+
+
+def add_gguf_tensors(w, cfg, arch, tensors, half):
+    """Adds HF-named `tensors` under GGUF names (llama: q/k rows permuted for llama.cpp's rope),
+    matrices whose rows are a multiple of 32 cycling through Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, other
+    matrices as `half`, vectors as F32. Returns {gguf name: type name}."""
+    import gguf as G
+    quants = [G.GGMLQuantizationType.Q8_0, G.GGMLQuantizationType.Q4_0, G.GGMLQuantizationType.Q4_1,
+              G.GGMLQuantizationType.Q5_0, G.GGMLQuantizationType.Q5_1]
+    names = {"input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm",
+             "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
+             "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
+             "mlp.down_proj": "ffn_down"}
+    types = {}
+    k = 0
+    for hf, t in sorted(tensors.items()):
+        t = t.float().numpy()
+        if hf == "model.embed_tokens.weight":
+            gname = "token_embd.weight"
+        elif hf == "model.norm.weight":
+            gname = "output_norm.weight"
+        elif hf == "lm_head.weight":
+            gname = "output.weight"
+        else:
+            rest = hf[len("model.layers."):]
+            layer, rest = rest.split(".", 1)
+            part, suffix = rest.rsplit(".", 1)
+            gname = f"blk.{layer}.{names[part]}.{suffix}"
+        if arch == "llama" and gname.endswith(("attn_q.weight", "attn_k.weight")):
+            heads = cfg["num_attention_heads"] if "attn_q" in gname else cfg["num_key_value_heads"]
+            t = t.reshape(heads, 2, t.shape[0] // heads // 2, *t.shape[1:]).swapaxes(1, 2).reshape(t.shape)
+        if t.ndim == 2 and t.shape[1] % 32 == 0:
+            q = quants[k % len(quants)]
+            k += 1
+        elif t.ndim == 2:
+            q = half
+        else:
+            q = G.GGMLQuantizationType.F32
+        types[gname] = q.name
+        data = G.quants.quantize(t, q) if q != G.GGMLQuantizationType.F32 else t
+        w.add_tensor(gname, data, raw_dtype=q)
+    return types
+
+
 # --- tiny GGUF files: every supported quantization, Llama q/k permutation, Qwen2 biases ------
 def tiny_ggufs():
     """Writes the tiny-llama and tiny-qwen2 decoders as GGUF the way llama.cpp's converter does
@@ -347,12 +404,6 @@ def tiny_ggufs():
     from safetensors.torch import load_file
     from transformers import AutoModelForCausalLM
     from transformers.integrations.gguf.gguf_tokenizer_mapping import bytes_to_unicode
-    quants = [G.GGMLQuantizationType.Q8_0, G.GGMLQuantizationType.Q4_0, G.GGMLQuantizationType.Q4_1,
-              G.GGMLQuantizationType.Q5_0, G.GGMLQuantizationType.Q5_1]
-    names = {"input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm",
-             "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
-             "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
-             "mlp.down_proj": "ffn_down"}
     for name, arch, half in (("tiny-llama", "llama", G.GGMLQuantizationType.F16),
                              ("tiny-qwen2", "qwen2", G.GGMLQuantizationType.BF16)):
         src = os.path.join(FIX, name)
@@ -360,16 +411,7 @@ def tiny_ggufs():
         tensors = load_file(os.path.join(src, "model.safetensors"))
         out = os.path.join(FIX, f"{name}.gguf")
         w = G.GGUFWriter(out, arch)
-        w.add_block_count(cfg["num_hidden_layers"])
-        w.add_context_length(cfg["max_position_embeddings"])
-        w.add_embedding_length(cfg["hidden_size"])
-        w.add_feed_forward_length(cfg["intermediate_size"])
-        w.add_head_count(cfg["num_attention_heads"])
-        w.add_head_count_kv(cfg["num_key_value_heads"])
-        w.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
-        w.add_rope_freq_base(cfg.get("rope_theta") or cfg["rope_parameters"]["rope_theta"])
-        w.add_rope_dimension_count(cfg["hidden_size"] // cfg["num_attention_heads"])
-        w.add_vocab_size(cfg["vocab_size"])
+        add_gguf_hparams(w, cfg)
         w.add_tokenizer_model("gpt2")
         w.add_tokenizer_pre("default")
         alphabet = list(bytes_to_unicode().values())[: cfg["vocab_size"] - 1]
@@ -379,34 +421,7 @@ def tiny_ggufs():
         w.add_token_merges([f"{alphabet[0]} {alphabet[1]}"][:0])
         w.add_bos_token_id(1)
         w.add_eos_token_id(len(tokens) - 1)
-        types = {}
-        k = 0
-        for hf, t in sorted(tensors.items()):
-            t = t.float().numpy()
-            if hf == "model.embed_tokens.weight":
-                gname = "token_embd.weight"
-            elif hf == "model.norm.weight":
-                gname = "output_norm.weight"
-            elif hf == "lm_head.weight":
-                gname = "output.weight"
-            else:
-                rest = hf[len("model.layers."):]
-                layer, rest = rest.split(".", 1)
-                part, suffix = rest.rsplit(".", 1)
-                gname = f"blk.{layer}.{names[part]}.{suffix}"
-            if arch == "llama" and gname.endswith(("attn_q.weight", "attn_k.weight")):
-                heads = cfg["num_attention_heads"] if "attn_q" in gname else cfg["num_key_value_heads"]
-                t = t.reshape(heads, 2, t.shape[0] // heads // 2, *t.shape[1:]).swapaxes(1, 2).reshape(t.shape)
-            if t.ndim == 2 and t.shape[1] % 32 == 0:
-                q = quants[k % len(quants)]
-                k += 1
-            elif t.ndim == 2:
-                q = half
-            else:
-                q = G.GGMLQuantizationType.F32
-            types[gname] = q.name
-            data = G.quants.quantize(t, q) if q != G.GGMLQuantizationType.F32 else t
-            w.add_tensor(gname, data, raw_dtype=q)
+        types = add_gguf_tensors(w, cfg, arch, tensors, half)
         w.write_header_to_file()
         w.write_kv_data_to_file()
         w.write_tensors_to_file()
@@ -422,8 +437,136 @@ def tiny_ggufs():
                                           "logits": logits.tolist()})
 
 
+# --- a SentencePiece GGUF (tokenizer.ggml.model = llama: Llama-2, Mistral, TinyLlama) ------
+def hh_sentences(limit):
+    """Lines of HH-RLHF harmless-base-test dialogues (the "Human:"/"Assistant:" labels cut)."""
+    import re
+    out = []
+    with gzip.open("/work/shared/data/hh-rlhf/harmless-base-test.jsonl.gz", "rt") as f:
+        for line in f:
+            for part in re.split(r"\n\n(?:Human|Assistant): ", json.loads(line)["chosen"]):
+                out.extend(s for s in part.split("\n") if s.strip())
+            if len(out) >= limit:
+                return out[:limit]
+    return out
+
+
+# Inputs that stress a sentencepiece tokenizer: prefix space, runs of spaces, newlines (byte
+# fallback <0x0A>), digits, punctuation, accents, CJK and emoji (bytes), special-token strings.
+SPM_PROBES = [
+    "Hello world",
+    "The quick brown fox jumps over the lazy dog.",
+    " leading space",
+    "  two leading spaces",
+    "trailing space ",
+    "trailing spaces   ",
+    "multiple   inner    spaces",
+    " ",
+    "   ",
+    "line one\nline two\n\nafter a blank line\n",
+    "\n",
+    "tabs\tand\r\nCRLF",
+    "In 2024 I paid $3,141.59 for 12 apples.",
+    "0123456789",
+    "Punctuation!? (yes) [no] {maybe} \"quoted\" 'single' -- ... ;:, @#%^&*_+=|\\/~`",
+    "Caf\u00e9, na\u00efve, S\u00e3o Paulo, Z\u00fcrich, \u00c6r\u00f8sk\u00f8bing, e\u0301 (combining)",
+    "\u65e5\u672c\u8a9e\u306e\u30c6\u30ad\u30b9\u30c8\u3068\u4e2d\u6587",
+    "emoji \U0001F642\U0001F44D\U0001F3FD and \U0001F1EB\U0001F1F7 \u2014 dash",
+    "<s>",
+    "</s>",
+    "<unk>",
+    "text with <s> inside and </s> at the end",
+    "<s>[INST] Hi there [/INST] Hello </s>",
+    "",
+    "don't you're I'm can't",
+    "\u2581 a literal metaspace\u2581\u2581",
+    "<0x41> looks like a byte token",
+    "antidisestablishmentarianism pneumonoultramicroscopic",
+]
+SPM_CHAT = [
+    {"role": "user", "content": "What's the capital of France?  "},
+    {"role": "assistant", "content": "Paris, on the Seine. \U0001F642"},
+]
+
+
+def spm_gguf():
+    """A SentencePiece BPE model (byte fallback, Llama-2's trainer settings) trained on HH-RLHF
+    text, written into a tiny Llama GGUF the way llama.cpp's `_set_vocab_sentencepiece` does
+    (tokens, scores, types with BYTE <0x00>..<0xFF>, CONTROL, UNKNOWN; no merges; bos/eos/unk
+    ids, add_bos_token) with the Llama-2-chat template. Reference ids: transformers loading the
+    GGUF (`gguf_file=`, its converter derives merges from the scores) and sentencepiece itself."""
+    import io
+    import gguf as G
+    import sentencepiece as spm
+    from transformers import AutoTokenizer
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(hh_sentences(20000)), model_writer=model, model_type="bpe",
+        vocab_size=1000, byte_fallback=True, split_digits=True, allow_whitespace_only_pieces=True,
+        remove_extra_whitespaces=False, normalization_rule_name="identity", character_coverage=0.9995,
+        unk_id=0, bos_id=1, eos_id=2, pad_id=-1, num_threads=1, minloglevel=2)
+    sp = spm.SentencePieceProcessor(model_proto=model.getvalue())
+    # llama.cpp convert_hf_to_gguf.py _create_vocab_sentencepiece: piece, score, type per id.
+    tokens, scores, types = [], [], []
+    for i in range(sp.vocab_size()):
+        tokens.append(sp.IdToPiece(i))
+        scores.append(sp.GetScore(i))
+        types.append(G.TokenType.UNKNOWN if sp.IsUnknown(i) else G.TokenType.CONTROL if sp.IsControl(i)
+                     else G.TokenType.UNUSED if sp.IsUnused(i) else G.TokenType.BYTE if sp.IsByte(i)
+                     else G.TokenType.NORMAL)
+    torch.manual_seed(2000)
+    cfg = LlamaConfig(**dict(TINY, vocab_size=len(tokens), num_hidden_layers=1, num_key_value_heads=1,
+                             rope_theta=1e4, tie_word_embeddings=True, rms_norm_eps=1e-5))
+    weights = LlamaForCausalLM(cfg).float().state_dict()
+    weights.pop("lm_head.weight", None)
+    name = "tiny-spm.gguf"
+    w = G.GGUFWriter(os.path.join(FIX, name), "llama")
+    add_gguf_hparams(w, cfg.to_dict() | {"rope_theta": 1e4})
+    w.add_tokenizer_model("llama")
+    w.add_tokenizer_pre("default")
+    w.add_token_list(tokens)
+    w.add_token_scores(scores)
+    w.add_token_types(types)
+    w.add_bos_token_id(sp.bos_id())
+    w.add_eos_token_id(sp.eos_id())
+    w.add_unk_token_id(sp.unk_id())
+    w.add_add_bos_token(True)
+    w.add_add_eos_token(False)
+    w.add_chat_template(LLAMA2_TEMPLATE)
+    add_gguf_tensors(w, cfg.to_dict(), "llama", weights, G.GGMLQuantizationType.F16)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    print("wrote", name, os.path.getsize(os.path.join(FIX, name)), "bytes")
+
+    tok = AutoTokenizer.from_pretrained(FIX, gguf_file=name)
+    # Longer text too: the last dialogues of the file (training read the first ones), cut at 400
+    # characters, so that many merges are exercised.
+    with gzip.open("/work/shared/data/hh-rlhf/harmless-base-test.jsonl.gz", "rt") as f:
+        hh = [json.loads(line)["chosen"][:400] for line in f][-24:]
+    probes = []
+    for text in SPM_PROBES + hh:
+        ids = tok(text, add_special_tokens=False)["input_ids"]
+        probes.append({"text": text, "ids": ids, "ids_with_special": tok(text)["input_ids"],
+                       "tokens": tok.convert_ids_to_tokens(ids), "decoded": tok.decode(ids),
+                       "spm_ids": sp.encode(text), "spm_decoded": sp.decode(sp.encode(text))})
+    prompt_text, completion_text = trl_split(tok, SPM_CHAT[:1], SPM_CHAT[1]["content"])
+    chat_ids = tok.apply_chat_template(SPM_CHAT, tokenize=True, return_dict=False)
+    chat = {"messages": SPM_CHAT, "text": tok.apply_chat_template(SPM_CHAT, tokenize=False),
+            "ids": chat_ids, "trl_prompt": prompt_text, "trl_completion": completion_text,
+            "trl_prompt_ids": tok(prompt_text, add_special_tokens=False)["input_ids"],
+            "trl_completion_ids": tok(completion_text, add_special_tokens=False)["input_ids"]}
+    versions = dict(VERSIONS, sentencepiece=spm.__version__, tokenizers=__import__("tokenizers").__version__)
+    dump("tiny-spm.tokenizer.json", {"gguf": name, "versions": versions,
+         "source": "/work/shared/data/hh-rlhf/harmless-base-test.jsonl.gz",
+         "bos_token": tok.bos_token, "eos_token": tok.eos_token, "unk_token": tok.unk_token,
+         "pad_token": tok.pad_token, "probes": probes, "chat": chat})
+    return tok, sp
+
+
 if __name__ == "__main__":
     os.makedirs(FIX, exist_ok=True)
-    todo = sys.argv[1:] or ["decoders", "tiny_ggufs", "kquants", "templates", "smollm2"]
+    todo = sys.argv[1:] or ["decoders", "tiny_ggufs", "kquants", "templates", "smollm2", "spm_gguf"]
     for step in todo:
         globals()[step]()

@@ -2,7 +2,7 @@
 # Set up the project-local Python environment that prefscope builds and tests against.
 #
 #   tools/setup-venv.sh            # torch (libtorch for tch) + the SmolLM2 GGUF test model
-#   tools/setup-venv.sh --dev      # also transformers, gguf, accelerate: to regenerate fixtures
+#   tools/setup-venv.sh --dev      # also transformers, gguf, accelerate, sentencepiece: to regenerate fixtures
 #
 # Idempotent: re-running only installs what is missing. Creates `.venv/` at the repository root
 # and the symlink `.venv/libtorch` -> `.venv/lib/pythonX.Y/site-packages/torch`, which
@@ -16,6 +16,7 @@ TRANSFORMERS_VERSION=5.24.0
 GGUF_VERSION=0.19.0
 NUMPY_VERSION=2.4.6
 ACCELERATE_VERSION=1.15.0
+SENTENCEPIECE_VERSION=0.2.3
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv"
@@ -54,6 +55,7 @@ if [ "$dev" = 1 ]; then
   have gguf "$GGUF_VERSION" || "${pip[@]}" "gguf==$GGUF_VERSION"
   have numpy "$NUMPY_VERSION" || "${pip[@]}" "numpy==$NUMPY_VERSION"
   have accelerate "$ACCELERATE_VERSION" || "${pip[@]}" "accelerate==$ACCELERATE_VERSION"
+  have sentencepiece "$SENTENCEPIECE_VERSION" || "${pip[@]}" "sentencepiece==$SENTENCEPIECE_VERSION"
 fi
 
 # Relative link, so the checkout can move.

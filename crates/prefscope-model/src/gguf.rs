@@ -1,6 +1,9 @@
 //! GGUF files (llama.cpp): metadata, tensors dequantized to f32 (F32, F16, BF16, Q8_0, Q4_0,
-//! Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K), the tokenizer (byte-level BPE, `tokenizer.ggml.model = gpt2`) and the chat
-//! template, for the `llama` and `qwen2` architectures.
+//! Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K), the tokenizer and the chat template, for the `llama` and
+//! `qwen2` architectures. Tokenizers (`gguf_tokenizer.rs`): byte-level BPE
+//! (`tokenizer.ggml.model = gpt2`: SmolLM2, Qwen2, Llama-3) and SentencePiece BPE (`llama`:
+//! Llama-2, Mistral/Zephyr, TinyLlama; merges derived from the scores when the file has none),
+//! built as transformers builds them from a GGUF; any other model is an error naming the file.
 //!
 //! Tensors are renamed to HF names (`blk.0.attn_q.weight` → `model.layers.0.self_attn.q_proj.weight`)
 //! and the metadata becomes an HF `config.json`, so a GGUF model loads through the same path as
@@ -14,15 +17,10 @@ use std::path::{Path, PathBuf};
 use half::{bf16, f16};
 use serde_json::json;
 use tch::Tensor;
-use tokenizers::models::bpe::BPE;
-use tokenizers::pre_tokenizers::byte_level::ByteLevel;
-use tokenizers::pre_tokenizers::digits::Digits;
-use tokenizers::pre_tokenizers::sequence::Sequence;
-use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
-use tokenizers::{AddedToken, PreTokenizerWrapper, SplitDelimiterBehavior, Tokenizer};
 
 use crate::chat::ChatTokenizer;
 use crate::error::{ModelError, Result};
+use crate::gguf_tokenizer::gguf_tokenizer;
 use crate::weights::Weights;
 
 /// A metadata value.
@@ -36,20 +34,20 @@ pub enum MetaValue {
 }
 
 impl MetaValue {
-    fn as_i64(&self) -> Option<i64> {
+    pub(crate) fn as_i64(&self) -> Option<i64> {
         match self {
             MetaValue::Int(v) => Some(*v),
             _ => None,
         }
     }
-    fn as_f64(&self) -> Option<f64> {
+    pub(crate) fn as_f64(&self) -> Option<f64> {
         match self {
             MetaValue::Float(v) => Some(*v),
             MetaValue::Int(v) => Some(*v as f64),
             _ => None,
         }
     }
-    fn as_str(&self) -> Option<&str> {
+    pub(crate) fn as_str(&self) -> Option<&str> {
         match self {
             MetaValue::Str(s) => Some(s),
             _ => None,
@@ -228,8 +226,13 @@ impl GgufFile {
         })
     }
 
-    fn meta(&self, key: &str) -> Option<&MetaValue> {
+    pub(crate) fn meta(&self, key: &str) -> Option<&MetaValue> {
         self.metadata.get(key)
+    }
+
+    /// The file this was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Tensor names in file order.
@@ -537,125 +540,6 @@ fn hf_name(gguf: &str) -> Option<String> {
         _ => return None,
     };
     Some(format!("model.layers.{layer}.{hf}.{suffix}"))
-}
-
-const QWEN2_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
-const LLAMA3_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
-
-/// A byte-level BPE tokenizer from `tokenizer.ggml.*`, with the pre-tokenizer named by
-/// `tokenizer.ggml.pre` (`smollm`: single digits then GPT-2 byte level, as SmolLM2's
-/// tokenizer.json; `qwen2`, `llama-bpe`: their split regex; otherwise GPT-2).
-fn gguf_tokenizer(file: &GgufFile, tokens: &[String]) -> Result<ChatTokenizer> {
-    let path = &file.path;
-    let model = file
-        .meta("tokenizer.ggml.model")
-        .and_then(MetaValue::as_str)
-        .unwrap_or("");
-    if model != "gpt2" {
-        return Err(ModelError::Tokenizer(format!(
-            "{}: tokenizer.ggml.model {model:?} is not supported (only byte-level BPE, gpt2)",
-            path.display()
-        )));
-    }
-    let merges: Vec<(String, String)> = match file.meta("tokenizer.ggml.merges") {
-        Some(MetaValue::Array(m)) => m
-            .iter()
-            .filter_map(|v| {
-                v.as_str()?
-                    .split_once(' ')
-                    .map(|(a, b)| (a.to_string(), b.to_string()))
-            })
-            .collect(),
-        // A vocabulary without merges (single-character tokens only).
-        _ => vec![],
-    };
-    let types: Vec<i64> = match file.meta("tokenizer.ggml.token_type") {
-        Some(MetaValue::Array(t)) => t.iter().map(|v| v.as_i64().unwrap_or(1)).collect(),
-        _ => vec![1; tokens.len()],
-    };
-    let vocab: tokenizers::models::bpe::Vocab = tokens
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.clone(), i as u32))
-        .collect();
-    let bpe = BPE::builder()
-        .vocab_and_merges(vocab, merges)
-        .build()
-        .map_err(|e| ModelError::Tokenizer(format!("{}: {e}", path.display())))?;
-    let mut tok = Tokenizer::new(bpe);
-    let pre = file
-        .meta("tokenizer.ggml.pre")
-        .and_then(MetaValue::as_str)
-        .unwrap_or("gpt2");
-    let split = |re: &str| -> Result<PreTokenizerWrapper> {
-        let s = Split::new(
-            SplitPattern::Regex(re.to_string()),
-            SplitDelimiterBehavior::Isolated,
-            false,
-        )
-        .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
-        Ok(s.into())
-    };
-    let pre_tok: PreTokenizerWrapper = match pre {
-        "smollm" => Sequence::new(vec![
-            Digits::new(true).into(),
-            ByteLevel::new(false, true, true).into(),
-        ])
-        .into(),
-        "qwen2" | "deepseek-r1-qwen" => Sequence::new(vec![
-            split(QWEN2_SPLIT)?,
-            ByteLevel::new(false, false, false).into(),
-        ])
-        .into(),
-        "llama3" | "llama-v3" | "llama-bpe" => Sequence::new(vec![
-            split(LLAMA3_SPLIT)?,
-            ByteLevel::new(false, true, false).into(),
-        ])
-        .into(),
-        _ => ByteLevel::new(false, true, true).into(),
-    };
-    tok.with_pre_tokenizer(Some(pre_tok));
-    if pre.starts_with("qwen2") || pre == "deepseek-r1-qwen" {
-        // Qwen2's tokenizer.json normalizes to NFC before splitting.
-        tok.with_normalizer(Some(tokenizers::normalizers::unicode::NFC));
-    }
-    tok.with_decoder(Some(ByteLevel::default()));
-    tok.with_post_processor(Some(ByteLevel::new(false, false, true)));
-    let special: Vec<AddedToken> = tokens
-        .iter()
-        .zip(&types)
-        .filter(|(_, &t)| t == 3)
-        .map(|(s, _)| AddedToken::from(s.clone(), true))
-        .collect();
-    tok.add_special_tokens(&special);
-    let user: Vec<AddedToken> = tokens
-        .iter()
-        .zip(&types)
-        .filter(|(_, &t)| t == 4)
-        .map(|(s, _)| AddedToken::from(s.clone(), false))
-        .collect();
-    tok.add_tokens(&user);
-    let id_token = |k: &str| {
-        file.meta(&format!("tokenizer.ggml.{k}"))
-            .and_then(MetaValue::as_i64)
-            .and_then(|i| tokens.get(i as usize).cloned())
-    };
-    let template = file
-        .meta("tokenizer.chat_template")
-        .and_then(MetaValue::as_str)
-        .map(str::to_string);
-    let pad = file
-        .meta("tokenizer.ggml.padding_token_id")
-        .or_else(|| file.meta("tokenizer.ggml.eos_token_id"))
-        .and_then(MetaValue::as_i64)
-        .map(|i| i as u32);
-    Ok(ChatTokenizer::new(
-        tok,
-        template,
-        id_token("bos_token_id").unwrap_or_default(),
-        id_token("eos_token_id").unwrap_or_default(),
-        pad,
-    ))
 }
 
 #[cfg(test)]

@@ -62,10 +62,17 @@
 //!   transformers numbers positions when no `position_ids` are given).
 //! - Mistral's sliding window is not implemented; a longer sequence is an error.
 //! - GGUF tensors are dequantized to f32 (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K,
-//!   Q5_K, Q6_K) and renamed to HF names; Llama q/k rows are un-permuted. GGUF tokenizers:
-//!   byte-level BPE only (`tokenizer.ggml.model = gpt2`), pre-tokenizer from
-//!   `tokenizer.ggml.pre` (`smollm` = single digits + GPT-2, as SmolLM2's tokenizer.json; this is
-//!   more faithful than transformers' GGUF converter, which drops the digit split).
+//!   Q5_K, Q6_K) and renamed to HF names; Llama q/k rows are un-permuted.
+//! - GGUF tokenizers are built as transformers builds them from a GGUF (`gguf_file=`), from the
+//!   `tokenizers` crate's parts. Byte-level BPE (`tokenizer.ggml.model = gpt2`): pre-tokenizer
+//!   from `tokenizer.ggml.pre` (`smollm` = single digits + GPT-2, as SmolLM2's tokenizer.json;
+//!   this is more faithful than transformers' GGUF converter, which drops the digit split).
+//!   SentencePiece BPE (`llama`: Llama-2, Mistral, TinyLlama): byte fallback, merges derived from
+//!   the scores when the file has none, `Metaspace` (prepend `▁` to the first piece unless it
+//!   starts with one), bos/eos/unk special; `add_bos_token` only in `Tokenizer::encode(_, true)`,
+//!   never in [`ChatTokenizer::encode`], so a template writing `bos_token` gives one BOS. Where
+//!   transformers and the `sentencepiece` library differ ("<s>" in text; text starting with a
+//!   space) we follow transformers. Other tokenizer models are an error.
 //! - Parameters are created in the requested kind (f32 on CPU; bf16 possible) in one
 //!   `VarStore` under their checkpoint names. Mixed precision (f32 weights, bf16 compute) is
 //!   [`precision::with_bf16_autocast`] around the forward pass.
@@ -75,6 +82,9 @@
 //! - Tiny random Qwen2, Llama, Llama-3.1-rope models: logits equal transformers 5.24 (f32).
 //! - The same models written as GGUF in every supported type: logits equal transformers'
 //!   `gguf_file=` loading; K-quant blocks equal gguf-py.
+//! - A SentencePiece GGUF (`llama` tokenizer, trained on HH-RLHF text, metadata as llama.cpp's
+//!   converter writes it): token ids, decoding and the Llama-2-chat rendering equal transformers'
+//!   `gguf_file=` tokenizer; ids equal `sentencepiece`'s except for the two documented cases.
 //! - SmolLM2-135M-Instruct Q4_1 GGUF: token ids equal, completion log-probs of HH-RLHF pairs
 //!   within 2e-5 per token.
 //! - Chat templates (SmolLM2, Qwen2.5, Llama-2-chat, Zephyr, Llama-3) byte-identical to
@@ -85,6 +95,7 @@ mod config;
 mod decoder;
 mod error;
 mod gguf;
+mod gguf_tokenizer;
 mod load;
 pub mod precision;
 mod weights;
