@@ -1,5 +1,7 @@
-//! Logits of tiny random Qwen2 / Llama / Llama-3.1-rope models against transformers (f32, CPU).
-//! Fixtures: `tools/gen_model_fixtures.py decoders` (versions in each JSON file).
+//! Logits of tiny random Qwen2 / Llama / Llama-3.1-rope models against transformers (f32, CPU;
+//! the logit comparisons run on CUDA with `PREFSCOPE_TEST_DEVICE=cuda`, for a session lent a
+//! GPU: see tools/gpu-smoke.sh). Fixtures: `tools/gen_model_fixtures.py decoders` (versions in
+//! each JSON file).
 
 use std::path::PathBuf;
 
@@ -15,12 +17,24 @@ fn read_json(name: &str) -> serde_json::Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// CPU, or CUDA when `PREFSCOPE_TEST_DEVICE=cuda`: where the logit comparisons run.
+fn options() -> LoadOptions {
+    let device = match std::env::var("PREFSCOPE_TEST_DEVICE").as_deref() {
+        Ok("cuda") => tch::Device::Cuda(0),
+        _ => tch::Device::Cpu,
+    };
+    LoadOptions {
+        device,
+        kind: Kind::Float,
+    }
+}
+
 fn ints(v: &serde_json::Value) -> Vec<Vec<i64>> {
     serde_json::from_value(v.clone()).unwrap()
 }
 
 fn check(name: &str) {
-    let (_vs, model) = load_decoder(&fixtures().join(name), &LoadOptions::default()).unwrap();
+    let (_vs, model) = load_decoder(&fixtures().join(name), &options()).unwrap();
     compare(name, &model, &read_json(&format!("{name}.logits.json")));
 }
 
@@ -29,7 +43,7 @@ fn check(name: &str) {
 /// transformers loading the same file.
 fn check_gguf(name: &str) {
     let path = fixtures().join(format!("{name}.gguf"));
-    let loaded = load(path.to_str().unwrap(), &LoadOptions::default()).unwrap();
+    let loaded = load(path.to_str().unwrap(), &options()).unwrap();
     compare(
         &format!("{name}.gguf"),
         &loaded.model,
@@ -43,9 +57,16 @@ fn compare(name: &str, model: &prefscope_model::CausalLm, fix: &serde_json::Valu
     let mask = ints(&fix["attention_mask"]);
     let expected: Vec<Vec<Vec<f32>>> = serde_json::from_value(fix["logits"].clone()).unwrap();
     let (b, t) = (ids.len() as i64, ids[0].len() as i64);
-    let ids_t = Tensor::from_slice(&ids.concat()).reshape([b, t]);
-    let mask_t = Tensor::from_slice(&mask.concat()).reshape([b, t]);
-    let logits = tch::no_grad(|| model.forward_logits(&ids_t, Some(&mask_t))).unwrap();
+    let device = options().device;
+    let ids_t = Tensor::from_slice(&ids.concat())
+        .reshape([b, t])
+        .to_device(device);
+    let mask_t = Tensor::from_slice(&mask.concat())
+        .reshape([b, t])
+        .to_device(device);
+    let logits = tch::no_grad(|| model.forward_logits(&ids_t, Some(&mask_t)))
+        .unwrap()
+        .to_device(tch::Device::Cpu);
     assert_eq!(logits.kind(), Kind::Float);
     let vocab = expected[0][0].len();
     assert_eq!(logits.size(), [b, t, vocab as i64]);
