@@ -267,19 +267,36 @@ impl TrainConfig {
         }
     }
 
-    /// The torch device named by `device`.
+    /// The torch device named by `device` (see [`parse_device`]).
     pub fn torch_device(&self) -> Result<tch::Device> {
-        match self.device.as_str() {
-            "cpu" => Ok(tch::Device::Cpu),
-            "cuda" => Ok(tch::Device::Cuda(0)),
-            d => match d.strip_prefix("cuda:").and_then(|n| n.parse().ok()) {
-                Some(n) => Ok(tch::Device::Cuda(n)),
-                None => Err(TrainError::Config(format!(
-                    "device must be cpu, cuda or cuda:N, got {d}"
-                ))),
-            },
+        parse_device(&self.device)
+    }
+}
+
+/// `cpu`, `cuda` or `cuda:N` as a torch device; a CUDA device this machine does not have is an
+/// error saying how many it has (libtorch sees none on a machine without a GPU or driver).
+pub fn parse_device(name: &str) -> Result<tch::Device> {
+    let device = match name {
+        "cpu" => tch::Device::Cpu,
+        "cuda" => tch::Device::Cuda(0),
+        d => match d.strip_prefix("cuda:").and_then(|n| n.parse().ok()) {
+            Some(n) => tch::Device::Cuda(n),
+            None => {
+                return Err(TrainError::Config(format!(
+                    "device must be cpu, cuda or cuda:N, got {d:?}"
+                )))
+            }
+        },
+    };
+    if let tch::Device::Cuda(n) = device {
+        let found = tch::Cuda::device_count();
+        if n as i64 >= found {
+            return Err(TrainError::Config(format!(
+                "device {name}: this machine has {found} CUDA device(s) visible to libtorch"
+            )));
         }
     }
+    Ok(device)
 }
 
 #[cfg(test)]

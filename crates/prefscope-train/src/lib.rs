@@ -58,7 +58,7 @@ pub mod toy;
 pub mod train;
 
 pub use batch::{TokenizedPair, Truncation};
-pub use config::{Inputs, ScheduleConfig, TrainConfig};
+pub use config::{parse_device, Inputs, ScheduleConfig, TrainConfig};
 pub use dpo::{Objective, PairLogps, PairStats, Wpo, WpoAlign};
 pub use error::{Result, TrainError};
 pub use loss::{hinge_loss, ipo_loss, robust_loss, sigmoid_loss, Loss};

@@ -239,7 +239,8 @@ fn chunks(sel: &Selection, chunk: i64) -> Result<Vec<(Tensor, Tensor)>> {
     Ok(out)
 }
 
-/// One chunk: logits `[c, vocab]` (computed in the head's kind, then f32), the label's log-prob and optionally `log sum p^2`.
+/// One chunk: logits `[c, vocab]` (computed in the head's kind, then f32), the label's
+/// log-prob and optionally `log sum p^2`.
 fn chunk_logps(
     flat_hidden: &Tensor,
     lm_head: &Tensor,

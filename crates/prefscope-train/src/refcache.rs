@@ -1,5 +1,7 @@
 //! Reference log-probs cached on disk, computed once per (reference model fingerprint,
-//! template, max_length) and pair, and reused by every run that shares them.
+//! template, max_length, precision) and pair, and reused by every run that shares them. The
+//! precision is part of the key because bf16 and f32 log-probs differ in the third digit: a run
+//! never uses reference values computed in the other precision.
 //!
 //! Layout: `<dir>/<key>.jsonl`, one line per pair: `pair_id`, `ids_hash` (of the token ids, so a
 //! pair whose text or tokenization changed is recomputed), summed log-probs and token counts of
@@ -26,6 +28,8 @@ pub struct CacheKey {
     /// The chat template's name or hash.
     pub template: String,
     pub max_length: usize,
+    /// "f32" or "bf16" (autocast), as the values were computed.
+    pub precision: String,
 }
 
 impl CacheKey {
@@ -153,6 +157,7 @@ mod tests {
             model: "m1".into(),
             template: "chatml".into(),
             max_length: 512,
+            precision: "f32".into(),
         };
         let p = TokenizedPair {
             pair_id: "7".into(),
@@ -178,11 +183,16 @@ mod tests {
         assert!(c2.get(&changed).is_none());
         let other = CacheKey {
             max_length: 1024,
-            ..key
+            ..key.clone()
         };
         assert!(RefCache::open(dir.path(), &other)
             .unwrap()
             .get(&p)
             .is_none());
+        let bf16 = CacheKey {
+            precision: "bf16".into(),
+            ..key
+        };
+        assert!(RefCache::open(dir.path(), &bf16).unwrap().get(&p).is_none());
     }
 }

@@ -303,6 +303,7 @@ fn reference_logps(
         model: model.fingerprint(),
         template: cfg.template.clone(),
         max_length: cfg.max_length,
+        precision: if cfg.bf16 { "bf16" } else { "f32" }.into(),
     };
     let mut cache = RefCache::open(&dir, &key)?;
     let all: Vec<&TokenizedPair> = data.train.iter().chain(&data.eval).collect();

@@ -153,7 +153,7 @@ fn bad_inputs_exit_2_naming_the_file() {
     );
     assert_eq!(code, 2, "{stderr}");
     assert!(
-        stderr.contains("--device must be cpu, cuda or cuda:N, got \"tpu\""),
+        stderr.contains("device must be cpu, cuda or cuda:N, got \"tpu\""),
         "{stderr}"
     );
     let (code, _, stderr) = run(
@@ -162,4 +162,16 @@ fn bad_inputs_exit_2_naming_the_file() {
     );
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("unknown preset \"gpt-5\""), "{stderr}");
+    let (code, _, stderr) = run(
+        &[
+            "logprobs", "--model", "m.gguf", "--pairs", "x.jsonl", "--out", "y.jsonl", "--device",
+            "cuda:7",
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("device cuda:7: this machine has"),
+        "{stderr}"
+    );
 }

@@ -65,30 +65,6 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs[xs.len() / 2]
 }
 
-fn parse_device(s: &str) -> anyhow::Result<tch::Device> {
-    let device = match s {
-        "cpu" => tch::Device::Cpu,
-        "cuda" => tch::Device::Cuda(0),
-        d => match d.strip_prefix("cuda:").and_then(|n| n.parse().ok()) {
-            Some(n) => tch::Device::Cuda(n),
-            None => {
-                return Err(crate::exit::bad_input(anyhow::anyhow!(
-                    "--device must be cpu, cuda or cuda:N, got {d:?}"
-                )))
-            }
-        },
-    };
-    if let tch::Device::Cuda(n) = device {
-        let found = tch::Cuda::device_count();
-        if (n as i64) >= found {
-            return Err(crate::exit::bad_input(anyhow::anyhow!(
-                "--device {s}: this machine has {found} CUDA device(s)"
-            )));
-        }
-    }
-    Ok(device)
-}
-
 /// The benchmarked model and its HF config.json.
 fn load_model(
     args: &TrainArgs,
@@ -157,7 +133,7 @@ pub fn run(args: &TrainArgs, json: bool) -> anyhow::Result<()> {
             "--steps and --pairs must be at least 1"
         )));
     }
-    let device = parse_device(&args.device)?;
+    let device = prefscope_train::parse_device(&args.device).map_err(crate::exit::bad_input)?;
     let (model, policy, hf_config, vocab) = load_model(args, device)?;
     let shape = BenchShape {
         pairs: args.pairs,

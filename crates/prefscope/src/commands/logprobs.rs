@@ -43,6 +43,13 @@ pub struct Args {
     /// Only the first N pairs.
     #[arg(long)]
     pub limit: Option<usize>,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Score in bf16 mixed precision (autocast; f32 weights). Log-probs then differ from f32 in
+    /// the third digit.
+    #[arg(long)]
+    pub bf16: bool,
 }
 
 pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
@@ -51,7 +58,8 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
             "need max_prompt_length < max_length, batch_size >= 1, logit_chunk >= 1"
         )));
     }
-    let policy = HfPolicy::load(&args.model, tch::Device::Cpu).map_err(bad_input)?;
+    let device = prefscope_train::parse_device(&args.device).map_err(bad_input)?;
+    let policy = HfPolicy::load(&args.model, device).map_err(bad_input)?;
     let mut pairs = super::train::read_any_pairs(&args.pairs)?;
     if let Some(n) = args.limit {
         pairs.truncate(n);
@@ -64,8 +72,8 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
         },
         micro_batch: args.batch_size,
         logit_chunk: args.logit_chunk,
-        device: tch::Device::Cpu,
-        bf16: false,
+        device,
+        bf16: args.bf16,
         per_token: true,
     };
     let bar = crate::output::progress(tokenized.len() as u64, "logprobs", json);
