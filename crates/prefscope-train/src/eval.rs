@@ -2,10 +2,13 @@
 //! the reference, `m = (log pi(y_c) - log ref(y_c)) - (log pi(y_r) - log ref(y_r))` from summed
 //! log-probs, and its summaries. `pref_acc` counts margins strictly above 0; exact ties
 //! (margin 0, as for an untrained policy) are counted apart, so an untrained model shows
-//! `pref_acc = 0` with all pairs tied rather than a silent 50%.
+//! `pref_acc = 0` with all pairs tied rather than a silent 50%. [`outcomes`] gives the same per
+//! pair (what per-user bootstraps and permutation tests need); the training loop writes them
+//! for the final evaluation to `eval_pairs.jsonl`.
 
 use serde::{Deserialize, Serialize};
 
+use crate::batch::TokenizedPair;
 use crate::refcache::RefLogps;
 use crate::score::PairScore;
 
@@ -29,15 +32,64 @@ pub struct EvalMetrics {
     pub wpo_weight: f64,
 }
 
+/// One held-out pair under the policy and the reference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PairOutcome {
+    pub pair_id: String,
+    /// Summed completion log-probs under the policy and the reference.
+    pub chosen_logp: f32,
+    pub rejected_logp: f32,
+    pub ref_chosen_logp: f32,
+    pub ref_rejected_logp: f32,
+    /// `beta * m`, the implicit reward margin.
+    pub margin: f64,
+    /// `m > 0`.
+    pub correct: bool,
+    /// `m == 0`.
+    pub tie: bool,
+}
+
+/// The unscaled margin `m` and its two halves (policy minus reference, chosen and rejected).
+fn margin_parts(s: &PairScore, r: &RefLogps) -> (f64, f64, f64) {
+    let dc = s.chosen.logp as f64 - r.chosen as f64;
+    let dr = s.rejected.logp as f64 - r.rejected as f64;
+    (dc - dr, dc, dr)
+}
+
+/// Per-pair outcomes of scored `pairs` (same order as `scores` and `refs`).
+pub fn outcomes(
+    beta: f64,
+    pairs: &[TokenizedPair],
+    scores: &[PairScore],
+    refs: &[RefLogps],
+) -> Vec<PairOutcome> {
+    pairs
+        .iter()
+        .zip(scores)
+        .zip(refs)
+        .map(|((p, s), r)| {
+            let (m, _, _) = margin_parts(s, r);
+            PairOutcome {
+                pair_id: p.pair_id.clone(),
+                chosen_logp: s.chosen.logp,
+                rejected_logp: s.rejected.logp,
+                ref_chosen_logp: r.chosen,
+                ref_rejected_logp: r.rejected,
+                margin: beta * m,
+                correct: m > 0.0,
+                tie: m == 0.0,
+            }
+        })
+        .collect()
+}
+
 /// Summarises scored pairs against their reference log-probs.
 pub fn summarise(step: u64, beta: f64, scores: &[PairScore], refs: &[RefLogps]) -> EvalMetrics {
     let n = scores.len().max(1) as f64;
     let (mut acc, mut ties, mut margin, mut cr, mut rr, mut cl, mut rl, mut w) =
         (0usize, 0usize, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
     for (s, r) in scores.iter().zip(refs) {
-        let dc = s.chosen.logp as f64 - r.chosen as f64;
-        let dr = s.rejected.logp as f64 - r.rejected as f64;
-        let m = dc - dr;
+        let (m, dc, dr) = margin_parts(s, r);
         if m > 0.0 {
             acc += 1;
         } else if m == 0.0 {
@@ -107,5 +159,24 @@ mod tests {
         assert_eq!((m.ties, m.pairs), (1, 3));
         assert!((m.pref_acc - 1.0 / 3.0).abs() < 1e-12);
         assert!((m.margin_mean - 0.1 * (0.0 + 0.5 - 1.0) / 3.0).abs() < 1e-12);
+        let pairs: Vec<TokenizedPair> = (0..3)
+            .map(|i| TokenizedPair {
+                pair_id: format!("p{i}"),
+                prompt: vec![],
+                chosen: vec![],
+                rejected: vec![],
+            })
+            .collect();
+        let scores = [score(-1.0, -1.0), score(-0.5, -1.0), score(-2.0, -1.0)];
+        let out = outcomes(0.1, &pairs, &scores, &refs);
+        let flags: Vec<(bool, bool)> = out.iter().map(|o| (o.correct, o.tie)).collect();
+        assert_eq!(flags, [(false, true), (true, false), (false, false)]);
+        assert_eq!(out[2].pair_id, "p2");
+        assert!((out[2].margin + 0.1).abs() < 1e-12, "beta * (-1)");
+        let mean = out.iter().map(|o| o.margin).sum::<f64>() / 3.0;
+        assert!(
+            (mean - m.margin_mean).abs() < 1e-12,
+            "outcomes agree with the summary"
+        );
     }
 }

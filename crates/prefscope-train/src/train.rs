@@ -1,7 +1,8 @@
 //! The training loop, written out top to bottom like nanoGPT's `train.py`: setup, reference
 //! log-probs, resume, then one loop (lr from the schedule, evaluate and checkpoint at fixed
 //! intervals, micro-steps with the loss divided by the accumulation count, clip, step, zero,
-//! log), then the final evaluation, checkpoint and HF directory.
+//! log), then the final evaluation (summary to metrics.jsonl, every pair to
+//! `eval_pairs.jsonl`), checkpoint and HF directory.
 //!
 //! The reference model is the policy as loaded, before any update: its log-probs for every
 //! train and eval pair are computed once (or read from the [`RefCache`]) before a checkpoint
@@ -27,7 +28,7 @@ use crate::model::{named_parameters, PolicyModel};
 use crate::optim::{adamw_step, clip_grad_norm, grad_norm, zero_grad, AdamWState};
 use crate::refcache::{CacheKey, RefCache, RefLogps};
 use crate::schedule::lr_at;
-use crate::score::{score_pairs, ScoreOptions};
+use crate::score::{score_pairs, PairScore, ScoreOptions};
 
 /// Train and held-out pairs, tokenized.
 #[derive(Debug, Default)]
@@ -132,7 +133,7 @@ pub fn run(
             ));
         }
         if cfg.eval_every > 0 && step > 0 && step % cfg.eval_every == 0 {
-            let m = evaluate(cfg, model, &data.eval, &eval_refs, step)?;
+            let (m, _) = evaluate(cfg, model, &data.eval, &eval_refs, step)?;
             log_line(&metrics_path, "eval", &m)?;
             on(Event::Eval(&m));
         }
@@ -183,7 +184,11 @@ pub fn run(
 
     // ---- the end: evaluate, checkpoint, save an HF directory
     if !data.eval.is_empty() {
-        let m = evaluate(cfg, model, &data.eval, &eval_refs, step)?;
+        let (m, scores) = evaluate(cfg, model, &data.eval, &eval_refs, step)?;
+        write_outcomes(
+            &out.join("eval_pairs.jsonl"),
+            &eval::outcomes(cfg.loss.beta(), &data.eval, &scores, &eval_refs),
+        )?;
         log_line(&metrics_path, "eval", &m)?;
         on(Event::Eval(&m));
         final_eval = Some(m);
@@ -391,7 +396,7 @@ fn evaluate(
     pairs: &[TokenizedPair],
     refs: &[RefLogps],
     step: u64,
-) -> Result<EvalMetrics> {
+) -> Result<(EvalMetrics, Vec<PairScore>)> {
     let pairs: Vec<&TokenizedPair> = pairs.iter().collect();
     let scores = score_pairs(
         model,
@@ -399,7 +404,18 @@ fn evaluate(
         &score_options(cfg, model, false),
         &mut |_| {},
     )?;
-    Ok(eval::summarise(step, cfg.loss.beta(), &scores, refs))
+    let metrics = eval::summarise(step, cfg.loss.beta(), &scores, refs);
+    Ok((metrics, scores))
+}
+
+/// The final evaluation pair by pair, one JSON line each, written atomically.
+fn write_outcomes(path: &Path, outcomes: &[eval::PairOutcome]) -> Result<()> {
+    let mut text = String::new();
+    for o in outcomes {
+        text += &serde_json::to_string(o).map_err(|e| TrainError::format(path, e))?;
+        text.push('\n');
+    }
+    checkpoint::write_atomic(path, text.as_bytes())
 }
 
 /// The next `n` training pairs; each epoch is a fresh permutation drawn from (seed, epoch).

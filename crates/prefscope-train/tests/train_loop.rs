@@ -83,6 +83,20 @@ fn learns_a_planted_preference() {
     let tail: f64 = steps[25..].iter().sum();
     assert!(tail < head, "loss {steps:?}");
     assert!(dir.path().join("final/model.safetensors").exists());
+    // Every held-out pair, once, agreeing with the summary.
+    let lines = std::fs::read_to_string(dir.path().join("eval_pairs.jsonl")).unwrap();
+    let outcomes: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(outcomes.len(), d.eval.len());
+    let ids: std::collections::HashSet<&str> = outcomes
+        .iter()
+        .map(|o| o["pair_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), d.eval.len());
+    let correct = outcomes.iter().filter(|o| o["correct"] == true).count();
+    assert_eq!(correct as f64 / d.eval.len() as f64, ev.pref_acc);
     assert!(
         dir.path().join("metrics_train.parquet").exists()
             && dir.path().join("metrics_eval.parquet").exists()
