@@ -303,6 +303,23 @@ pub fn parse_device(name: &str) -> Result<tch::Device> {
 mod tests {
     use super::*;
 
+    /// The documented runs in `examples/` stay valid configs.
+    #[test]
+    fn example_configs_parse_and_validate() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let cfg = TrainConfig::from_toml_file(&path)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                assert!(cfg.inputs.model.is_some(), "{}", path.display());
+                n += 1;
+            }
+        }
+        assert!(n >= 2, "examples found: {n}");
+    }
+
     #[test]
     fn minimal_toml_gets_defaults_and_round_trips() {
         let cfg: TrainConfig = toml::from_str(
