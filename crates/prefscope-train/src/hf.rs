@@ -67,10 +67,7 @@ impl PolicyModel for HfPolicy {
         attention_mask: &Tensor,
         _train: bool,
     ) -> Result<Tensor> {
-        self.loaded
-            .model
-            .forward_hidden(ids, padding_mask(attention_mask)?)
-            .map_err(|e| TrainError::Model(e.to_string()))
+        decoder_forward(&self.loaded.model, ids, attention_mask)
     }
 
     fn lm_head(&self) -> Tensor {
@@ -177,9 +174,7 @@ impl PolicyModel for DecoderPolicy {
         attention_mask: &Tensor,
         _train: bool,
     ) -> Result<Tensor> {
-        self.model
-            .forward_hidden(ids, padding_mask(attention_mask)?)
-            .map_err(|e| TrainError::Model(e.to_string()))
+        decoder_forward(&self.model, ids, attention_mask)
     }
     fn lm_head(&self) -> Tensor {
         self.model.lm_head_weight().shallow_clone()
@@ -197,6 +192,13 @@ impl PolicyModel for DecoderPolicy {
             self.name
         )))
     }
+}
+
+/// A decoder's final hidden states, taking SDPA's plain causal path when nothing is padded.
+fn decoder_forward(model: &CausalLm, ids: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
+    model
+        .forward_hidden(ids, padding_mask(attention_mask)?)
+        .map_err(|e| TrainError::Model(e.to_string()))
 }
 
 /// SHA-256 (hex, 16 bytes) of the weight files under `source` and the config.
