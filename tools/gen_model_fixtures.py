@@ -402,7 +402,7 @@ def tiny_ggufs():
     import gguf as G
     import numpy as np
     from safetensors.torch import load_file
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.integrations.gguf.gguf_tokenizer_mapping import bytes_to_unicode
     for name, arch, half in (("tiny-llama", "llama", G.GGMLQuantizationType.F16),
                              ("tiny-qwen2", "qwen2", G.GGMLQuantizationType.BF16)):
@@ -414,13 +414,16 @@ def tiny_ggufs():
         add_gguf_hparams(w, cfg)
         w.add_tokenizer_model("gpt2")
         w.add_tokenizer_pre("default")
-        alphabet = list(bytes_to_unicode().values())[: cfg["vocab_size"] - 1]
-        tokens = alphabet + ["<|im_end|>"]
+        # Printable ASCII but the space, one merge ("H e"), one CONTROL token.
+        alphabet = list(bytes_to_unicode().values())[: cfg["vocab_size"] - 2]
+        tokens = alphabet + ["He", "<|im_end|>"]
         w.add_token_list(tokens)
         w.add_token_types([1] * (len(tokens) - 1) + [3])
-        w.add_token_merges([f"{alphabet[0]} {alphabet[1]}"][:0])
+        w.add_token_merges(["H e"])
         w.add_bos_token_id(1)
         w.add_eos_token_id(len(tokens) - 1)
+        # Llama-3 files ask for a BOS (tokenizer.ggml.add_bos_token = true); Qwen2 files do not.
+        w.add_add_bos_token(arch == "llama")
         types = add_gguf_tensors(w, cfg, arch, tensors, half)
         w.write_header_to_file()
         w.write_kv_data_to_file()
@@ -432,9 +435,14 @@ def tiny_ggufs():
         mask = torch.tensor(fix["attention_mask"])
         with torch.no_grad():
             logits = model(input_ids=ids, attention_mask=mask).logits
+        # The tokenizer transformers builds from the same file (the vocabulary has no space).
+        tok = AutoTokenizer.from_pretrained(FIX, gguf_file=f"{name}.gguf")
+        probes = [{"text": t, "ids": tok(t, add_special_tokens=False)["input_ids"],
+                   "ids_with_special": tok(t)["input_ids"]}
+                  for t in ("Hello,world!", "a<|im_end|>b", "{x:[1,2]}")]
         dump(f"{name}.gguf.logits.json", {"model": f"{name}.gguf", "gguf": G.__name__, "tensor_types": types,
                                           "input_ids": fix["input_ids"], "attention_mask": fix["attention_mask"],
-                                          "logits": logits.tolist()})
+                                          "logits": logits.tolist(), "tokenizer_probes": probes})
 
 
 # --- a SentencePiece GGUF (tokenizer.ggml.model = llama: Llama-2, Mistral, TinyLlama) ------

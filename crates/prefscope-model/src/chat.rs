@@ -216,7 +216,9 @@ impl ChatTokenizer {
     }
 
     /// Writes `tokenizer.json` and `tokenizer_config.json` (chat template and special tokens) to
-    /// `dir`, so that transformers' `AutoTokenizer.from_pretrained(dir)` reads them.
+    /// `dir`, so that transformers' `AutoTokenizer.from_pretrained(dir)` reads them. Whether a
+    /// BOS/EOS is added lives in tokenizer.json's post-processor, as transformers' own
+    /// `save_pretrained` leaves it (no `add_bos_token` key).
     pub fn save(&self, dir: &Path) -> Result<()> {
         let tok_path = dir.join("tokenizer.json");
         self.tokenizer
@@ -231,7 +233,6 @@ impl ChatTokenizer {
             "bos_token": self.bos_token,
             "eos_token": self.eos_token,
             "pad_token": pad,
-            "add_bos_token": false,
             "clean_up_tokenization_spaces": false,
         });
         crate::load::write_json(&dir.join("tokenizer_config.json"), &cfg)

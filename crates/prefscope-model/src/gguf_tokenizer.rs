@@ -5,7 +5,8 @@
 //! - `tokenizer.ggml.model = gpt2` (SmolLM2, Qwen2, Llama-3): byte-level BPE with the file's
 //!   merges; the pre-tokenizer is named by `tokenizer.ggml.pre` (`smollm`: single digits then
 //!   GPT-2 byte level, as SmolLM2's tokenizer.json; `qwen2`, `llama-bpe`: their split regex;
-//!   otherwise GPT-2).
+//!   otherwise GPT-2). `add_bos_token` / `add_eos_token` (default false) add a template step
+//!   after the byte-level post-processor, as Llama-3's tokenizer.json has.
 //! - `tokenizer.ggml.model = llama` (SentencePiece BPE: Llama-2, Mistral/Zephyr, TinyLlama):
 //!   the vocabulary as the file spells it (`▁` for a space, `<0x0A>` byte tokens); BPE with byte
 //!   fallback and fused unknowns, no unknown token of its own (unencodable bytes need a `<0xXX>`
@@ -42,6 +43,7 @@ use tokenizers::pre_tokenizers::digits::Digits;
 use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
 use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
+use tokenizers::processors::sequence::Sequence as PostProcessorSequence;
 use tokenizers::processors::template::{SpecialToken, TemplateProcessing};
 use tokenizers::{
     AddedToken, DecoderWrapper, PreTokenizerWrapper, SplitDelimiterBehavior, Tokenizer,
@@ -73,7 +75,7 @@ pub(crate) fn gguf_tokenizer(file: &GgufFile, tokens: &[String]) -> Result<ChatT
     let unk = special_token(file, tokens, "unknown_token_id")?;
     let pad = special_token(file, tokens, "padding_token_id")?;
     let mut tok = match model {
-        "gpt2" => byte_level_bpe(file, tokens)?,
+        "gpt2" => byte_level_bpe(file, tokens, bos.as_ref(), eos.as_ref())?,
         "llama" => sentencepiece_bpe(file, tokens, bos.as_ref(), eos.as_ref())?,
         other => {
             return Err(tok_err(format!(
@@ -181,7 +183,12 @@ fn bpe_error(file: &GgufFile, e: impl std::fmt::Display) -> ModelError {
 }
 
 /// Byte-level BPE (`gpt2`), pre-tokenizer named by `tokenizer.ggml.pre`.
-fn byte_level_bpe(file: &GgufFile, tokens: &[String]) -> Result<Tokenizer> {
+fn byte_level_bpe(
+    file: &GgufFile,
+    tokens: &[String],
+    bos: Option<&(u32, String)>,
+    eos: Option<&(u32, String)>,
+) -> Result<Tokenizer> {
     // No merges: a vocabulary of single characters.
     let merges = file_merges(file).unwrap_or_default();
     let bpe = BPE::builder()
@@ -226,7 +233,18 @@ fn byte_level_bpe(file: &GgufFile, tokens: &[String]) -> Result<Tokenizer> {
         tok.with_normalizer(Some(tokenizers::normalizers::unicode::NFC));
     }
     tok.with_decoder(Some(ByteLevel::default()));
-    tok.with_post_processor(Some(ByteLevel::new(false, false, true)));
+    let byte_level = ByteLevel::new(false, false, true);
+    // Llama-3 files set add_bos_token; SmolLM2 and Qwen2 files clear it (absent: no BOS).
+    match flagged_bos_eos(file, bos, eos, false) {
+        (None, None) => tok.with_post_processor(Some(byte_level)),
+        (bos, eos) => {
+            let template = add_bos_eos(bos, eos).map_err(|e| bpe_error(file, e))?;
+            tok.with_post_processor(Some(PostProcessorSequence::new(vec![
+                byte_level.into(),
+                template.into(),
+            ])))
+        }
+    };
     Ok(tok)
 }
 
@@ -288,15 +306,29 @@ fn sentencepiece_bpe(
         Strip::new(' ', 1, 0).into(),
     ];
     tok.with_decoder(Some(DecoderSequence::new(decoder)));
+    // A SentencePiece file without the flag gets a BOS, as llama.cpp and transformers do.
+    let (bos, eos) = flagged_bos_eos(file, bos, eos, true);
+    tok.with_post_processor(Some(add_bos_eos(bos, eos).map_err(|e| bpe_error(file, e))?));
+    Ok(tok)
+}
+
+/// The BOS and EOS tokens that `tokenizer.ggml.add_bos_token` / `add_eos_token` ask to add
+/// (transformers: only when the flag is set and the token exists); `bos_default` is the BOS
+/// flag of a file that has none, `add_eos_token` defaults to false.
+fn flagged_bos_eos<'a>(
+    file: &GgufFile,
+    bos: Option<&'a (u32, String)>,
+    eos: Option<&'a (u32, String)>,
+    bos_default: bool,
+) -> (Option<&'a (u32, String)>, Option<&'a (u32, String)>) {
     let flag = |key: &str, default: bool| match file.meta(key) {
         Some(MetaValue::Bool(b)) => *b,
         _ => default,
     };
-    // transformers: BOS/EOS are added only when the flag is set and the token exists.
-    let bos = bos.filter(|_| flag("tokenizer.ggml.add_bos_token", true));
-    let eos = eos.filter(|_| flag("tokenizer.ggml.add_eos_token", false));
-    tok.with_post_processor(Some(add_bos_eos(bos, eos).map_err(|e| bpe_error(file, e))?));
-    Ok(tok)
+    (
+        bos.filter(|_| flag("tokenizer.ggml.add_bos_token", bos_default)),
+        eos.filter(|_| flag("tokenizer.ggml.add_eos_token", false)),
+    )
 }
 
 /// The post-processor transformers' `update_post_processor` builds: `[bos] $A [eos]`, and for a

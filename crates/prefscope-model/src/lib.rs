@@ -69,8 +69,9 @@
 //!   this is more faithful than transformers' GGUF converter, which drops the digit split).
 //!   SentencePiece BPE (`llama`: Llama-2, Mistral, TinyLlama): byte fallback, merges derived from
 //!   the scores when the file has none, `Metaspace` (prepend `▁` to the first piece unless it
-//!   starts with one), bos/eos/unk special; `add_bos_token` only in `Tokenizer::encode(_, true)`,
-//!   never in [`ChatTokenizer::encode`], so a template writing `bos_token` gives one BOS. Where
+//!   starts with one), bos/eos/unk special. `add_bos_token` (both kinds; SentencePiece files
+//!   without it get a BOS) only in `Tokenizer::encode(_, true)`, never in
+//!   [`ChatTokenizer::encode`], so a template writing `bos_token` gives one BOS. Where
 //!   transformers and the `sentencepiece` library differ ("<s>" in text; text starting with a
 //!   space) we follow transformers. Other tokenizer models are an error.
 //! - Parameters are created in the requested kind (f32 on CPU; bf16 possible) in one

@@ -118,6 +118,35 @@ fn tiny_qwen2_gguf_matches_transformers() {
     check_gguf("tiny-qwen2");
 }
 
+/// Byte-level GGUF tokenizers honour `tokenizer.ggml.add_bos_token` as transformers does:
+/// tiny-llama sets it (as Llama-3 files do), tiny-qwen2 does not; the crate's own `encode`
+/// never adds special tokens (chat templates write them).
+#[test]
+fn byte_level_gguf_tokenizers_add_bos_as_flagged() {
+    for (name, adds_bos) in [("tiny-llama", true), ("tiny-qwen2", false)] {
+        let m = prefscope_model::GgufModel::read(&fixtures().join(format!("{name}.gguf"))).unwrap();
+        let fix = read_json(&format!("{name}.gguf.logits.json"));
+        for probe in fix["tokenizer_probes"].as_array().unwrap() {
+            let text = probe["text"].as_str().unwrap();
+            let want: Vec<u32> = serde_json::from_value(probe["ids"].clone()).unwrap();
+            let want_special: Vec<u32> =
+                serde_json::from_value(probe["ids_with_special"].clone()).unwrap();
+            assert_eq!(
+                want_special.len(),
+                want.len() + adds_bos as usize,
+                "{name} fixture"
+            );
+            assert_eq!(m.chat.encode(text).unwrap(), want, "{name}: {text:?}");
+            let with_special = m.chat.tokenizer().encode(text, true).unwrap();
+            assert_eq!(
+                with_special.get_ids(),
+                want_special,
+                "{name}: {text:?} with special"
+            );
+        }
+    }
+}
+
 #[test]
 fn padded_row_equals_unpadded_run() {
     let fix = read_json("tiny-qwen2.logits.json");
