@@ -56,6 +56,9 @@ use crate::gguf::{GgufFile, MetaValue};
 const QWEN2_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 const LLAMA3_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
+/// A special token: its id and its string.
+type Special = (u32, String);
+
 /// llama.cpp token types (`tokenizer.ggml.token_type`).
 const CONTROL: i64 = 3;
 const USER_DEFINED: i64 = 4;
@@ -129,7 +132,7 @@ pub(crate) fn gguf_tokenizer(file: &GgufFile, tokens: &[String]) -> Result<ChatT
 
 /// The id and token of `tokenizer.ggml.{key}`; `None` when absent or negative (llama.cpp's "no
 /// token"); an id past the vocabulary is an error.
-fn special_token(file: &GgufFile, tokens: &[String], key: &str) -> Result<Option<(u32, String)>> {
+fn special_token(file: &GgufFile, tokens: &[String], key: &str) -> Result<Option<Special>> {
     let key = format!("tokenizer.ggml.{key}");
     let Some(value) = file.meta(&key) else {
         return Ok(None);
@@ -186,8 +189,8 @@ fn bpe_error(file: &GgufFile, e: impl std::fmt::Display) -> ModelError {
 fn byte_level_bpe(
     file: &GgufFile,
     tokens: &[String],
-    bos: Option<&(u32, String)>,
-    eos: Option<&(u32, String)>,
+    bos: Option<&Special>,
+    eos: Option<&Special>,
 ) -> Result<Tokenizer> {
     // No merges: a vocabulary of single characters.
     let merges = file_merges(file).unwrap_or_default();
@@ -252,8 +255,8 @@ fn byte_level_bpe(
 fn sentencepiece_bpe(
     file: &GgufFile,
     tokens: &[String],
-    bos: Option<&(u32, String)>,
-    eos: Option<&(u32, String)>,
+    bos: Option<&Special>,
+    eos: Option<&Special>,
 ) -> Result<Tokenizer> {
     let path = file.path();
     let merges = match file_merges(file) {
@@ -317,10 +320,10 @@ fn sentencepiece_bpe(
 /// flag of a file that has none, `add_eos_token` defaults to false.
 fn flagged_bos_eos<'a>(
     file: &GgufFile,
-    bos: Option<&'a (u32, String)>,
-    eos: Option<&'a (u32, String)>,
+    bos: Option<&'a Special>,
+    eos: Option<&'a Special>,
     bos_default: bool,
-) -> (Option<&'a (u32, String)>, Option<&'a (u32, String)>) {
+) -> (Option<&'a Special>, Option<&'a Special>) {
     let flag = |key: &str, default: bool| match file.meta(key) {
         Some(MetaValue::Bool(b)) => *b,
         _ => default,
@@ -334,8 +337,8 @@ fn flagged_bos_eos<'a>(
 /// The post-processor transformers' `update_post_processor` builds: `[bos] $A [eos]`, and for a
 /// pair `[bos] $A [eos] [bos] $B [eos]` (type id 1 for the second).
 fn add_bos_eos(
-    bos: Option<&(u32, String)>,
-    eos: Option<&(u32, String)>,
+    bos: Option<&Special>,
+    eos: Option<&Special>,
 ) -> std::result::Result<TemplateProcessing, String> {
     let mut single = vec![];
     let mut pair = vec![];
