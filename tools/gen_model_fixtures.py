@@ -527,28 +527,41 @@ def spm_gguf():
                              rope_theta=1e4, tie_word_embeddings=True, rms_norm_eps=1e-5))
     weights = LlamaForCausalLM(cfg).float().state_dict()
     weights.pop("lm_head.weight", None)
-    name = "tiny-spm.gguf"
-    w = G.GGUFWriter(os.path.join(FIX, name), "llama")
-    add_gguf_hparams(w, cfg.to_dict() | {"rope_theta": 1e4})
-    w.add_tokenizer_model("llama")
-    w.add_tokenizer_pre("default")
-    w.add_token_list(tokens)
-    w.add_token_scores(scores)
-    w.add_token_types(types)
-    w.add_bos_token_id(sp.bos_id())
-    w.add_eos_token_id(sp.eos_id())
-    w.add_unk_token_id(sp.unk_id())
-    w.add_add_bos_token(True)
-    w.add_add_eos_token(False)
-    w.add_chat_template(LLAMA2_TEMPLATE)
-    add_gguf_tensors(w, cfg.to_dict(), "llama", weights, G.GGMLQuantizationType.F16)
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-    print("wrote", name, os.path.getsize(os.path.join(FIX, name)), "bytes")
+    def write(name, weights=None, merges=None):
+        w = G.GGUFWriter(os.path.join(FIX, name), "llama")
+        add_gguf_hparams(w, cfg.to_dict() | {"rope_theta": 1e4})
+        w.add_tokenizer_model("llama")
+        w.add_tokenizer_pre("default")
+        w.add_token_list(tokens)
+        w.add_token_scores(scores)
+        w.add_token_types(types)
+        if merges is not None:
+            w.add_token_merges(merges)
+        w.add_bos_token_id(sp.bos_id())
+        w.add_eos_token_id(sp.eos_id())
+        w.add_unk_token_id(sp.unk_id())
+        w.add_add_bos_token(True)
+        w.add_add_eos_token(False)
+        w.add_chat_template(LLAMA2_TEMPLATE)
+        if weights is not None:
+            add_gguf_tensors(w, cfg.to_dict(), "llama", weights, G.GGMLQuantizationType.F16)
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+        w.close()
+        print("wrote", name, os.path.getsize(os.path.join(FIX, name)), "bytes")
 
+    name = "tiny-spm.gguf"
+    write(name, weights)
     tok = AutoTokenizer.from_pretrained(FIX, gguf_file=name)
+    # The same vocabulary with merges stored in the file (some converters write them), and only
+    # the best half of the merges the scores imply: a reader that derived merges from the
+    # scores instead of reading these would cut text differently.
+    derived = json.loads(tok.backend_tokenizer.to_str())["model"]["merges"]
+    stored = [" ".join(m) if isinstance(m, list) else m for m in derived[: len(derived) // 2]]
+    stored_name = "tiny-spm-merges.gguf"
+    write(stored_name, merges=stored)
+    stored_tok = AutoTokenizer.from_pretrained(FIX, gguf_file=stored_name)
     # Longer text too: the last dialogues of the file (training read the first ones), cut at 400
     # characters, so that many merges are exercised.
     with gzip.open("/work/shared/data/hh-rlhf/harmless-base-test.jsonl.gz", "rt") as f:
@@ -569,7 +582,11 @@ def spm_gguf():
     dump("tiny-spm.tokenizer.json", {"gguf": name, "versions": versions,
          "source": "/work/shared/data/hh-rlhf/harmless-base-test.jsonl.gz",
          "bos_token": tok.bos_token, "eos_token": tok.eos_token, "unk_token": tok.unk_token,
-         "pad_token": tok.pad_token, "probes": probes, "chat": chat})
+         "pad_token": tok.pad_token, "probes": probes, "chat": chat,
+         "stored_merges": {"gguf": stored_name, "merges": len(stored), "derived_merges": len(derived),
+                           "probes": [{"text": p["text"],
+                                       "ids": stored_tok(p["text"], add_special_tokens=False)["input_ids"]}
+                                      for p in probes]}})
     return tok, sp
 
 

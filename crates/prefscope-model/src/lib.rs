@@ -86,6 +86,8 @@
 //! - A SentencePiece GGUF (`llama` tokenizer, trained on HH-RLHF text, metadata as llama.cpp's
 //!   converter writes it): token ids, decoding and the Llama-2-chat rendering equal transformers'
 //!   `gguf_file=` tokenizer; ids equal `sentencepiece`'s except for the two documented cases.
+//!   The same vocabulary with merges stored in the file: those merges are used, as there.
+//! - Byte-level GGUF tokenizers with and without `add_bos_token`: ids with special tokens equal.
 //! - SmolLM2-135M-Instruct Q4_1 GGUF: token ids equal, completion log-probs of HH-RLHF pairs
 //!   within 2e-5 per token.
 //! - Chat templates (SmolLM2, Qwen2.5, Llama-2-chat, Zephyr, Llama-3) byte-identical to

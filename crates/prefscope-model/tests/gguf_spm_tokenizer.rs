@@ -4,7 +4,8 @@
 //! Fixtures: `tools/gen_model_fixtures.py spm_gguf` writes `tiny-spm.gguf` (a 1000-piece
 //! SentencePiece BPE with byte fallback trained on HH-RLHF text, its metadata written as
 //! llama.cpp's `_set_vocab_sentencepiece` writes it: no merges, so they come from the scores;
-//! a tiny random Llama; the Llama-2-chat template) and `tiny-spm.tokenizer.json` (the ids).
+//! a tiny random Llama; the Llama-2-chat template), `tiny-spm-merges.gguf` (the same vocabulary
+//! with half its merges stored in the file, no tensors) and `tiny-spm.tokenizer.json` (the ids).
 
 use std::path::{Path, PathBuf};
 
@@ -73,6 +74,32 @@ fn spm_gguf_ids_and_decoding_match_transformers() {
     assert!(
         differs_from_spm.len() < fix["probes"].as_array().unwrap().len() / 2,
         "{differs_from_spm:?}"
+    );
+}
+
+/// `tokenizer.ggml.merges` in a SentencePiece file wins over merges derived from the scores, as
+/// in transformers: the fixture stores only the best half of the derived merges, so most probes
+/// tokenize differently from `tiny-spm.gguf` (the test checks that they do).
+#[test]
+fn spm_gguf_stored_merges_are_used_as_transformers_uses_them() {
+    let fix = reference();
+    let stored = &fix["stored_merges"];
+    let m = GgufModel::read(&fixtures().join(stored["gguf"].as_str().unwrap())).unwrap();
+    let mut differ_from_derived = 0;
+    for (probe, derived) in stored["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(fix["probes"].as_array().unwrap())
+    {
+        let text = probe["text"].as_str().unwrap();
+        let want = ids(&probe["ids"]);
+        assert_eq!(m.chat.encode(text).unwrap(), want, "ids of {text:?}");
+        differ_from_derived += (want != ids(&derived["ids"])) as usize;
+    }
+    assert!(
+        differ_from_derived > 10,
+        "{differ_from_derived} probes differ"
     );
 }
 
