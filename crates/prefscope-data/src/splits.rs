@@ -23,7 +23,7 @@
 //! Random groups and the hold-out draw hash (seed, user id), so a user's group depends only on
 //! the user and the seed, never on who else is in the data.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -489,24 +489,54 @@ pub fn group_counts(
     counts
 }
 
-/// Pair counts per (group, source model): the notes' source-model confound check. A pair counts
-/// for the model of its chosen and (if different) its rejected response. Returns the models
-/// (sorted) and a 2 x models table, group A first.
-pub fn source_model_table(split: &Split, pairs: &[Pair]) -> (Vec<String>, [Vec<f64>; 2]) {
-    let mut by_model: BTreeMap<&str, [f64; 2]> = BTreeMap::new();
-    let index: HashMap<&str, Group> = split.groups.iter().map(|(u, g)| (u.as_str(), *g)).collect();
+/// Source-model counts of each grouped user's pairs: a pair counts for the model of its chosen
+/// and (if different) its rejected response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceModelCounts {
+    /// The models that appear, sorted.
+    pub models: Vec<String>,
+    /// One row per grouped user with pairs, in user order: its group and its count per model.
+    pub users: Vec<(Group, Vec<f64>)>,
+}
+
+impl SourceModelCounts {
+    /// The 2 x models table of pair counts, group A first: the notes' source-model confound
+    /// check.
+    pub fn table(&self) -> [Vec<f64>; 2] {
+        let mut table = [vec![0.0; self.models.len()], vec![0.0; self.models.len()]];
+        for (g, counts) in &self.users {
+            let row = &mut table[usize::from(*g == Group::B)];
+            for (c, x) in row.iter_mut().zip(counts) {
+                *c += x;
+            }
+        }
+        table
+    }
+}
+
+/// Counts each grouped user's pairs per source model (see [`SourceModelCounts`]).
+pub fn source_model_counts(split: &Split, pairs: &[Pair]) -> SourceModelCounts {
+    let models: BTreeSet<&str> = pairs
+        .iter()
+        .filter(|p| split.group_of(&p.user_id).is_some())
+        .flat_map(|p| [p.chosen_model.as_str(), p.rejected_model.as_str()])
+        .collect();
+    let column: HashMap<&str, usize> = models.iter().enumerate().map(|(i, m)| (*m, i)).collect();
+    let mut by_user: BTreeMap<&str, (Group, Vec<f64>)> = BTreeMap::new();
     for p in pairs {
-        let Some(&g) = index.get(p.user_id.as_str()) else {
+        let Some(g) = split.group_of(&p.user_id) else {
             continue;
         };
-        let row = usize::from(g == Group::B);
-        by_model.entry(&p.chosen_model).or_default()[row] += 1.0;
+        let (_, counts) = by_user
+            .entry(&p.user_id)
+            .or_insert_with(|| (g, vec![0.0; models.len()]));
+        counts[column[p.chosen_model.as_str()]] += 1.0;
         if p.rejected_model != p.chosen_model {
-            by_model.entry(&p.rejected_model).or_default()[row] += 1.0;
+            counts[column[p.rejected_model.as_str()]] += 1.0;
         }
     }
-    let models = by_model.keys().map(|m| m.to_string()).collect();
-    let a = by_model.values().map(|c| c[0]).collect();
-    let b = by_model.values().map(|c| c[1]).collect();
-    (models, [a, b])
+    SourceModelCounts {
+        models: models.into_iter().map(str::to_string).collect(),
+        users: by_user.into_values().collect(),
+    }
 }

@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use prefscope_data::simulate::Effects;
-use prefscope_data::splits::{apply_split, group_counts, is_eval_user, source_model_table};
+use prefscope_data::splits::{apply_split, group_counts, is_eval_user, source_model_counts};
 use prefscope_data::{Group, Holdout, SplitSpec};
 use proptest::prelude::*;
 
@@ -103,9 +103,17 @@ fn group_counts_and_source_models_add_up() {
         assert_eq!(c.train_users + c.eval_users, c.users);
     }
     // Within-model pairs count once per model, so the table sums to the grouped pairs.
-    let (_models, [a, b]) = source_model_table(&split, &pairs);
+    let sources = source_model_counts(&split, &pairs);
+    let [a, b] = sources.table();
     assert_eq!(a.iter().sum::<f64>() as usize, counts[&Group::A].pairs);
     assert_eq!(b.iter().sum::<f64>() as usize, counts[&Group::B].pairs);
+    // One row per grouped user with pairs, in its group.
+    assert_eq!(
+        sources.users.len(),
+        counts[&Group::A].users + counts[&Group::B].users
+    );
+    let users_a = sources.users.iter().filter(|(g, _)| *g == Group::A).count();
+    assert_eq!(users_a, counts[&Group::A].users);
 }
 
 #[test]

@@ -1,7 +1,11 @@
 //! Pearson's chi-square test of independence on a contingency table (rows x columns of counts),
-//! as `scipy.stats.chi2_contingency(table, correction=False)`.
+//! as `scipy.stats.chi2_contingency(table, correction=False)`, and the same statistic tested by
+//! permuting group labels of whole clusters (users), for counts that cluster within users.
 
 use statrs::distribution::{ChiSquared, ContinuousCDF};
+
+use crate::error::{invalid, StatsError};
+use crate::resample::{permutation_test, PermutationTest};
 
 /// Result of a chi-square test of independence.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -67,9 +71,135 @@ pub fn chi_square_independence(table: &[Vec<f64>]) -> Option<ChiSquareTest> {
     })
 }
 
+/// Chi-square test of group x category independence when the counts cluster within units:
+/// `counts[u]` are unit `u`'s counts per category and `in_a[u]` its group. The statistic is
+/// Pearson's chi-square of the 2 x K table summed over units; its null distribution comes from
+/// shuffling the group labels among units (group sizes kept), so the p-value stays valid when a
+/// unit's counts are correlated, as a user's pairs are (the asymptotic p of
+/// [`chi_square_independence`] treats every count as independent and is far too small then).
+///
+/// Errors when the lengths differ, a group is empty, or the observed table has fewer than two
+/// non-empty rows or categories. A shuffle that leaves a group without counts (possible only
+/// when some units have none) has no statistic and never counts as extreme.
+pub fn cluster_permutation_chi_square(
+    counts: &[Vec<f64>],
+    in_a: &[bool],
+    n_perm: usize,
+    seed: u64,
+) -> Result<PermutationTest, StatsError> {
+    if counts.len() != in_a.len() {
+        return Err(invalid(
+            "in_a",
+            format!("{} labels for {} units", in_a.len(), counts.len()),
+        ));
+    }
+    let k = counts.iter().map(Vec::len).max().unwrap_or(0);
+    let mut table = [vec![0.0; k], vec![0.0; k]];
+    let mut statistic = |labels: &[bool]| {
+        for row in table.iter_mut() {
+            row.iter_mut().for_each(|c| *c = 0.0);
+        }
+        for (unit, &a) in counts.iter().zip(labels) {
+            let row = &mut table[usize::from(!a)];
+            for (c, x) in row.iter_mut().zip(unit) {
+                *c += x;
+            }
+        }
+        chi_square_independence(&table).map_or(f64::NAN, |t| t.statistic)
+    };
+    if in_a.iter().all(|&a| a) || !in_a.iter().any(|&a| a) {
+        return Err(invalid("in_a", "both groups need at least one unit"));
+    }
+    if statistic(in_a).is_nan() {
+        return Err(invalid(
+            "counts",
+            "the observed table has fewer than two non-empty groups or categories",
+        ));
+    }
+    permutation_test(in_a, statistic, n_perm, seed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Against the exact permutation distribution, enumerated: 8 units, 4 per group, so all
+    /// C(8, 4) = 70 labellings are equally likely under the null.
+    #[test]
+    fn cluster_permutation_matches_exact_enumeration() {
+        let counts: Vec<Vec<f64>> = [
+            [5.0, 1.0, 0.0],
+            [4.0, 2.0, 1.0],
+            [6.0, 0.0, 2.0],
+            [3.0, 3.0, 0.0],
+            [1.0, 4.0, 2.0],
+            [2.0, 5.0, 1.0],
+            [0.0, 3.0, 3.0],
+            [2.0, 2.0, 2.0],
+        ]
+        .iter()
+        .map(|r| r.to_vec())
+        .collect();
+        let in_a = [true, true, true, true, false, false, false, false];
+        let stat = |labels: &[bool]| {
+            let mut t = [vec![0.0; 3], vec![0.0; 3]];
+            for (u, &a) in counts.iter().zip(labels) {
+                for j in 0..3 {
+                    t[usize::from(!a)][j] += u[j];
+                }
+            }
+            chi_square_independence(&t).unwrap().statistic
+        };
+        let observed = stat(&in_a);
+        let (mut extreme, mut total) = (0, 0);
+        for mask in 0u32..256 {
+            if mask.count_ones() != 4 {
+                continue;
+            }
+            let labels: Vec<bool> = (0..8).map(|i| mask >> i & 1 == 1).collect();
+            total += 1;
+            extreme += usize::from(stat(&labels) >= observed - 1e-12);
+        }
+        assert_eq!(total, 70);
+        let exact = extreme as f64 / 70.0;
+        let mc = cluster_permutation_chi_square(&counts, &in_a, 20_000, 5).unwrap();
+        assert!((mc.observed - observed).abs() < 1e-12);
+        // Monte-Carlo standard error at p ~ 0.03-0.1 with 20,000 draws is below 0.002.
+        assert!(
+            (mc.p_value - exact).abs() < 0.006,
+            "{} vs exact {exact}",
+            mc.p_value
+        );
+        assert!(
+            exact < 0.2,
+            "the example should not be a null table: {exact}"
+        );
+        let again = cluster_permutation_chi_square(&counts, &in_a, 20_000, 5).unwrap();
+        assert_eq!(mc, again);
+    }
+
+    #[test]
+    fn cluster_permutation_rejects_bad_input() {
+        let counts = vec![vec![1.0, 2.0], vec![2.0, 1.0]];
+        let err = |r: Result<PermutationTest, StatsError>| r.unwrap_err().to_string();
+        assert!(err(cluster_permutation_chi_square(&counts, &[true], 10, 1))
+            .contains("1 labels for 2 units"));
+        assert!(err(cluster_permutation_chi_square(
+            &counts,
+            &[true, true],
+            10,
+            1
+        ))
+        .contains("both groups"));
+        let one_category = vec![vec![1.0, 0.0], vec![2.0, 0.0]];
+        assert!(err(cluster_permutation_chi_square(
+            &one_category,
+            &[true, false],
+            10,
+            1
+        ))
+        .contains("fewer than two"));
+    }
 
     #[test]
     fn matches_closed_form() {

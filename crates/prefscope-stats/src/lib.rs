@@ -28,7 +28,7 @@ mod resample;
 mod select;
 
 pub use brant::{brant_test, BrantTest, WaldTest};
-pub use contingency::{chi_square_independence, ChiSquareTest};
+pub use contingency::{chi_square_independence, cluster_permutation_chi_square, ChiSquareTest};
 pub use design::Design;
 pub use error::{SeparationKind, StatsError};
 pub use fit::{

@@ -96,6 +96,72 @@ fn simulate_validate_pairs_summary_splits() {
     }
 }
 
+/// The source-model confound check, on simulated data whose default effects plant a model mix
+/// for education and none for region or the random split (the null controls). A user's later
+/// turns follow their own choices, so their pairs are not independent: the pair-level
+/// chi-square p is small for the null controls too, the test over users is not.
+#[test]
+fn source_model_mix_is_tested_over_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let sim = prefscope(
+        &[
+            "simulate", "--users", "600", "--seed", "7", "--out", "prism",
+        ],
+        d,
+    );
+    assert!(sim.status.success());
+    std::fs::write(
+        d.join("spec.toml"),
+        "builtin = [\"education\", \"region\", \"random\"]\n[holdout]\nfraction = 0.2\nseed = 11\n",
+    )
+    .unwrap();
+    let sp = stdout_json(&prefscope(
+        &[
+            "splits",
+            "--prism",
+            "prism",
+            "--spec",
+            "spec.toml",
+            "--out",
+            "splits",
+            "--json",
+        ],
+        d,
+    ));
+    let p = |name: &str| {
+        let split = sp["splits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap();
+        let sources = &split["source_models"];
+        assert_eq!(sources["user_permutation"]["seed"], 11, "{name}");
+        assert_eq!(sources["user_permutation"]["n_perm"], 1999, "{name}");
+        let stat = sources["chi_square"]["statistic"].as_f64().unwrap();
+        let observed = sources["user_permutation"]["observed"].as_f64().unwrap();
+        assert!(
+            (stat - observed).abs() <= 1e-9 * stat,
+            "{name}: same statistic"
+        );
+        (
+            sources["chi_square"]["p_value"].as_f64().unwrap(),
+            sources["user_permutation"]["p_value"].as_f64().unwrap(),
+        )
+    };
+    let (pair, user) = p("education");
+    assert!(pair < 1e-6 && user < 0.01, "planted mix: {pair} {user}");
+    for null in ["region", "random"] {
+        let (pair, user) = p(null);
+        assert!(pair < 0.01, "{null}: pairs are not independent: {pair}");
+        assert!(
+            user > 0.05,
+            "{null}: no planted mix, yet p over users {user}"
+        );
+    }
+}
+
 #[test]
 fn bad_input_exits_2_with_file_and_line() {
     let dir = tempfile::tempdir().unwrap();

@@ -3,18 +3,18 @@
 //!
 //! Writes into `--out`: `groups.csv` (split, user_id, group, label), `holdout.csv`
 //! (user_id, set = train | eval) and `splits.json` (per split: rule, threshold, excluded users,
-//! users and pairs per group for train and eval, the source-model table and its chi-square
-//! test of independence).
+//! users and pairs per group for train and eval, the source-model table, its chi-square test of
+//! independence, and the same statistic tested by permuting group labels over users).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use prefscope_data::prism::Dataset;
 use prefscope_data::splits::{
-    apply_split, group_counts, is_eval_user, source_model_table, users_with_pairs,
+    apply_split, group_counts, is_eval_user, source_model_counts, users_with_pairs,
 };
 use prefscope_data::{build_pairs, Group, KindFilter, PairOptions, Split, SplitDef, SplitSpec};
-use prefscope_stats::chi_square_independence;
+use prefscope_stats::{chi_square_independence, cluster_permutation_chi_square, PermutationTest};
 use serde::Serialize;
 
 use crate::exit::bad_input;
@@ -54,9 +54,19 @@ pub struct SourceModels {
     pub a: Vec<f64>,
     pub b: Vec<f64>,
     /// Pearson chi-square test of independence of group and source model (no continuity
-    /// correction); null when fewer than two groups or models have pairs.
+    /// correction); null when fewer than two groups or models have pairs. Its p treats every
+    /// pair as independent; a user's pairs are not (later turns follow the user's choice), so
+    /// read it as a screen and `user_permutation` as the test.
     pub chi_square: Option<prefscope_stats::ChiSquareTest>,
+    /// The same statistic with its p-value from shuffling group labels among users
+    /// ([`USER_PERMUTATIONS`] draws, seeded by the hold-out seed, both recorded); null when the
+    /// chi-square is.
+    pub user_permutation: Option<PermutationTest>,
 }
+
+/// Label shuffles of the source-model permutation test: the p-value's Monte-Carlo standard
+/// error is at most 0.005 at p = 0.05.
+pub const USER_PERMUTATIONS: usize = 1999;
 
 /// What every split-based command starts from: the spec, its resolved splits, the PRISM data
 /// and its pairs of `kind`.
@@ -90,20 +100,34 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
             &serde_json::json!({ "out": args.out, "holdout": spec.holdout, "splits": reports }),
         )
     } else {
+        // Source-model mix by group: p over pairs (a screen) and over users (the test).
         println!(
-            "{:<16} {:>7} {:>7} {:>9} {:>9} {:>8}  {:>10}",
-            "split", "users A", "users B", "pairs A", "pairs B", "excluded", "models p"
+            "{:<16} {:>7} {:>7} {:>9} {:>9} {:>8}  {:>13} {:>13}",
+            "split",
+            "users A",
+            "users B",
+            "pairs A",
+            "pairs B",
+            "excluded",
+            "models p/pair",
+            "models p/user"
         );
         for r in &reports {
             let (a, b) = (&r.groups[&Group::A], &r.groups[&Group::B]);
-            let p = r
-                .source_models
-                .chi_square
-                .as_ref()
-                .map_or("-".to_string(), |c| format_p(c.p_value));
+            let sources = &r.source_models;
+            let p_pair = sources.chi_square.as_ref().map(|c| c.p_value);
+            let p_user = sources.user_permutation.as_ref().map(|t| t.p_value);
+            let show = |p: Option<f64>| p.map_or("-".to_string(), format_p);
             println!(
-                "{:<16} {:>7} {:>7} {:>9} {:>9} {:>8}  {:>10}",
-                r.name, a.users, b.users, a.pairs, b.pairs, r.excluded_users, p
+                "{:<16} {:>7} {:>7} {:>9} {:>9} {:>8}  {:>13} {:>13}",
+                r.name,
+                a.users,
+                b.users,
+                a.pairs,
+                b.pairs,
+                r.excluded_users,
+                show(p_pair),
+                show(p_user)
             );
         }
         println!(
@@ -130,8 +154,18 @@ pub fn execute(args: &Args, json: bool) -> anyhow::Result<(SplitSpec, Vec<SplitR
 }
 
 fn report(split: &Split, pairs: &[prefscope_data::Pair], spec: &SplitSpec) -> SplitReport {
-    let (models, [a, b]) = source_model_table(split, pairs);
+    let sources = source_model_counts(split, pairs);
+    let [a, b] = sources.table();
     let chi_square = chi_square_independence(&[a.clone(), b.clone()]);
+    let (counts, in_a): (Vec<Vec<f64>>, Vec<bool>) = sources
+        .users
+        .into_iter()
+        .map(|(g, c)| (c, g == Group::A))
+        .unzip();
+    // The permutation test fails only where the chi-square has nothing to test (None).
+    let user_permutation = chi_square.as_ref().and_then(|_| {
+        cluster_permutation_chi_square(&counts, &in_a, USER_PERMUTATIONS, spec.holdout.seed).ok()
+    });
     SplitReport {
         name: split.def.name.clone(),
         rule: split.def.rule.clone(),
@@ -142,10 +176,11 @@ fn report(split: &Split, pairs: &[prefscope_data::Pair], spec: &SplitSpec) -> Sp
         excluded_users: split.excluded,
         groups: group_counts(split, pairs, &spec.holdout),
         source_models: SourceModels {
-            models,
+            models: sources.models,
             a,
             b,
             chi_square,
+            user_permutation,
         },
     }
 }
