@@ -48,8 +48,12 @@ run() {
     local device=${SMOKE_DEVICE:-cuda} steps=${SMOKE_STEPS:-50} pairs=${SMOKE_PAIRS:-8} len=${SMOKE_LEN:-256}
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt" || true
     echo "== parity tests on $device"
-    PREFSCOPE_TEST_DEVICE=$device .gpu/parity_models --test-threads 1 2>&1 | tee "$out/parity_models.log"
-    PREFSCOPE_TEST_DEVICE=$device .gpu/parity_decoders --test-threads 1 2>&1 | tee "$out/parity_decoders.log"
+    # A parity failure is reported and the timing still runs: one GPU call should bring back both.
+    local t
+    for t in parity_models parity_decoders; do
+        PREFSCOPE_TEST_DEVICE=$device ".gpu/$t" --test-threads 1 2>&1 | tee "$out/$t.log" ||
+            echo "== $t FAILED on $device (see $t.log)" | tee -a "$out/failures.txt"
+    done
     local bench=(.gpu/prefscope-torch bench train --preset qwen2.5-0.5b --device "$device" --bf16
         --pairs "$pairs" --prompt-len "$len" --completion-len "$len" --steps "$steps" --python python3)
     echo "== prefscope alone, GPU memory sampled every 100 ms"
