@@ -1,5 +1,7 @@
-//! What binary and ordered models share: fit options, the Newton maximiser with step halving,
-//! plain and cluster-robust covariances, and the [`FitResult`] with its statsmodels-like summary.
+//! What binary and ordered models share: fit options, the [`Likelihood`] a model implements,
+//! the Newton maximiser with step halving, plain and cluster-robust covariances, and the
+//! [`FitResult`] with its statsmodels-like summary. [`maximise`] is the one tail both models
+//! run after their own input checks: Newton, separation, covariance, result.
 //!
 //! Cluster-robust covariance is statsmodels' `cov_type='cluster'` with its default small-sample
 //! correction: `V = c · H⁻¹ (Σ_g s_g s_gᵀ) H⁻¹` with `s_g` the summed score of cluster `g` and
@@ -14,6 +16,7 @@ use nalgebra::{DMatrix, DVector};
 use crate::dist::{normal_quantile, normal_two_sided_p};
 use crate::error::StatsError;
 use crate::link::Link;
+use crate::separation::separation_or_singular;
 
 /// Which covariance to report.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -54,7 +57,7 @@ pub fn cluster_codes<T: Hash + Eq>(labels: &[T]) -> (Vec<usize>, usize) {
     (codes, map.len())
 }
 
-/// Options shared by [`crate::logit`] and [`crate::ordered_logit`].
+/// Options shared by the binary and the ordered fit (`logit`, `ordered_logit`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FitOptions {
     pub link: Link,
@@ -282,13 +285,13 @@ pub(crate) trait Likelihood {
 }
 
 /// Why Newton stopped early.
-pub(crate) enum NewtonFailure {
+enum NewtonFailure {
     /// -H was not positive definite at this θ.
     Singular(DVector<f64>),
 }
 
 /// Newton-Raphson with step halving. Returns the estimate, its Hessian and the report.
-pub(crate) fn newton<L: Likelihood>(
+fn newton<L: Likelihood>(
     lik: &L,
     mut theta: DVector<f64>,
     opts: &FitOptions,
@@ -348,7 +351,7 @@ pub(crate) fn newton<L: Likelihood>(
 }
 
 /// Plain or cluster-robust covariance at the estimate.
-pub(crate) fn covariance<L: Likelihood>(
+fn covariance<L: Likelihood>(
     lik: &L,
     theta: &DVector<f64>,
     hess: &DMatrix<f64>,
@@ -405,24 +408,72 @@ pub(crate) fn check_clusters(cov: &Covariance, n: usize) -> Result<Option<usize>
     }
 }
 
-/// Everything needed to turn an estimate into a [`FitResult`].
-pub(crate) struct Assembly {
+/// What a model states about itself besides its likelihood: the names and kinds of its
+/// parameters, its outcome levels, its null log-likelihood and its cluster count.
+pub(crate) struct ModelSpec {
     pub model: ModelKind,
-    pub link: Link,
-    pub cov_type: &'static str,
     pub names: Vec<String>,
     pub kinds: Vec<ParamKind>,
     pub levels: Vec<String>,
-    pub theta: DVector<f64>,
-    pub cov: DMatrix<f64>,
-    pub llf: f64,
     pub llnull: f64,
-    pub n: usize,
     pub n_clusters: Option<usize>,
-    pub convergence: Convergence,
 }
 
-pub(crate) fn assemble(a: Assembly) -> FitResult {
+/// Maximises `lik` from `theta0` by Newton and reports the fit: a divergence that leaves
+/// observations predicted perfectly is [`StatsError::Separation`], a singular information
+/// matrix [`StatsError::SingularHessian`]; the covariance is the one `opts` asks for.
+pub(crate) fn maximise<L: Likelihood>(
+    lik: &L,
+    theta0: DVector<f64>,
+    spec: ModelSpec,
+    opts: &FitOptions,
+) -> Result<FitResult, StatsError> {
+    let diverged =
+        |theta: &DVector<f64>| separation_or_singular(lik.perfectly_predicted(theta), lik.nobs());
+    let (theta, hess, convergence) = match newton(lik, theta0, opts) {
+        Ok(r) => r,
+        Err(NewtonFailure::Singular(theta)) => return Err(diverged(&theta)),
+    };
+    if !convergence.converged && lik.perfectly_predicted(&theta) > 0 {
+        return Err(diverged(&theta));
+    }
+    let cov = covariance(lik, &theta, &hess, &opts.covariance)?;
+    let a = Assembly {
+        model: spec.model,
+        link: opts.link,
+        cov_type: opts.covariance.name(),
+        names: spec.names,
+        kinds: spec.kinds,
+        levels: spec.levels,
+        llf: lik.loglike(&theta),
+        theta,
+        cov,
+        llnull: spec.llnull,
+        n: lik.nobs(),
+        n_clusters: spec.n_clusters,
+        convergence,
+    };
+    Ok(assemble(a))
+}
+
+/// Everything needed to turn an estimate into a [`FitResult`].
+struct Assembly {
+    model: ModelKind,
+    link: Link,
+    cov_type: &'static str,
+    names: Vec<String>,
+    kinds: Vec<ParamKind>,
+    levels: Vec<String>,
+    theta: DVector<f64>,
+    cov: DMatrix<f64>,
+    llf: f64,
+    llnull: f64,
+    n: usize,
+    n_clusters: Option<usize>,
+    convergence: Convergence,
+}
+
+fn assemble(a: Assembly) -> FitResult {
     let p = a.theta.len();
     let params: Vec<f64> = a.theta.iter().copied().collect();
     let bse: Vec<f64> = (0..p).map(|i| a.cov[(i, i)].max(0.0).sqrt()).collect();

@@ -26,6 +26,7 @@ mod ordered;
 mod power;
 mod resample;
 mod select;
+mod separation;
 
 pub use brant::{brant_test, BrantTest, WaldTest};
 pub use contingency::{chi_square_independence, cluster_permutation_chi_square, ChiSquareTest};

@@ -4,12 +4,12 @@
 use nalgebra::{DMatrix, DVector};
 
 use crate::design::Design;
-use crate::error::{SeparationKind, StatsError};
+use crate::error::StatsError;
 use crate::fit::{
-    assemble, check_clusters, covariance, newton, Assembly, FitOptions, FitResult, Likelihood,
-    ModelKind, NewtonFailure, ParamKind,
+    check_clusters, maximise, FitOptions, FitResult, Likelihood, ModelKind, ModelSpec, ParamKind,
 };
 use crate::link::Link;
+use crate::separation::dummy_separation;
 
 struct Binary<'a> {
     x: &'a DMatrix<f64>,
@@ -104,7 +104,7 @@ pub fn logit(y: &[f64], x: &Design, opts: &FitOptions) -> Result<FitResult, Stat
     xc.check_rank(true)?;
     let codes: Vec<usize> = y.iter().map(|&v| v as usize).collect();
     let levels = vec!["0".to_string(), "1".to_string()];
-    if let Some(err) = crate::ordered::dummy_separation(x, &codes, &levels) {
+    if let Some(err) = dummy_separation(x, &codes, &levels) {
         return Err(err);
     }
     let lik = Binary {
@@ -115,56 +115,21 @@ pub fn logit(y: &[f64], x: &Design, opts: &FitOptions) -> Result<FitResult, Stat
     let pbar = n1 as f64 / n as f64;
     let mut theta0 = DVector::zeros(xc.ncols());
     theta0[0] = opts.link.quantile(pbar);
-    let (theta, hess, convergence) = match newton(&lik, theta0, opts) {
-        Ok(r) => r,
-        Err(NewtonFailure::Singular(theta)) => return Err(separation_or_singular(&lik, &theta)),
-    };
-    if !convergence.converged && lik.perfectly_predicted(&theta) > 0 {
-        return Err(separation_or_singular(&lik, &theta));
-    }
-    let cov = covariance(&lik, &theta, &hess, &opts.covariance)?;
-    let llf = lik.loglike(&theta);
     let n0 = (n - n1) as f64;
     let llnull = n1 as f64 * pbar.ln() + n0 * (1.0 - pbar).ln();
     let mut kinds = vec![ParamKind::Slope; xc.ncols()];
     kinds[0] = ParamKind::Const;
-    Ok(assemble(Assembly {
-        model: ModelKind::Binary,
-        link: opts.link,
-        cov_type: opts.covariance.name(),
-        names: xc.names().to_vec(),
-        kinds,
-        levels,
-        theta,
-        cov,
-        llf,
-        llnull,
-        n,
-        n_clusters,
-        convergence,
-    }))
-}
-
-/// The error to report when the Hessian turned singular or Newton diverged.
-pub(crate) fn separation_or_singular<L: Likelihood>(lik: &L, theta: &DVector<f64>) -> StatsError {
-    let m = lik.perfectly_predicted(theta);
-    let n = lik.nobs();
-    if m > 0 {
-        StatsError::Separation {
-            kind: if m == n {
-                SeparationKind::Complete
-            } else {
-                SeparationKind::QuasiComplete
-            },
-            variable: None,
-            detail: format!(
-                "{m} of {n} observations are predicted perfectly and the estimates diverge; \
-                 drop or merge the regressors that separate the outcome"
-            ),
-        }
-    } else {
-        StatsError::SingularHessian {
-            detail: "Newton could not continue".into(),
-        }
-    }
+    maximise(
+        &lik,
+        theta0,
+        ModelSpec {
+            model: ModelKind::Binary,
+            names: xc.names().to_vec(),
+            kinds,
+            levels,
+            llnull,
+            n_clusters,
+        },
+        opts,
+    )
 }

@@ -11,13 +11,12 @@
 use nalgebra::{DMatrix, DVector};
 
 use crate::design::Design;
-use crate::error::{SeparationKind, StatsError};
+use crate::error::StatsError;
 use crate::fit::{
-    assemble, check_clusters, covariance, newton, Assembly, FitOptions, FitResult, Likelihood,
-    ModelKind, NewtonFailure, ParamKind,
+    check_clusters, maximise, FitOptions, FitResult, Likelihood, ModelKind, ModelSpec, ParamKind,
 };
 use crate::link::Link;
-use crate::logit::separation_or_singular;
+use crate::separation::dummy_separation;
 
 /// An ordered outcome: category codes 0..J (lowest first) and their labels.
 #[derive(Debug, Clone, PartialEq)]
@@ -101,7 +100,7 @@ impl OrderedOutcome {
     }
 }
 
-pub(crate) struct Ordered<'a> {
+struct Ordered<'a> {
     x: &'a DMatrix<f64>,
     codes: &'a [usize],
     n_cuts: usize,
@@ -328,15 +327,6 @@ pub fn ordered_logit(
         cum += counts[c];
         theta0[k + c] = opts.link.quantile(cum as f64 / n as f64);
     }
-    let (theta, hess, convergence) = match newton(&lik, theta0, opts) {
-        Ok(r) => r,
-        Err(NewtonFailure::Singular(theta)) => return Err(separation_or_singular(&lik, &theta)),
-    };
-    if !convergence.converged && lik.perfectly_predicted(&theta) > 0 {
-        return Err(separation_or_singular(&lik, &theta));
-    }
-    let cov = covariance(&lik, &theta, &hess, &opts.covariance)?;
-    let llf = lik.loglike(&theta);
     let llnull = counts
         .iter()
         .map(|&c| c as f64 * (c as f64 / n as f64).ln())
@@ -345,67 +335,17 @@ pub fn ordered_logit(
     names.extend((0..j - 1).map(|c| format!("{}/{}", y.levels[c], y.levels[c + 1])));
     let mut kinds = vec![ParamKind::Slope; k];
     kinds.extend(std::iter::repeat_n(ParamKind::Threshold, j - 1));
-    Ok(assemble(Assembly {
-        model: ModelKind::Ordered,
-        link: opts.link,
-        cov_type: opts.covariance.name(),
-        names,
-        kinds,
-        levels: y.levels.clone(),
-        theta,
-        cov,
-        llf,
-        llnull,
-        n,
-        n_clusters,
-        convergence,
-    }))
-}
-
-/// Separation by a two-valued regressor: all rows at one of its values share the lowest or the
-/// highest outcome, so its coefficient runs off to ±∞. Caught before fitting to name the column.
-pub(crate) fn dummy_separation(
-    x: &Design,
-    codes: &[usize],
-    levels: &[String],
-) -> Option<StatsError> {
-    let top = levels.len() - 1;
-    for (j, name) in x.names().iter().enumerate() {
-        let col = x.matrix().column(j);
-        let a = col[0];
-        let Some(b) = col.iter().copied().find(|&v| v != a) else {
-            continue;
-        };
-        if col.iter().any(|&v| v != a && v != b) {
-            continue;
-        }
-        let mut separated = Vec::new();
-        for value in [a, b] {
-            let mut rows = col
-                .iter()
-                .zip(codes)
-                .filter(|(&v, _)| v == value)
-                .map(|(_, &c)| c);
-            let first = rows.next().unwrap_or(0);
-            if (first == 0 || first == top) && rows.all(|c| c == first) {
-                separated.push((value, first));
-            }
-        }
-        if let Some(&(value, code)) = separated.first() {
-            let kind = if separated.len() == 2 && separated[0].1 != separated[1].1 {
-                SeparationKind::Complete
-            } else {
-                SeparationKind::QuasiComplete
-            };
-            return Some(StatsError::Separation {
-                kind,
-                variable: Some(name.clone()),
-                detail: format!(
-                    "every row with {name} = {value} has outcome {:?}; drop {name} or merge its levels",
-                    levels[code]
-                ),
-            });
-        }
-    }
-    None
+    maximise(
+        &lik,
+        theta0,
+        ModelSpec {
+            model: ModelKind::Ordered,
+            names,
+            kinds,
+            levels: y.levels.clone(),
+            llnull,
+            n_clusters,
+        },
+        opts,
+    )
 }
