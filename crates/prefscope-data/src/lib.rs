@@ -28,6 +28,7 @@ pub mod prism;
 pub mod simulate;
 pub mod splits;
 mod summary;
+pub mod table;
 
 pub use atomic::{write_atomic, write_bytes_atomic};
 pub use builder::{build_pairs, pair_id, PairOptions, PairSet};
@@ -37,3 +38,4 @@ pub use pair::{KindFilter, Message, Pair, PairKind};
 pub use pair_io::{pair_schema, read_pairs, write_pairs, TableFormat};
 pub use splits::{Group, Holdout, Split, SplitDef, SplitRule, SplitSpec};
 pub use summary::{quantile_sorted, summarize, GapStats, PerKind, Summary};
+pub use table::{Cell, Table};
