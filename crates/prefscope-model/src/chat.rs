@@ -235,7 +235,7 @@ impl ChatTokenizer {
             "pad_token": pad,
             "clean_up_tokenization_spaces": false,
         });
-        crate::load::write_json(&dir.join("tokenizer_config.json"), &cfg)
+        crate::files::write_json(&dir.join("tokenizer_config.json"), &cfg)
     }
 
     /// The underlying `tokenizers` tokenizer.

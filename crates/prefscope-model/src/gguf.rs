@@ -1,27 +1,16 @@
-//! GGUF files (llama.cpp): metadata, tensors dequantized to f32 (F32, F16, BF16, Q8_0, Q4_0,
-//! Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K), the tokenizer and the chat template, for the `llama` and
-//! `qwen2` architectures. Tokenizers (`gguf_tokenizer.rs`): byte-level BPE
-//! (`tokenizer.ggml.model = gpt2`: SmolLM2, Qwen2, Llama-3) and SentencePiece BPE (`llama`:
-//! Llama-2, Mistral/Zephyr, TinyLlama; merges derived from the scores when the file has none),
-//! built as transformers builds them from a GGUF; any other model is an error naming the file.
-//!
-//! Tensors are renamed to HF names (`blk.0.attn_q.weight` → `model.layers.0.self_attn.q_proj.weight`)
-//! and the metadata becomes an HF `config.json`, so a GGUF model loads through the same path as
-//! a safetensors one. llama.cpp's converter permutes the rows of Llama's q and k projections for
-//! its rope layout; that permutation is undone here (Qwen2 files are not permuted).
+//! GGUF files (llama.cpp), the container format: metadata values and tensors, dequantized to
+//! f32 (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K). What the metadata and
+//! tensors mean for a decoder (HF config, HF tensor names, the tokenizer) is
+//! [`crate::gguf_model`]'s; this module knows nothing of models.
 //! Spec: <https://github.com/ggml-org/ggml/blob/master/docs/gguf.md>.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use half::{bf16, f16};
-use serde_json::json;
 use tch::Tensor;
 
-use crate::chat::ChatTokenizer;
 use crate::error::{ModelError, Result};
-use crate::gguf_tokenizer::gguf_tokenizer;
-use crate::weights::Weights;
 
 /// A metadata value.
 #[derive(Debug, Clone, PartialEq)]
@@ -415,153 +404,9 @@ fn k_scale_min(s: &[u8]) -> ([u8; 8], [u8; 8]) {
     (sc, mn)
 }
 
-/// A GGUF model converted to the HF layout.
-pub struct GgufModel {
-    pub hf_config: serde_json::Value,
-    pub weights: Weights,
-    pub chat: ChatTokenizer,
-}
-
-impl GgufModel {
-    /// Reads config, dequantized weights (HF names) and tokenizer from a GGUF file.
-    pub fn read(path: &Path) -> Result<Self> {
-        let file = GgufFile::read(path)?;
-        let arch = file
-            .meta("general.architecture")
-            .and_then(MetaValue::as_str)
-            .ok_or_else(|| ModelError::format(path, "no general.architecture"))?
-            .to_string();
-        let hf_arch = match arch.as_str() {
-            "llama" => "LlamaForCausalLM",
-            "qwen2" => "Qwen2ForCausalLM",
-            other => return Err(ModelError::UnsupportedArchitecture(format!("GGUF {other}"))),
-        };
-        let int = |k: &str| -> Result<i64> {
-            file.meta(&format!("{arch}.{k}"))
-                .and_then(MetaValue::as_i64)
-                .ok_or_else(|| ModelError::format(path, format!("missing metadata {arch}.{k}")))
-        };
-        let tokens = match file.meta("tokenizer.ggml.tokens") {
-            Some(MetaValue::Array(t)) => t
-                .iter()
-                .map(|v| v.as_str().unwrap_or("").to_string())
-                .collect::<Vec<_>>(),
-            _ => return Err(ModelError::format(path, "no tokenizer.ggml.tokens")),
-        };
-        let hidden = int("embedding_length")?;
-        let heads = int("attention.head_count")?;
-        let kv_heads = int("attention.head_count_kv").unwrap_or(heads);
-        let head_dim = int("attention.key_length").unwrap_or(hidden / heads);
-        let vocab = int("vocab_size").unwrap_or(tokens.len() as i64);
-        let tied = !file.tensors.iter().any(|t| t.name == "output.weight");
-        let token_id = |k: &str| {
-            file.meta(&format!("tokenizer.ggml.{k}"))
-                .and_then(MetaValue::as_i64)
-        };
-        let hf_config = json!({
-            "architectures": [hf_arch],
-            "model_type": arch,
-            "vocab_size": vocab,
-            "hidden_size": hidden,
-            "intermediate_size": int("feed_forward_length")?,
-            "num_hidden_layers": int("block_count")?,
-            "num_attention_heads": heads,
-            "num_key_value_heads": kv_heads,
-            "head_dim": head_dim,
-            "rms_norm_eps": file.meta(&format!("{arch}.attention.layer_norm_rms_epsilon")).and_then(MetaValue::as_f64).unwrap_or(1e-6),
-            "rope_theta": file.meta(&format!("{arch}.rope.freq_base")).and_then(MetaValue::as_f64).unwrap_or(10_000.0),
-            "max_position_embeddings": int("context_length").unwrap_or(4096),
-            "tie_word_embeddings": tied,
-            "hidden_act": "silu",
-            "bos_token_id": token_id("bos_token_id"),
-            "eos_token_id": token_id("eos_token_id"),
-            "torch_dtype": "float32",
-        });
-        let mut tensors = HashMap::new();
-        for info in &file.tensors {
-            let hf = hf_name(&info.name).ok_or_else(|| {
-                ModelError::format(path, format!("tensor {}: no HF equivalent", info.name))
-            })?;
-            let mut t = file.tensor(&info.name)?;
-            if arch == "llama" {
-                if hf.ends_with("q_proj.weight") {
-                    t = unpermute(&t, heads, &info.name)?;
-                } else if hf.ends_with("k_proj.weight") {
-                    t = unpermute(&t, kv_heads, &info.name)?;
-                }
-            }
-            tensors.insert(hf, t);
-        }
-        let weights = Weights::new(tensors, path);
-        let chat = gguf_tokenizer(&file, &tokens)?;
-        Ok(Self {
-            hf_config,
-            weights,
-            chat,
-        })
-    }
-}
-
-/// Undoes llama.cpp's `permute(w, n_head)`: rows grouped `[head, 2, d/2]` back to `[head, d/2, 2]`.
-fn unpermute(t: &Tensor, n_head: i64, name: &str) -> Result<Tensor> {
-    let s = t.size();
-    let f = || -> std::result::Result<Tensor, tch::TchError> {
-        t.f_reshape([n_head, s[0] / n_head / 2, 2, s[1]])?
-            .f_transpose(1, 2)?
-            .f_reshape([s[0], s[1]])
-    };
-    f().map_err(|e| ModelError::Torch {
-        context: format!("un-permuting {name}"),
-        source: e,
-    })
-}
-
-/// llama.cpp tensor name → HF name.
-fn hf_name(gguf: &str) -> Option<String> {
-    match gguf {
-        "token_embd.weight" => return Some("model.embed_tokens.weight".into()),
-        "output_norm.weight" => return Some("model.norm.weight".into()),
-        "output.weight" => return Some("lm_head.weight".into()),
-        _ => {}
-    }
-    let rest = gguf.strip_prefix("blk.")?;
-    let (layer, rest) = rest.split_once('.')?;
-    let (part, suffix) = rest.rsplit_once('.')?;
-    let hf = match part {
-        "attn_norm" => "input_layernorm",
-        "ffn_norm" => "post_attention_layernorm",
-        "attn_q" => "self_attn.q_proj",
-        "attn_k" => "self_attn.k_proj",
-        "attn_v" => "self_attn.v_proj",
-        "attn_output" => "self_attn.o_proj",
-        "ffn_gate" => "mlp.gate_proj",
-        "ffn_up" => "mlp.up_proj",
-        "ffn_down" => "mlp.down_proj",
-        _ => return None,
-    };
-    Some(format!("model.layers.{layer}.{hf}.{suffix}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_map_to_hf() {
-        assert_eq!(
-            hf_name("blk.3.attn_q.weight").as_deref(),
-            Some("model.layers.3.self_attn.q_proj.weight")
-        );
-        assert_eq!(
-            hf_name("blk.0.attn_k.bias").as_deref(),
-            Some("model.layers.0.self_attn.k_proj.bias")
-        );
-        assert_eq!(
-            hf_name("token_embd.weight").as_deref(),
-            Some("model.embed_tokens.weight")
-        );
-        assert_eq!(hf_name("blk.0.unknown.weight"), None);
-    }
 
     #[test]
     fn q8_0_and_q4_1_blocks_dequantize() {
@@ -586,13 +431,18 @@ mod tests {
         );
     }
 
-    /// Random K-quant blocks against gguf-py's dequantization (fixture: `kquants`).
+    /// Random K-quant blocks (two of 256 values each, per type) against gguf-py's
+    /// dequantization (fixture: `kquants`). Equality is exact and holds on any CPU: a value is
+    /// `d·scale·q − dmin·min` from f16 and small integers, each operation one correctly rounded
+    /// IEEE f32 operation on both sides (Rust never fuses a multiply-add unasked, nor does numpy).
     #[test]
     fn k_quants_match_gguf_py() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/kquants.json");
         let fix: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        for case in fix["cases"].as_array().unwrap() {
+        let cases = fix["cases"].as_array().unwrap();
+        let mut types = vec![];
+        for case in cases {
             let hex = case["raw_hex"].as_str().unwrap();
             let raw: Vec<u8> = (0..hex.len())
                 .step_by(2)
@@ -600,18 +450,12 @@ mod tests {
                 .collect();
             let want: Vec<f32> = serde_json::from_value(case["values"].clone()).unwrap();
             let kind = case["ggml_type"].as_u64().unwrap() as u32;
+            assert_eq!(want.len(), 512, "{}: two blocks", case["type"]);
             let got = dequantize(kind, &raw, want.len());
             assert_eq!(got, want, "{}", case["type"]);
+            types.push(case["type"].as_str().unwrap().to_string());
         }
-    }
-
-    #[test]
-    fn unpermute_inverts_llama_cpp_permute() {
-        // llama.cpp: w.reshape(h, 2, d/2, in).swapaxes(1, 2).reshape(out, in)
-        let w = Tensor::arange(4 * 8 * 3, (tch::Kind::Float, tch::Device::Cpu)).reshape([32, 3]);
-        let permuted = w.reshape([4, 2, 4, 3]).transpose(1, 2).reshape([32, 3]);
-        let back = unpermute(&permuted, 4, "w").unwrap();
-        assert!(back.equal(&w));
+        assert_eq!(types, ["Q4_K", "Q5_K", "Q6_K"], "K-quant cases checked");
     }
 }
 
@@ -626,7 +470,7 @@ mod file_tests {
     }
 
     #[test]
-    fn unsupported_architecture_and_bad_magic_are_clear_errors() {
+    fn truncated_file_and_bad_magic_are_clear_errors() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gemma.gguf");
         let mut b = b"GGUF".to_vec();
@@ -637,11 +481,8 @@ mod file_tests {
         b.extend(8u32.to_le_bytes());
         b.extend(string("gemma"));
         std::fs::write(&path, &b).unwrap();
-        let err = GgufModel::read(&path).err().unwrap();
-        assert!(
-            matches!(&err, ModelError::UnsupportedArchitecture(a) if a.contains("gemma")),
-            "{err}"
-        );
+        // the container is valid: what it holds is the model reader's concern
+        assert!(GgufFile::read(&path).is_ok());
 
         std::fs::write(&path, &b[..20]).unwrap();
         let err = GgufFile::read(&path).err().unwrap();

@@ -97,7 +97,9 @@ mod chat;
 mod config;
 mod decoder;
 mod error;
+mod files;
 mod gguf;
+mod gguf_model;
 mod gguf_tokenizer;
 mod load;
 pub mod precision;
@@ -107,6 +109,7 @@ pub use chat::{render_template, ChatTokenizer, Encoded, Message, Truncation, Tru
 pub use config::{Arch, DecoderConfig, HfConfig, RopeScaling};
 pub use decoder::CausalLm;
 pub use error::{ModelError, Result};
-pub use gguf::{GgufFile, GgufModel, MetaValue};
+pub use gguf::{GgufFile, MetaValue};
+pub use gguf_model::GgufModel;
 pub use load::{load, load_decoder, smollm2_gguf, LoadOptions, Loaded, ModelSource};
 pub use weights::Weights;

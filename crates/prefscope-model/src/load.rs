@@ -10,7 +10,8 @@ use crate::chat::ChatTokenizer;
 use crate::config::{DecoderConfig, HfConfig};
 use crate::decoder::CausalLm;
 use crate::error::{ModelError, Result, TorchContext};
-use crate::gguf;
+use crate::files::write_json;
+use crate::gguf_model::GgufModel;
 use crate::weights::Weights;
 
 /// Where and in which precision to put the weights.
@@ -116,12 +117,6 @@ impl Loaded {
     }
 }
 
-pub(crate) fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
-    let text =
-        serde_json::to_string_pretty(value).map_err(|e| ModelError::format(path, e.to_string()))?;
-    std::fs::write(path, text + "\n").map_err(|e| ModelError::io(path, e))
-}
-
 /// What a model path points at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ModelSource {
@@ -209,7 +204,7 @@ pub fn load(spec: &str, opts: &LoadOptions) -> Result<Loaded> {
             (hf_config, weights, chat)
         }
         ModelSource::Gguf(file) => {
-            let g = gguf::GgufModel::read(file)?;
+            let g = GgufModel::read(file)?;
             (g.hf_config, g.weights, g.chat)
         }
     };
