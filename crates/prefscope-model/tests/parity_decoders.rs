@@ -3,19 +3,11 @@
 //! GPU: see tools/gpu-smoke.sh). Fixtures: `tools/gen_model_fixtures.py decoders` (versions in
 //! each JSON file).
 
-use std::path::PathBuf;
+mod common;
 
+use common::{compare, fixtures, max_abs, read_json, Report, Tolerance, U32};
 use prefscope_model::{load, load_decoder, LoadOptions, ModelError};
-use tch::{Kind, Tensor};
-
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-fn read_json(name: &str) -> serde_json::Value {
-    let text = std::fs::read_to_string(fixtures().join(name)).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
+use tch::{nn, Kind, Tensor};
 
 /// CPU, or CUDA when `PREFSCOPE_TEST_DEVICE=cuda`: where the logit comparisons run.
 fn options() -> LoadOptions {
@@ -33,26 +25,37 @@ fn ints(v: &serde_json::Value) -> Vec<Vec<i64>> {
     serde_json::from_value(v.clone()).unwrap()
 }
 
-fn check(name: &str) {
-    let (_vs, model) = load_decoder(&fixtures().join(name), &options()).unwrap();
-    compare(name, &model, &read_json(&format!("{name}.logits.json")));
+/// The bound for a logit of the tiny decoders against transformers' f32 logits, `scale` being
+/// the fixture's largest |logit| (0.36 to 0.75 here) and `U32` = 2^-24 f32's unit roundoff:
+///
+/// `|got − want| ≤ 16·U32·scale + 4·U32·|want|`
+///
+/// Both sides compute the same f32 expression with different kernels (MKL or OpenBLAS GEMM
+/// blockings, AVX-512 / AVX2 / NEON reductions, SLEEF or libm `exp`, `sin`, `cos`, `rsqrt`), so
+/// every difference is rounding: a reduction of length n (here n ≤ 48: hidden 32, MLP 48,
+/// ≤ 9 positions) reassociated differs by about √n·U32 relative to its terms' magnitude
+/// (≈ 7·U32; the worst-case γ_n = n·U32 needs every rounding to push one way), and a
+/// vectorized transcendental by 1-2 ulp. A logit is a length-32 dot product of the final
+/// normed hidden state with an lm_head row, whose terms are at most the logit scale, after two
+/// layers of such steps: 16·U32·scale (≈ 2√n·U32, one such error per layer) covers those
+/// absolute errors; the 4·U32 relative part is the final rounding plus the final norm's
+/// `rsqrt`, which scales a whole row by one relative error. Measured: 0 on a machine like the
+/// one that wrote the fixtures; with other kernels forced there (`ATEN_CPU_CAPABILITY=default`
+/// or `avx2`, `MKL_ENABLE_INSTRUCTIONS=SSE4_2`, `MKL_CBWR=COMPATIBLE`) at most 0.35 of the
+/// bound (2.4e-7 on tiny-qwen2.gguf, 5.7·U32·scale); 5.2e-8 on an AMD EPYC. One weight element
+/// off by 1e-3 moves logits by 25 to 90·U32·scale (q_proj, the weakest: the tiny models'
+/// attention is nearly uniform) and 300 to 2000·U32·scale (MLP weights), so it fails by 1.9×
+/// to 260× the bound: `one_weight_off_by_1e_3_fails_*`.
+fn logit_tolerance(scale: f64) -> Tolerance {
+    Tolerance {
+        atol: 16.0 * U32 * scale,
+        rtol: 4.0 * U32,
+    }
 }
 
-/// The tiny models written as GGUF with every supported tensor type (Q8_0, Q4_0, Q4_1, Q5_0,
-/// Q5_1, F16 or BF16, F32), Llama's q/k permuted as llama.cpp does; reference logits from
-/// transformers loading the same file.
-fn check_gguf(name: &str) {
-    let path = fixtures().join(format!("{name}.gguf"));
-    let loaded = load(path.to_str().unwrap(), &options()).unwrap();
-    compare(
-        &format!("{name}.gguf"),
-        &loaded.model,
-        &read_json(&format!("{name}.gguf.logits.json")),
-    );
-}
-
-/// Max relative error over real (unpadded) positions: |a - b| / max(|b|, 1e-3 * max|b|).
-fn compare(name: &str, model: &prefscope_model::CausalLm, fix: &serde_json::Value) {
+/// The model's logits on the fixture's batch against the fixture's, over real (unpadded)
+/// positions, with [`logit_tolerance`].
+fn logit_report(model: &prefscope_model::CausalLm, fix: &serde_json::Value) -> Report {
     let ids = ints(&fix["input_ids"]);
     let mask = ints(&fix["attention_mask"]);
     let expected: Vec<Vec<Vec<f32>>> = serde_json::from_value(fix["logits"].clone()).unwrap();
@@ -70,27 +73,107 @@ fn compare(name: &str, model: &prefscope_model::CausalLm, fix: &serde_json::Valu
     assert_eq!(logits.kind(), Kind::Float);
     let vocab = expected[0][0].len();
     assert_eq!(logits.size(), [b, t, vocab as i64]);
-    let got: Vec<f32> = Vec::try_from(logits.flatten(0, -1)).unwrap();
-    let scale = expected
-        .iter()
-        .flatten()
-        .flatten()
-        .fold(0f32, |m, x| m.max(x.abs()));
-    let mut worst = 0f32;
+    let all: Vec<f32> = Vec::try_from(logits.flatten(0, -1)).unwrap();
+    let (mut got, mut want) = (vec![], vec![]);
     for (bi, row) in expected.iter().enumerate() {
         for (ti, pos) in row.iter().enumerate() {
-            if mask[bi][ti] == 0 {
-                continue;
-            }
-            for (vi, &e) in pos.iter().enumerate() {
-                let g = got[(bi * t as usize + ti) * vocab + vi];
-                let rel = (g - e).abs() / e.abs().max(1e-3 * scale);
-                worst = worst.max(rel);
+            if mask[bi][ti] == 1 {
+                let at = (bi * t as usize + ti) * vocab;
+                got.extend_from_slice(&all[at..at + vocab]);
+                want.extend_from_slice(pos);
             }
         }
     }
-    println!("{name}: max relative error {worst:.2e} (logit scale {scale:.3})");
-    assert!(worst < 1e-5, "{name}: max relative error {worst:e}");
+    let real: i64 = mask.iter().flatten().sum();
+    assert_eq!(want.len(), real as usize * vocab, "compared positions");
+    compare(&got, &want, logit_tolerance(max_abs(&want)))
+}
+
+/// Asserts that `model` reproduces the fixture's logits.
+fn assert_logits_match(name: &str, model: &prefscope_model::CausalLm, fix: &serde_json::Value) {
+    let report = logit_report(model, fix);
+    println!("{name}: {report}");
+    report.assert_passes(name);
+}
+
+fn check(name: &str) {
+    let (_vs, model) = load_decoder(&fixtures().join(name), &options()).unwrap();
+    assert_logits_match(name, &model, &read_json(&format!("{name}.logits.json")));
+}
+
+/// The tiny models written as GGUF with every supported tensor type (Q8_0, Q4_0, Q4_1, Q5_0,
+/// Q5_1, F16 or BF16, F32), Llama's q/k permuted as llama.cpp does; reference logits from
+/// transformers loading the same file. Dequantization is exact, so the bound is the same.
+fn check_gguf(name: &str) {
+    let path = fixtures().join(format!("{name}.gguf"));
+    let loaded = load(path.to_str().unwrap(), &options()).unwrap();
+    assert_logits_match(
+        &format!("{name}.gguf"),
+        &loaded.model,
+        &read_json(&format!("{name}.gguf.logits.json")),
+    );
+}
+
+/// Adds `delta` to one element of the named parameter, in place (under `no_grad`).
+fn perturb(vs: &nn::VarStore, tensor: &str, index: &[i64], delta: f64) {
+    let vars = vs.variables();
+    let t = vars
+        .get(tensor)
+        .unwrap_or_else(|| panic!("no parameter {tensor}"));
+    tch::no_grad(|| {
+        let mut element = index.iter().fold(t.shallow_clone(), |t, &i| t.get(i));
+        let _ = element.f_add_scalar_(delta).unwrap();
+    });
+}
+
+/// The weights a 1e-3 error is planted in, one at a time: an attention query projection (the
+/// weakest effect on the tiny models' logits) and an MLP weight.
+const PERTURBED: [(&str, [i64; 2]); 2] = [
+    ("model.layers.0.self_attn.q_proj.weight", [3, 5]),
+    ("model.layers.1.mlp.up_proj.weight", [7, 2]),
+];
+
+/// Loads the model afresh for each planted error and asserts that the comparison which the
+/// unperturbed model passes now fails.
+fn assert_planted_errors_fail(
+    name: &str,
+    fix: &serde_json::Value,
+    load: impl Fn() -> (nn::VarStore, prefscope_model::CausalLm),
+) {
+    let (_vs, model) = load();
+    logit_report(&model, fix).assert_passes(name);
+    for (tensor, index) in PERTURBED {
+        let (vs, model) = load();
+        perturb(&vs, tensor, &index, 1e-3);
+        let report = logit_report(&model, fix);
+        println!("{name} with {tensor}{index:?} + 1e-3: {report}");
+        assert!(
+            !report.passes(),
+            "{name}: {tensor}{index:?} off by 1e-3 still passes: {report}"
+        );
+    }
+}
+
+#[test]
+fn one_weight_off_by_1e_3_fails_the_decoder_comparison() {
+    for name in ["tiny-qwen2", "tiny-llama", "tiny-llama3"] {
+        let fix = read_json(&format!("{name}.logits.json"));
+        assert_planted_errors_fail(name, &fix, || {
+            load_decoder(&fixtures().join(name), &options()).unwrap()
+        });
+    }
+}
+
+#[test]
+fn one_weight_off_by_1e_3_fails_the_gguf_comparison() {
+    for name in ["tiny-qwen2", "tiny-llama"] {
+        let fix = read_json(&format!("{name}.gguf.logits.json"));
+        let path = fixtures().join(format!("{name}.gguf"));
+        assert_planted_errors_fail(&format!("{name}.gguf"), &fix, || {
+            let loaded = load(path.to_str().unwrap(), &options()).unwrap();
+            (loaded.vs, loaded.model)
+        });
+    }
 }
 
 #[test]
@@ -126,7 +209,11 @@ fn byte_level_gguf_tokenizers_add_bos_as_flagged() {
     for (name, adds_bos) in [("tiny-llama", true), ("tiny-qwen2", false)] {
         let m = prefscope_model::GgufModel::read(&fixtures().join(format!("{name}.gguf"))).unwrap();
         let fix = read_json(&format!("{name}.gguf.logits.json"));
-        for probe in fix["tokenizer_probes"].as_array().unwrap() {
+        let probes = fix["tokenizer_probes"].as_array().unwrap();
+        // the generator's three probes: punctuation, a special token in text, digits/brackets
+        assert_eq!(probes.len(), 3, "{name}: tokenizer probes in the fixture");
+        let mut checked = 0;
+        for probe in probes {
             let text = probe["text"].as_str().unwrap();
             let want: Vec<u32> = serde_json::from_value(probe["ids"].clone()).unwrap();
             let want_special: Vec<u32> =
@@ -143,7 +230,9 @@ fn byte_level_gguf_tokenizers_add_bos_as_flagged() {
                 want_special,
                 "{name}: {text:?} with special"
             );
+            checked += 1;
         }
+        assert_eq!(checked, 3, "{name}: probes checked");
     }
 }
 
@@ -238,7 +327,7 @@ fn sharded_checkpoint_loads_like_single_file() {
     )
     .unwrap();
     let (_vs, model) = load_decoder(dir.path(), &LoadOptions::default()).unwrap();
-    compare(
+    assert_logits_match(
         "tiny-llama (sharded)",
         &model,
         &read_json("tiny-llama.logits.json"),
