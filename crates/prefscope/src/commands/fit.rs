@@ -1,13 +1,13 @@
 //! `prefscope fit logit|ologit`: a binary or ordered logit (or probit) on a csv or Parquet table,
 //! with plain or cluster-robust standard errors, printed as a statsmodels-like summary or JSON.
 //!
-//! Reading the table lives here (the statistics crate does no I/O). Rows with a missing value
-//! (empty cell, `NA`, `NaN`, null) in any used column are dropped and counted.
+//! The table is read by [`prefscope_data::Table`] (the statistics crate does no I/O): rows with
+//! a missing value (empty cell, `NA`, `NaN`, null) in any used column are dropped and counted.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
+use prefscope_data::Table;
 use prefscope_stats::{
     brant_test, logit, ordered_logit, BrantTest, Covariance, Design, FitOptions, FitResult, Link,
     OrderedOutcome, ParamKind,
@@ -60,177 +60,6 @@ pub struct Args {
     pub brant: bool,
 }
 
-/// One cell of the table.
-#[derive(Debug, Clone, PartialEq)]
-enum Cell {
-    Num(f64),
-    Text(String),
-    Missing,
-}
-
-impl Cell {
-    fn parse(s: &str) -> Cell {
-        let t = s.trim();
-        if t.is_empty() || matches!(t, "NA" | "NaN" | "nan" | "null" | "None") {
-            return Cell::Missing;
-        }
-        match t.parse::<f64>() {
-            Ok(v) if v.is_finite() => Cell::Num(v),
-            Ok(_) => Cell::Missing,
-            Err(_) => Cell::Text(t.to_string()),
-        }
-    }
-
-    fn key(&self) -> String {
-        match self {
-            Cell::Num(v) => format!("{v}"),
-            Cell::Text(s) => s.clone(),
-            Cell::Missing => String::new(),
-        }
-    }
-}
-
-/// The columns asked for, by name.
-struct Table {
-    columns: HashMap<String, Vec<Cell>>,
-    /// How to name row `i` in messages.
-    csv: bool,
-}
-
-impl Table {
-    fn row_label(&self, i: usize) -> String {
-        if self.csv {
-            format!("line {}", i + 2)
-        } else {
-            format!("row {}", i + 1)
-        }
-    }
-}
-
-fn read_table(path: &Path, wanted: &[&str]) -> anyhow::Result<Table> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    match ext.as_str() {
-        "csv" => read_csv(path, wanted),
-        "parquet" | "pq" => read_parquet(path, wanted),
-        _ => Err(bad_input(anyhow::anyhow!(
-            "{}: expected a .csv or .parquet file",
-            path.display()
-        ))),
-    }
-}
-
-fn read_csv(path: &Path, wanted: &[&str]) -> anyhow::Result<Table> {
-    let mut reader = csv::Reader::from_path(path)
-        .with_context(|| format!("opening {}", path.display()))
-        .map_err(bad_input)?;
-    let headers: Vec<String> = reader
-        .headers()
-        .map_err(|e| bad_input(anyhow::anyhow!("{}: {e}", path.display())))?
-        .iter()
-        .map(String::from)
-        .collect();
-    let mut index = Vec::with_capacity(wanted.len());
-    for w in wanted {
-        let i = headers.iter().position(|h| h == w).ok_or_else(|| {
-            bad_input(anyhow::anyhow!(
-                "{}: no column {w:?} (columns: {})",
-                path.display(),
-                headers.join(", ")
-            ))
-        })?;
-        index.push(i);
-    }
-    let mut columns: Vec<Vec<Cell>> = vec![Vec::new(); wanted.len()];
-    for (row, rec) in reader.records().enumerate() {
-        let rec = rec
-            .map_err(|e| bad_input(anyhow::anyhow!("{}: line {}: {e}", path.display(), row + 2)))?;
-        for (c, &i) in index.iter().enumerate() {
-            columns[c].push(Cell::parse(rec.get(i).unwrap_or("")));
-        }
-    }
-    Ok(Table {
-        columns: wanted.iter().map(|w| w.to_string()).zip(columns).collect(),
-        csv: true,
-    })
-}
-
-fn read_parquet(path: &Path, wanted: &[&str]) -> anyhow::Result<Table> {
-    use arrow::array::{Array, Float64Array, StringArray};
-    use arrow::datatypes::DataType;
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-
-    let file = std::fs::File::open(path)
-        .with_context(|| format!("opening {}", path.display()))
-        .map_err(bad_input)?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| {
-        bad_input(anyhow::anyhow!(
-            "{}: not a Parquet file: {e}",
-            path.display()
-        ))
-    })?;
-    let schema = builder.schema().clone();
-    for w in wanted {
-        if schema.field_with_name(w).is_err() {
-            let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-            return Err(bad_input(anyhow::anyhow!(
-                "{}: no column {w:?} (columns: {})",
-                path.display(),
-                names.join(", ")
-            )));
-        }
-    }
-    let mut columns: HashMap<String, Vec<Cell>> =
-        wanted.iter().map(|w| (w.to_string(), Vec::new())).collect();
-    for batch in builder.build()? {
-        let batch = batch.with_context(|| format!("reading {}", path.display()))?;
-        for w in wanted {
-            let array = batch.column_by_name(w).expect("checked above");
-            let out = columns.get_mut(*w).expect("inserted above");
-            let numeric = array.data_type().is_numeric() || *array.data_type() == DataType::Boolean;
-            if numeric {
-                let cast = arrow::compute::cast(array, &DataType::Float64)?;
-                let a = cast
-                    .as_any()
-                    .downcast_ref::<Float64Array>()
-                    .expect("cast to Float64");
-                out.extend((0..a.len()).map(|i| {
-                    if a.is_null(i) || !a.value(i).is_finite() {
-                        Cell::Missing
-                    } else {
-                        Cell::Num(a.value(i))
-                    }
-                }));
-            } else {
-                let cast = arrow::compute::cast(array, &DataType::Utf8).map_err(|e| {
-                    bad_input(anyhow::anyhow!(
-                        "{}: column {w}: unsupported type: {e}",
-                        path.display()
-                    ))
-                })?;
-                let a = cast
-                    .as_any()
-                    .downcast_ref::<StringArray>()
-                    .expect("cast to Utf8");
-                out.extend((0..a.len()).map(|i| {
-                    if a.is_null(i) {
-                        Cell::Missing
-                    } else {
-                        Cell::parse(a.value(i))
-                    }
-                }));
-            }
-        }
-    }
-    Ok(Table {
-        columns,
-        csv: false,
-    })
-}
-
 fn model_name(model: Model) -> &'static str {
     match model {
         Model::Logit => "logit",
@@ -260,35 +89,17 @@ pub fn compute(args: &Args) -> anyhow::Result<Fitted> {
             "a column appears twice among --y, --x and --cluster"
         )));
     }
-    let table = read_table(&args.data, &wanted)?;
-    let n_all = table.columns[&args.y].len();
-    let keep: Vec<usize> = (0..n_all)
-        .filter(|&i| wanted.iter().all(|w| table.columns[*w][i] != Cell::Missing))
-        .collect();
-    let dropped_missing = n_all - keep.len();
+    let (table, dropped_missing) = Table::read(&args.data, &wanted)
+        .map_err(bad_input)?
+        .drop_missing();
     let file = args.data.display();
     let mut cols = Vec::with_capacity(args.x.len());
     for name in &args.x {
-        let col = &table.columns[name];
-        let values = keep
-            .iter()
-            .map(|&i| match &col[i] {
-                Cell::Num(v) => Ok(*v),
-                other => Err(bad_input(anyhow::anyhow!(
-                    "{file}: {}: column {name}: expected a number, found {:?}",
-                    table.row_label(i),
-                    other.key()
-                ))),
-            })
-            .collect::<anyhow::Result<Vec<f64>>>()?;
-        cols.push((name.clone(), values));
+        cols.push((name.clone(), table.numbers(name).map_err(bad_input)?));
     }
     let design = Design::new(cols).map_err(bad_input)?;
     let covariance = match &args.cluster {
-        Some(c) => {
-            let labels: Vec<String> = keep.iter().map(|&i| table.columns[c][i].key()).collect();
-            Covariance::cluster(&labels)
-        }
+        Some(c) => Covariance::cluster(&table.labels(c).map_err(bad_input)?),
         None => Covariance::Plain,
     };
     let link = match args.link {
@@ -300,26 +111,16 @@ pub fn compute(args: &Args) -> anyhow::Result<Fitted> {
         covariance,
         ..Default::default()
     };
-    let ycol = &table.columns[&args.y];
     let outcome = match &args.levels {
         Some(levels) => {
-            let labels: Vec<String> = keep.iter().map(|&i| ycol[i].key()).collect();
+            let labels = table.labels(&args.y).map_err(bad_input)?;
             OrderedOutcome::from_labels(&labels, levels)
                 .map_err(|e| bad_input(anyhow::anyhow!("{file}: column {}: {e}", args.y)))?
         }
         None => {
-            let values = keep
-                .iter()
-                .map(|&i| match &ycol[i] {
-                    Cell::Num(v) => Ok(*v),
-                    other => Err(bad_input(anyhow::anyhow!(
-                        "{file}: {}: outcome {} is {:?}, not a number; give --levels to order text outcomes",
-                        table.row_label(i),
-                        args.y,
-                        other.key()
-                    ))),
-                })
-                .collect::<anyhow::Result<Vec<f64>>>()?;
+            let values = table.numbers(&args.y).map_err(|e| {
+                bad_input(anyhow::anyhow!("{e}; give --levels to order text outcomes"))
+            })?;
             OrderedOutcome::from_values(&values).map_err(bad_input)?
         }
     };
