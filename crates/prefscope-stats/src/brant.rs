@@ -13,6 +13,7 @@ use crate::design::Design;
 use crate::dist::chi2_sf;
 use crate::error::{invalid, StatsError};
 use crate::fit::FitOptions;
+use crate::link::Link;
 use crate::logit::logit;
 use crate::ordered::OrderedOutcome;
 
@@ -48,7 +49,7 @@ fn wald(b: &DVector<f64>, v: &DMatrix<f64>, d: &DMatrix<f64>) -> Result<WaldTest
     Ok(WaldTest {
         chi2,
         df,
-        p_value: chi2_sf(chi2.max(0.0), df as f64),
+        p_value: chi2_sf(chi2.max(0.0), df as f64)?,
     })
 }
 
@@ -74,7 +75,7 @@ pub fn brant_test(y: &OrderedOutcome, x: &Design) -> Result<BrantTest, StatsErro
             .collect();
         let fit = logit(&z, x, &opts)?;
         let theta = DVector::from_column_slice(&fit.params);
-        fitted.push((xm * &theta).map(|e| crate::link::Link::Logit.cdf(e)));
+        fitted.push((xm * &theta).map(|e| Link::Logit.cdf(e)));
         covs.push(DMatrix::from_fn(k + 1, k + 1, |a, b| fit.cov[a][b]));
         slopes.push(fit.params[1..].to_vec());
     }

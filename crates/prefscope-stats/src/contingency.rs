@@ -2,8 +2,7 @@
 //! as `scipy.stats.chi2_contingency(table, correction=False)`, and the same statistic tested by
 //! permuting group labels of whole clusters (users), for counts that cluster within users.
 
-use statrs::distribution::{ChiSquared, ContinuousCDF};
-
+use crate::dist::chi2_sf;
 use crate::error::{invalid, StatsError};
 use crate::resample::{permutation_test, PermutationTest};
 
@@ -20,7 +19,8 @@ pub struct ChiSquareTest {
 
 /// Tests independence of rows and columns. Empty rows and columns are dropped first, so a model
 /// that never appears does not make expected counts zero. Returns `None` when fewer than two
-/// non-empty rows or columns remain: there is nothing to test.
+/// non-empty rows or columns remain (there is nothing to test) or the counts give no finite
+/// statistic (negative counts).
 ///
 /// No Yates continuity correction is applied, also for 2x2 tables (scipy applies it by default
 /// for dof = 1; prefscope reports the uncorrected statistic and says so).
@@ -59,9 +59,7 @@ pub fn chi_square_independence(table: &[Vec<f64>]) -> Option<ChiSquareTest> {
         }
     }
     let dof = (rows.len() - 1) * (cols.len() - 1);
-    let p_value = ChiSquared::new(dof as f64)
-        .map(|d| d.sf(statistic))
-        .unwrap_or(f64::NAN);
+    let p_value = chi2_sf(statistic, dof as f64).ok()?;
     Some(ChiSquareTest {
         statistic,
         dof,

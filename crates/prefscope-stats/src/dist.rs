@@ -1,72 +1,115 @@
 //! Normal, Student t and chi-square distribution functions (thin wrappers over `statrs`), plus
 //! the noncentral t CDF that power calculations need (Lenth's algorithm AS 243).
+//!
+//! Every function checks its arguments and returns [`StatsError::InvalidArgument`], naming
+//! the argument, for one outside its domain: a NaN anywhere, degrees of freedom that are not a
+//! positive number, a probability outside [0, 1]. So none returns NaN, and none reaches the
+//! panics of `statrs`' quantile functions. Infinite `x` is allowed where a CDF has a limit.
+//!
+//! Accuracy: `statrs`' normal CDF, built on its `erfc`, is within about 1e-10 relative of
+//! libm's `erfc` (measured: at most 9e-11 for 0 ≤ x ≤ 25); the chi-square tail within 1e-14.
 
 use statrs::distribution::{ChiSquared, ContinuousCDF, Normal, StudentsT};
 use statrs::function::beta::beta_reg;
 use statrs::function::gamma::ln_gamma;
 
+use crate::error::{invalid, StatsError};
+
 fn std_normal() -> Normal {
     Normal::new(0.0, 1.0).expect("standard normal parameters are valid")
 }
 
+fn not_nan(name: &str, x: f64) -> Result<f64, StatsError> {
+    if x.is_nan() {
+        Err(invalid(name, "is NaN"))
+    } else {
+        Ok(x)
+    }
+}
+
+fn probability(p: f64) -> Result<f64, StatsError> {
+    if (0.0..=1.0).contains(&p) {
+        Ok(p)
+    } else {
+        Err(invalid("p", format!("{p} is not a probability in [0, 1]")))
+    }
+}
+
+fn degrees_of_freedom(df: f64) -> Result<f64, StatsError> {
+    if df > 0.0 && !df.is_nan() {
+        Ok(df)
+    } else {
+        Err(invalid(
+            "df",
+            format!("{df}: degrees of freedom must be a positive number"),
+        ))
+    }
+}
+
+fn student_t(df: f64) -> Result<StudentsT, StatsError> {
+    StudentsT::new(0.0, 1.0, degrees_of_freedom(df)?)
+        .map_err(|e| invalid("df", format!("{df}: {e}")))
+}
+
+fn chi_squared(df: f64) -> Result<ChiSquared, StatsError> {
+    ChiSquared::new(degrees_of_freedom(df)?).map_err(|e| invalid("df", format!("{df}: {e}")))
+}
+
 /// Standard normal CDF.
-pub fn normal_cdf(x: f64) -> f64 {
-    std_normal().cdf(x)
+pub fn normal_cdf(x: f64) -> Result<f64, StatsError> {
+    Ok(std_normal().cdf(not_nan("x", x)?))
 }
 
 /// Standard normal survival function 1 - CDF, accurate in the upper tail.
-pub fn normal_sf(x: f64) -> f64 {
-    std_normal().sf(x)
+pub fn normal_sf(x: f64) -> Result<f64, StatsError> {
+    Ok(std_normal().sf(not_nan("x", x)?))
 }
 
-/// Standard normal quantile.
-pub fn normal_quantile(p: f64) -> f64 {
-    std_normal().inverse_cdf(p)
+/// Standard normal quantile; −∞ at p = 0 and +∞ at p = 1.
+pub fn normal_quantile(p: f64) -> Result<f64, StatsError> {
+    Ok(std_normal().inverse_cdf(probability(p)?))
 }
 
 /// Two-sided p-value of a z statistic.
-pub fn normal_two_sided_p(z: f64) -> f64 {
-    2.0 * normal_sf(z.abs())
+pub fn normal_two_sided_p(z: f64) -> Result<f64, StatsError> {
+    Ok(2.0 * normal_sf(not_nan("z", z)?.abs())?)
 }
 
 /// Student t CDF with `df` degrees of freedom (`df` > 0).
-pub fn t_cdf(x: f64, df: f64) -> f64 {
-    StudentsT::new(0.0, 1.0, df)
-        .map(|d| d.cdf(x))
-        .unwrap_or(f64::NAN)
+pub fn t_cdf(x: f64, df: f64) -> Result<f64, StatsError> {
+    Ok(student_t(df)?.cdf(not_nan("x", x)?))
 }
 
 /// Student t quantile with `df` degrees of freedom (`df` > 0).
-pub fn t_quantile(p: f64, df: f64) -> f64 {
-    StudentsT::new(0.0, 1.0, df)
-        .map(|d| d.inverse_cdf(p))
-        .unwrap_or(f64::NAN)
+pub fn t_quantile(p: f64, df: f64) -> Result<f64, StatsError> {
+    let p = probability(p)?;
+    Ok(student_t(df)?.inverse_cdf(p))
 }
 
-/// Chi-square survival function (the p-value of a chi-square statistic).
-pub fn chi2_sf(x: f64, df: f64) -> f64 {
-    ChiSquared::new(df).map(|d| d.sf(x)).unwrap_or(f64::NAN)
+/// Chi-square survival function (the p-value of a chi-square statistic), `df` > 0.
+pub fn chi2_sf(x: f64, df: f64) -> Result<f64, StatsError> {
+    Ok(chi_squared(df)?.sf(not_nan("x", x)?))
 }
 
-/// Chi-square quantile.
-pub fn chi2_quantile(p: f64, df: f64) -> f64 {
-    ChiSquared::new(df)
-        .map(|d| d.inverse_cdf(p))
-        .unwrap_or(f64::NAN)
+/// Chi-square quantile, `df` > 0.
+pub fn chi2_quantile(p: f64, df: f64) -> Result<f64, StatsError> {
+    let p = probability(p)?;
+    Ok(chi_squared(df)?.inverse_cdf(p))
 }
 
 /// CDF of the noncentral t distribution with `df` degrees of freedom and noncentrality `delta`,
 /// P(T <= t), by Lenth (1989), Applied Statistics algorithm AS 243 (series in incomplete beta
-/// functions, error below 1e-12).
-pub fn noncentral_t_cdf(t: f64, df: f64, delta: f64) -> f64 {
-    if df.is_nan() || df <= 0.0 || !t.is_finite() || !delta.is_finite() {
-        return if t == f64::INFINITY {
-            1.0
-        } else if t == f64::NEG_INFINITY {
-            0.0
-        } else {
-            f64::NAN
-        };
+/// functions, error below 1e-12). `df` > 0, `delta` finite; `t` = ±∞ gives 1 or 0.
+pub fn noncentral_t_cdf(t: f64, df: f64, delta: f64) -> Result<f64, StatsError> {
+    let (t, df) = (not_nan("t", t)?, degrees_of_freedom(df)?);
+    if !delta.is_finite() {
+        return Err(invalid(
+            "delta",
+            format!("{delta}: must be a finite number"),
+        ));
+    }
+    if t.is_infinite() {
+        return Ok(if t > 0.0 { 1.0 } else { 0.0 });
     }
     let (tt, del, negdel) = if t < 0.0 {
         (-t, -delta, true)
@@ -112,9 +155,9 @@ pub fn noncentral_t_cdf(t: f64, df: f64, delta: f64) -> f64 {
             }
         }
     }
-    tnc += normal_cdf(-del);
+    tnc += normal_cdf(-del)?;
     let tnc = if negdel { 1.0 - tnc } else { tnc };
-    tnc.clamp(0.0, 1.0)
+    Ok(tnc.clamp(0.0, 1.0))
 }
 
 #[cfg(test)]
@@ -124,22 +167,71 @@ mod tests {
     #[test]
     fn central_case_equals_student_t() {
         for &(t, df) in &[(-2.0, 3.0), (0.5, 10.0), (1.7, 4.5), (3.0, 30.0)] {
-            let a = noncentral_t_cdf(t, df, 0.0);
-            let b = t_cdf(t, df);
+            let a = noncentral_t_cdf(t, df, 0.0).unwrap();
+            let b = t_cdf(t, df).unwrap();
+            // AS 243's stated error bound is 1e-12; statrs' t CDF is a regularised beta.
             assert!((a - b).abs() < 1e-10, "t={t} df={df}: {a} vs {b}");
         }
     }
 
     #[test]
     fn large_df_tends_to_shifted_normal() {
-        let p = noncentral_t_cdf(1.0, 1e7, 2.0);
-        assert!((p - normal_cdf(-1.0)).abs() < 1e-5);
+        // T → Z + δ as df → ∞; at df = 1e7 the difference is O(1/df).
+        let p = noncentral_t_cdf(1.0, 1e7, 2.0).unwrap();
+        assert!((p - normal_cdf(-1.0).unwrap()).abs() < 1e-5);
     }
 
     #[test]
     fn two_sided_p() {
-        let p = normal_two_sided_p(1.959_963_984_540_054);
-        assert!((p - 0.05).abs() < 1e-9, "{p}");
-        assert!((chi2_sf(3.841_458_820_694_124, 1.0) - 0.05).abs() < 1e-10);
+        // Reference values from the closed forms: 2·(1 − Φ(1.959963984540054)) = 0.05 and the
+        // chi-square(1) 95% point 3.841458820694124; statrs' normal tail is good to ~1e-10.
+        let p = normal_two_sided_p(1.959_963_984_540_054).unwrap();
+        assert!((p - 0.05).abs() < 1e-11, "{p}");
+        assert!((chi2_sf(3.841_458_820_694_124, 1.0).unwrap() - 0.05).abs() < 1e-14);
+        assert!((chi2_quantile(0.95, 1.0).unwrap() - 3.841_458_820_694_124).abs() < 1e-9);
+        // qt(0.975, 30) = 2.042272456301238 (R, Boost).
+        assert!((t_quantile(0.975, 30.0).unwrap() - 2.042_272_456_301_238).abs() < 1e-9);
+    }
+
+    #[test]
+    fn limits_at_the_ends_of_the_domain() {
+        assert_eq!(normal_quantile(0.0).unwrap(), f64::NEG_INFINITY);
+        assert_eq!(normal_quantile(1.0).unwrap(), f64::INFINITY);
+        assert_eq!(normal_cdf(f64::INFINITY).unwrap(), 1.0);
+        assert_eq!(normal_sf(f64::INFINITY).unwrap(), 0.0);
+        assert_eq!(chi2_sf(f64::INFINITY, 3.0).unwrap(), 0.0);
+        assert_eq!(noncentral_t_cdf(f64::INFINITY, 3.0, 1.0).unwrap(), 1.0);
+        assert_eq!(noncentral_t_cdf(f64::NEG_INFINITY, 3.0, 1.0).unwrap(), 0.0);
+    }
+
+    /// Every argument outside its domain is an error naming that argument, never NaN and never
+    /// a panic (statrs' quantile functions panic on p outside [0, 1]).
+    #[test]
+    fn bad_arguments_are_errors_naming_them() {
+        let name = |r: Result<f64, StatsError>| match r {
+            Err(StatsError::InvalidArgument { name, .. }) => name,
+            other => panic!("expected an invalid-argument error, found {other:?}"),
+        };
+        let nan = f64::NAN;
+        for df in [0.0, -1.0, nan, f64::NEG_INFINITY] {
+            assert_eq!(name(t_cdf(1.0, df)), "df");
+            assert_eq!(name(t_quantile(0.5, df)), "df");
+            assert_eq!(name(chi2_sf(1.0, df)), "df");
+            assert_eq!(name(chi2_quantile(0.5, df)), "df");
+            assert_eq!(name(noncentral_t_cdf(1.0, df, 0.5)), "df");
+        }
+        for p in [-0.1, 1.5, nan, f64::INFINITY] {
+            assert_eq!(name(normal_quantile(p)), "p");
+            assert_eq!(name(t_quantile(p, 4.0)), "p");
+            assert_eq!(name(chi2_quantile(p, 4.0)), "p");
+        }
+        assert_eq!(name(normal_cdf(nan)), "x");
+        assert_eq!(name(normal_sf(nan)), "x");
+        assert_eq!(name(normal_two_sided_p(nan)), "z");
+        assert_eq!(name(t_cdf(nan, 3.0)), "x");
+        assert_eq!(name(chi2_sf(nan, 3.0)), "x");
+        assert_eq!(name(noncentral_t_cdf(nan, 3.0, 0.5)), "t");
+        assert_eq!(name(noncentral_t_cdf(1.0, 3.0, nan)), "delta");
+        assert_eq!(name(noncentral_t_cdf(1.0, 3.0, f64::INFINITY)), "delta");
     }
 }

@@ -13,7 +13,7 @@ use std::hash::Hash;
 
 use nalgebra::{DMatrix, DVector};
 
-use crate::dist::{normal_quantile, normal_two_sided_p};
+use crate::dist::{chi2_sf, normal_quantile, normal_two_sided_p};
 use crate::error::StatsError;
 use crate::link::Link;
 use crate::separation::separation_or_singular;
@@ -453,7 +453,7 @@ pub(crate) fn maximise<L: Likelihood>(
         n_clusters: spec.n_clusters,
         convergence,
     };
-    Ok(assemble(a))
+    assemble(a)
 }
 
 /// Everything needed to turn an estimate into a [`FitResult`].
@@ -473,13 +473,16 @@ struct Assembly {
     convergence: Convergence,
 }
 
-fn assemble(a: Assembly) -> FitResult {
+fn assemble(a: Assembly) -> Result<FitResult, StatsError> {
     let p = a.theta.len();
     let params: Vec<f64> = a.theta.iter().copied().collect();
     let bse: Vec<f64> = (0..p).map(|i| a.cov[(i, i)].max(0.0).sqrt()).collect();
     let zvalues: Vec<f64> = params.iter().zip(&bse).map(|(b, s)| b / s).collect();
-    let pvalues = zvalues.iter().map(|&z| normal_two_sided_p(z)).collect();
-    let q = normal_quantile(0.975);
+    let pvalues = zvalues
+        .iter()
+        .map(|&z| normal_two_sided_p(z))
+        .collect::<Result<_, _>>()?;
+    let q = normal_quantile(0.975)?;
     let conf_int = params
         .iter()
         .zip(&bse)
@@ -492,7 +495,7 @@ fn assemble(a: Assembly) -> FitResult {
         .collect();
     let lr_df = a.kinds.iter().filter(|k| **k == ParamKind::Slope).count();
     let lr_chi2 = 2.0 * (a.llf - a.llnull);
-    let lr_pvalue = crate::dist::chi2_sf(lr_chi2.max(0.0), lr_df as f64);
+    let lr_pvalue = chi2_sf(lr_chi2.max(0.0), lr_df as f64)?;
     let nf = a.n as f64;
     let mut warnings = Vec::new();
     if !a.convergence.converged {
@@ -512,7 +515,7 @@ fn assemble(a: Assembly) -> FitResult {
             ));
         }
     }
-    FitResult {
+    Ok(FitResult {
         model: a.model,
         link: a.link,
         cov_type: a.cov_type,
@@ -540,5 +543,5 @@ fn assemble(a: Assembly) -> FitResult {
         n_clusters: a.n_clusters,
         convergence: a.convergence,
         warnings,
-    }
+    })
 }

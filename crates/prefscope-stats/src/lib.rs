@@ -41,7 +41,7 @@ pub use multitest::{adjust, benjamini_hochberg, holm, Adjustment};
 pub use ordered::{ordered_logit, OrderedOutcome};
 pub use power::{seeds_needed, t_test_power, SeedsNeeded};
 pub use resample::{
-    bca_interval, cluster_bootstrap, permutation_test, quantile_sorted, BootstrapCi,
+    bca_interval, cluster_bootstrap, permutation_test, quantile_sorted, BcaInterval, BootstrapCi,
     PermutationTest,
 };
 pub use select::{select_directions, Selected};

@@ -3,6 +3,8 @@
 
 use statrs::function::erf::erfc;
 
+use crate::error::{invalid, StatsError};
+
 /// The CDF linking the linear predictor to probabilities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -97,10 +99,13 @@ impl Link {
         }
     }
 
-    /// F^{-1}(p) for p in (0, 1).
-    pub fn quantile(self, p: f64) -> f64 {
+    /// F^{-1}(p) for p in (0, 1); another p is an error.
+    pub fn quantile(self, p: f64) -> Result<f64, StatsError> {
+        if !(p > 0.0 && p < 1.0) {
+            return Err(invalid("p", format!("{p} is not in (0, 1)")));
+        }
         match self {
-            Link::Logit => (p / (1.0 - p)).ln(),
+            Link::Logit => Ok((p / (1.0 - p)).ln()),
             Link::Probit => crate::dist::normal_quantile(p),
         }
     }
@@ -131,7 +136,7 @@ mod tests {
                 let fd3 =
                     (link.ln_cdf(x + h) - 2.0 * link.ln_cdf(x) + link.ln_cdf(x - h)) / (h * h);
                 assert!((fd3 - link.d2_ln_cdf(x)).abs() < 1e-4, "{link:?} d2 at {x}");
-                assert!((link.quantile(link.cdf(x)) - x).abs() < 1e-7);
+                assert!((link.quantile(link.cdf(x)).unwrap() - x).abs() < 1e-7);
             }
         }
     }

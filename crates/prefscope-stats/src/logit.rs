@@ -114,7 +114,7 @@ pub fn logit(y: &[f64], x: &Design, opts: &FitOptions) -> Result<FitResult, Stat
     };
     let pbar = n1 as f64 / n as f64;
     let mut theta0 = DVector::zeros(xc.ncols());
-    theta0[0] = opts.link.quantile(pbar);
+    theta0[0] = opts.link.quantile(pbar)?;
     let n0 = (n - n1) as f64;
     let llnull = n1 as f64 * pbar.ln() + n0 * (1.0 - pbar).ln();
     let mut kinds = vec![ParamKind::Slope; xc.ncols()];

@@ -325,7 +325,7 @@ pub fn ordered_logit(
     let mut cum = 0usize;
     for c in 0..j - 1 {
         cum += counts[c];
-        theta0[k + c] = opts.link.quantile(cum as f64 / n as f64);
+        theta0[k + c] = opts.link.quantile(cum as f64 / n as f64)?;
     }
     let llnull = counts
         .iter()

@@ -9,12 +9,25 @@
 use crate::dist::{noncentral_t_cdf, t_quantile};
 use crate::error::{invalid, StatsError};
 
-/// Power of the two-sided one-sample t test with `n` observations (n > 1, may be fractional).
-pub fn t_test_power(effect_size: f64, n: f64, alpha: f64) -> f64 {
+/// Power of the two-sided one-sample t test with `n` observations (n > 1, may be fractional),
+/// for a finite effect size and `alpha` in (0, 1); other arguments are errors.
+pub fn t_test_power(effect_size: f64, n: f64, alpha: f64) -> Result<f64, StatsError> {
+    if !(n > 1.0 && n.is_finite()) {
+        return Err(invalid("n", format!("{n}: need more than one observation")));
+    }
+    if !(alpha > 0.0 && alpha < 1.0) {
+        return Err(invalid("alpha", format!("{alpha} is not in (0, 1)")));
+    }
     let df = n - 1.0;
-    let crit = t_quantile(1.0 - alpha / 2.0, df);
+    let crit = t_quantile(1.0 - alpha / 2.0, df)?;
     let nc = effect_size * n.sqrt();
-    (1.0 - noncentral_t_cdf(crit, df, nc)) + noncentral_t_cdf(-crit, df, nc)
+    if !nc.is_finite() {
+        return Err(invalid(
+            "effect_size",
+            format!("{effect_size}: must be a finite number"),
+        ));
+    }
+    Ok((1.0 - noncentral_t_cdf(crit, df, nc)?) + noncentral_t_cdf(-crit, df, nc)?)
 }
 
 /// How many seeds a design needs.
@@ -47,23 +60,23 @@ pub fn seeds_needed(d: f64, s: f64, alpha: f64, power: f64) -> Result<SeedsNeede
         return Err(invalid("power", "must exceed alpha"));
     }
     let e = (d / s).abs();
-    let f = |n: f64| t_test_power(e, n, alpha) - power;
+    let f = |n: f64| t_test_power(e, n, alpha).map(|p| p - power);
     // Power rises with n; bracket the root then bisect.
     let mut lo = 1.0 + 1e-6;
     let mut hi = 2.0;
-    while f(hi) < 0.0 {
+    while f(hi)? < 0.0 {
         lo = hi;
         hi *= 2.0;
         if hi > 1e9 {
             return Err(invalid("d", "effect too small: more than 1e9 seeds needed"));
         }
     }
-    if f(lo) >= 0.0 {
+    if f(lo)? >= 0.0 {
         hi = lo;
     }
     for _ in 0..200 {
         let mid = 0.5 * (lo + hi);
-        if f(mid) < 0.0 {
+        if f(mid)? < 0.0 {
             lo = mid;
         } else {
             hi = mid;
@@ -77,6 +90,6 @@ pub fn seeds_needed(d: f64, s: f64, alpha: f64, power: f64) -> Result<SeedsNeede
         effect_size: e,
         n_exact: hi,
         n,
-        achieved_power: t_test_power(e, n as f64, alpha),
+        achieved_power: t_test_power(e, n as f64, alpha)?,
     })
 }

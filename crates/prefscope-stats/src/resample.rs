@@ -2,7 +2,10 @@
 //! the permutation test over group labels of users. Every draw comes from a `ChaCha8Rng`
 //! seeded by the caller; the seed is recorded in the result.
 //!
-//! Quantiles interpolate linearly between order statistics (numpy's default). BCa follows
+//! Quantiles interpolate linearly between order statistics (numpy's default): this crate's
+//! [`quantile_sorted`] is the one implementation of prefscope, used by the data crate's medians
+//! and summaries too (prefscope-data depends on prefscope-stats, which depends on no prefscope
+//! crate, so the graph stays acyclic). BCa follows
 //! Efron & Tibshirani (1993) §14.3 as `scipy.stats.bootstrap(method='BCa')` does, with the
 //! acceleration from the leave-one-cluster-out jackknife and ties counted half in z0.
 
@@ -31,31 +34,69 @@ pub struct BootstrapCi {
     pub seed: u64,
 }
 
-/// Linear-interpolation quantile of sorted data (numpy `method='linear'`).
-pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
+/// The q-quantile of ascending data by linear interpolation between order statistics (numpy's
+/// default `method='linear'`): position h = (n − 1)·q, value x[⌊h⌋] + (h − ⌊h⌋)·(x[⌈h⌉] − x[⌊h⌋]).
+/// Errors: [`StatsError::Empty`] for no data; [`StatsError::InvalidArgument`] for q outside
+/// [0, 1] (or NaN), and for data that are not ascending or hold a NaN.
+pub fn quantile_sorted(sorted: &[f64], q: f64) -> Result<f64, StatsError> {
     if sorted.is_empty() {
-        return f64::NAN;
+        return Err(StatsError::Empty);
     }
-    let h = (sorted.len() - 1) as f64 * q.clamp(0.0, 1.0);
+    if !(0.0..=1.0).contains(&q) {
+        return Err(invalid("q", format!("{q} is not a probability in [0, 1]")));
+    }
+    if let Some(i) = sorted.iter().position(|x| x.is_nan()) {
+        return Err(invalid("sorted", format!("value {i} is NaN")));
+    }
+    if let Some(i) = sorted.windows(2).position(|w| w[0] > w[1]) {
+        return Err(invalid(
+            "sorted",
+            format!(
+                "not ascending: value {} is {} after {}",
+                i + 1,
+                sorted[i + 1],
+                sorted[i]
+            ),
+        ));
+    }
+    let h = (sorted.len() - 1) as f64 * q;
     let lo = h.floor() as usize;
     let hi = h.ceil() as usize;
-    sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
+    Ok(sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo]))
 }
 
-/// The BCa interval from an estimate, its bootstrap replicates and its jackknife values.
-/// Returns the interval and the two adjusted quantile levels.
+/// A BCa interval and the two adjusted quantile levels of the replicates it was read at.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct BcaInterval {
+    pub interval: [f64; 2],
+    pub levels: [f64; 2],
+}
+
+/// The BCa interval from an estimate, its bootstrap replicates and its jackknife values;
+/// `None` when z0 is infinite
+/// (every replicate on one side of the estimate) or there are no jackknife values. Errors for a
+/// level outside (0, 1), no replicates, or a replicate that is not finite.
 pub fn bca_interval(
     estimate: f64,
     replicates: &[f64],
     jackknife: &[f64],
     level: f64,
-) -> Option<([f64; 2], [f64; 2])> {
+) -> Result<Option<BcaInterval>, StatsError> {
+    if !(level > 0.0 && level < 1.0) {
+        return Err(invalid("level", format!("{level} is not in (0, 1)")));
+    }
+    if replicates.is_empty() {
+        return Err(invalid("replicates", "need at least one"));
+    }
+    if let Some(t) = replicates.iter().find(|t| !t.is_finite()) {
+        return Err(invalid("replicates", format!("{t} is not a finite number")));
+    }
     let b = replicates.len() as f64;
     let below = replicates.iter().filter(|&&t| t < estimate).count() as f64;
     let at_or_below = replicates.iter().filter(|&&t| t <= estimate).count() as f64;
-    let z0 = normal_quantile((below + at_or_below) / (2.0 * b));
+    let z0 = normal_quantile((below + at_or_below) / (2.0 * b))?;
     if !z0.is_finite() || jackknife.is_empty() {
-        return None;
+        return Ok(None);
     }
     let mean = jackknife.iter().sum::<f64>() / jackknife.len() as f64;
     let (num, den) = jackknife.iter().fold((0.0, 0.0), |(n, d), t| {
@@ -67,18 +108,18 @@ pub fn bca_interval(
     } else {
         0.0
     };
-    let z_alpha = normal_quantile((1.0 - level) / 2.0);
+    let z_alpha = normal_quantile((1.0 - level) / 2.0)?;
     let adj = |z: f64| normal_cdf(z0 + (z0 + z) / (1.0 - a * (z0 + z)));
-    let alphas = [adj(z_alpha), adj(-z_alpha)];
+    let levels = [adj(z_alpha)?, adj(-z_alpha)?];
     let mut sorted = replicates.to_vec();
     sorted.sort_by(f64::total_cmp);
-    Some((
-        [
-            quantile_sorted(&sorted, alphas[0]),
-            quantile_sorted(&sorted, alphas[1]),
+    Ok(Some(BcaInterval {
+        interval: [
+            quantile_sorted(&sorted, levels[0])?,
+            quantile_sorted(&sorted, levels[1])?,
         ],
-        alphas,
-    ))
+        levels,
+    }))
 }
 
 fn rows_by_cluster<T: Hash + Eq>(labels: &[T]) -> Vec<Vec<usize>> {
@@ -150,13 +191,13 @@ where
         })
         .filter(|t| t.is_finite())
         .collect();
-    let bca = bca_interval(estimate, &replicates, &jackknife, level).map(|(ci, _)| ci);
+    let bca = bca_interval(estimate, &replicates, &jackknife, level)?.map(|b| b.interval);
     let mut sorted = replicates.clone();
     sorted.sort_by(f64::total_cmp);
     let alpha = (1.0 - level) / 2.0;
     let percentile = [
-        quantile_sorted(&sorted, alpha),
-        quantile_sorted(&sorted, 1.0 - alpha),
+        quantile_sorted(&sorted, alpha)?,
+        quantile_sorted(&sorted, 1.0 - alpha)?,
     ];
     let mean = replicates.iter().sum::<f64>() / n_boot as f64;
     let var = replicates.iter().map(|t| (t - mean).powi(2)).sum::<f64>() / (n_boot - 1) as f64;
@@ -234,11 +275,56 @@ mod tests {
 
     #[test]
     fn quantile_matches_numpy_linear() {
-        // numpy.quantile([1, 2, 4, 8], [0.1, 0.5, 0.9]) = [1.3, 3.0, 6.8]
+        // numpy.quantile([1, 2, 4, 8], [0, 0.1, 0.25, 0.5, 0.75, 0.9, 1])
+        //   = [1, 1.3, 1.75, 3, 5, 6.8, 8]
         let s = [1.0, 2.0, 4.0, 8.0];
-        for (q, want) in [(0.1, 1.3), (0.5, 3.0), (0.9, 6.8)] {
-            assert!((quantile_sorted(&s, q) - want).abs() < 1e-12);
+        let want = [
+            (0.0, 1.0),
+            (0.1, 1.3),
+            (0.25, 1.75),
+            (0.5, 3.0),
+            (0.75, 5.0),
+            (0.9, 6.8),
+            (1.0, 8.0),
+        ];
+        for (q, want) in want {
+            // Two rounded operations on values ≤ 8: within 4 ulps of 8.
+            let got = quantile_sorted(&s, q).unwrap();
+            assert!(
+                (got - want).abs() <= 4.0 * f64::EPSILON * 8.0,
+                "q={q}: {got}"
+            );
         }
+        assert_eq!(quantile_sorted(&[7.0], 0.3).unwrap(), 7.0);
+    }
+
+    #[test]
+    fn quantile_refuses_bad_input() {
+        assert_eq!(quantile_sorted(&[], 0.5), Err(StatsError::Empty));
+        let name = |r: Result<f64, StatsError>| match r {
+            Err(StatsError::InvalidArgument { name, detail }) => format!("{name}: {detail}"),
+            other => panic!("expected an invalid-argument error, found {other:?}"),
+        };
+        for q in [-0.1, 1.1, f64::NAN] {
+            assert!(name(quantile_sorted(&[1.0, 2.0], q)).starts_with("q: "));
+        }
+        assert_eq!(
+            name(quantile_sorted(&[1.0, 3.0, 2.0], 0.5)),
+            "sorted: not ascending: value 2 is 2 after 3"
+        );
+        assert_eq!(
+            name(quantile_sorted(&[1.0, f64::NAN], 0.5)),
+            "sorted: value 1 is NaN"
+        );
+    }
+
+    #[test]
+    fn bca_refuses_bad_input() {
+        assert!(bca_interval(1.0, &[], &[1.0], 0.95).is_err());
+        assert!(bca_interval(1.0, &[1.0, 2.0], &[1.0], 1.5).is_err());
+        assert!(bca_interval(1.0, &[1.0, f64::NAN], &[1.0], 0.95).is_err());
+        // Every replicate above the estimate: z0 = −∞, no interval.
+        assert_eq!(bca_interval(0.0, &[1.0, 2.0], &[1.0, 2.0], 0.95), Ok(None));
     }
 
     #[test]
