@@ -2,61 +2,68 @@
 //! Logit fits combined in numpy) and the published UCLA output of R's `brant` package
 //! (omnibus 4.34, df 3, p 0.23; pared 0.13, public 3.44, gpa 0.18), plus a planted violation.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
+mod common;
 
-use prefscope_stats::{brant_test, Design, OrderedOutcome};
+use common::{assert_close, csv_columns as columns, json, numeric as num};
+use prefscope_stats::{brant_test, BrantTest, Design, OrderedOutcome};
 use serde_json::Value;
 
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
+/// Both sides build the Wald statistics from binary logits fitted by Newton with analytic
+/// derivatives (statsmodels to a 1e-14 step, prefscope to 1e-10·(1 + |θ|)), so the slopes agree
+/// to 1e-9 (see parity.rs); a statistic χ² = dᵀ(DVDᵀ)⁻¹d of slope differences d ≥ 0.01 (in
+/// these fixtures) then moves by at most 2·1e-9/0.01 = 2e-7 relative, and its p-value, whose
+/// density is ≤ 1.6 at χ² ≥ 0.06, by less. rtol = 1e-6, atol = 1e-9 (statistics near 0).
+/// Observed: 5e-14.
+const RTOL: f64 = 1e-6;
+const ATOL: f64 = 1e-9;
 
-fn columns(name: &str) -> HashMap<String, Vec<String>> {
-    let mut r = csv::Reader::from_path(fixture(name)).unwrap();
-    let headers: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
-    let mut cols: HashMap<String, Vec<String>> =
-        headers.iter().map(|h| (h.clone(), vec![])).collect();
-    for rec in r.records() {
-        for (h, v) in headers.iter().zip(rec.unwrap().iter()) {
-            cols.get_mut(h).unwrap().push(v.to_string());
-        }
-    }
-    cols
-}
-
-fn num(c: &HashMap<String, Vec<String>>, n: &str) -> Vec<f64> {
-    c[n].iter().map(|v| v.parse().unwrap()).collect()
-}
-
-fn check(got: &prefscope_stats::BrantTest, want: &Value) {
-    let close = |a: f64, b: f64| (a - b).abs() <= 1e-6 * b.abs().max(1e-3);
-    assert!(
-        close(got.omnibus.chi2, want["omnibus"]["chi2"].as_f64().unwrap()),
-        "{got:?}"
+fn check(label: &str, got: &BrantTest, want: &Value) {
+    let w = |t: &Value, k: &str| t[k].as_f64().unwrap();
+    let o = &want["omnibus"];
+    assert_close(
+        &format!("{label} omnibus chi2"),
+        got.omnibus.chi2,
+        w(o, "chi2"),
+        ATOL,
+        RTOL,
     );
-    assert_eq!(
-        got.omnibus.df as u64,
-        want["omnibus"]["df"].as_u64().unwrap()
-    );
-    assert!(close(
+    assert_eq!(got.omnibus.df as u64, o["df"].as_u64().unwrap());
+    assert_close(
+        &format!("{label} omnibus p"),
         got.omnibus.p_value,
-        want["omnibus"]["p_value"].as_f64().unwrap()
-    ));
+        w(o, "p_value"),
+        ATOL,
+        RTOL,
+    );
+    let per = want["per_variable"].as_object().unwrap();
+    let mut got_names: Vec<&str> = got.per_variable.iter().map(|(n, _)| n.as_str()).collect();
+    let mut want_names: Vec<&str> = per.keys().map(String::as_str).collect();
+    got_names.sort();
+    want_names.sort();
+    assert_eq!(got_names, want_names, "{label}: one test per regressor");
     for (name, t) in &got.per_variable {
-        assert!(
-            close(t.chi2, want["per_variable"][name]["chi2"].as_f64().unwrap()),
-            "{name}"
+        let r = &per[name];
+        assert_close(
+            &format!("{label} {name} chi2"),
+            t.chi2,
+            w(r, "chi2"),
+            ATOL,
+            RTOL,
+        );
+        assert_eq!(t.df as u64, r["df"].as_u64().unwrap(), "{label} {name} df");
+        assert_close(
+            &format!("{label} {name} p"),
+            t.p_value,
+            w(r, "p_value"),
+            ATOL,
+            RTOL,
         );
     }
 }
 
 #[test]
 fn ucla_and_simulated_match_reference() {
-    let fx: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture("brant.json")).unwrap()).unwrap();
+    let fx = json("brant.json");
     let c = columns("ologit_ucla.csv");
     let y =
         OrderedOutcome::from_labels(&c["apply"], &["unlikely", "somewhat likely", "very likely"])
@@ -69,14 +76,22 @@ fn ucla_and_simulated_match_reference() {
     )
     .unwrap();
     let t = brant_test(&y, &x).unwrap();
-    check(&t, &fx["ucla"]);
-    assert!((t.omnibus.chi2 - 4.34).abs() < 0.005 && (t.omnibus.p_value - 0.23).abs() < 0.005);
+    check("ucla", &t, &fx["ucla"]);
+    assert_eq!(t.per_variable.len(), 3);
+    // R's `brant` as UCLA prints it, rounded to two decimals.
+    assert_close("published omnibus", t.omnibus.chi2, 4.34, 0.005, 0.0);
+    assert_close("published p", t.omnibus.p_value, 0.23, 0.005, 0.0);
+    for ((name, test), want) in t.per_variable.iter().zip([0.13, 3.44, 0.18]) {
+        assert_close(&format!("published {name}"), test.chi2, want, 0.005, 0.0);
+    }
 
     let c = columns("sim_pairs.csv");
     let y = OrderedOutcome::from_values(&num(&c, "y_ord")).unwrap();
     let names = ["female", "age", "familiar", "length"];
     let x = Design::new(names.iter().map(|n| (*n, num(&c, n))).collect()).unwrap();
-    check(&brant_test(&y, &x).unwrap(), &fx["sim_pairs"]);
+    let t = brant_test(&y, &x).unwrap();
+    check("sim_pairs", &t, &fx["sim_pairs"]);
+    assert_eq!(t.per_variable.len(), 4);
 }
 
 #[test]
