@@ -438,6 +438,56 @@ fn predictions_file_format_and_round_trip() {
     assert_eq!(Predictions::read(&path).unwrap(), w2);
 }
 
+/// Estimates come back bit for bit: 0.09956475726753923 is a coefficient the CLI wrote that
+/// serde_json's default (fast, inexact) float parser reads one ulp off; the rest are 2,000
+/// doubles spread over many magnitudes.
+#[test]
+fn estimates_round_trip_exactly() {
+    let mut p = sample();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut values = vec![
+        0.09956475726753923,
+        0.22869108119863998,
+        0.14163420215737293,
+    ];
+    while values.len() < 2000 {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        // sign and mantissa random, exponent within 2^-40 .. 2^23
+        let bits = (x & 0x800f_ffff_ffff_ffff) | ((983 + (x >> 52) % 64) << 52);
+        values.push(f64::from_bits(bits));
+    }
+    let template = p.splits[0].clone();
+    p.splits = values
+        .chunks(4)
+        .map(|v| SplitPrediction {
+            coef: v[0],
+            bse: v[1].abs(),
+            p_value: v[2].abs().fract(),
+            p_adjusted: v[3].abs().fract(),
+            selected: false,
+            direction: 0,
+            ..template.clone()
+        })
+        .collect();
+    let back = Predictions::from_json(&p.to_json()).unwrap();
+    for (a, b) in back.splits.iter().zip(&p.splits) {
+        assert_eq!(
+            a.coef.to_bits(),
+            b.coef.to_bits(),
+            "{} vs {}",
+            a.coef,
+            b.coef
+        );
+        assert_eq!(a.bse.to_bits(), b.bse.to_bits());
+        assert_eq!(a.p_value.to_bits(), b.p_value.to_bits());
+        assert_eq!(a.p_adjusted.to_bits(), b.p_adjusted.to_bits());
+    }
+    assert_eq!(back.splits.len(), 500);
+    assert_eq!(back, p);
+}
+
 #[test]
 fn bad_predictions_files_are_named_errors() {
     let dir = tempfile::tempdir().unwrap();

@@ -36,7 +36,13 @@ fn planted_effects_are_predicted() {
             "holm",
         ]);
         assert_eq!(code, 0, "{err}");
-        let report: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        let text = std::fs::read_to_string(&out).unwrap();
+        // The analysis stage reads the file through the typed reader, which writes it back to
+        // the same bytes.
+        let typed = prefscope_predict::Predictions::read(&out).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(typed.to_json(), text);
+        assert_eq!(serde_json::to_value(typed.model).unwrap(), model);
+        let report: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(report["converged"], true);
         let split = |name: &str| {
             report["splits"]
