@@ -223,25 +223,107 @@ fn bad_input_exits_2_with_file_and_line() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown built-in split \"shoe\""));
 }
 
+/// The lines of section `title` ("Commands:", "Arguments:") of a help text, up to the next
+/// section heading (a line that does not start with a space).
+fn section<'a>(help: &'a str, title: &str) -> Vec<&'a str> {
+    help.lines()
+        .skip_while(|l| *l != title)
+        .skip(1)
+        .take_while(|l| l.is_empty() || l.starts_with(' '))
+        .collect()
+}
+
+/// The subcommands a help text lists ("Commands:", less clap's `help`).
+fn subcommands(help: &str) -> Vec<String> {
+    section(help, "Commands:")
+        .iter()
+        // a command's line starts with two spaces and its name; wrapped text is indented more
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(String::from)
+        .collect()
+}
+
+/// The possible values of positional arguments ("Arguments:", e.g. `logit` and `ologit` of
+/// `fit`), which select a model as a subcommand would.
+fn positional_values(help: &str) -> Vec<String> {
+    section(help, "Arguments:")
+        .iter()
+        .filter_map(|l| l.trim_start().strip_prefix("- "))
+        .filter_map(|l| l.split(':').next())
+        .map(String::from)
+        .collect()
+}
+
+fn help_of(path: &[String], cwd: &Path) -> String {
+    let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+    args.push("--help");
+    let out = prefscope(&args, cwd);
+    let help = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{path:?} --help failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    help
+}
+
+/// Every command and subcommand the CLI lists, found by walking `--help` from the top (so a new
+/// command cannot be left out), answers `--help` with its own usage line; so does each model of
+/// `fit`. The forwarded libtorch commands (`train`, `logprobs`, `bench train`) answer from
+/// `prefscope-torch`.
 #[test]
 fn every_command_has_help() {
     let dir = tempfile::tempdir().unwrap();
-    for cmd in [
-        &["simulate"][..],
-        &["validate"],
-        &["pairs"],
-        &["data", "summary"],
-        &["splits"],
-        &["import"],
-        &["demo"],
-        &["bench", "ingest"],
+    let mut todo: Vec<Vec<String>> = vec![vec![]];
+    let mut checked: Vec<String> = Vec::new();
+    while let Some(path) = todo.pop() {
+        let help = help_of(&path, dir.path());
+        let usage = format!("Usage: prefscope {}", path.join(" "));
+        let usage = usage.trim_end();
+        assert!(help.contains(usage), "{path:?}: no {usage:?} in\n{help}");
+        for value in positional_values(&help) {
+            let mut p = path.clone();
+            p.push(value);
+            let value_help = help_of(&p, dir.path());
+            assert!(
+                value_help.contains(usage),
+                "{p:?}: no {usage:?} in\n{value_help}"
+            );
+            checked.push(p.join(" "));
+        }
+        for sub in subcommands(&help) {
+            let mut p = path.clone();
+            p.push(sub);
+            todo.push(p);
+        }
+        checked.push(path.join(" "));
+    }
+    for known in [
+        "",
+        "simulate",
+        "validate",
+        "pairs",
+        "data",
+        "data summary",
+        "splits",
+        "import",
+        "demo",
+        "fit",
+        "fit logit",
+        "fit ologit",
+        "w2",
+        "ol",
+        "train",
+        "logprobs",
+        "bench",
+        "bench ingest",
+        "bench train",
     ] {
-        let mut args = cmd.to_vec();
-        args.push("--help");
-        let out = prefscope(&args, dir.path());
         assert!(
-            out.status.success() && String::from_utf8_lossy(&out.stdout).contains("Usage:"),
-            "{cmd:?}"
+            checked.iter().any(|c| c == known),
+            "{known:?} not found in the help tree: {checked:?}"
         );
     }
 }
