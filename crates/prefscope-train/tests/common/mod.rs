@@ -1,5 +1,11 @@
-//! Shared by the parity tests: reading the JSON fixtures of `tools/gen_train_fixtures.py`.
+//! Shared by the parity tests: reading the JSON fixtures of `tools/gen_train_fixtures.py`, and
+//! the one allclose-style comparison of every numeric fixture test (prefscope-model's
+//! `tests/common/allclose.rs`, included from there so both crates use one copy).
 #![allow(dead_code)]
+
+#[path = "../../../prefscope-model/tests/common/allclose.rs"]
+mod allclose;
+pub use allclose::*;
 
 use serde_json::Value;
 
