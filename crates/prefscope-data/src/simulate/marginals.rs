@@ -1,6 +1,12 @@
-//! Marginal distributions the simulator draws from, taken from the PRISM codebook
-//! (`shared/data/prism-schema/codebook_variables.txt`; counts out of 1,500 participants), and
-//! the 21 PRISM models with their shares of all rated utterances.
+//! Marginal distributions the simulator draws from, taken from the PRISM codebook (the
+//! release's `codebook_variables.txt`; counts out of 1,500 participants), and the 21 PRISM
+//! models with their shares of all rated utterances.
+//!
+//! Beyond the marginals, the survey follows the codebook's structure: the stated-preference
+//! sliders, `other` included, have no missing values; `order_stated_prefs` presents the eight
+//! named sliders in a random order 1-8 and `other` always last, 9; `order_lm_usecases` presents
+//! the 18 named use cases in a random order 1-18 and `other` always last, 19 (null, like
+//! `lm_usecases`, for participants who did not see the question).
 
 use std::collections::BTreeMap;
 
@@ -351,13 +357,13 @@ pub fn survey_record(rng: &mut ChaCha8Rng, index: usize, num_conversations: u32)
         }
     });
     let order_usecases = saw_use_questions.then(|| {
-        permutation_map(
-            rng,
-            &crate::attributes::attribute_names()
-                .iter()
-                .filter_map(|n| n.strip_prefix("lm_usecases.").map(str::to_string))
-                .collect::<Vec<_>>(),
-        )
+        let names = crate::attributes::attribute_names();
+        let named: Vec<&str> = names
+            .iter()
+            .filter_map(|n| n.strip_prefix("lm_usecases."))
+            .filter(|n| *n != OTHER)
+            .collect();
+        presentation_order(rng, &named)
     });
     let s: Vec<f64> = SLIDERS
         .iter()
@@ -372,20 +378,15 @@ pub fn survey_record(rng: &mut ChaCha8Rng, index: usize, num_conversations: u32)
         safety: Some(s[5]),
         personalisation: Some(s[6]),
         helpfulness: Some(s[7]),
-        other: if rng.random::<f64>() < 0.25 {
-            Some(s[8])
-        } else {
-            None
-        },
+        other: Some(s[8]),
         other_text: None,
     };
-    let order_prefs = permutation_map(
-        rng,
-        &SLIDERS[..8]
-            .iter()
-            .map(|x| x.0.to_string())
-            .collect::<Vec<_>>(),
-    );
+    let named_sliders: Vec<&str> = SLIDERS
+        .iter()
+        .map(|x| x.0)
+        .filter(|n| *n != OTHER)
+        .collect();
+    let order_prefs = presentation_order(rng, &named_sliders);
     let rel = RELIGION[weighted_index(rng, &RELIGION.map(|r| r.2))];
     let eth = ETHNICITY[weighted_index(rng, &ETHNICITY.map(|r| r.2))];
     let reg = REGIONS[weighted_index(rng, &REGIONS.map(|r| r.4))];
@@ -492,14 +493,21 @@ pub fn timestamp(rng: &mut ChaCha8Rng) -> String {
     )
 }
 
-fn permutation_map(rng: &mut ChaCha8Rng, names: &[String]) -> BTreeMap<String, Option<f64>> {
-    let mut order: Vec<usize> = (1..=names.len()).collect();
+/// The key of the write-in option that PRISM always shows last, in both survey questions.
+const OTHER: &str = "other";
+
+/// The order a survey question showed its options in: the `named` options in a random order
+/// 1..=n, then [`OTHER`] always last at n + 1 (codebook: 9 for sliders, 19 for use cases).
+fn presentation_order(rng: &mut ChaCha8Rng, named: &[&str]) -> BTreeMap<String, Option<f64>> {
+    let mut order: Vec<usize> = (1..=named.len()).collect();
     for i in (1..order.len()).rev() {
         order.swap(i, rng.random_range(0..=i));
     }
-    names
+    let mut map: BTreeMap<String, Option<f64>> = named
         .iter()
-        .cloned()
+        .map(|n| n.to_string())
         .zip(order.into_iter().map(|o| Some(o as f64)))
-        .collect()
+        .collect();
+    map.insert(OTHER.to_string(), Some((named.len() + 1) as f64));
+    map
 }
