@@ -123,10 +123,63 @@ strength_sd = 0.3
 "#;
 
 impl Effects {
-    /// The default planted effects.
+    /// The default planted effects, built here field by field so that it cannot fail;
+    /// [`DEFAULT_EFFECTS_TOML`] is the same world written as the effects file format (a test
+    /// checks that the two agree, value for value).
     pub fn planted_default() -> Effects {
-        // The constant is tested to parse; a failure here is a bug in this file.
-        Effects::from_toml(DEFAULT_EFFECTS_TOML, "default effects").unwrap_or_default()
+        let when = Predicate::one_of;
+        Effects {
+            gap: vec![
+                GapEffect {
+                    when: when("lm_familiarity", &["Very familiar"]),
+                    scale: 1.6,
+                },
+                GapEffect {
+                    when: when(
+                        "age",
+                        &["45-54 years old", "55-64 years old", "65+ years old"],
+                    ),
+                    scale: 0.75,
+                },
+            ],
+            preference: vec![
+                PreferenceEffect {
+                    when: Predicate {
+                        field: "stated_prefs.safety".into(),
+                        values: None,
+                        gt: Some(90.0),
+                        ge: None,
+                        lt: None,
+                        le: None,
+                    },
+                    feature: Feature::Hedged,
+                    strength: 12.0,
+                    otherwise: Some(-12.0),
+                },
+                PreferenceEffect {
+                    when: when("age", &["18-24 years old", "25-34 years old"]),
+                    feature: Feature::Verbose,
+                    strength: -8.0,
+                    otherwise: Some(8.0),
+                },
+            ],
+            source_mix: vec![SourceMixEffect {
+                when: when(
+                    "education",
+                    &[
+                        "University Bachelors Degree",
+                        "Graduate / Professional degree",
+                    ],
+                ),
+                models: [("gpt-4".to_string(), 2.5), ("claude-2.1".to_string(), 2.5)]
+                    .into_iter()
+                    .collect(),
+            }],
+            heterogeneity: Heterogeneity {
+                flip_fraction: 0.15,
+                strength_sd: 0.3,
+            },
+        }
     }
 
     /// Parses and checks an effects file; `origin` names it in errors.
@@ -178,13 +231,60 @@ mod tests {
     use super::*;
 
     #[test]
-    fn default_effects_parse_and_are_not_empty() {
-        let e = Effects::from_toml(DEFAULT_EFFECTS_TOML, "default").unwrap();
+    fn the_default_file_states_the_default_world() {
+        // Two statements of the default world, the commented file that
+        // `--print-default-effects` shows and the struct the simulator uses, agree exactly.
+        let parsed = Effects::from_toml(DEFAULT_EFFECTS_TOML, "default").unwrap();
+        assert_eq!(parsed, Effects::planted_default());
+        Effects::planted_default().check().unwrap();
+    }
+
+    #[test]
+    fn the_default_world_plants_the_documented_effects() {
+        // The sizes the crate README states, looked up by what they act on.
+        let e = Effects::planted_default();
+        let gap = |field: &str| {
+            let g: Vec<&GapEffect> = e.gap.iter().filter(|g| g.when.field == field).collect();
+            assert_eq!(g.len(), 1, "one gap effect on {field}");
+            g[0]
+        };
+        assert_eq!(gap("lm_familiarity").scale, 1.6);
         assert_eq!(
-            (e.gap.len(), e.preference.len(), e.source_mix.len()),
-            (2, 2, 1)
+            gap("lm_familiarity").when.values.as_deref(),
+            Some(&["Very familiar".to_string()][..])
         );
-        assert_eq!(e, Effects::planted_default());
+        assert_eq!(gap("age").scale, 0.75);
+        assert_eq!(gap("age").when.values.as_ref().map(Vec::len), Some(3));
+        let pref = |f: Feature| {
+            let p: Vec<&PreferenceEffect> =
+                e.preference.iter().filter(|p| p.feature == f).collect();
+            assert_eq!(p.len(), 1, "one preference effect on {f:?}");
+            p[0]
+        };
+        let hedged = pref(Feature::Hedged);
+        assert_eq!(
+            (hedged.when.field.as_str(), hedged.when.gt),
+            ("stated_prefs.safety", Some(90.0))
+        );
+        assert_eq!((hedged.strength, hedged.otherwise), (12.0, Some(-12.0)));
+        let verbose = pref(Feature::Verbose);
+        assert_eq!(verbose.when.field, "age");
+        assert_eq!((verbose.strength, verbose.otherwise), (-8.0, Some(8.0)));
+        assert_eq!(e.source_mix.len(), 1);
+        let mix = &e.source_mix[0];
+        assert_eq!(mix.when.field, "education");
+        assert_eq!(
+            mix.models
+                .iter()
+                .map(|(m, w)| (m.as_str(), *w))
+                .collect::<Vec<_>>(),
+            [("claude-2.1", 2.5), ("gpt-4", 2.5)]
+        );
+        assert_eq!(
+            (e.heterogeneity.flip_fraction, e.heterogeneity.strength_sd),
+            (0.15, 0.3)
+        );
+        assert_ne!(e, Effects::default(), "the default is not the null world");
     }
 
     #[test]
