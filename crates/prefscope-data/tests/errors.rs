@@ -175,11 +175,6 @@ fn null_scores_are_allowed_and_skipped() {
         .find(|h| h.model_name.is_some())
         .unwrap();
     assert_eq!(nulled.score, None);
-    let scored_in_turn0 = conv
-        .conversation_history
-        .iter()
-        .filter(|h| h.turn == 0 && h.score.is_some())
-        .count();
     let set = prefscope_data::build_pairs(
         &data,
         prefscope_data::PairOptions {
@@ -192,13 +187,22 @@ fn null_scores_are_allowed_and_skipped() {
         .iter()
         .filter(|p| p.conversation_id == conv.conversation_id && p.turn == 0)
         .collect();
-    let ties = conv
+    // Expected pairs of turn 0, counted here from the scores: every two scored responses,
+    // less the pairs whose scores tie.
+    let scores: Vec<f64> = conv
         .conversation_history
         .iter()
-        .filter(|h| h.turn == 0 && h.score.is_some())
+        .filter(|h| h.turn == 0)
+        .filter_map(|h| h.score)
+        .collect();
+    let n = scores.len();
+    let ties = (0..n)
+        .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
+        .filter(|&(i, j)| scores[i] == scores[j])
         .count();
-    assert_eq!(ties, scored_in_turn0);
-    assert!(turn0.len() <= scored_in_turn0 * (scored_in_turn0 - 1) / 2);
+    assert_eq!(nulled.turn, 0, "the nulled response is one of turn 0's");
+    assert!(n >= 2, "turn 0 keeps at least two scored responses");
+    assert_eq!(turn0.len(), n * (n - 1) / 2 - ties);
     assert!(
         turn0
             .iter()

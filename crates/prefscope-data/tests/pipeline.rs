@@ -3,12 +3,12 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use prefscope_data::prism::Dataset;
 use prefscope_data::simulate::Effects;
 use prefscope_data::{
-    build_pairs, read_pairs, summarize, write_pairs, KindFilter, PairKind, PairOptions,
+    build_pairs, pair_id, read_pairs, summarize, write_pairs, KindFilter, PairKind, PairOptions,
 };
 use serde_json::Value;
 
@@ -155,21 +155,36 @@ fn pair_fields_follow_the_protocol() {
             );
         }
     }
-    // Ids are unique and stable across builds.
-    let again = build_pairs(
-        &data,
-        PairOptions {
-            kind: KindFilter::All,
-            min_gap: 0.0,
-        },
-    );
-    let ids: std::collections::HashSet<_> = set.pairs.iter().map(|p| &p.pair_id).collect();
+    // Ids are unique, and each is the documented hash of (conversation, turn, the two
+    // within-turn ids), whose values `pair_ids_equal_the_recorded_hashes` pins: recomputed
+    // here from the simulated conversations, every scored, untied pair of responses of a turn.
+    let ids: HashSet<&str> = set.pairs.iter().map(|p| p.pair_id.as_str()).collect();
     assert_eq!(ids.len(), set.pairs.len());
-    assert!(set
-        .pairs
-        .iter()
-        .zip(&again.pairs)
-        .all(|(a, b)| a.pair_id == b.pair_id));
+    let mut expected = HashSet::new();
+    for conv in &sim.conversations {
+        let scored: Vec<_> = conv
+            .conversation_history
+            .iter()
+            .filter(|h| h.model_name.is_some() && h.score.is_some())
+            .collect();
+        for (i, a) in scored.iter().enumerate() {
+            for b in scored[i + 1..].iter().filter(|b| b.turn == a.turn) {
+                if a.score != b.score {
+                    expected.insert(pair_id(
+                        &conv.conversation_id,
+                        a.turn,
+                        a.within_turn_id.unwrap(),
+                        b.within_turn_id.unwrap(),
+                    ));
+                }
+            }
+        }
+    }
+    assert_eq!(expected.len(), set.pairs.len());
+    assert_eq!(
+        ids,
+        expected.iter().map(String::as_str).collect::<HashSet<_>>()
+    );
     // Filters: within only, and a minimum gap.
     let within = build_pairs(
         &data,
@@ -188,6 +203,25 @@ fn pair_fields_follow_the_protocol() {
         .filter(|p| p.kind == PairKind::Within && p.score_gap >= 10.0)
         .count();
     assert_eq!(within.pairs.len(), n_within_big);
+}
+
+/// Pair ids are written into pair tables, caches and results, so they must not change across
+/// builds, platforms or versions: each equals the value `tools/gen_data_ids.py` computed in
+/// Python from the definition (FNV-1a 64 of the conversation id, 0x1f, turn and the two ids).
+#[test]
+fn pair_ids_equal_the_recorded_hashes() {
+    let fx = common::fixture_json("stable_ids.json");
+    let cases = fx["pair_ids"].as_array().unwrap();
+    assert_eq!(cases.len(), 8, "cases in stable_ids.json");
+    for c in cases {
+        let field = |k: &str| u32::try_from(c[k].as_u64().unwrap()).unwrap();
+        let conv = c["conversation_id"].as_str().unwrap();
+        assert_eq!(
+            pair_id(conv, field("turn"), field("a"), field("b")),
+            c["pair_id"].as_str().unwrap(),
+            "{c}"
+        );
+    }
 }
 
 #[test]

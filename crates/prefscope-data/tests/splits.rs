@@ -3,11 +3,13 @@
 
 mod common;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
 
+use prefscope_data::prism::Dataset;
 use prefscope_data::simulate::Effects;
 use prefscope_data::splits::{apply_split, group_counts, is_eval_user, source_model_counts};
-use prefscope_data::{Group, Holdout, SplitSpec};
+use prefscope_data::{Group, Holdout, Pair, SplitDef, SplitRule, SplitSpec};
 use proptest::prelude::*;
 
 #[test]
@@ -153,22 +155,152 @@ fn spec_files_parse_and_bad_specs_are_clear() {
     assert!(bad("[holdout]\nfraction = 1.5\nseed = 1").contains("holdout.fraction"));
 }
 
+/// One simulated data set for the property below (simulating per case would dominate it).
+fn shared_data() -> &'static (Dataset, Vec<Pair>) {
+    static DATA: OnceLock<(Dataset, Vec<Pair>)> = OnceLock::new();
+    DATA.get_or_init(|| {
+        let (_dir, data, pairs) = common::simulated_pairs(150, 33, Effects::planted_default());
+        (data, pairs)
+    })
+}
+
+/// Per user with pairs: the group of each split (None: excluded) and the hold-out flag, as the
+/// library reports them when `pairs` holds only the users in `keep`.
+fn assignments(
+    defs: &[SplitDef],
+    holdout: &Holdout,
+    keep: &BTreeSet<&str>,
+) -> BTreeMap<String, (Vec<Option<Group>>, bool)> {
+    let (data, all) = shared_data();
+    let pairs: Vec<Pair> = all
+        .iter()
+        .filter(|p| keep.contains(p.user_id.as_str()))
+        .cloned()
+        .collect();
+    let splits: Vec<_> = defs.iter().map(|d| apply_split(d, data, &pairs)).collect();
+    // The hold-out as `prefscope train` applies it: a partition of the pairs.
+    let (eval, _train): (Vec<&Pair>, Vec<&Pair>) = pairs
+        .iter()
+        .partition(|p| is_eval_user(holdout, &p.user_id));
+    let eval_users: BTreeSet<&str> = eval.iter().map(|p| p.user_id.as_str()).collect();
+    for split in &splits {
+        let counts = group_counts(split, &pairs, holdout);
+        let grouped_eval = split
+            .groups
+            .keys()
+            .filter(|u| eval_users.contains(u.as_str()))
+            .count();
+        assert_eq!(
+            counts.values().map(|c| c.eval_users).sum::<usize>(),
+            grouped_eval,
+            "{}: group_counts' eval users disagree with the pair partition",
+            split.def.name
+        );
+    }
+    keep.iter()
+        .filter(|u| pairs.iter().any(|p| p.user_id == **u))
+        .map(|u| {
+            let groups = splits.iter().map(|s| s.group_of(u)).collect();
+            (u.to_string(), (groups, eval_users.contains(u)))
+        })
+        .collect()
+}
+
 proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// The random split, the category splits and the hold-out give each user the same answer
+    /// whoever else is in the data: two random sets of other users (so users are both added and
+    /// removed between them) and the full data agree on every user they share.
     #[test]
     fn a_users_group_and_holdout_depend_only_on_user_and_seed(
-        users in prop::collection::btree_set("[a-z]{1,8}[0-9]{0,4}", 1..40),
-        seed in 0u64..1000,
+        keep1 in prop::collection::vec(any::<bool>(), 150),
+        keep2 in prop::collection::vec(any::<bool>(), 150),
+        seed in any::<u64>(),
+        fraction in 0.1f64..0.9,
     ) {
-        let holdout = Holdout { fraction: 0.3, seed };
-        let all: Vec<&String> = users.iter().collect();
-        // Evaluating a user alone or among others gives the same answer.
-        for u in &all {
-            let alone = is_eval_user(&holdout, u);
-            prop_assert_eq!(alone, is_eval_user(&holdout, u));
-            let unit = prefscope_data::splits::seeded_unit(seed, "random-split", u);
-            prop_assert!((0.0..1.0).contains(&unit));
+        let holdout = Holdout { fraction, seed };
+        let defs: Vec<SplitDef> = SplitSpec::builtin_all()
+            .resolve()
+            .unwrap()
+            .into_iter()
+            .filter(|d| matches!(d.rule, SplitRule::Category { .. }))
+            .chain([SplitDef {
+                name: "coin".into(),
+                rule: SplitRule::Random { seed },
+                a_label: "heads".into(),
+                b_label: "tails".into(),
+                null_control: false,
+            }])
+            .collect();
+        prop_assert_eq!(defs.len(), 5, "age, familiarity, education, region and the coin");
+        let (_, all) = shared_data();
+        let users: Vec<&str> = all
+            .iter()
+            .map(|p| p.user_id.as_str())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        prop_assert!(users.len() > 100, "{} users with pairs", users.len());
+        let subset = |keep: &[bool]| -> BTreeSet<&str> {
+            users.iter().zip(keep).filter(|(_, k)| **k).map(|(u, _)| *u).collect()
+        };
+        let (s1, s2) = (subset(&keep1), subset(&keep2));
+        let full = assignments(&defs, &holdout, &users.iter().copied().collect());
+        let (a1, a2) = (assignments(&defs, &holdout, &s1), assignments(&defs, &holdout, &s2));
+        let shared: Vec<&String> = a1.keys().filter(|u| a2.contains_key(*u)).collect();
+        prop_assume!(!shared.is_empty());
+        for u in shared {
+            prop_assert_eq!(&a1[u], &a2[u], "{} differs between two sets of other users", u);
+        }
+        for (u, a) in a1.iter().chain(&a2) {
+            prop_assert_eq!(a, &full[u], "{} differs from the full data", u);
         }
     }
+}
+
+/// The hold-out and the random split come from a hash of (seed, user id) whose values must not
+/// change across builds or versions (else a later version would evaluate on users an earlier
+/// one trained on): they equal the values `tools/gen_data_ids.py` computed in Python.
+#[test]
+fn holdout_and_seeded_units_equal_the_recorded_values() {
+    let fx = common::fixture_json("stable_ids.json");
+    let units = fx["seeded_units"].as_array().unwrap();
+    assert_eq!(units.len(), 6, "seeded_units in stable_ids.json");
+    for c in units {
+        let unit = prefscope_data::splits::seeded_unit(
+            c["seed"].as_u64().unwrap(),
+            c["salt"].as_str().unwrap(),
+            c["key"].as_str().unwrap(),
+        );
+        // The unit is k / 2^53 for an integer k < 2^53, so the product is exact.
+        assert_eq!(
+            unit * (1u64 << 53) as f64,
+            c["unit_times_2_pow_53"].as_u64().unwrap() as f64,
+            "{c}"
+        );
+    }
+    let h = &fx["holdout"];
+    let holdout = Holdout {
+        fraction: h["fraction"].as_f64().unwrap(),
+        seed: h["seed"].as_u64().unwrap(),
+    };
+    let names = |k: &str| -> Vec<String> {
+        h[k].as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    };
+    let users = names("users");
+    assert_eq!(users.len(), 40);
+    let eval: Vec<String> = users
+        .iter()
+        .filter(|u| is_eval_user(&holdout, u))
+        .cloned()
+        .collect();
+    assert_eq!(eval, names("eval_users"));
+    assert!(!eval.is_empty() && eval.len() < users.len());
 }
 
 #[test]

@@ -45,3 +45,12 @@ pub fn simulated_pairs(
     let pairs = prefscope_data::build_pairs(&data, options).pairs;
     (dir, data, pairs)
 }
+
+/// A JSON fixture of `tests/fixtures/` (written by a script in `tools/`).
+pub fn fixture_json(name: &str) -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
