@@ -12,6 +12,23 @@ fn fixture() -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// The fixture's templates, in order.
+const TEMPLATES: [&str; 5] = [
+    "smollm2",
+    "qwen2.5",
+    "llama-2-chat",
+    "zephyr",
+    "llama-3-instruct",
+];
+
+/// The fixture's cases, checked to be [`TEMPLATES`].
+fn cases(fix: &serde_json::Value) -> &Vec<serde_json::Value> {
+    let cases = fix["cases"].as_array().unwrap();
+    let names: Vec<&str> = cases.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, TEMPLATES, "templates in the fixture");
+    cases
+}
+
 fn messages(v: &serde_json::Value) -> Vec<Message> {
     serde_json::from_value(v.clone()).unwrap()
 }
@@ -20,7 +37,7 @@ fn messages(v: &serde_json::Value) -> Vec<Message> {
 fn templates_render_like_transformers() {
     let fix = fixture();
     let mut checked = 0;
-    for case in fix["cases"].as_array().unwrap() {
+    for case in cases(&fix) {
         let name = case["name"].as_str().unwrap();
         let template = case["template"].as_str().unwrap();
         let (bos, eos) = (
@@ -40,7 +57,8 @@ fn templates_render_like_transformers() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 30);
+    // 3 conversations × add_generation_prompt false/true per template
+    assert_eq!(checked, 6 * TEMPLATES.len());
 }
 
 #[test]
@@ -68,7 +86,8 @@ fn prompt_completion_split_matches_trl() {
     let fix = fixture();
     let prompt = messages(&fix["conversations"]["no_system"]);
     let response = fix["response"].as_str().unwrap();
-    for case in fix["cases"].as_array().unwrap() {
+    let mut checked = 0;
+    for case in cases(&fix) {
         let tok = tokenizers::Tokenizer::new(tokenizers::models::bpe::BPE::default());
         let chat = prefscope_model::ChatTokenizer::new(
             tok,
@@ -88,13 +107,16 @@ fn prompt_completion_split_matches_trl() {
         if case["name"] == "smollm2" || case["name"] == "qwen2.5" {
             assert_eq!(c, format!("{response}<|im_end|>\n"), "ChatML completion");
         }
+        checked += 1;
     }
+    assert_eq!(checked, TEMPLATES.len());
 }
 
 #[test]
 fn raise_exception_fails_where_transformers_fails() {
     let fix = fixture();
-    for case in fix["cases"].as_array().unwrap() {
+    let mut checked = 0;
+    for case in cases(&fix) {
         let out = render_template(
             case["template"].as_str().unwrap(),
             &[Message::new("assistant", "x")],
@@ -109,5 +131,7 @@ fn raise_exception_fails_where_transformers_fails() {
             }
             None => assert!(out.is_ok(), "{}: {out:?}", case["name"]),
         }
+        checked += 1;
     }
+    assert_eq!(checked, TEMPLATES.len());
 }

@@ -21,6 +21,9 @@ fn reference() -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// Probes in the fixture (HH-RLHF sentences and edge cases), for both files.
+const PROBES: usize = 52;
+
 fn ids(v: &Value) -> Vec<u32> {
     serde_json::from_value(v.clone()).unwrap()
 }
@@ -31,7 +34,10 @@ fn spm_gguf_ids_and_decoding_match_transformers() {
     let m = GgufModel::read(&fixtures().join("tiny-spm.gguf")).unwrap();
     let chat = &m.chat;
     let mut differs_from_spm = vec![];
-    for probe in fix["probes"].as_array().unwrap() {
+    let probes = fix["probes"].as_array().unwrap();
+    assert_eq!(probes.len(), PROBES, "probes in the fixture");
+    let mut checked = 0;
+    for probe in probes {
         let text = probe["text"].as_str().unwrap();
         let want = ids(&probe["ids"]);
         // The crate's encode adds no special tokens (chat templates write them).
@@ -60,7 +66,9 @@ fn spm_gguf_ids_and_decoding_match_transformers() {
         if ids(&probe["spm_ids"]) != want {
             differs_from_spm.push(text);
         }
+        checked += 1;
     }
+    assert_eq!(checked, PROBES, "probes checked");
     // Where sentencepiece itself differs, it is for the two documented reasons only: it reads
     // "<s>", "</s>", "<unk>" in text as characters, and it prepends its dummy-prefix "▁" also
     // to text that starts with a space or "▁" (" hi" → "▁▁hi"; transformers: "▁hi").
@@ -86,6 +94,9 @@ fn spm_gguf_stored_merges_are_used_as_transformers_uses_them() {
     let stored = &fix["stored_merges"];
     let m = GgufModel::read(&fixtures().join(stored["gguf"].as_str().unwrap())).unwrap();
     let mut differ_from_derived = 0;
+    assert_eq!(stored["probes"].as_array().unwrap().len(), PROBES);
+    assert_eq!(fix["probes"].as_array().unwrap().len(), PROBES);
+    let mut checked = 0;
     for (probe, derived) in stored["probes"]
         .as_array()
         .unwrap()
@@ -96,7 +107,9 @@ fn spm_gguf_stored_merges_are_used_as_transformers_uses_them() {
         let want = ids(&probe["ids"]);
         assert_eq!(m.chat.encode(text).unwrap(), want, "ids of {text:?}");
         differ_from_derived += (want != ids(&derived["ids"])) as usize;
+        checked += 1;
     }
+    assert_eq!(checked, PROBES, "probes checked");
     assert!(
         differ_from_derived > 10,
         "{differ_from_derived} probes differ"
