@@ -17,8 +17,11 @@
 //! Truncation ([`Truncation`]): first the prompt keeps its LAST `max_prompt_length` tokens; then,
 //! if prompt + completion is longer than `max_length`, the completion keeps its FIRST
 //! `max_length - prompt` tokens. With `max_length` but no `max_prompt_length`, the prompt may
-//! use at most `max_length - 1` tokens, so at least one completion token is left. Each cut is
-//! counted in [`Encoded`].
+//! use at most `max_length - 1` tokens, so at least one completion token is left. The prompt's
+//! cut depends on the prompt alone, so both sides of a pair keep the same prompt (TRL's
+//! `max_prompt_length`, then `max_length` with `truncation_mode="keep_start"`). Each cut is
+//! counted in [`Encoded`]. prefscope-train applies the same [`Truncation`] to token ids at
+//! collation.
 
 use std::path::Path;
 
@@ -55,7 +58,18 @@ pub struct Truncation {
 }
 
 impl Truncation {
-    fn check(&self) -> Result<()> {
+    /// Both limits: at most `max_length` tokens in all, at most `max_prompt_length` of them
+    /// prompt.
+    pub fn new(max_length: usize, max_prompt_length: usize) -> Self {
+        Truncation {
+            max_length: Some(max_length),
+            max_prompt_length: Some(max_prompt_length),
+        }
+    }
+
+    /// An error unless the limits leave room for a completion token: `max_length` at least 1
+    /// and `max_prompt_length` below it.
+    pub fn validate(&self) -> Result<()> {
         match (self.max_length, self.max_prompt_length) {
             (Some(0), _) => Err(ModelError::Input("max_length must be at least 1".into())),
             (Some(l), Some(p)) if p >= l => Err(ModelError::Input(format!(
@@ -63,6 +77,29 @@ impl Truncation {
             ))),
             _ => Ok(()),
         }
+    }
+
+    /// How many tokens of a `prompt`-token prompt and a `completion`-token completion are
+    /// kept: (the prompt's last ones, the completion's first ones). The prompt's cut depends
+    /// on the prompt alone, so the chosen and the rejected side of a pair keep the same
+    /// prompt. Limits that [`validate`](Self::validate) rejects keep at most what fits.
+    pub fn kept(&self, prompt: usize, completion: usize) -> (usize, usize) {
+        let max_prompt = match (self.max_prompt_length, self.max_length) {
+            (Some(p), _) => Some(p),
+            (None, Some(l)) => Some(l.saturating_sub(1)),
+            (None, None) => None,
+        };
+        let p = max_prompt.map_or(prompt, |m| prompt.min(m));
+        let c = self
+            .max_length
+            .map_or(completion, |l| completion.min(l.saturating_sub(p)));
+        (p, c)
+    }
+
+    /// The kept parts of `prompt` and `completion` (see [`kept`](Self::kept)).
+    pub fn apply<'a, T>(&self, prompt: &'a [T], completion: &'a [T]) -> (&'a [T], &'a [T]) {
+        let (p, c) = self.kept(prompt.len(), completion.len());
+        (&prompt[prompt.len() - p..], &completion[..c])
     }
 }
 
@@ -318,7 +355,7 @@ impl ChatTokenizer {
         response: &str,
         trunc: &Truncation,
     ) -> Result<Encoded> {
-        trunc.check()?;
+        trunc.validate()?;
         let (p, c) = self.split_texts(prompt, response)?;
         let prompt_ids = self.encode(&p)?;
         let completion_ids = self.encode(&c)?;
@@ -327,36 +364,17 @@ impl ChatTokenizer {
                 "the completion renders to no tokens".into(),
             ));
         }
-        Ok(truncate(prompt_ids, completion_ids, trunc))
+        Ok(truncate(&prompt_ids, &completion_ids, trunc))
     }
 }
 
-fn truncate(mut prompt: Vec<u32>, mut completion: Vec<u32>, trunc: &Truncation) -> Encoded {
-    let max_prompt = match (trunc.max_prompt_length, trunc.max_length) {
-        (Some(p), _) => Some(p),
-        (None, Some(l)) => Some(l - 1),
-        (None, None) => None,
-    };
-    let mut prompt_truncated = 0;
-    if let Some(mp) = max_prompt {
-        if prompt.len() > mp {
-            prompt_truncated = prompt.len() - mp;
-            prompt.drain(..prompt_truncated);
-        }
-    }
-    let mut completion_truncated = 0;
-    if let Some(l) = trunc.max_length {
-        let room = l - prompt.len();
-        if completion.len() > room {
-            completion_truncated = completion.len() - room;
-            completion.truncate(room);
-        }
-    }
+fn truncate(prompt: &[u32], completion: &[u32], trunc: &Truncation) -> Encoded {
+    let (p, c) = trunc.apply(prompt, completion);
     Encoded {
-        prompt_ids: prompt,
-        completion_ids: completion,
-        prompt_truncated,
-        completion_truncated,
+        prompt_ids: p.to_vec(),
+        completion_ids: c.to_vec(),
+        prompt_truncated: prompt.len() - p.len(),
+        completion_truncated: completion.len() - c.len(),
     }
 }
 
@@ -511,7 +529,7 @@ mod tests {
             max_length: Some(6),
             max_prompt_length: Some(3),
         };
-        let e = truncate(vec![1, 2, 3, 4, 5], vec![10, 11, 12, 13, 14], &t);
+        let e = truncate(&[1, 2, 3, 4, 5], &[10, 11, 12, 13, 14], &t);
         assert_eq!(e.prompt_ids, vec![3, 4, 5]);
         assert_eq!(e.completion_ids, vec![10, 11, 12]);
         assert_eq!((e.prompt_truncated, e.completion_truncated), (2, 2));
@@ -519,10 +537,10 @@ mod tests {
             max_length: Some(4),
             max_prompt_length: None,
         };
-        let e = truncate(vec![1, 2, 3, 4, 5], vec![10, 11], &only_max);
+        let e = truncate(&[1, 2, 3, 4, 5], &[10, 11], &only_max);
         assert_eq!(e.prompt_ids, vec![3, 4, 5]);
         assert_eq!(e.completion_ids, vec![10]);
-        let none = truncate(vec![1], vec![2], &Truncation::default());
+        let none = truncate(&[1], &[2], &Truncation::default());
         assert_eq!((none.prompt_truncated, none.completion_truncated), (0, 0));
         let (ids, mask) = e.ids_and_completion_mask();
         assert_eq!((ids, mask), (vec![3, 4, 5, 10], vec![0, 0, 0, 1]));
@@ -596,12 +614,29 @@ mod tests {
     }
 
     #[test]
+    fn prompt_cut_depends_on_the_prompt_only() {
+        // a pair's two sides keep the same prompt whatever their completions' lengths
+        let t = Truncation::new(6, 3);
+        for completion in 0..10 {
+            assert_eq!(t.kept(4, completion).0, 3, "completion of {completion}");
+        }
+        assert_eq!(t.kept(4, 2), (3, 2));
+        assert_eq!(t.kept(4, 5), (3, 3));
+        assert_eq!(t.kept(2, 9), (2, 4));
+        let (p, c) = t.apply(&[1, 2, 3, 4], &[5, 6, 7, 8]);
+        assert_eq!((p, c), (&[2, 3, 4][..], &[5, 6, 7][..]));
+        // limits that validate() rejects keep what fits rather than panic
+        assert_eq!(Truncation::new(2, 5).kept(4, 3), (4, 0));
+        assert_eq!(Truncation::new(0, 0).kept(4, 3), (0, 0));
+    }
+
+    #[test]
     fn bad_truncation_is_an_error() {
         let t = Truncation {
             max_length: Some(4),
             max_prompt_length: Some(4),
         };
-        assert!(t.check().is_err());
+        assert!(t.validate().is_err());
     }
 
     #[test]

@@ -53,10 +53,15 @@ impl std::fmt::Debug for Loaded {
 }
 
 impl Loaded {
-    /// Writes an HF model directory: `config.json`, `model.safetensors` (every variable under
-    /// its checkpoint name; no `lm_head.weight` when tied), `tokenizer.json` and
-    /// `tokenizer_config.json` (chat template, bos/eos/pad tokens). transformers loads it with
-    /// `AutoModelForCausalLM.from_pretrained(dir)`.
+    /// Writes an HF model directory: `config.json` (with `tie_word_embeddings` and
+    /// `torch_dtype` as the weights are), `model.safetensors` (every variable under its
+    /// checkpoint name, on the CPU; no `lm_head.weight` when tied), and the tokenizer: a model
+    /// read from an HF directory gets that directory's tokenizer files copied as they are
+    /// (`tokenizer.json`, `tokenizer_config.json`, `special_tokens_map.json`,
+    /// `chat_template.jinja`, and `generation_config.json`, those that exist), a GGUF model gets `tokenizer.json` and `tokenizer_config.json`
+    /// written from its [`ChatTokenizer`] (chat template, bos/eos/pad tokens). transformers
+    /// loads it with `AutoModelForCausalLM.from_pretrained(dir)`, and [`load`] gives back the
+    /// same tokenization and the same [`fingerprint`](Self::fingerprint).
     pub fn save_pretrained(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
         let mut config = self.hf_config.clone();
@@ -84,12 +89,26 @@ impl Loaded {
             .ctx(|| "moving weights to the CPU".into())?;
         tch::Tensor::write_safetensors(&cpu, &weights_path)
             .ctx(|| format!("writing {}", weights_path.display()))?;
-        self.chat.save(dir)
+        if !self.source.is_dir() {
+            return self.chat.save(dir);
+        }
+        for name in TOKENIZER_FILES {
+            let (from, to) = (self.source.join(name), dir.join(name));
+            // saving into the source directory itself: the file is already there
+            let same = to.exists() && from.canonicalize().ok() == to.canonicalize().ok();
+            if from.is_file() && !same {
+                std::fs::copy(&from, &to).map_err(|e| ModelError::io(&to, e))?;
+            }
+        }
+        Ok(())
     }
 
-    /// SHA-256 (hex) of the model config and every parameter (name, shape, kind, bytes), in name
-    /// order: two models with equal fingerprints compute the same log-probs. The tokenizer is
-    /// not included.
+    /// SHA-256 (hex) of the resolved model config and every parameter (name, shape, kind,
+    /// bytes), in name order: two models with equal fingerprints compute the same log-probs,
+    /// wherever they were read from (a GGUF file and the directory `save_pretrained` made of
+    /// it agree), and changed weights, or a changed reading of the same file, never share one.
+    /// prefscope-train keys its reference log-prob cache with it. The tokenizer is not
+    /// included.
     pub fn fingerprint(&self) -> Result<String> {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
@@ -116,6 +135,16 @@ impl Loaded {
         Ok(hex::encode(h.finalize()))
     }
 }
+
+/// The files of an HF model directory besides config and weights that
+/// [`Loaded::save_pretrained`] copies.
+const TOKENIZER_FILES: [&str; 5] = [
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+    "generation_config.json",
+];
 
 /// What a model path points at.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 mod allclose;
+#[allow(unused_imports)]
 pub use allclose::*;
 
 use std::path::PathBuf;

@@ -5,6 +5,7 @@
 
 #[path = "../../../prefscope-model/tests/common/allclose.rs"]
 mod allclose;
+#[allow(unused_imports)]
 pub use allclose::*;
 
 use serde_json::Value;
