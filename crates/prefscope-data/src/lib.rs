@@ -6,7 +6,9 @@
 //! [`write_pairs`] / [`read_pairs`] (Parquet or JSONL, by file extension). Users are split into
 //! groups by a [`SplitSpec`]; [`simulate::simulate`] writes PRISM-format data with known effects.
 //! This crate knows nothing about models or training: `prefscope-stats` fits regressions on its
-//! tables and `prefscope-train` tokenizes its pairs.
+//! tables and `prefscope-train` tokenizes its pairs. It uses `prefscope-stats` for one thing,
+//! [`prefscope_stats::quantile_sorted`], so that medians and gap quantiles have a single
+//! implementation; the statistics crate depends on no prefscope crate.
 //!
 //! ```no_run
 //! use prefscope_data::{build_pairs, prism::Dataset, PairOptions};
@@ -37,5 +39,5 @@ pub use import::{detect_format, import_pairs, Imported, PairFormat};
 pub use pair::{KindFilter, Message, Pair, PairKind};
 pub use pair_io::{pair_schema, read_pairs, write_pairs, TableFormat};
 pub use splits::{Group, Holdout, Split, SplitDef, SplitRule, SplitSpec};
-pub use summary::{quantile_sorted, summarize, GapStats, PerKind, Summary};
+pub use summary::{summarize, GapStats, PerKind, Summary};
 pub use table::{Cell, Table};

@@ -25,6 +25,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use prefscope_stats::quantile_sorted;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -32,7 +33,6 @@ use crate::attributes::{attribute, check_attribute_name, AttrValue};
 use crate::error::{Error, Result};
 use crate::pair::Pair;
 use crate::prism::Dataset;
-use crate::summary::quantile_sorted;
 
 /// One of the two groups of a split.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -424,7 +424,8 @@ fn median_split(
 ) -> Option<f64> {
     let mut known: Vec<f64> = values.iter().filter_map(|(_, v)| *v).collect();
     known.sort_by(f64::total_cmp);
-    let median = (!known.is_empty()).then(|| quantile_sorted(&known, 0.5));
+    // `known` is sorted and finite, so the only refusal is no data: no median.
+    let median = quantile_sorted(&known, 0.5).ok();
     for (u, v) in values {
         assign(
             u,

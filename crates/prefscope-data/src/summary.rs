@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use prefscope_stats::quantile_sorted;
 use serde::Serialize;
 
 use crate::builder::PairSet;
@@ -14,7 +15,8 @@ pub struct PerKind {
     pub cross: usize,
 }
 
-/// Score-gap distribution over the selected kind's pairs.
+/// Score-gap distribution over the selected kind's pairs; every field is NaN (null in JSON)
+/// when no pair of that kind was selected.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct GapStats {
     pub mean: f64,
@@ -58,7 +60,9 @@ pub fn summarize(all: &PairSet, kind: KindFilter) -> Summary {
     } else {
         gaps.iter().sum::<f64>() / gaps.len() as f64
     };
-    let median = quantile_sorted(&gaps, 0.5);
+    // The quantiles of no data: NaN, as the mean, the one case `quantile_sorted` refuses here.
+    let quantile = |q: f64| quantile_sorted(&gaps, q).unwrap_or(f64::NAN);
+    let median = quantile(0.5);
     Summary {
         pairs: PerKind {
             within: count(PairKind::Within),
@@ -72,41 +76,11 @@ pub fn summarize(all: &PairSet, kind: KindFilter) -> Summary {
         gap: GapStats {
             mean,
             median,
-            q25: quantile_sorted(&gaps, 0.25),
+            q25: quantile(0.25),
             q50: median,
-            q75: quantile_sorted(&gaps, 0.75),
+            q75: quantile(0.75),
         },
         pairs_per_user,
         pairs_per_model,
-    }
-}
-
-/// The q-quantile of sorted data with linear interpolation between order statistics (numpy's
-/// default `method="linear"`): position h = (n - 1) q. NaN for empty data.
-pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
-    match sorted.len() {
-        0 => f64::NAN,
-        n => {
-            let h = (n - 1) as f64 * q;
-            let (lo, frac) = (h.floor() as usize, h - h.floor());
-            let hi = (lo + 1).min(n - 1);
-            sorted[lo] + frac * (sorted[hi] - sorted[lo])
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::quantile_sorted;
-
-    #[test]
-    fn quantiles_match_numpy_linear() {
-        // numpy.percentile([1, 2, 4, 8], [25, 50, 75]) == [1.75, 3.0, 5.0]
-        let x = [1.0, 2.0, 4.0, 8.0];
-        assert_eq!(quantile_sorted(&x, 0.25), 1.75);
-        assert_eq!(quantile_sorted(&x, 0.5), 3.0);
-        assert_eq!(quantile_sorted(&x, 0.75), 5.0);
-        assert_eq!(quantile_sorted(&[7.0], 0.3), 7.0);
-        assert!(quantile_sorted(&[], 0.5).is_nan());
     }
 }

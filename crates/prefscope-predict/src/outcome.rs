@@ -1,7 +1,7 @@
 //! The two outcomes of the research's models, from the pairs' score gaps: W2's binary "strong
 //! preference" (`score_gap > threshold`) and OL's score-gap quartile.
 
-use prefscope_data::quantile_sorted;
+use prefscope_stats::quantile_sorted;
 
 /// The research's W2 threshold: a pair is a strong preference when its gap exceeds 14 points.
 pub const W2_THRESHOLD: f64 = 14.0;
@@ -21,7 +21,7 @@ pub fn w2_outcome(gaps: &[f64], threshold: f64) -> Vec<f64> {
 pub fn quartile_cuts(gaps: &[f64]) -> [f64; 3] {
     let mut sorted = gaps.to_vec();
     sorted.sort_by(f64::total_cmp);
-    [0.25, 0.5, 0.75].map(|q| quantile_sorted(&sorted, q))
+    [0.25, 0.5, 0.75].map(|q| quantile_sorted(&sorted, q).unwrap_or(f64::NAN))
 }
 
 /// Each gap's category 0..=3: the number of cut points at or below it, so a gap equal to a cut

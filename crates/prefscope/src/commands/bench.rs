@@ -46,7 +46,7 @@ pub fn run(cmd: &BenchCommand, json: bool) -> anyhow::Result<()> {
 
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
-    prefscope_data::quantile_sorted(&xs, 0.5)
+    prefscope_stats::quantile_sorted(&xs, 0.5).unwrap_or(f64::NAN)
 }
 
 fn ingest(args: &IngestArgs, json: bool) -> anyhow::Result<()> {
