@@ -15,6 +15,9 @@ pub enum PredictError {
     /// Every split of the spec was left out (only `behavioral` ones): nothing to regress on.
     #[error("no splits to fit: {} left out (derived from the score gap)", left_out.join(", "))]
     NoSplits { left_out: Vec<String> },
+    /// Every pair's user is in neither group of some split.
+    #[error("all {pairs} pairs dropped: each user is in neither group of some split (missing or \"Prefer not to say\")")]
+    AllDropped { pairs: usize },
     /// The W2 threshold is NaN or infinite.
     #[error("the W2 threshold must be a finite number, found {0}")]
     Threshold(f64),

@@ -60,6 +60,9 @@ impl PairTable {
             users.push(p.user_id.clone());
             gaps.push(p.score_gap);
         }
+        if users.is_empty() {
+            return Err(PredictError::AllDropped { pairs: dropped });
+        }
         let design = Design::new(kept.iter().map(|s| s.def.name.clone()).zip(cols).collect())
             .map_err(PredictError::Stats)?;
         Ok(PairTable {

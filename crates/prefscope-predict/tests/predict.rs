@@ -102,6 +102,12 @@ fn empty_inputs_are_errors() {
         PairTable::from_splits(std::slice::from_ref(&fam), &[]),
         Err(PredictError::NoPairs)
     ));
+    let err = PairTable::from_splits(
+        std::slice::from_ref(&fam),
+        &[pair("u2", 0, 3.0), pair("u3", 0, 4.0)],
+    )
+    .unwrap_err();
+    assert!(err.to_string().starts_with("all 2 pairs dropped"), "{err}");
     let beh = split("behavioral", SplitRule::Behavioral, &[("u1", Group::A)]);
     let err = PairTable::from_splits(&[beh], &[pair("u1", 0, 3.0)]).unwrap_err();
     assert_eq!(
