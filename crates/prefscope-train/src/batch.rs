@@ -1,11 +1,12 @@
 //! Tokenized pairs and their collation into the `2P`-sequence batch (chosen rows first, then
 //! rejected rows), right-padded, with attention and completion masks.
 //!
-//! Truncation when `prompt + completion > max_length`: the prompt keeps its end (the most
-//! recent turns), down to `max_prompt_length` tokens if needed; then the completion is cut at
-//! the end. Tokenization and the chat template (the completion being the template's rendering
-//! of the assistant turn, e.g. `response<|im_end|>\n` for ChatML) happen before, in
-//! `prefscope-model`.
+//! Truncation is `prefscope-model`'s [`Truncation`], applied to the token ids here: the prompt
+//! keeps its last `max_prompt_length` tokens (the most recent turns), whatever the completion,
+//! so chosen and rejected keep the same prompt; then the completion keeps its first
+//! `max_length - prompt` tokens. Tokenization and the chat template (the completion being the
+//! template's rendering of the assistant turn, e.g. `response<|im_end|>\n` for ChatML) happen
+//! before, in `prefscope-model`.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -36,12 +37,7 @@ impl TokenizedPair {
     }
 }
 
-/// Length limits applied at collation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Truncation {
-    pub max_length: usize,
-    pub max_prompt_length: usize,
-}
+pub use prefscope_model::Truncation;
 
 /// A collated batch of `2P` sequences.
 #[derive(Debug)]
@@ -58,33 +54,26 @@ pub struct Batch {
     pub truncated: usize,
 }
 
-/// Prompt and completion after truncation, and whether anything was cut.
-pub fn truncate(prompt: &[i64], completion: &[i64], t: &Truncation) -> (Vec<i64>, Vec<i64>, bool) {
-    if prompt.len() + completion.len() <= t.max_length {
-        return (prompt.to_vec(), completion.to_vec(), false);
-    }
-    let keep_prompt = prompt
-        .len()
-        .min(t.max_prompt_length)
-        .min(t.max_length.saturating_sub(1).max(1));
-    let p = prompt[prompt.len() - keep_prompt..].to_vec();
-    let room = t.max_length.saturating_sub(p.len());
-    let c = completion[..completion.len().min(room)].to_vec();
-    (p, c, true)
+/// Whether `t` cuts anything of one side of `pair` (its prompt, or that side's completion).
+pub fn is_cut(pair: &TokenizedPair, completion: &[i64], t: &Truncation) -> bool {
+    t.kept(pair.prompt.len(), completion.len()) != (pair.prompt.len(), completion.len())
 }
 
-/// Collates pairs into one batch on `device`.
+/// Collates pairs into one batch on `device`, truncated by `t` (an error for limits that
+/// leave no room for a completion token).
 pub fn collate(pairs: &[&TokenizedPair], t: &Truncation, device: Device) -> Result<Batch> {
     if pairs.is_empty() {
         return Err(TrainError::Input("empty batch".into()));
     }
+    t.validate()
+        .map_err(|e| TrainError::Config(format!("truncation: {e}")))?;
     let mut seqs = vec![];
     let mut truncated = 0;
     for side in 0..2 {
         for p in pairs {
             let completion = if side == 0 { &p.chosen } else { &p.rejected };
-            let (pr, c, cut) = truncate(&p.prompt, completion, t);
-            truncated += cut as usize;
+            let (pr, c) = t.apply(&p.prompt, completion);
+            truncated += is_cut(p, completion, t) as usize;
             if c.is_empty() {
                 return Err(TrainError::Input(format!(
                     "pair {}: empty completion after truncation",
@@ -146,15 +135,7 @@ mod tests {
     #[test]
     fn collate_puts_chosen_first_and_masks_completions() {
         let p = pair();
-        let b = collate(
-            &[&p],
-            &Truncation {
-                max_length: 64,
-                max_prompt_length: 64,
-            },
-            Device::Cpu,
-        )
-        .unwrap();
+        let b = collate(&[&p], &Truncation::new(64, 32), Device::Cpu).unwrap();
         let ids: Vec<i64> = Vec::try_from(b.ids.flatten(0, -1)).unwrap();
         let comp: Vec<i64> = Vec::try_from(b.completion.flatten(0, -1)).unwrap();
         assert_eq!(ids, vec![1, 2, 3, 4, 5, 6, 0, 1, 2, 3, 4, 7, 8, 9]);
@@ -163,13 +144,28 @@ mod tests {
     }
 
     #[test]
+    fn chosen_and_rejected_keep_the_same_prompt() {
+        // the chosen side fits in max_length with its whole prompt, the rejected side does
+        // not: both rows still get the same prompt (the last 3 tokens)
+        let t = Truncation::new(6, 3);
+        let p = pair(); // prompt 4, chosen 2, rejected 3
+        let b = collate(&[&p], &t, Device::Cpu).unwrap();
+        let ids: Vec<i64> = Vec::try_from(b.ids.flatten(0, -1)).unwrap();
+        let comp: Vec<i64> = Vec::try_from(b.completion.flatten(0, -1)).unwrap();
+        assert_eq!(ids, vec![2, 3, 4, 5, 6, 0, 2, 3, 4, 7, 8, 9]);
+        assert_eq!(comp, vec![0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 1, 1]);
+        assert_eq!(b.truncated, 2);
+        assert!(is_cut(&p, &p.chosen, &t));
+        assert!(!is_cut(&p, &p.chosen, &Truncation::new(64, 32)));
+        let err = collate(&[&p], &Truncation::new(4, 4), Device::Cpu).unwrap_err();
+        assert!(err.to_string().contains("max_prompt_length"), "{err}");
+    }
+
+    #[test]
     fn truncation_keeps_prompt_end_then_cuts_completion() {
-        let t = Truncation {
-            max_length: 5,
-            max_prompt_length: 2,
-        };
-        let (p, c, cut) = truncate(&[1, 2, 3, 4], &[5, 6, 7, 8], &t);
-        assert_eq!((p, c, cut), (vec![3, 4], vec![5, 6, 7], true));
+        let t = Truncation::new(5, 2);
+        let (p, c) = t.apply(&[1, 2, 3, 4], &[5, 6, 7, 8]);
+        assert_eq!((p, c), (&[3, 4][..], &[5, 6, 7][..]));
         assert_ne!(
             pair().ids_hash(),
             TokenizedPair {

@@ -12,7 +12,7 @@ use crate::dpo::{Objective, PairLogps};
 use crate::error::Result;
 use crate::loss::Loss;
 use crate::model::{named_parameters, PolicyModel};
-use crate::optim::{adamw_step, clip_grad_norm, grad_norm, zero_grad, AdamWConfig, AdamWState};
+use crate::optim::{optimizer_step, AdamWConfig, AdamWState};
 
 /// Shape of the benchmark batch.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
@@ -55,11 +55,7 @@ pub fn time_dpo_steps(
     let params = named_parameters(model);
     let mut opt = AdamWState::default();
     let refs: Vec<&TokenizedPair> = pairs.iter().collect();
-    let t = Truncation {
-        max_length: usize::MAX,
-        max_prompt_length: usize::MAX,
-    };
-    let batch = collate(&refs, &t, device)?;
+    let batch = collate(&refs, &Truncation::default(), device)?;
     let p = pairs.len();
     let reference = PairLogps::from_values(
         &vec![-200.0; p],
@@ -89,10 +85,14 @@ pub fn time_dpo_steps(
             bf16,
         )?;
         let _ = stats.losses.f_sum(Kind::Float)?.f_to(Device::Cpu)?;
-        let norm = grad_norm(&params, i as u64)?;
-        clip_grad_norm(&params, 1.0, norm)?;
-        adamw_step(&params, &mut opt, &AdamWConfig::default(), 1e-6)?;
-        zero_grad(&params);
+        optimizer_step(
+            &params,
+            &mut opt,
+            &AdamWConfig::default(),
+            1e-6,
+            1.0,
+            i as u64,
+        )?;
         if let Device::Cuda(n) = device {
             tch::Cuda::synchronize(n as i64);
         }

@@ -34,13 +34,6 @@ pub struct CheckpointState {
     pub config: String,
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(|e| TrainError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| TrainError::io(path, e))
-}
-
 /// Saves a checkpoint of `params` and `opt` under `out/checkpoints/step-<step>`.
 pub fn save(
     out: &Path,

@@ -218,6 +218,9 @@ impl TrainConfig {
         if self.max_length < 2 || self.max_prompt_length == 0 {
             return bad("max_length must be at least 2 and max_prompt_length at least 1".into());
         }
+        if let Err(e) = self.truncation().validate() {
+            return bad(e.to_string());
+        }
         if self.logit_chunk < 1 || self.eval_batch_size == 0 {
             return bad("logit_chunk and eval_batch_size must be positive".into());
         }
@@ -261,10 +264,7 @@ impl TrainConfig {
 
     /// Length limits.
     pub fn truncation(&self) -> Truncation {
-        Truncation {
-            max_length: self.max_length,
-            max_prompt_length: self.max_prompt_length,
-        }
+        Truncation::new(self.max_length, self.max_prompt_length)
     }
 
     /// The torch device named by `device` (see [`parse_device`]).

@@ -31,6 +31,9 @@ pub enum TrainError {
     /// The model behind the run failed (loading, forward).
     #[error("model: {0}")]
     Model(String),
+    /// Writing a file through `prefscope-data`'s atomic writer failed (it names the file).
+    #[error(transparent)]
+    Data(#[from] prefscope_data::Error),
 }
 
 /// Shorthand for results of this crate.

@@ -1,13 +1,15 @@
 //! Real models from `prefscope-model` (HF directories, the HF cache, GGUF files) as
 //! [`PolicyModel`]s, and pairs encoded with their chat template into [`TokenizedPair`]s;
-//! [`DecoderPolicy`], a bare decoder (no tokenizer, no files) for tests and benchmarks.
+//! [`DecoderPolicy`], a bare decoder (no tokenizer, no files) for tests and benchmarks. Both
+//! are one [`PolicyModel`] implementation over [`Decoder`], which says only what differs.
 //!
-//! The fingerprint keying the reference cache is a SHA-256 of the weight files (every
-//! `*.safetensors` of a directory, or the GGUF file) and the config, so two paths to the same
-//! weights share cached reference log-probs and changed weights never reuse stale ones.
+//! The fingerprint keying the reference cache is `prefscope_model`'s
+//! [`Loaded::fingerprint`] of the model as loaded (its resolved config and every parameter),
+//! taken before any training step: a GGUF file and the HF directory saved from it share cached
+//! reference log-probs, and changed weights never reuse stale ones. The final HF directory is
+//! written by [`Loaded::save_pretrained`].
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use prefscope_model::{CausalLm, ChatTokenizer, DecoderConfig, LoadOptions, Loaded, Message};
 use sha2::{Digest, Sha256};
@@ -39,9 +41,8 @@ impl HfPolicy {
             device,
             kind: tch::Kind::Float,
         };
-        let loaded =
-            prefscope_model::load(spec, &opts).map_err(|e| TrainError::Model(e.to_string()))?;
-        let fingerprint = fingerprint(&loaded.source, &loaded.hf_config)?;
+        let loaded = prefscope_model::load(spec, &opts).map_err(model_err)?;
+        let fingerprint = loaded.fingerprint().map_err(model_err)?;
         Ok(HfPolicy {
             loaded,
             fingerprint,
@@ -60,72 +61,17 @@ impl HfPolicy {
     }
 }
 
-impl PolicyModel for HfPolicy {
-    fn forward_hidden(
-        &self,
-        ids: &Tensor,
-        attention_mask: &Tensor,
-        _train: bool,
-    ) -> Result<Tensor> {
-        decoder_forward(&self.loaded.model, ids, attention_mask)
+impl Decoder for HfPolicy {
+    fn decoder(&self) -> (&nn::VarStore, &CausalLm) {
+        (&self.loaded.vs, &self.loaded.model)
     }
 
-    fn lm_head(&self) -> Tensor {
-        self.loaded.model.lm_head_weight().shallow_clone()
-    }
-
-    fn var_store(&self) -> &nn::VarStore {
-        &self.loaded.vs
-    }
-
-    fn fingerprint(&self) -> String {
+    fn identity(&self) -> String {
         self.fingerprint.clone()
     }
 
-    fn save_pretrained(&self, dir: &Path) -> Result<()> {
-        std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
-        let config = serde_json::to_string_pretty(&self.loaded.hf_config)
-            .map_err(|e| TrainError::format(dir, e))?;
-        crate::checkpoint::write_atomic(&dir.join("config.json"), config.as_bytes())?;
-        let mut named: Vec<(String, Tensor)> = self.loaded.vs.variables().into_iter().collect();
-        named.sort_by(|a, b| a.0.cmp(&b.0));
-        Tensor::write_safetensors(&named, dir.join("model.safetensors"))?;
-        let src = &self.loaded.source;
-        if src.is_dir() {
-            for name in [
-                "tokenizer.json",
-                "tokenizer_config.json",
-                "special_tokens_map.json",
-                "chat_template.jinja",
-                "generation_config.json",
-            ] {
-                if src.join(name).is_file() {
-                    std::fs::copy(src.join(name), dir.join(name))
-                        .map_err(|e| TrainError::io(dir.join(name), e))?;
-                }
-            }
-        } else {
-            // GGUF: write the tokenizer and a tokenizer_config.json carrying the chat template
-            let tok = dir.join("tokenizer.json");
-            self.loaded
-                .chat
-                .tokenizer()
-                .save(&tok, false)
-                .map_err(|e| TrainError::format(&tok, e))?;
-            let mut cfg = serde_json::json!({ "eos_token": self.loaded.chat.eos_token() });
-            if let Some(t) = self.loaded.chat.template() {
-                cfg["chat_template"] = t.into();
-            }
-            if let Some(pad) = self.loaded.chat.pad_token_id() {
-                if let Some(tok) = self.loaded.chat.tokenizer().id_to_token(pad) {
-                    cfg["pad_token"] = tok.into();
-                }
-            }
-            let text =
-                serde_json::to_string_pretty(&cfg).map_err(|e| TrainError::format(dir, e))?;
-            crate::checkpoint::write_atomic(&dir.join("tokenizer_config.json"), text.as_bytes())?;
-        }
-        Ok(())
+    fn save(&self, dir: &Path) -> Result<()> {
+        self.loaded.save_pretrained(dir).map_err(model_err)
     }
 }
 
@@ -153,7 +99,6 @@ impl DecoderPolicy {
     /// A named architecture (`DecoderConfig::preset`, e.g. `qwen2.5-0.5b`) with random
     /// weights drawn after `tch::manual_seed(0)`.
     pub fn random(preset: &str, device: tch::Device) -> Result<Self> {
-        let model_err = |e: prefscope_model::ModelError| TrainError::Model(e.to_string());
         let (cfg, hf_config) = DecoderConfig::preset(preset).map_err(model_err)?;
         tch::manual_seed(0);
         let vs = nn::VarStore::new(device);
@@ -167,25 +112,16 @@ impl DecoderPolicy {
     }
 }
 
-impl PolicyModel for DecoderPolicy {
-    fn forward_hidden(
-        &self,
-        ids: &Tensor,
-        attention_mask: &Tensor,
-        _train: bool,
-    ) -> Result<Tensor> {
-        decoder_forward(&self.model, ids, attention_mask)
+impl Decoder for DecoderPolicy {
+    fn decoder(&self) -> (&nn::VarStore, &CausalLm) {
+        (&self.vs, &self.model)
     }
-    fn lm_head(&self) -> Tensor {
-        self.model.lm_head_weight().shallow_clone()
-    }
-    fn var_store(&self) -> &nn::VarStore {
-        &self.vs
-    }
-    fn fingerprint(&self) -> String {
+
+    fn identity(&self) -> String {
         self.name.clone()
     }
-    fn save_pretrained(&self, dir: &Path) -> Result<()> {
+
+    fn save(&self, dir: &Path) -> Result<()> {
         Err(TrainError::Config(format!(
             "{}: {} has no tokenizer and is not saved as an HF directory",
             dir.display(),
@@ -194,38 +130,50 @@ impl PolicyModel for DecoderPolicy {
     }
 }
 
-/// A decoder's final hidden states, taking SDPA's plain causal path when nothing is padded.
-fn decoder_forward(model: &CausalLm, ids: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
-    model
-        .forward_hidden(ids, padding_mask(attention_mask)?)
-        .map_err(|e| TrainError::Model(e.to_string()))
+/// What a `prefscope-model` decoder policy has of its own: its decoder and parameters, what
+/// identifies it (the reference-cache key) and how it is saved. Everything else training needs
+/// is the same for every such policy: [`PolicyModel`] is implemented once, for all of them.
+pub trait Decoder {
+    /// The parameters and the decoder they belong to.
+    fn decoder(&self) -> (&nn::VarStore, &CausalLm);
+    /// [`PolicyModel::fingerprint`].
+    fn identity(&self) -> String;
+    /// [`PolicyModel::save_pretrained`].
+    fn save(&self, dir: &Path) -> Result<()>;
 }
 
-/// SHA-256 (hex, 16 bytes) of the weight files under `source` and the config.
-pub fn fingerprint(source: &Path, hf_config: &serde_json::Value) -> Result<String> {
-    let mut files: Vec<PathBuf> = if source.is_dir() {
-        let rd = std::fs::read_dir(source).map_err(|e| TrainError::io(source, e))?;
-        rd.filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
-            .collect()
-    } else {
-        vec![source.to_path_buf()]
-    };
-    files.sort();
-    let mut h = Sha256::new();
-    h.update(hf_config.to_string().as_bytes());
-    let mut buf = vec![0u8; 1 << 20];
-    for f in &files {
-        let mut file = std::fs::File::open(f).map_err(|e| TrainError::io(f, e))?;
-        loop {
-            let n = file.read(&mut buf).map_err(|e| TrainError::io(f, e))?;
-            if n == 0 {
-                break;
-            }
-            h.update(&buf[..n]);
-        }
+impl<D: Decoder> PolicyModel for D {
+    fn forward_hidden(
+        &self,
+        ids: &Tensor,
+        attention_mask: &Tensor,
+        _train: bool,
+    ) -> Result<Tensor> {
+        self.decoder()
+            .1
+            .forward_hidden(ids, padding_mask(attention_mask)?)
+            .map_err(model_err)
     }
-    Ok(hex::encode(&h.finalize()[..16]))
+
+    fn lm_head(&self) -> Tensor {
+        self.decoder().1.lm_head_weight().shallow_clone()
+    }
+
+    fn var_store(&self) -> &nn::VarStore {
+        self.decoder().0
+    }
+
+    fn fingerprint(&self) -> String {
+        self.identity()
+    }
+
+    fn save_pretrained(&self, dir: &Path) -> Result<()> {
+        self.save(dir)
+    }
+}
+
+fn model_err(e: prefscope_model::ModelError) -> TrainError {
+    TrainError::Model(e.to_string())
 }
 
 /// Encodes one pair with the chat template (no truncation here: [`crate::batch`] truncates

@@ -1,5 +1,8 @@
 //! Reference log-probs cached on disk, computed once per (reference model fingerprint,
-//! template, max_length, precision) and pair, and reused by every run that shares them. The
+//! template, max_length, max_prompt_length, precision) and pair, and reused by every run that
+//! shares them. The model fingerprint is `prefscope_model::Loaded::fingerprint` (config and
+//! parameters as loaded); both length limits are in the key because truncation happens at
+//! collation, after the pair's ids are hashed. The
 //! precision is part of the key because bf16 and f32 log-probs differ in the third digit: a run
 //! never uses reference values computed in the other precision.
 //!
@@ -28,6 +31,7 @@ pub struct CacheKey {
     /// The chat template's name or hash.
     pub template: String,
     pub max_length: usize,
+    pub max_prompt_length: usize,
     /// "f32" or "bf16" (autocast), as the values were computed.
     pub precision: String,
 }
@@ -73,7 +77,7 @@ impl RefCache {
         if !meta.exists() {
             let text =
                 serde_json::to_string_pretty(key).map_err(|e| TrainError::format(&meta, e))?;
-            crate::checkpoint::write_atomic(&meta, text.as_bytes())?;
+            prefscope_data::write_bytes_atomic(&meta, text.as_bytes())?;
         }
         let path = dir.join(format!("{stem}.jsonl"));
         let mut entries = HashMap::new();
@@ -157,6 +161,7 @@ mod tests {
             model: "m1".into(),
             template: "chatml".into(),
             max_length: 512,
+            max_prompt_length: 256,
             precision: "f32".into(),
         };
         let p = TokenizedPair {
@@ -186,6 +191,14 @@ mod tests {
             ..key.clone()
         };
         assert!(RefCache::open(dir.path(), &other)
+            .unwrap()
+            .get(&p)
+            .is_none());
+        let shorter_prompt = CacheKey {
+            max_prompt_length: 128,
+            ..key.clone()
+        };
+        assert!(RefCache::open(dir.path(), &shorter_prompt)
             .unwrap()
             .get(&p)
             .is_none());

@@ -5,7 +5,7 @@
 use serde::Serialize;
 use tch::{Device, Kind};
 
-use crate::batch::{collate, TokenizedPair, Truncation};
+use crate::batch::{collate, is_cut, TokenizedPair, Truncation};
 use crate::error::Result;
 use crate::logps::Selection;
 use crate::model::PolicyModel;
@@ -97,8 +97,7 @@ pub fn score_pairs(
         let rejected = seqs.split_off(p);
         for ((c, r), pair) in seqs.into_iter().zip(rejected).zip(group) {
             let t = &opts.truncation;
-            let longest = pair.chosen.len().max(pair.rejected.len());
-            let truncated = pair.prompt.len() + longest > t.max_length;
+            let truncated = is_cut(pair, &pair.chosen, t) || is_cut(pair, &pair.rejected, t);
             out.push(PairScore {
                 chosen: c,
                 rejected: r,

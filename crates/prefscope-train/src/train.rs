@@ -25,7 +25,7 @@ use crate::dpo::{self, PairLogps};
 use crate::error::{Result, TrainError};
 use crate::eval::{self, EvalMetrics};
 use crate::model::{named_parameters, PolicyModel};
-use crate::optim::{adamw_step, clip_grad_norm, grad_norm, zero_grad, AdamWState};
+use crate::optim::{optimizer_step, AdamWState};
 use crate::refcache::{CacheKey, RefCache, RefLogps};
 use crate::schedule::lr_at;
 use crate::score::{score_pairs, PairScore, ScoreOptions};
@@ -166,12 +166,14 @@ pub fn run(
                 what: "loss".into(),
             });
         }
-        let norm = grad_norm(&params, step)?;
-        if cfg.max_grad_norm > 0.0 {
-            clip_grad_norm(&params, cfg.max_grad_norm, norm)?;
-        }
-        adamw_step(&params, &mut opt, &cfg.optimizer, lr)?;
-        zero_grad(&params);
+        let norm = optimizer_step(
+            &params,
+            &mut opt,
+            &cfg.optimizer,
+            lr,
+            cfg.max_grad_norm,
+            step,
+        )?;
         step += 1;
         let log = acc.log(step, norm, lr, t0.elapsed().as_secs_f64());
         log_line(&metrics_path, "train", &log)?;
@@ -308,6 +310,7 @@ fn reference_logps(
         model: model.fingerprint(),
         template: cfg.template.clone(),
         max_length: cfg.max_length,
+        max_prompt_length: cfg.max_prompt_length,
         precision: if cfg.bf16 { "bf16" } else { "f32" }.into(),
     };
     let mut cache = RefCache::open(&dir, &key)?;
@@ -415,7 +418,7 @@ fn write_outcomes(path: &Path, outcomes: &[eval::PairOutcome]) -> Result<()> {
         text += &serde_json::to_string(o).map_err(|e| TrainError::format(path, e))?;
         text.push('\n');
     }
-    checkpoint::write_atomic(path, text.as_bytes())
+    Ok(prefscope_data::write_bytes_atomic(path, text.as_bytes())?)
 }
 
 /// The next `n` training pairs; each epoch is a fresh permutation drawn from (seed, epoch).

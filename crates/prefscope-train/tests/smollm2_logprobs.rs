@@ -53,10 +53,7 @@ fn hh_pairs_match_transformers() {
         })
         .collect();
     let opts = ScoreOptions {
-        truncation: Truncation {
-            max_length: 4096,
-            max_prompt_length: 2048,
-        },
+        truncation: Truncation::new(4096, 2048),
         micro_batch: 4,
         logit_chunk: 7,
         device: tch::Device::Cpu,

@@ -66,10 +66,7 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
     }
     let tokenized = super::train::encode_all(&policy, &pairs)?;
     let opts = ScoreOptions {
-        truncation: Truncation {
-            max_length: args.max_length,
-            max_prompt_length: args.max_prompt_length,
-        },
+        truncation: Truncation::new(args.max_length, args.max_prompt_length),
         micro_batch: args.batch_size,
         logit_chunk: args.logit_chunk,
         device,
