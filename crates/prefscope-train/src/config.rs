@@ -101,9 +101,10 @@ pub struct TrainConfig {
     /// Pairs per forward pass in evaluation and reference scoring.
     #[serde(default = "d_batch")]
     pub eval_batch_size: usize,
-    /// Prompt + completion tokens; longer sequences are truncated (see `batch::truncate`).
+    /// Prompt + completion tokens; longer sequences are truncated (see [`crate::Truncation`]).
     #[serde(default = "d_max_length")]
     pub max_length: usize,
+    /// Prompt tokens kept (the last ones), whatever the completion; below `max_length`.
     #[serde(default = "d_max_prompt")]
     pub max_prompt_length: usize,
     /// Completion tokens projected onto the vocabulary at a time.
