@@ -108,6 +108,7 @@ mod gguf_model;
 mod gguf_tokenizer;
 mod load;
 pub mod precision;
+pub mod tiny;
 mod weights;
 
 pub use chat::{render_template, ChatTokenizer, Encoded, Message, Truncation, TruncationStats};

@@ -54,6 +54,7 @@ pub mod optim;
 pub mod refcache;
 pub mod schedule;
 pub mod score;
+pub mod sft;
 pub mod toy;
 pub mod train;
 
@@ -64,4 +65,4 @@ pub use error::{Result, TrainError};
 pub use loss::{hinge_loss, ipo_loss, robust_loss, sigmoid_loss, Loss};
 pub use model::PolicyModel;
 pub use schedule::{lr_at, Decay, Schedule};
-pub use train::{run, Event, RunSummary, StepLog, TrainData};
+pub use train::{run, run_until, Event, RunSummary, StepLog, TrainData};

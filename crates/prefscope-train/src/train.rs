@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use rand::seq::SliceRandom;
@@ -68,7 +69,7 @@ pub enum Event<'a> {
 pub struct RunSummary {
     pub steps_done: u64,
     pub resumed_from: Option<u64>,
-    /// Stopped by `stop_after` before `steps`.
+    /// Stopped by `stop_after` or the stop flag of [`run_until`] before `steps`.
     pub interrupted: bool,
     pub train_pairs: usize,
     /// Training pairs dropped by the reference log-prob filter.
@@ -83,6 +84,19 @@ pub fn run(
     cfg: &TrainConfig,
     model: &dyn PolicyModel,
     data: &TrainData,
+    on: &mut dyn FnMut(Event),
+) -> Result<RunSummary> {
+    run_until(cfg, model, data, &AtomicBool::new(false), on)
+}
+
+/// [`run`], stopping at the next step boundary once `stop` is set (by a signal handler, say):
+/// a checkpoint of that step is written first, so a later run resumes exactly there, and the
+/// summary says `interrupted`.
+pub fn run_until(
+    cfg: &TrainConfig,
+    model: &dyn PolicyModel,
+    data: &TrainData,
+    stop: &AtomicBool,
     on: &mut dyn FnMut(Event),
 ) -> Result<RunSummary> {
     // ---- setup
@@ -120,6 +134,22 @@ pub fn run(
     // ---- the loop
     let mut final_eval = None;
     while step < cfg.steps {
+        if stop.load(Ordering::SeqCst) {
+            if resumed_from != Some(step) {
+                let dir = save_checkpoint(cfg, &params, &opt, step, cursor)?;
+                on(Event::Checkpoint(&dir));
+            }
+            return Ok(summary(
+                cfg,
+                step,
+                resumed_from,
+                true,
+                train_idx.len(),
+                data,
+                None,
+                None,
+            ));
+        }
         if cfg.stop_after == Some(step) {
             return Ok(summary(
                 cfg,

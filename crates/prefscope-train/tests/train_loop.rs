@@ -266,3 +266,48 @@ fn untrained_policy_ties_every_held_out_pair() {
     assert_eq!((ev.pairs, ev.ties, ev.pref_acc), (11, 11, 0.0));
     assert_eq!(ev.margin_mean, 0.0);
 }
+
+/// The stop flag of `run_until` (set here from the step callback, as a signal handler would set
+/// it) stops at the next step boundary with a checkpoint of that step, even between regular
+/// checkpoints, and the resumed run ends bit-identical to an uninterrupted one.
+#[test]
+fn stop_flag_checkpoints_where_it_stops_and_resumes_exactly() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let _lock = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let d = TrainData {
+        train: data(10, 3),
+        eval: data(4, 4),
+    };
+    let cache = tempfile::tempdir().unwrap();
+    let a_dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(a_dir.path(), 8);
+    cfg.ref_cache_dir = Some(cache.path().to_path_buf());
+    cfg.checkpoint_every = 0;
+    let a = model();
+    prefscope_train::run(&cfg, &a, &d, &mut |_| {}).unwrap();
+
+    let b_dir = tempfile::tempdir().unwrap();
+    let mut cfg_b = config(b_dir.path(), 8);
+    cfg_b.ref_cache_dir = Some(cache.path().to_path_buf());
+    cfg_b.checkpoint_every = 0;
+    let stop = AtomicBool::new(false);
+    let b = model();
+    let s = prefscope_train::run_until(&cfg_b, &b, &d, &stop, &mut |e| {
+        if let prefscope_train::Event::Step(l) = e {
+            if l.step == 5 {
+                stop.store(true, Ordering::SeqCst);
+            }
+        }
+    })
+    .unwrap();
+    assert!(s.interrupted && s.steps_done == 5, "{s:?}");
+    assert!(s.final_eval.is_none());
+    drop(b);
+    let c = model();
+    let s = prefscope_train::run(&cfg_b, &c, &d, &mut |_| {}).unwrap();
+    assert_eq!((s.resumed_from, s.steps_done), (Some(5), 8));
+    for ((na, ta), (nc, tc)) in params(&a).iter().zip(params(&c)) {
+        assert_eq!(na, &nc);
+        assert!(ta.equal(&tc), "{na} differs after a stop and resume");
+    }
+}
