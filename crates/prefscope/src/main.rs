@@ -60,6 +60,11 @@ pub enum Command {
     Train(commands::torch::Forward),
     /// Completion log-probs of every pair under a model (summed and per token), as JSONL.
     Logprobs(commands::torch::Forward),
+    /// Models for studies: `model tiny` writes a tiny real Qwen2 for CPU studies.
+    Model(commands::torch::Forward),
+    /// Studies: a grid of runs (splits x groups x seeds x treatments) from one spec, with a run
+    /// store, local or Slurm execution, resume and completion of missing runs.
+    Study(commands::torch::Forward),
     /// Benchmarks that time prefscope against its reference implementation in the same run.
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),

@@ -1,4 +1,4 @@
-//! `prefscope-torch`: the prefscope commands that need libtorch (`train`, `logprobs`,
+//! `prefscope-torch`: the prefscope commands that need libtorch (`train`, `logprobs`, `study`, `model`,
 //! `bench train`). `prefscope` runs this binary for them, so that its other commands start
 //! without loading libtorch and CUDA; calling it directly works the same.
 
@@ -13,6 +13,9 @@ mod commands {
     }
     pub mod bench_train;
     pub mod logprobs;
+    pub mod model_tiny;
+    pub mod study;
+    pub mod study_worker;
     pub mod train;
 }
 
@@ -38,6 +41,22 @@ enum Command {
     /// Benchmarks of the training step.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Studies: a grid of runs from one spec, with a run store, local or Slurm execution,
+    /// resume and completion of missing runs.
+    #[command(subcommand)]
+    Study(commands::study::StudyCommand),
+    /// Models for studies.
+    #[command(subcommand)]
+    Model(ModelCommand),
+    /// One run of a study (started by `prefscope study run`; not meant to be called by hand).
+    #[command(hide = true)]
+    StudyWorker(commands::study_worker::Args),
+}
+
+#[derive(Debug, Subcommand)]
+enum ModelCommand {
+    /// A tiny real Qwen2 for CPU studies: tokenizer trained on a PRISM folder, ChatML, optional warm-start.
+    Tiny(commands::model_tiny::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -53,6 +72,9 @@ fn main() {
         Command::Train(args) => commands::train::run(args, cli.json),
         Command::Logprobs(args) => commands::logprobs::run(args, cli.json),
         Command::Bench(BenchCommand::Train(args)) => commands::bench_train::run(args, cli.json),
+        Command::Study(cmd) => commands::study::run(cmd, cli.json),
+        Command::Model(ModelCommand::Tiny(args)) => commands::model_tiny::run(args, cli.json),
+        Command::StudyWorker(args) => commands::study_worker::run(args),
     };
     std::process::exit(exit::report(result));
 }

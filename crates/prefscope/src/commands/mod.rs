@@ -28,6 +28,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Ol(args) => predict::run_ol(args, cli.json),
         Command::Train(args) => torch::forward("train", args, cli.json),
         Command::Logprobs(args) => torch::forward("logprobs", args, cli.json),
+        Command::Model(args) => torch::forward("model", args, cli.json),
         Command::Bench(cmd) => bench::run(cmd, cli.json),
+        Command::Study(args) => torch::forward("study", args, cli.json),
     }
 }

@@ -1,0 +1,106 @@
+//! The study's data: the PRISM folder (given, or simulated once into `<dir>/data/prism`), its
+//! pairs, every split of the grid applied to its users, and the pairs' content hash that is
+//! part of each run's identity.
+
+use std::path::PathBuf;
+
+use prefscope_data::prism::Dataset;
+use prefscope_data::simulate::{self, Effects, SimConfig};
+use prefscope_data::splits::apply_split;
+use prefscope_data::{build_pairs, Pair, PairOptions, Split};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Result, StudyError};
+use crate::spec::Study;
+
+/// Pairs and splits of a study.
+#[derive(Debug)]
+pub struct StudyData {
+    /// The PRISM folder the pairs were built from.
+    pub prism: PathBuf,
+    pub pairs: Vec<Pair>,
+    /// One per split of the grid, in grid order.
+    pub splits: Vec<Split>,
+    /// SHA-256 (hex) of the pairs' canonical JSON, in order: same pairs, same hash.
+    pub pairs_hash: String,
+}
+
+impl StudyData {
+    /// Loads (simulating first when the spec asks and the folder is missing or stale).
+    pub fn load(study: &Study) -> Result<StudyData> {
+        let prism = match (&study.data.prism, &study.data.simulate) {
+            (Some(dir), _) => dir.clone(),
+            (None, Some(sim)) => {
+                let dir = study.dir.join("data").join("prism");
+                let config = SimConfig {
+                    users: sim.users,
+                    seed: sim.seed,
+                    effects: load_effects(&sim.effects)?,
+                };
+                if !simulated_matches(&dir, &config) {
+                    let out = simulate::simulate(&config);
+                    simulate::write_prism(&dir, &config, &out)?;
+                }
+                dir
+            }
+            (None, None) => unreachable!("Study::from_toml checks that one data source is set"),
+        };
+        let dataset = Dataset::load_for_pairs(&prism)?;
+        let options = PairOptions {
+            kind: study.kind(),
+            min_gap: study.data.min_gap,
+        };
+        let pairs = build_pairs(&dataset, options).pairs;
+        let splits = study
+            .splits
+            .iter()
+            .map(|def| apply_split(def, &dataset, &pairs))
+            .collect();
+        let pairs_hash = pairs_hash(&pairs);
+        Ok(StudyData {
+            prism,
+            pairs,
+            splits,
+            pairs_hash,
+        })
+    }
+
+    /// The split named `name`.
+    pub fn split(&self, name: &str) -> Option<&Split> {
+        self.splits.iter().find(|s| s.def.name == name)
+    }
+}
+
+/// Effects by name ("none", "default") or TOML file.
+pub fn load_effects(spec: &str) -> Result<Effects> {
+    match spec {
+        "none" => Ok(Effects::default()),
+        "default" => Ok(Effects::planted_default()),
+        path => {
+            let text = std::fs::read_to_string(path).map_err(|e| StudyError::io(path, e))?;
+            Ok(Effects::from_toml(&text, path)?)
+        }
+    }
+}
+
+/// Whether `dir` holds a finished simulation of exactly `config` (`simulation.json` is
+/// written last, so a half-written folder does not match).
+fn simulated_matches(dir: &std::path::Path, config: &SimConfig) -> bool {
+    let Ok(text) = std::fs::read_to_string(dir.join("simulation.json")) else {
+        return false;
+    };
+    let Ok(meta) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return false;
+    };
+    serde_json::to_value(config).ok().as_ref() == meta.get("config")
+}
+
+/// SHA-256 of the pairs as JSON lines.
+pub fn pairs_hash(pairs: &[Pair]) -> String {
+    let mut h = Sha256::new();
+    for p in pairs {
+        h.update(serde_json::to_vec(p).unwrap_or_default());
+        h.update(b"\n");
+    }
+    hex::encode(h.finalize())
+}

@@ -1,0 +1,176 @@
+//! The local executor: up to `jobs` worker processes at a time on this machine, each running
+//! one claimed run (`<worker> RUN_ID`, e.g. `prefscope-torch study worker SPEC --run`), its
+//! standard output read for progress, its standard error appended to `runs/<id>/worker.log`.
+//! Workers die with the executor (`PR_SET_PDEATHSIG`), so after a `kill -9` the next
+//! invocation finds their runs' processes gone, marks them lost and resumes them.
+
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::error::{Result, StudyError};
+use crate::process::{child_owner, current_owner, die_with_parent};
+use crate::reconcile::{outcome_of_exit, reconcile};
+use crate::spec::Study;
+use crate::store::{RunRow, Status, Store};
+use crate::worker::{write_spec, Progress};
+
+/// What the executor reports as it goes.
+#[derive(Debug, Clone)]
+pub enum ExecEvent {
+    Started {
+        run: Box<RunRow>,
+    },
+    Progress {
+        run_id: String,
+        progress: Progress,
+    },
+    Finished {
+        run_id: String,
+        status: Status,
+        reason: Option<String>,
+    },
+}
+
+/// Counts of what one executor invocation did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ExecSummary {
+    pub started: usize,
+    pub done: usize,
+    pub failed: usize,
+    pub lost: usize,
+}
+
+struct Active {
+    run_id: String,
+    child: Child,
+}
+
+/// Runs every run of the plan whose status is in `from`, `jobs` at a time, until none is left.
+/// `worker` is the program and its leading arguments; the run id is appended.
+pub fn run_local(
+    study: &Study,
+    store: &mut Store,
+    from: &[Status],
+    worker: &[OsString],
+    jobs: usize,
+    on: &mut dyn FnMut(ExecEvent),
+) -> Result<ExecSummary> {
+    let (program, lead) = worker.split_first().ok_or_else(|| StudyError::Command {
+        command: "worker".into(),
+        message: "no worker program given".into(),
+    })?;
+    reconcile(study, store)?;
+    let me = current_owner();
+    let (tx, rx) = mpsc::channel::<(String, String)>();
+    let mut active: Vec<Active> = Vec::new();
+    let mut summary = ExecSummary::default();
+    loop {
+        while active.len() < jobs.max(1) {
+            let Some(run) = store.claim(from, &me)? else {
+                break;
+            };
+            let spec: crate::RunSpec =
+                serde_json::from_str(&run.spec).map_err(|e| StudyError::Command {
+                    command: "run store".into(),
+                    message: format!("run {}: stored spec unreadable: {e}", run.run_id),
+                })?;
+            write_spec(study, &run.run_id, &spec)?;
+            let dir = study.run_dir(&run.run_id);
+            let log_path = dir.join("worker.log");
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log_path)
+                .map_err(|e| StudyError::io(&log_path, e))?;
+            let mut cmd = Command::new(program);
+            cmd.args(lead)
+                .arg(&run.run_id)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::from(log));
+            die_with_parent(&mut cmd);
+            let mut child = match cmd.spawn() {
+                Ok(c) => c,
+                Err(e) => {
+                    let reason = format!("starting {}: {e}", program.to_string_lossy());
+                    store.finish(&run.run_id, Status::Failed, Some(&reason), None)?;
+                    summary.failed += 1;
+                    on(ExecEvent::Finished {
+                        run_id: run.run_id.clone(),
+                        status: Status::Failed,
+                        reason: Some(reason),
+                    });
+                    continue;
+                }
+            };
+            store.set_owner(&run.run_id, &child_owner(child.id()))?;
+            if let Some(out) = child.stdout.take() {
+                let (tx, id) = (tx.clone(), run.run_id.clone());
+                std::thread::spawn(move || {
+                    for line in BufReader::new(out).lines().map_while(|l| l.ok()) {
+                        if tx.send((id.clone(), line)).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            summary.started += 1;
+            on(ExecEvent::Started {
+                run: Box::new(run.clone()),
+            });
+            active.push(Active {
+                run_id: run.run_id,
+                child,
+            });
+        }
+        if active.is_empty() {
+            break;
+        }
+        // Progress lines until some worker ends.
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok((run_id, line)) => {
+                if let Ok(progress) = serde_json::from_str::<Progress>(&line) {
+                    on(ExecEvent::Progress { run_id, progress });
+                }
+                while let Ok((run_id, line)) = rx.try_recv() {
+                    if let Ok(progress) = serde_json::from_str::<Progress>(&line) {
+                        on(ExecEvent::Progress { run_id, progress });
+                    }
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {}
+        }
+        let mut i = 0;
+        while i < active.len() {
+            let exit = active[i]
+                .child
+                .try_wait()
+                .map_err(|e| StudyError::Command {
+                    command: "worker".into(),
+                    message: e.to_string(),
+                })?;
+            let Some(exit) = exit else {
+                i += 1;
+                continue;
+            };
+            let a = active.swap_remove(i);
+            let (status, reason, metrics) = outcome_of_exit(study, &a.run_id, exit);
+            store.finish(&a.run_id, status, reason.as_deref(), metrics.as_ref())?;
+            match status {
+                Status::Done => summary.done += 1,
+                Status::Failed => summary.failed += 1,
+                _ => summary.lost += 1,
+            }
+            on(ExecEvent::Finished {
+                run_id: a.run_id,
+                status,
+                reason,
+            });
+        }
+    }
+    Ok(summary)
+}

@@ -1,0 +1,246 @@
+//! Run identity: a [`RunSpec`] holds everything a run's result depends on (the pairs it trains
+//! and evaluates on, by content, the merged training config, the seed, the model's
+//! fingerprint) plus its labels (split, group, treatment); its canonical JSON (keys sorted)
+//! hashed is the [`RunSpec::run_id`]. Same spec, same id, so re-running a study never repeats
+//! finished work, and changing one setting makes new runs only where it changes something.
+//!
+//! Also here: which pairs a run trains and evaluates on ([`select`]), and the grid expansion
+//! ([`plan`]).
+
+use prefscope_data::splits::is_eval_user;
+use prefscope_data::{Group, Holdout, Pair, Split};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::data::StudyData;
+use crate::error::{Result, StudyError};
+use crate::spec::Study;
+
+/// The split name of baseline runs.
+pub const BASELINE: &str = "baseline";
+/// The group name of baseline runs.
+pub const ALL: &str = "all";
+
+/// Everything one run's result depends on, and its place in the grid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSpec {
+    /// `baseline` or a split name.
+    pub split: String,
+    /// `A`, `B` or `all`.
+    pub group: String,
+    pub seed: u64,
+    pub treatment: String,
+    /// Content hash of the study's pairs.
+    pub pairs_hash: String,
+    pub holdout: Holdout,
+    /// Hash of the ids of the pairs trained on, in order.
+    pub train_pairs: String,
+    pub n_train: usize,
+    /// Hash of the ids of the held-out pairs evaluated on, in order.
+    pub eval_pairs: String,
+    pub n_eval: usize,
+    /// The model's fingerprint (its files' content).
+    pub model: String,
+    /// The merged training config of the treatment with this run's seed, as canonical JSON
+    /// (`out_dir`, `ref_cache_dir`, `resume`, `stop_after` and `inputs` left out: they say
+    /// where, not what).
+    pub train: serde_json::Value,
+}
+
+impl RunSpec {
+    /// The run's identity: the first 16 hex digits (64 bits) of the SHA-256 of
+    /// [`canonical_json`] of the spec.
+    pub fn run_id(&self) -> String {
+        let value = serde_json::to_value(self).unwrap_or_default();
+        let digest = Sha256::digest(canonical_json(&value).as_bytes());
+        hex::encode(&digest[..8])
+    }
+}
+
+/// JSON with every object's keys sorted, no whitespace: equal values, equal text.
+pub fn canonical_json(value: &serde_json::Value) -> String {
+    fn sorted(v: &serde_json::Value) -> serde_json::Value {
+        match v {
+            serde_json::Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                let mut out = serde_json::Map::new();
+                for k in keys {
+                    out.insert(k.clone(), sorted(&map[k]));
+                }
+                serde_json::Value::Object(out)
+            }
+            serde_json::Value::Array(items) => {
+                serde_json::Value::Array(items.iter().map(sorted).collect())
+            }
+            other => other.clone(),
+        }
+    }
+    sorted(value).to_string()
+}
+
+/// Indices (into the study's pairs) of what one run trains and evaluates on.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Selection {
+    pub train: Vec<usize>,
+    pub eval: Vec<usize>,
+}
+
+/// The pairs of a run: training pairs are those of non-held-out users in `group` of `split`
+/// (every non-held-out user for a baseline); evaluation pairs are those of held-out users in
+/// either group of the split (every held-out user for a baseline), so each group model is
+/// scored on both groups' users and the analysis can form in-group and cross-group accuracies.
+pub fn select(pairs: &[Pair], holdout: &Holdout, target: Option<(&Split, Group)>) -> Selection {
+    let mut s = Selection::default();
+    for (i, p) in pairs.iter().enumerate() {
+        let eval = is_eval_user(holdout, &p.user_id);
+        let group = target.map(|(split, _)| split.group_of(&p.user_id));
+        match (eval, target, group) {
+            (true, None, _) => s.eval.push(i),
+            (true, Some(_), Some(Some(_))) => s.eval.push(i),
+            (false, None, _) => s.train.push(i),
+            (false, Some((_, g)), Some(Some(pg))) if pg == g => s.train.push(i),
+            _ => {}
+        }
+    }
+    s
+}
+
+pub(crate) fn ids_hash(pairs: &[Pair], idx: &[usize]) -> String {
+    let mut h = Sha256::new();
+    for &i in idx {
+        h.update(pairs[i].pair_id.as_bytes());
+        h.update(b"\n");
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
+/// One planned run: its spec and id.
+#[derive(Debug, Clone)]
+pub struct PlannedRun {
+    pub id: String,
+    pub spec: RunSpec,
+}
+
+/// The study's runs, seed-major (all runs of the first seed, then the next, so a partly done
+/// study has whole seeds): per seed and treatment, the baseline, then each split's groups A
+/// and B. `model` is the model's fingerprint. A group whose training pairs do not fill one
+/// batch is an error naming the split and group.
+pub fn plan(study: &Study, data: &StudyData, model: &str) -> Result<Vec<PlannedRun>> {
+    let holdout = study.holdout();
+    let mut cells: Vec<(String, String, Selection)> = Vec::new();
+    if study.baseline {
+        cells.push((
+            BASELINE.into(),
+            ALL.into(),
+            select(&data.pairs, &holdout, None),
+        ));
+    }
+    for split in &data.splits {
+        for g in [Group::A, Group::B] {
+            let sel = select(&data.pairs, &holdout, Some((split, g)));
+            cells.push((split.def.name.clone(), g.as_str().into(), sel));
+        }
+    }
+    let min_batch = study
+        .treatments
+        .iter()
+        .map(|t| t.train.batch_size)
+        .max()
+        .unwrap_or(1);
+    for (split, group, sel) in &cells {
+        if sel.train.len() < min_batch {
+            return Err(StudyError::spec(
+                &study.spec_path,
+                format!(
+                    "split {split:?} group {group}: {} training pairs, fewer than one batch ({min_batch})",
+                    sel.train.len()
+                ),
+            ));
+        }
+        if sel.eval.is_empty() {
+            return Err(StudyError::spec(
+                &study.spec_path,
+                format!("split {split:?} group {group}: no held-out pairs to evaluate on"),
+            ));
+        }
+    }
+    let hashed: Vec<(String, String, String, usize, String, usize)> = cells
+        .iter()
+        .map(|(split, group, sel)| {
+            (
+                split.clone(),
+                group.clone(),
+                ids_hash(&data.pairs, &sel.train),
+                sel.train.len(),
+                ids_hash(&data.pairs, &sel.eval),
+                sel.eval.len(),
+            )
+        })
+        .collect();
+    let mut runs = Vec::new();
+    for &seed in &study.seeds {
+        for t in &study.treatments {
+            let train = identity_config(&t.train, seed);
+            for (split, group, train_pairs, n_train, eval_pairs, n_eval) in &hashed {
+                let spec = RunSpec {
+                    split: split.clone(),
+                    group: group.clone(),
+                    seed,
+                    treatment: t.name.clone(),
+                    pairs_hash: data.pairs_hash.clone(),
+                    holdout,
+                    train_pairs: train_pairs.clone(),
+                    n_train: *n_train,
+                    eval_pairs: eval_pairs.clone(),
+                    n_eval: *n_eval,
+                    model: model.to_string(),
+                    train: train.clone(),
+                };
+                runs.push(PlannedRun {
+                    id: spec.run_id(),
+                    spec,
+                });
+            }
+        }
+    }
+    Ok(runs)
+}
+
+/// The training config as it enters the identity: this seed, and none of the settings that
+/// only say where things go.
+fn identity_config(train: &prefscope_train::TrainConfig, seed: u64) -> serde_json::Value {
+    let mut cfg = train.clone();
+    cfg.seed = seed;
+    cfg.out_dir = Default::default();
+    cfg.ref_cache_dir = None;
+    cfg.resume = true;
+    cfg.stop_after = None;
+    cfg.inputs = Default::default();
+    serde_json::to_value(&cfg).unwrap_or_default()
+}
+
+/// The run's training config: the treatment's, with its seed, folder and the study's
+/// reference cache.
+pub fn run_config(
+    study: &Study,
+    spec: &RunSpec,
+    run_id: &str,
+) -> Result<prefscope_train::TrainConfig> {
+    let t = study
+        .treatments
+        .iter()
+        .find(|t| t.name == spec.treatment)
+        .ok_or_else(|| {
+            StudyError::UnknownRun(format!(
+                "{run_id} (treatment {:?} is not in the spec)",
+                spec.treatment
+            ))
+        })?;
+    let mut cfg = t.train.clone();
+    cfg.seed = spec.seed;
+    cfg.out_dir = study.run_dir(run_id);
+    cfg.ref_cache_dir = Some(study.ref_cache_dir());
+    cfg.resume = true;
+    Ok(cfg)
+}

@@ -1,0 +1,206 @@
+//! Grid expansion and run identity on a small simulated study: the run count, which pairs each
+//! run trains and evaluates on, and RunIds that change exactly where a setting changes.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+
+use common::{fixture_model, spec_text, write_spec};
+use prefscope_data::splits::is_eval_user;
+use prefscope_study::run::{canonical_json, select};
+use prefscope_study::{plan_study, PlannedRun, Study, StudyData};
+use proptest::prelude::*;
+
+fn plan(dir: &std::path::Path, extra: &str) -> (Study, StudyData, Vec<PlannedRun>) {
+    let path = write_spec(dir, &spec_text(&fixture_model(), 120, extra));
+    let study = Study::from_file(&path).unwrap();
+    let data = StudyData::load(&study).unwrap();
+    let runs = plan_study(&study, &data).unwrap();
+    (study, data, runs)
+}
+
+#[test]
+fn grid_has_every_cell_once_seed_major() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, _, runs) = plan(
+        dir.path(),
+        "[[treatment]]\nname = \"dpo\"\n[[treatment]]\nname = \"wpo\"\ntrain = { wpo = {} }\n",
+    );
+    // 2 seeds x 2 treatments x (baseline + 2 splits x 2 groups)
+    assert_eq!(runs.len(), 2 * 2 * 5);
+    let ids: HashSet<&str> = runs.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids.len(), runs.len(), "ids are distinct");
+    let cells: HashSet<(String, String, u64, String)> = runs
+        .iter()
+        .map(|r| {
+            (
+                r.spec.split.clone(),
+                r.spec.group.clone(),
+                r.spec.seed,
+                r.spec.treatment.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(cells.len(), runs.len());
+    assert!(runs[..10].iter().all(|r| r.spec.seed == 1), "seed-major");
+    assert_eq!(
+        (runs[0].spec.split.as_str(), runs[0].spec.group.as_str()),
+        ("baseline", "all")
+    );
+}
+
+#[test]
+fn runs_train_on_their_group_and_evaluate_on_both_groups_held_out_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let (study, data, _) = plan(dir.path(), "");
+    let holdout = study.holdout();
+    let age = data.split("age").unwrap();
+    let a = select(&data.pairs, &holdout, Some((age, prefscope_data::Group::A)));
+    let b = select(&data.pairs, &holdout, Some((age, prefscope_data::Group::B)));
+    let base = select(&data.pairs, &holdout, None);
+    let user = |i: &usize| data.pairs[*i].user_id.as_str();
+    for i in &a.train {
+        assert!(!is_eval_user(&holdout, user(i)));
+        assert_eq!(age.group_of(user(i)), Some(prefscope_data::Group::A));
+    }
+    for i in &b.train {
+        assert_eq!(age.group_of(user(i)), Some(prefscope_data::Group::B));
+    }
+    assert_eq!(
+        a.eval, b.eval,
+        "both group models see the same held-out pairs"
+    );
+    let eval_users: HashSet<&str> = a.eval.iter().map(user).collect();
+    let train_users: HashSet<&str> = a.train.iter().chain(&b.train).map(user).collect();
+    assert!(eval_users.is_disjoint(&train_users));
+    assert!(eval_users.iter().all(|u| age.group_of(u).is_some()));
+    let groups_in_eval: HashSet<_> = eval_users.iter().map(|u| age.group_of(u)).collect();
+    assert_eq!(groups_in_eval.len(), 2, "held-out users of both groups");
+    // Baseline: every non-held-out pair trains, every held-out pair evaluates.
+    assert_eq!(base.train.len() + base.eval.len(), data.pairs.len());
+    assert!(a.train.len() + b.train.len() <= base.train.len());
+    assert!(!a.train.is_empty() && !b.train.is_empty() && !a.eval.is_empty());
+}
+
+#[test]
+fn run_ids_are_stable_and_change_only_where_a_setting_changes() {
+    let d1 = tempfile::tempdir().unwrap();
+    let (_, _, base) = plan(
+        d1.path(),
+        "[[treatment]]\nname = \"dpo\"\n[[treatment]]\nname = \"wpo\"\ntrain = { wpo = {} }\n",
+    );
+    // Same spec in another folder, keys written in another order and a default made explicit:
+    // same ids.
+    let d2 = tempfile::tempdir().unwrap();
+    let (_, _, again) = plan(
+        d2.path(),
+        "[[treatment]]\nname = \"dpo\"\ntrain = { max_grad_norm = 1.0 }\n[[treatment]]\nname = \"wpo\"\ntrain = { wpo = { align = \"paper\", clamp = true } }\n",
+    );
+    let ids = |runs: &[PlannedRun]| runs.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&base), ids(&again));
+    // A change in the wpo treatment only: exactly its runs get new ids.
+    let d3 = tempfile::tempdir().unwrap();
+    let (_, _, changed) = plan(d3.path(), "[[treatment]]\nname = \"dpo\"\n[[treatment]]\nname = \"wpo\"\ntrain = { wpo = { clamp = false } }\n");
+    let before: HashMap<(String, String, u64, String), String> = base
+        .iter()
+        .map(|r| {
+            (
+                (
+                    r.spec.split.clone(),
+                    r.spec.group.clone(),
+                    r.spec.seed,
+                    r.spec.treatment.clone(),
+                ),
+                r.id.clone(),
+            )
+        })
+        .collect();
+    let mut same = 0;
+    for r in &changed {
+        let key = (
+            r.spec.split.clone(),
+            r.spec.group.clone(),
+            r.spec.seed,
+            r.spec.treatment.clone(),
+        );
+        if r.spec.treatment == "wpo" {
+            assert_ne!(before[&key], r.id, "{key:?}");
+        } else {
+            assert_eq!(before[&key], r.id, "{key:?}");
+            same += 1;
+        }
+    }
+    assert_eq!(same, changed.len() / 2);
+}
+
+#[test]
+fn a_changed_holdout_seed_changes_every_id() {
+    let d1 = tempfile::tempdir().unwrap();
+    let (_, _, a) = plan(d1.path(), "");
+    let d2 = tempfile::tempdir().unwrap();
+    let text = spec_text(&fixture_model(), 120, "").replace(
+        "holdout_fraction = 0.25",
+        "holdout_fraction = 0.25\nholdout_seed = 9",
+    );
+    let study = Study::from_file(&write_spec(d2.path(), &text)).unwrap();
+    let data = StudyData::load(&study).unwrap();
+    let b = plan_study(&study, &data).unwrap();
+    assert_eq!(a.len(), b.len());
+    assert!(a.iter().zip(&b).all(|(x, y)| x.id != y.id));
+}
+
+#[test]
+fn a_group_smaller_than_one_batch_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = spec_text(&fixture_model(), 120, "")
+        .replace("batch_size = 4", "batch_size = 400000")
+        .replace("micro_batch_size = 2", "micro_batch_size = 400000");
+    let study = Study::from_file(&write_spec(dir.path(), &text)).unwrap();
+    let data = StudyData::load(&study).unwrap();
+    let e = plan_study(&study, &data).unwrap_err().to_string();
+    assert!(
+        e.contains("fewer than one batch (400000)") && e.contains("group"),
+        "{e}"
+    );
+}
+
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    let leaf = prop_oneof![
+        any::<i64>().prop_map(serde_json::Value::from),
+        "[a-z]{0,4}".prop_map(serde_json::Value::from),
+        any::<bool>().prop_map(serde_json::Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+            prop::collection::btree_map("[a-e]{1,2}", inner, 0..5)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// Rebuilds every object of `v` with its keys in reverse order.
+fn reversed(v: &serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(m) => {
+            let mut out = serde_json::Map::new();
+            for (k, x) in m.iter().rev() {
+                out.insert(k.clone(), reversed(x));
+            }
+            serde_json::Value::Object(out)
+        }
+        serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(reversed).collect()),
+        x => x.clone(),
+    }
+}
+
+proptest! {
+    /// Canonical JSON (what RunIds hash) ignores key order, and is the value itself.
+    #[test]
+    fn canonical_json_ignores_key_order(v in json_value()) {
+        let r = reversed(&v);
+        prop_assert_eq!(canonical_json(&v), canonical_json(&r));
+        let back: serde_json::Value = serde_json::from_str(&canonical_json(&v)).unwrap();
+        prop_assert_eq!(back, v);
+    }
+}

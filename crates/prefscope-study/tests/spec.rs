@@ -1,0 +1,127 @@
+//! The study spec: what it accepts, how treatments merge over `[train]`, and the errors (naming
+//! the key, the split or the group) it gives before anything runs.
+
+mod common;
+
+use common::{fixture_model, spec_text, write_spec};
+use prefscope_study::Study;
+
+fn parse(extra: &str) -> Result<Study, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_spec(dir.path(), &spec_text(&fixture_model(), 50, extra));
+    Study::from_file(&path).map_err(|e| e.to_string())
+}
+
+fn parse_text(text: &str) -> Result<Study, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_spec(dir.path(), text);
+    Study::from_file(&path).map_err(|e| e.to_string())
+}
+
+#[test]
+fn defaults_and_relative_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_spec(dir.path(), &spec_text(&fixture_model(), 50, ""));
+    let s = Study::from_file(&path).unwrap();
+    assert_eq!(s.dir, dir.path().join("study"));
+    assert_eq!(s.treatments.len(), 1);
+    assert_eq!(s.treatments[0].name, "dpo");
+    assert_eq!(s.treatments[0].train.steps, 2);
+    assert_eq!(s.seeds, vec![1, 2]);
+    assert!(s.baseline);
+    assert_eq!(
+        s.splits.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(),
+        ["age", "region"]
+    );
+    assert_eq!(s.holdout().fraction, 0.25);
+    assert_eq!(s.holdout().seed, 20240501);
+    assert_eq!(s.executor.jobs, 1);
+}
+
+#[test]
+fn treatments_merge_over_train() {
+    let s = parse(
+        "[[treatment]]\nname = \"dpo\"\n[[treatment]]\nname = \"wpo\"\ntrain = { wpo = { clamp = false }, steps = 5 }\n[[treatment]]\nname = \"ipo\"\n[treatment.train.loss]\ntype = \"ipo\"\nbeta = 0.5\n",
+    )
+    .unwrap();
+    let names: Vec<&str> = s.treatments.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["dpo", "wpo", "ipo"]);
+    assert!(s.treatments[0].train.wpo.is_none());
+    assert!(s.treatments[1].train.wpo.is_some_and(|w| !w.clamp));
+    assert_eq!(s.treatments[1].train.steps, 5);
+    assert_eq!(s.treatments[1].train.batch_size, 4, "unmerged keys stay");
+    assert_eq!(
+        s.treatments[2].train.loss,
+        prefscope_train::Loss::Ipo { beta: 0.5 }
+    );
+}
+
+#[test]
+fn errors_name_the_key() {
+    let cases: [(&str, &str); 6] = [
+        ("[grid2]\nx = 1\n", "grid2"),
+        ("[executor]\nkind = \"local\"\njbos = 2\n", "jbos"),
+        ("[executor]\nkind = \"pbs\"\n", "pbs"),
+        (
+            "[[treatment]]\nname = \"a\"\ntrain = { out_dir = \"x\" }\n",
+            "out_dir",
+        ),
+        (
+            "[[treatment]]\nname = \"a\"\ntrain = { steps = \"many\" }\n",
+            "treatment #1 (\"a\")",
+        ),
+        (
+            "[[treatment]]\nname = \"a\"\n[[treatment]]\nname = \"a\"\n",
+            "used twice",
+        ),
+    ];
+    for (extra, want) in cases {
+        let e = parse(extra).unwrap_err();
+        assert!(e.contains(want), "{extra:?}: {e}");
+        assert!(e.contains("study.toml"), "names the file: {e}");
+    }
+    let e = parse("[train.schedule]\nlr = -1.0\n").unwrap_err();
+    assert!(e.contains("lr"), "{e}");
+}
+
+#[test]
+fn bad_grid_is_an_error_before_anything_runs() {
+    let base = spec_text(&fixture_model(), 50, "");
+    let e =
+        parse_text(&base.replace("[\"age\", \"region\"]", "[\"age\", \"shoe_size\"]")).unwrap_err();
+    assert!(
+        e.contains("unknown split \"shoe_size\"") && e.contains("familiarity"),
+        "{e}"
+    );
+    let e = parse_text(&base.replace("seeds = [1, 2]", "seeds = []")).unwrap_err();
+    assert!(
+        e.contains("grid.seeds") && e.contains("at least one"),
+        "{e}"
+    );
+    let e = parse_text(&base.replace("seeds = [1, 2]", "seeds = [1, 1]")).unwrap_err();
+    assert!(e.contains("twice"), "{e}");
+    let e = parse_text(&base.replace("[data]\n", "[data]\nprism = \"p\"\n")).unwrap_err();
+    assert!(e.contains("exactly one"), "{e}");
+    let e = parse_text(&base.replace("steps = 2\n", "steps = 2\nseed = 3\n")).unwrap_err();
+    assert!(e.contains("train.seed"), "{e}");
+}
+
+#[test]
+fn custom_splits_come_from_a_split_spec() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("splits.toml"),
+        "[[split]]\nname = \"coin\"\nrule = \"random\"\nseed = 5\n",
+    )
+    .unwrap();
+    let text = spec_text(&fixture_model(), 50, "").replace(
+        "splits = [\"age\", \"region\"]",
+        "splits = [\"coin\", \"age\"]\nsplit_spec = \"splits.toml\"",
+    );
+    let s = Study::from_file(&write_spec(dir.path(), &text)).unwrap();
+    assert_eq!(s.splits[0].name, "coin");
+    assert_eq!(
+        s.splits[0].rule,
+        prefscope_data::SplitRule::Random { seed: 5 }
+    );
+}
