@@ -259,7 +259,7 @@ impl GgufFile {
                 })
             }
         };
-        if n % block != 0 {
+        if !n.is_multiple_of(block) {
             return Err(ModelError::format(
                 &self.path,
                 format!("tensor {name}: {n} elements is not a multiple of block {block}"),

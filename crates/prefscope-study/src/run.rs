@@ -93,7 +93,7 @@ pub struct Selection {
 pub fn select(pairs: &[Pair], holdout: &Holdout, target: Option<(&Split, Group)>) -> Selection {
     let mut s = Selection::default();
     for (i, p) in pairs.iter().enumerate() {
-        let eval = is_eval_user(holdout, &p.user_id);
+        let eval = is_eval_pair(holdout, p);
         let group = target.map(|(split, _)| split.group_of(&p.user_id));
         match (eval, target, group) {
             (true, None, _) => s.eval.push(i),
@@ -104,6 +104,60 @@ pub fn select(pairs: &[Pair], holdout: &Holdout, target: Option<(&Split, Group)>
         }
     }
     s
+}
+
+/// Whether a pair is held out: its user is (the one hold-out function, `prefscope splits`'),
+/// or, for pairs without a user (imported generic pair files), the pair itself by its id.
+pub fn is_eval_pair(holdout: &Holdout, pair: &Pair) -> bool {
+    if pair.user_id.is_empty() {
+        is_eval_user(holdout, &pair.pair_id)
+    } else {
+        is_eval_user(holdout, &pair.user_id)
+    }
+}
+
+/// Users in `group` of `split` in a `groups.csv` written by `prefscope splits` (columns named
+/// by its header: `split`, `user_id`, `group`), read with the `csv` crate. No such user is an
+/// error naming the file, split and group.
+pub fn read_group_users(
+    path: &std::path::Path,
+    split: &str,
+    group: &str,
+) -> Result<std::collections::HashSet<String>> {
+    let mut rdr =
+        csv::Reader::from_path(path).map_err(|e| StudyError::spec(path, e.to_string()))?;
+    let header = rdr
+        .headers()
+        .map_err(|e| StudyError::spec(path, e.to_string()))?
+        .clone();
+    let col = |name: &str| {
+        header.iter().position(|h| h.trim() == name).ok_or_else(|| {
+            StudyError::spec(
+                path,
+                format!(
+                    "line 1: expected a column {name:?}, found {:?}",
+                    header.iter().collect::<Vec<_>>()
+                ),
+            )
+        })
+    };
+    let (cs, cu, cg) = (col("split")?, col("user_id")?, col("group")?);
+    let mut users = std::collections::HashSet::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let rec = rec.map_err(|e| StudyError::spec(path, format!("line {}: {e}", i + 2)))?;
+        if rec.get(cs) == Some(split) && rec.get(cg) == Some(group) {
+            if let Some(u) = rec.get(cu) {
+                users.insert(u.to_string());
+            }
+        }
+    }
+    if users.is_empty() {
+        return Err(StudyError::spec(
+            path,
+            format!("no users in split {split:?} group {group:?}"),
+        ));
+    }
+    Ok(users)
 }
 
 pub(crate) fn ids_hash(pairs: &[Pair], idx: &[usize]) -> String {

@@ -125,3 +125,20 @@ fn custom_splits_come_from_a_split_spec() {
         prefscope_data::SplitRule::Random { seed: 5 }
     );
 }
+
+/// The documented study specs in `examples/` stay valid, and differ only where they say.
+#[test]
+fn example_specs_parse() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let cpu = Study::from_file(&dir.join("study-cpu.toml")).unwrap();
+    let v4 = Study::from_file(&dir.join("study-v4-slurm.toml")).unwrap();
+    assert_eq!(cpu.splits.len(), 3);
+    assert_eq!(cpu.seeds.len(), 3);
+    assert_eq!(v4.splits.len(), 8);
+    assert_eq!(v4.seeds, vec![42, 123, 456, 789, 999]);
+    assert_eq!(v4.treatments.len(), 2);
+    assert_eq!(v4.executor.kind, prefscope_study::spec::ExecutorKind::Slurm);
+    assert_eq!(v4.executor.slurm.gres.as_deref(), Some("gpu:1"));
+    assert_eq!(cpu.treatments[0].train.loss, v4.treatments[0].train.loss);
+    assert_eq!(cpu.holdout(), v4.holdout());
+}

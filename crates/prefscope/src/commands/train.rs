@@ -2,14 +2,15 @@
 //! `prefscope_train::run`), with a progress bar showing loss, pref_acc and tokens/s.
 //!
 //! The held-out pairs come from `inputs.eval_pairs`, or else `inputs.eval_fraction` of the
-//! pairs are held out by user (pairs without a user are held out one by one), chosen by a hash
-//! of (seed, user) so the split does not depend on file order.
+//! pairs are held out by user (pairs without a user are held out one by one) by the hold-out
+//! function of `prefscope splits`, seeded by the run's seed, so the split does not depend on
+//! file order. The selection itself lives in `prefscope_study::run`.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use prefscope_data::Pair;
-use prefscope_train::hf::{encode_pair, HfPolicy};
+use prefscope_train::hf::HfPolicy;
 use prefscope_train::{Event, TokenizedPair, TrainConfig, TrainData};
 
 use crate::exit::bad_input;
@@ -69,7 +70,15 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
                 .into_iter()
                 .partition(|p| !prefscope_data::splits::is_eval_user(&h, &p.user_id))
         }
-        (None, None) => hold_out(pairs, inputs.eval_fraction, cfg.seed),
+        (None, None) => {
+            let h = prefscope_data::Holdout {
+                fraction: inputs.eval_fraction,
+                seed: cfg.seed,
+            };
+            pairs
+                .into_iter()
+                .partition(|p| !prefscope_study::run::is_eval_pair(&h, p))
+        }
     };
     if let Some(groups) = &inputs.groups {
         let (Some(split), Some(group)) = (&inputs.split, &inputs.group) else {
@@ -77,7 +86,8 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
                 "config: inputs.groups needs inputs.split and inputs.group"
             )));
         };
-        let users = group_users(groups, split, group)?;
+        let users =
+            prefscope_study::run::read_group_users(groups, split, group).map_err(bad_input)?;
         train_pairs.retain(|p| users.contains(&p.user_id));
         if !inputs.eval_all_groups {
             eval_pairs.retain(|p| users.contains(&p.user_id));
@@ -151,82 +161,7 @@ pub fn read_any_pairs(path: &Path) -> anyhow::Result<Vec<Pair>> {
 
 /// Pair → token ids with the model's chat template.
 pub fn encode_all(policy: &HfPolicy, pairs: &[Pair]) -> anyhow::Result<Vec<TokenizedPair>> {
-    pairs
-        .iter()
-        .map(|p| {
-            let prompt: Vec<prefscope_model::Message> = p
-                .prompt
-                .iter()
-                .map(|m| prefscope_model::Message::new(m.role.clone(), m.content.clone()))
-                .collect();
-            encode_pair(policy.chat(), &p.pair_id, &prompt, &p.chosen, &p.rejected)
-                .map_err(bad_input)
-        })
-        .collect::<anyhow::Result<Vec<_>>>()
+    prefscope_study::worker::encode_pairs(policy, pairs)
+        .map_err(bad_input)
         .context("encoding pairs with the chat template")
-}
-
-/// Users in `group` of `split` in a `groups.csv` of `prefscope splits` (header names the
-/// columns `split`, `user_id`, `group`).
-fn group_users(
-    path: &Path,
-    split: &str,
-    group: &str,
-) -> anyhow::Result<std::collections::HashSet<String>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading {}", path.display()))
-        .map_err(bad_input)?;
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
-    let col = |name: &str| {
-        header.iter().position(|h| h.trim() == name).ok_or_else(|| {
-            bad_input(anyhow::anyhow!(
-                "{}:1: expected a column {name:?}",
-                path.display()
-            ))
-        })
-    };
-    let (cs, cu, cg) = (col("split")?, col("user_id")?, col("group")?);
-    let mut users = std::collections::HashSet::new();
-    for line in lines {
-        let f: Vec<&str> = line.split(',').collect();
-        if f.len() > cs.max(cu).max(cg) && f[cs] == split && f[cg] == group {
-            users.insert(f[cu].to_string());
-        }
-    }
-    if users.is_empty() {
-        return Err(bad_input(anyhow::anyhow!(
-            "{}: no users in split {split:?} group {group:?}",
-            path.display()
-        )));
-    }
-    Ok(users)
-}
-
-/// Splits off about `fraction` of the users (or pairs, when there is no user) for evaluation.
-fn hold_out(pairs: Vec<Pair>, fraction: f64, seed: u64) -> (Vec<Pair>, Vec<Pair>) {
-    pairs.into_iter().partition(|p| {
-        let key = if p.user_id.is_empty() {
-            &p.pair_id
-        } else {
-            &p.user_id
-        };
-        unit_hash(seed, key) >= fraction
-    })
-}
-
-/// A hash of (seed, key) mapped to [0, 1) (FNV-1a; stable across platforms and versions).
-fn unit_hash(seed: u64, key: &str) -> f64 {
-    let mut x: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
-    for b in key.bytes() {
-        x ^= b as u64;
-        x = x.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    // final avalanche (splitmix64)
-    x ^= x >> 30;
-    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x ^= x >> 27;
-    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^= x >> 31;
-    (x >> 11) as f64 / (1u64 << 53) as f64
 }
