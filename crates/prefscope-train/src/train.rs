@@ -134,23 +134,13 @@ pub fn run_until(
     // ---- the loop
     let mut final_eval = None;
     while step < cfg.steps {
-        if stop.load(Ordering::SeqCst) {
-            if resumed_from != Some(step) {
+        // A stop on request checkpoints this step first; `stop_after` stops as if killed.
+        let requested = stop.load(Ordering::SeqCst);
+        if requested || cfg.stop_after == Some(step) {
+            if requested && resumed_from != Some(step) {
                 let dir = save_checkpoint(cfg, &params, &opt, step, cursor)?;
                 on(Event::Checkpoint(&dir));
             }
-            return Ok(summary(
-                cfg,
-                step,
-                resumed_from,
-                true,
-                train_idx.len(),
-                data,
-                None,
-                None,
-            ));
-        }
-        if cfg.stop_after == Some(step) {
             return Ok(summary(
                 cfg,
                 step,
