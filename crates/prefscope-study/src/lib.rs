@@ -27,6 +27,7 @@
 //! # Ok::<(), prefscope_study::StudyError>(())
 //! ```
 
+pub mod bench;
 pub mod data;
 mod error;
 mod fingerprint;

@@ -11,6 +11,7 @@ mod commands {
     pub mod bench {
         pub use crate::output::default_python;
     }
+    pub mod bench_study;
     pub mod bench_train;
     pub mod logprobs;
     pub mod model_tiny;
@@ -63,6 +64,8 @@ enum ModelCommand {
 enum BenchCommand {
     /// A DPO step (fwd+bwd+AdamW), prefscope vs tools/bench_train_torch.py (default: SmolLM2-135M, CPU).
     Train(commands::bench_train::TrainArgs),
+    /// Plan, store and status of a 10,000-run study grid, against their targets.
+    Study(commands::bench_study::Args),
 }
 
 fn main() {
@@ -72,6 +75,7 @@ fn main() {
         Command::Train(args) => commands::train::run(args, cli.json),
         Command::Logprobs(args) => commands::logprobs::run(args, cli.json),
         Command::Bench(BenchCommand::Train(args)) => commands::bench_train::run(args, cli.json),
+        Command::Bench(BenchCommand::Study(args)) => commands::bench_study::run(args, cli.json),
         Command::Study(cmd) => commands::study::run(cmd, cli.json),
         Command::Model(ModelCommand::Tiny(args)) => commands::model_tiny::run(args, cli.json),
         Command::StudyWorker(args) => commands::study_worker::run(args),

@@ -17,6 +17,8 @@ pub enum BenchCommand {
     Ingest(IngestArgs),
     /// A DPO step (fwd+bwd+AdamW), prefscope vs tools/bench_train_torch.py (default: SmolLM2-135M, CPU).
     Train(super::torch::Forward),
+    /// The study machinery: plan, store and status of a 10,000-run grid, against their targets.
+    Study(super::torch::Forward),
 }
 
 #[derive(Debug, clap::Args)]
@@ -41,6 +43,7 @@ pub fn run(cmd: &BenchCommand, json: bool) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Ingest(args) => ingest(args, json),
         BenchCommand::Train(args) => super::torch::forward("bench train", args, json),
+        BenchCommand::Study(args) => super::torch::forward("bench study", args, json),
     }
 }
 
