@@ -72,12 +72,7 @@ pub fn run_local(
             let Some(run) = store.claim(from, &me)? else {
                 break;
             };
-            let spec: crate::RunSpec =
-                serde_json::from_str(&run.spec).map_err(|e| StudyError::Command {
-                    command: "run store".into(),
-                    message: format!("run {}: stored spec unreadable: {e}", run.run_id),
-                })?;
-            write_spec(study, &run.run_id, &spec)?;
+            write_spec(study, &run)?;
             let dir = study.run_dir(&run.run_id);
             let log_path = dir.join("worker.log");
             let log = std::fs::OpenOptions::new()

@@ -272,12 +272,7 @@ fn submit_batch(
     name: &str,
 ) -> Result<String> {
     for run in batch {
-        let spec: crate::RunSpec =
-            serde_json::from_str(&run.spec).map_err(|e| StudyError::Command {
-                command: "run store".into(),
-                message: format!("run {}: stored spec unreadable: {e}", run.run_id),
-            })?;
-        write_spec(study, &run.run_id, &spec)?;
+        write_spec(study, run)?;
     }
     let runs_file: PathBuf = slurm_dir.join(format!("batch-{name}.runs"));
     let ids: String = batch.iter().map(|r| format!("{}\n", r.run_id)).collect();

@@ -52,13 +52,18 @@ pub enum Outcome {
     Interrupted,
 }
 
-/// Writes the run's spec into its folder (idempotent).
-pub fn write_spec(study: &Study, run_id: &str, spec: &RunSpec) -> Result<()> {
-    let path = study.run_dir(run_id).join(SPEC_FILE);
+/// Writes a claimed run's stored spec into its folder as `spec.json` (idempotent), for the
+/// worker to read.
+pub fn write_spec(study: &Study, run: &crate::RunRow) -> Result<()> {
+    let path = study.run_dir(&run.run_id).join(SPEC_FILE);
     if path.is_file() {
         return Ok(());
     }
-    let text = serde_json::to_string_pretty(spec).unwrap_or_default();
+    let spec: RunSpec = serde_json::from_str(&run.spec).map_err(|e| StudyError::Command {
+        command: "run store".into(),
+        message: format!("run {}: stored spec unreadable: {e}", run.run_id),
+    })?;
+    let text = serde_json::to_string_pretty(&spec).unwrap_or_default();
     Ok(prefscope_data::write_bytes_atomic(&path, text.as_bytes())?)
 }
 
