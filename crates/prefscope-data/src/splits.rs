@@ -67,6 +67,15 @@ pub enum SplitRule {
     Random {
         seed: u64,
     },
+    /// A random split of fixed sizes: users ranked by a seeded draw, the first `size_a` in A,
+    /// the next `size_b` in B, the rest excluded (B is smaller when users run out). A study's
+    /// null splits take the sizes of its real splits' groups, so the null is of like size.
+    #[serde(rename = "random_sized")]
+    RandomSized {
+        seed: u64,
+        size_a: usize,
+        size_b: usize,
+    },
 }
 
 /// A named split with labels for its groups. (serde cannot deny unknown fields through
@@ -230,13 +239,15 @@ impl SplitSpec {
     pub fn from_toml(text: &str, origin: &str) -> Result<SplitSpec> {
         let raw: toml::Table =
             toml::from_str(text).map_err(|e| Error::Spec(format!("{origin}: {e}")))?;
-        const KEYS: [&str; 9] = [
+        const KEYS: [&str; 11] = [
             "name",
             "rule",
             "field",
             "a",
             "b",
             "seed",
+            "size_a",
+            "size_b",
             "a_label",
             "b_label",
             "null_control",
@@ -311,7 +322,9 @@ impl SplitSpec {
                     }
                 }
                 SplitRule::Median { field } => check_attribute_name(field)?,
-                SplitRule::Behavioral | SplitRule::Random { .. } => {}
+                SplitRule::Behavioral
+                | SplitRule::Random { .. }
+                | SplitRule::RandomSized { .. } => {}
             }
         }
         if !(0.0..1.0).contains(&self.holdout.fraction) {
@@ -406,6 +419,25 @@ pub fn apply_split(def: &SplitDef, data: &Dataset, pairs: &[Pair]) -> Split {
                     Group::B
                 };
                 assign(u, Some(g));
+            }
+        }
+        SplitRule::RandomSized {
+            seed,
+            size_a,
+            size_b,
+        } => {
+            let mut ranked: Vec<(f64, &String)> = users
+                .keys()
+                .map(|u| (seeded_unit(*seed, "random-split", u), u))
+                .collect();
+            ranked.sort_by(|x, y| x.0.total_cmp(&y.0).then_with(|| x.1.cmp(y.1)));
+            for (i, (_, u)) in ranked.into_iter().enumerate() {
+                let g = match i {
+                    i if i < *size_a => Some(Group::A),
+                    i if i < size_a + size_b => Some(Group::B),
+                    _ => None,
+                };
+                assign(u, g);
             }
         }
     }

@@ -323,3 +323,54 @@ fn holdout_share_and_random_split_are_near_their_rates() {
         / n as f64;
     assert!((heads - 0.5).abs() < 0.015, "{heads}");
 }
+
+/// `random_sized` gives exactly the asked sizes (the rest excluded), the same groups for the
+/// same seed, other groups for another seed, and parses from a split spec.
+#[test]
+fn random_sized_split_has_exact_sizes_and_follows_its_seed() {
+    let (data, pairs) = shared_data();
+    let users: BTreeSet<&str> = pairs.iter().map(|p| p.user_id.as_str()).collect();
+    let def = |seed, size_a, size_b| SplitDef {
+        name: "null".into(),
+        rule: SplitRule::RandomSized {
+            seed,
+            size_a,
+            size_b,
+        },
+        a_label: "A".into(),
+        b_label: "B".into(),
+        null_control: true,
+    };
+    let s = apply_split(&def(3, 40, 25), data, pairs);
+    assert_eq!((s.size(Group::A), s.size(Group::B)), (40, 25));
+    assert_eq!(s.excluded, users.len() - 65);
+    assert_eq!(apply_split(&def(3, 40, 25), data, pairs).groups, s.groups);
+    let other = apply_split(&def(4, 40, 25), data, pairs);
+    assert_ne!(other.groups, s.groups);
+    // The first 40 of seed 3's ranking stay its A when B grows: the ranking, not the sizes,
+    // decides who is drawn.
+    let wider = apply_split(&def(3, 40, 50), data, pairs);
+    for (u, g) in &s.groups {
+        assert_eq!(wider.group_of(u), Some(*g), "{u}");
+    }
+    // More asked than there are users: A full, B gets the rest, nobody excluded.
+    let all = apply_split(&def(3, users.len() - 10, 1000), data, pairs);
+    assert_eq!(
+        (all.size(Group::A), all.size(Group::B), all.excluded),
+        (users.len() - 10, 10, 0)
+    );
+    let spec = SplitSpec::from_toml(
+        "[[split]]\nname = \"n1\"\nrule = \"random_sized\"\nseed = 3\nsize_a = 40\nsize_b = 25\n",
+        "spec.toml",
+    )
+    .unwrap();
+    let parsed = spec.resolve().unwrap();
+    assert_eq!(
+        parsed[0].rule,
+        SplitRule::RandomSized {
+            seed: 3,
+            size_a: 40,
+            size_b: 25
+        }
+    );
+}
