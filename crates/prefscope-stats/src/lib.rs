@@ -1,6 +1,7 @@
 //! Statistics for prefscope: binary and ordered logit (or probit) with plain and cluster-robust
 //! covariances equal to statsmodels', tests of independence, bootstrap and permutation tests,
-//! multiple-testing corrections and power.
+//! multiple-testing corrections and power, the two-level (seeds x users) bootstrap of split
+//! effects, and the Kolmogorov–Smirnov test of p-value uniformity.
 //!
 //! No file I/O happens here: callers pass plain slices. Errors are [`StatsError`] values that
 //! name the offending column or category; nothing returns NaN for bad input.
@@ -19,8 +20,10 @@ mod design;
 pub mod dist;
 mod error;
 mod fit;
+mod ks;
 mod link;
 mod logit;
+mod multiboot;
 mod multitest;
 mod ordered;
 mod power;
@@ -35,8 +38,13 @@ pub use error::{SeparationKind, StatsError};
 pub use fit::{
     cluster_codes, Convergence, Covariance, FitOptions, FitResult, ModelKind, ParamKind,
 };
+pub use ks::{kolmogorov_sf, ks_uniform, KsTest};
 pub use link::Link;
 pub use logit::logit;
+pub use multiboot::{
+    bootstrap_p_value, empirical_p_value, two_level_bootstrap, ClusterDraw, SeedClusterSums,
+    TwoLevelBootstrap, TwoLevelOptions, TwoLevelStat,
+};
 pub use multitest::{adjust, benjamini_hochberg, holm, Adjustment};
 pub use ordered::{ordered_logit, OrderedOutcome};
 pub use power::{seeds_needed, t_test_power, SeedsNeeded};
