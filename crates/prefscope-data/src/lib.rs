@@ -4,7 +4,8 @@
 //! The main type is [`Pair`]. PRISM files are read into a [`prism::Dataset`] (checked line by
 //! line and against each other), pairs are built by [`build_pairs`], and written or read with
 //! [`write_pairs`] / [`read_pairs`] (Parquet or JSONL, by file extension). Users are split into
-//! groups by a [`SplitSpec`]; [`simulate::simulate`] writes PRISM-format data with known effects.
+//! groups by a [`SplitSpec`] (read back from `groups.csv` as [`Groups`]); [`simulate::simulate`]
+//! writes PRISM-format data with known effects.
 //! This crate knows nothing about models or training: `prefscope-stats` fits regressions on its
 //! tables and `prefscope-train` tokenizes its pairs. It uses `prefscope-stats` for one thing,
 //! [`prefscope_stats::quantile_sorted`], so that medians and gap quantiles have a single
@@ -22,6 +23,7 @@ mod atomic;
 pub mod attributes;
 mod builder;
 mod error;
+mod groups_file;
 mod import;
 mod jsonl;
 mod pair;
@@ -35,6 +37,7 @@ pub mod table;
 pub use atomic::{write_atomic, write_bytes_atomic};
 pub use builder::{build_pairs, pair_id, PairOptions, PairSet};
 pub use error::{Error, Result};
+pub use groups_file::Groups;
 pub use import::{detect_format, import_pairs, Imported, PairFormat};
 pub use pair::{KindFilter, Message, Pair, PairKind};
 pub use pair_io::{pair_schema, read_pairs, write_pairs, TableFormat};
