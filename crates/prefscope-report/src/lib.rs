@@ -1,0 +1,98 @@
+//! Split effects for prefscope: from the per-pair held-out outcomes of trained runs to the
+//! notes' `diff`, its uncertainty over both training seeds and held-out users, a p-value
+//! calibrated by random splits where there are any, Holm and BH across splits, and a verdict
+//! against the W2/OL predictions.
+//!
+//! The main entry is [`compute_effects`]: [`RunRecord`]s (one per trained model, with its
+//! [`Outcome`]s), [`PairUsers`] (pair → user, from the pair file), [`Groups`] (split → user →
+//! A/B, from `groups.csv`), optional [`Predictions`] (from `prefscope w2` / `ol`) and an
+//! [`EffectsConfig`] give [`Effects`]: per-seed [`EffectRow`]s and per-split [`SummaryRow`]s,
+//! written by [`write_effects`]. The column definitions are in [`effects`](crate::effects)'s
+//! docs and the verdict rules in [`verdict`]. A study (`prefscope report`) builds the run
+//! table from its store; `prefscope effects` reads it from a `RUNS.csv` with [`Inputs::read`].
+//! [`synthetic`] draws runs with known truth for tests and benchmarks.
+//!
+//! Neighbours: `prefscope-stats` does the statistics (the two-level bootstrap, empirical and
+//! bootstrap p-values, Holm/BH, power), `prefscope-data` reads the pair and groups files,
+//! `prefscope-predict` owns the predictions file. This crate does not train and does not link
+//! libtorch, so the plain `prefscope` binary can run it.
+//!
+//! ```
+//! use prefscope_report::synthetic::{generate, SyntheticSpec, SyntheticSplit};
+//! use prefscope_report::{compute_effects, EffectsConfig};
+//! let spec = SyntheticSpec {
+//!     splits: vec![SyntheticSplit { name: "age".into(), acc: [[0.75, 0.6], [0.6, 0.6]] }],
+//!     ..SyntheticSpec::default()
+//! };
+//! let world = generate(&spec).unwrap();
+//! let config = EffectsConfig { resamples: 200, ..EffectsConfig::default() };
+//! let fx = compute_effects(&world.runs, &world.pairs, &world.groups, None, &config).unwrap();
+//! let row = &fx.summary[0];
+//! assert_eq!((row.split.as_str(), row.n_seeds, row.x_of_n.as_str()), ("age", 5, "5/5"));
+//! assert!(row.ci_low > 0.0 && row.mean_diff > 0.1);
+//! ```
+
+pub mod bench;
+mod effects;
+mod error;
+mod runs;
+pub mod synthetic;
+pub mod verdict;
+mod write;
+
+use std::path::Path;
+
+pub use effects::{
+    cell_seed, compute_effects, EffectRow, Effects, EffectsConfig, PSource, SkippedSeed, SummaryRow,
+};
+pub use error::{ReportError, Result};
+pub use prefscope_data::Groups;
+pub use prefscope_predict::Predictions;
+pub use prefscope_stats::{Adjustment, ClusterDraw};
+pub use runs::{
+    read_outcomes, read_runs, write_outcomes, write_runs_csv, Outcome, PairUsers, RunGroup,
+    RunRecord,
+};
+pub use verdict::Verdict;
+pub use write::{
+    csv_text, effect_columns, summary_columns, summary_json, write_effects, write_parquet, Columns,
+    Values,
+};
+
+/// Everything `prefscope effects` reads.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    pub runs: Vec<RunRecord>,
+    pub pairs: PairUsers,
+    pub groups: Groups,
+    pub predictions: Option<Predictions>,
+}
+
+impl Inputs {
+    /// Reads a `RUNS.csv` with its outcomes files, a pair file, a `groups.csv` and, optionally,
+    /// a predictions file.
+    pub fn read(
+        runs: &Path,
+        pairs: &Path,
+        groups: &Path,
+        predictions: Option<&Path>,
+    ) -> Result<Inputs> {
+        Ok(Inputs {
+            pairs: PairUsers::read(pairs)?,
+            groups: Groups::read(groups)?,
+            predictions: predictions.map(Predictions::read).transpose()?,
+            runs: read_runs(runs)?,
+        })
+    }
+
+    /// [`compute_effects`] of these inputs.
+    pub fn effects(&self, config: &EffectsConfig) -> Result<Effects> {
+        compute_effects(
+            &self.runs,
+            &self.pairs,
+            &self.groups,
+            self.predictions.as_ref(),
+            config,
+        )
+    }
+}
