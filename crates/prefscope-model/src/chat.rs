@@ -255,7 +255,10 @@ impl ChatTokenizer {
     /// Writes `tokenizer.json` and `tokenizer_config.json` (chat template and special tokens) to
     /// `dir`, so that transformers' `AutoTokenizer.from_pretrained(dir)` reads them. Whether a
     /// BOS/EOS is added lives in tokenizer.json's post-processor, as transformers' own
-    /// `save_pretrained` leaves it (no `add_bos_token` key).
+    /// `save_pretrained` leaves it (no `add_bos_token` key). A model without a BOS (Qwen2,
+    /// the tiny model) gets `"bos_token": null`, as Qwen2's own files have it: transformers
+    /// reads `""` as a special token that is the empty string (`bos_token == ""`, listed in
+    /// `all_special_tokens`), where `null` means none (`bos_token is None`).
     pub fn save(&self, dir: &Path) -> Result<()> {
         let tok_path = dir.join("tokenizer.json");
         self.tokenizer
@@ -267,8 +270,8 @@ impl ChatTokenizer {
         let cfg = serde_json::json!({
             "tokenizer_class": "PreTrainedTokenizerFast",
             "chat_template": self.template,
-            "bos_token": self.bos_token,
-            "eos_token": self.eos_token,
+            "bos_token": Some(&self.bos_token).filter(|t| !t.is_empty()),
+            "eos_token": Some(&self.eos_token).filter(|t| !t.is_empty()),
             "pad_token": pad,
             "clean_up_tokenization_spaces": false,
         });
@@ -611,6 +614,37 @@ mod tests {
             .render(&[Message::new("user", "x")], false)
             .unwrap_err();
         assert!(err.to_string().contains("no chat template"), "{err}");
+    }
+
+    #[test]
+    fn save_writes_a_missing_bos_as_null_and_reads_it_back() {
+        let mut vocab = tokenizers::models::bpe::Vocab::default();
+        vocab.insert("a".into(), 0);
+        vocab.insert("<s>".into(), 1);
+        vocab.insert("<eos>".into(), 2);
+        let bpe = tokenizers::models::bpe::BPE::builder()
+            .vocab_and_merges(vocab, vec![])
+            .build()
+            .unwrap();
+        let template = Some("[{{ bos_token }}]{{ messages[0].content }}".to_string());
+        for (bos, written) in [("", serde_json::Value::Null), ("<s>", "<s>".into())] {
+            let dir = tempfile::tempdir().unwrap();
+            let chat = ChatTokenizer::new(
+                Tokenizer::new(bpe.clone()),
+                template.clone(),
+                bos,
+                "<eos>",
+                Some(0),
+            );
+            chat.save(dir.path()).unwrap();
+            let text = std::fs::read_to_string(dir.path().join("tokenizer_config.json")).unwrap();
+            let cfg: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(cfg["bos_token"], written, "bos {bos:?}");
+            assert_eq!(cfg["eos_token"], "<eos>");
+            let back = ChatTokenizer::from_hf_dir(dir.path()).unwrap();
+            let msg = [Message::new("user", "x")];
+            assert_eq!(back.render(&msg, false).unwrap(), format!("[{bos}]x"));
+        }
     }
 
     #[test]

@@ -1,22 +1,28 @@
 //! A tiny real model for CPU studies: a Qwen2 decoder of a few hundred thousand parameters with
-//! random weights, a byte-level BPE tokenizer trained (with the `tokenizers` crate) on the
-//! study's own texts, and a ChatML chat template, as a [`Loaded`] model that `save_pretrained`
-//! writes as a Hugging Face folder transformers loads (`config.json`, `model.safetensors`,
-//! `tokenizer.json`, `tokenizer_config.json`). Fitting it to the texts (the SFT warm-start that
-//! gives DPO a policy with meaningful support) is `prefscope_train::sft`.
+//! random weights, a byte-level BPE tokenizer with Qwen2's pipeline trained (with the
+//! `tokenizers` crate) on the study's own texts, and a ChatML chat template, as a [`Loaded`]
+//! model that `save_pretrained` writes as a Hugging Face folder transformers loads
+//! (`config.json`, `model.safetensors`, `tokenizer.json`, `tokenizer_config.json`). Fitting it
+//! to the texts (the SFT warm-start that gives DPO a policy with meaningful support) is
+//! `prefscope_train::sft`.
 
 use std::collections::HashSet;
 use std::path::Path;
 
 use tch::nn;
 use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
+use tokenizers::normalizers::unicode::NFC;
 use tokenizers::normalizers::NormalizerWrapper;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
-use tokenizers::{AddedToken, Tokenizer, TokenizerBuilder};
+use tokenizers::pre_tokenizers::sequence::Sequence;
+use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
+use tokenizers::pre_tokenizers::PreTokenizerWrapper;
+use tokenizers::{AddedToken, SplitDelimiterBehavior, Tokenizer, TokenizerBuilder};
 
 use crate::config::HfConfig;
 use crate::decoder::CausalLm;
 use crate::error::{ModelError, Result};
+use crate::gguf_tokenizer::QWEN2_SPLIT;
 use crate::load::Loaded;
 use crate::ChatTokenizer;
 
@@ -116,7 +122,11 @@ impl TinySpec {
 }
 
 /// A byte-level BPE tokenizer with at most `vocab` tokens trained on `texts` (deterministic:
-/// the same texts give the same merges).
+/// the same texts give the same merges), with Qwen2's pipeline: NFC, then its split regex,
+/// then byte-level without a regex of its own. transformers (5.x) loads any `qwen2` folder's
+/// tokenizer as `Qwen2Tokenizer`, which rebuilds exactly this pipeline around the file's
+/// vocabulary and merges, so with any other pipeline (GPT-2's byte-level regex, no NFC) its
+/// token ids would differ from ours.
 pub fn train_tokenizer<I, S>(texts: I, vocab: usize) -> Result<Tokenizer>
 where
     I: Iterator<Item = S> + Send,
@@ -135,15 +145,26 @@ where
         .special_tokens(specials)
         .initial_alphabet(alphabet)
         .build();
-    let mut tok =
-        TokenizerBuilder::<BPE, NormalizerWrapper, ByteLevel, ByteLevel, ByteLevel>::new()
-            .with_model(BPE::default())
-            .with_normalizer(None)
-            .with_pre_tokenizer(Some(ByteLevel::new(false, true, true)))
-            .with_post_processor(Some(ByteLevel::new(false, true, true)))
-            .with_decoder(Some(ByteLevel::new(false, true, true)))
-            .build()
-            .map_err(err)?;
+    let split = Split::new(
+        SplitPattern::Regex(QWEN2_SPLIT.to_string()),
+        SplitDelimiterBehavior::Isolated,
+        false,
+    )
+    .map_err(err)?;
+    let pre = Sequence::new(vec![
+        split.into(),
+        ByteLevel::new(false, false, false).into(),
+    ]);
+    type Builder =
+        TokenizerBuilder<BPE, NormalizerWrapper, PreTokenizerWrapper, ByteLevel, ByteLevel>;
+    let mut tok = Builder::new()
+        .with_model(BPE::default())
+        .with_normalizer(Some(NFC.into()))
+        .with_pre_tokenizer(Some(pre.into()))
+        .with_post_processor(Some(ByteLevel::new(false, false, false)))
+        .with_decoder(Some(ByteLevel::new(false, false, false)))
+        .build()
+        .map_err(err)?;
     tok.train(&mut trainer, texts).map_err(err)?;
     Ok(Tokenizer::from(tok))
 }

@@ -4,6 +4,10 @@
 //! on the chosen responses (`sft_steps`), written as a Hugging Face folder (plus
 //! `tiny_model.json`, its provenance). The folder is written beside its target and renamed into
 //! place, so a crash leaves no half model.
+//!
+//! The random weights are the same bits on every machine ([`portable_init`]): the same inputs
+//! give a byte-identical `model.safetensors` without a warm-start (with one, the float kernels
+//! of the machine enter; see `tests/tiny_model.rs`).
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +16,8 @@ use prefscope_data::{build_pairs, KindFilter, PairOptions};
 use prefscope_model::tiny::{tiny_qwen2, TinySpec};
 use prefscope_train::sft::{fit, SftConfig};
 use prefscope_train::Truncation;
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::error::{Result, StudyError};
@@ -86,7 +92,15 @@ pub fn make_tiny_model(
     let model_err = |e: prefscope_model::ModelError| {
         StudyError::Train(prefscope_train::TrainError::Model(e.to_string()))
     };
-    let loaded = tiny_qwen2(&opts.spec, texts, out).map_err(model_err)?;
+    let mut loaded = tiny_qwen2(&opts.spec, texts, out).map_err(model_err)?;
+    portable_init(
+        &loaded.vs,
+        opts.spec.seed,
+        loaded.model.config().initializer_range,
+    )?;
+    // No source folder: `save_pretrained` writes the tokenizer just trained instead of copying
+    // the files of a model already at `out`.
+    loaded.source = PathBuf::new();
     let mut losses = Vec::new();
     if opts.sft_steps > 0 {
         let tokenized = encode_with(&loaded.chat, &pairs)?;
@@ -126,4 +140,40 @@ pub fn make_tiny_model(
     }
     std::fs::rename(&tmp, out).map_err(|e| StudyError::io(out, e))?;
     Ok(report)
+}
+
+/// Redraws every weight matrix of the model in `vs` (the embedding and each projection; norms
+/// stay 1 and biases 0, as drawn) from approximately N(0, `std`²), the same bits on every
+/// machine. torch's `randn` is not: its CPU kernel has an AVX2 variant (`normal_fill_AVX2`,
+/// polynomial `log` and `sincos`) and a scalar one (libm), chosen by the CPU's capability, and
+/// the two differ in about 40% of the values (by up to 1.8e-6 for a unit normal). Here each
+/// value is the Irwin–Hall sum `s` of 12 uniform 24-bit integers from ChaCha8 (integer
+/// arithmetic, specified bit for bit), centred and scaled exactly, `(2s − 12·(2²⁴ − 1))·2⁻²⁵`
+/// (mean 0, variance 1 − 2⁻⁴⁸, within ±6), times `std` in f64 and rounded to f32: two
+/// correctly rounded IEEE-754 operations, so no kernel or library enters. Matrices are filled in
+/// the order of their names, row-major.
+fn portable_init(vs: &tch::nn::VarStore, seed: u64, std: f64) -> Result<()> {
+    let tch_err = |e: tch::TchError| StudyError::Train(e.into());
+    let mut vars: Vec<(String, tch::Tensor)> = vs
+        .variables()
+        .into_iter()
+        .filter(|(_, t)| t.dim() == 2)
+        .collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    const CENTRE: i64 = 12 * ((1 << 24) - 1);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let scale = std / (1u64 << 25) as f64;
+    for (_, mut t) in vars {
+        let values: Vec<f32> = (0..t.numel())
+            .map(|_| {
+                let s: i64 = (0..12).map(|_| (rng.next_u32() >> 8) as i64).sum();
+                ((2 * s - CENTRE) as f64 * scale) as f32
+            })
+            .collect();
+        let drawn = tch::Tensor::from_slice(&values)
+            .f_reshape(t.size())
+            .map_err(tch_err)?;
+        tch::no_grad(|| t.f_copy_(&drawn)).map_err(tch_err)?;
+    }
+    Ok(())
 }
