@@ -2,7 +2,9 @@
 //! one claimed run (`<worker> RUN_ID`, e.g. `prefscope-torch study worker SPEC --run`), its
 //! standard output read for progress, its standard error appended to `runs/<id>/worker.log`.
 //! Workers die with the executor (`PR_SET_PDEATHSIG`), so after a `kill -9` the next
-//! invocation finds their runs' processes gone, marks them lost and resumes them.
+//! invocation finds their runs' processes gone, marks them lost and resumes them. Each worker
+//! gets `OMP_NUM_THREADS` = CPUs / jobs (at least 1) unless the environment sets it, so `jobs`
+//! workers do not oversubscribe the machine with libtorch's threads.
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
@@ -46,6 +48,8 @@ pub struct ExecSummary {
 struct Active {
     run_id: String,
     child: Child,
+    /// The worker closed its standard output: it is exiting, so wait for it.
+    closed: bool,
 }
 
 /// Runs every run of the plan whose status is in `from`, `jobs` at a time, until none is left.
@@ -64,7 +68,9 @@ pub fn run_local(
     })?;
     reconcile(study, store)?;
     let me = current_owner();
-    let (tx, rx) = mpsc::channel::<(String, String)>();
+    // (run id, a line of its output; None when the output closed, so its end is noticed at
+    // once rather than at the next poll).
+    let (tx, rx) = mpsc::channel::<(String, Option<String>)>();
     let mut active: Vec<Active> = Vec::new();
     let mut summary = ExecSummary::default();
     loop {
@@ -81,6 +87,9 @@ pub fn run_local(
                 .open(&log_path)
                 .map_err(|e| StudyError::io(&log_path, e))?;
             let mut cmd = Command::new(program);
+            if std::env::var_os("OMP_NUM_THREADS").is_none() {
+                cmd.env("OMP_NUM_THREADS", threads_per_worker(jobs).to_string());
+            }
             cmd.args(lead)
                 .arg(&run.run_id)
                 .stdin(Stdio::null())
@@ -106,10 +115,11 @@ pub fn run_local(
                 let (tx, id) = (tx.clone(), run.run_id.clone());
                 std::thread::spawn(move || {
                     for line in BufReader::new(out).lines().map_while(|l| l.ok()) {
-                        if tx.send((id.clone(), line)).is_err() {
-                            break;
+                        if tx.send((id.clone(), Some(line))).is_err() {
+                            return;
                         }
                     }
+                    let _ = tx.send((id, None));
                 });
             }
             summary.started += 1;
@@ -119,35 +129,40 @@ pub fn run_local(
             active.push(Active {
                 run_id: run.run_id,
                 child,
+                closed: false,
             });
         }
         if active.is_empty() {
             break;
         }
         // Progress lines until some worker ends.
-        match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok((run_id, line)) => {
-                if let Ok(progress) = serde_json::from_str::<Progress>(&line) {
-                    on(ExecEvent::Progress { run_id, progress });
-                }
-                while let Ok((run_id, line)) = rx.try_recv() {
+        let mut message = rx.recv_timeout(Duration::from_millis(200)).ok();
+        while let Some((run_id, line)) = message {
+            match line {
+                Some(line) => {
                     if let Ok(progress) = serde_json::from_str::<Progress>(&line) {
                         on(ExecEvent::Progress { run_id, progress });
                     }
                 }
+                None => {
+                    if let Some(a) = active.iter_mut().find(|a| a.run_id == run_id) {
+                        a.closed = true;
+                    }
+                }
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => {}
+            message = rx.try_recv().ok();
         }
         let mut i = 0;
         while i < active.len() {
-            let exit = active[i]
-                .child
-                .try_wait()
-                .map_err(|e| StudyError::Command {
-                    command: "worker".into(),
-                    message: e.to_string(),
-                })?;
+            let a = &mut active[i];
+            let exit = match a.closed {
+                true => a.child.wait().map(Some),
+                false => a.child.try_wait(),
+            }
+            .map_err(|e| StudyError::Command {
+                command: "worker".into(),
+                message: e.to_string(),
+            })?;
             let Some(exit) = exit else {
                 i += 1;
                 continue;
@@ -168,4 +183,10 @@ pub fn run_local(
         }
     }
     Ok(summary)
+}
+
+/// libtorch threads for each of `jobs` workers: the CPUs shared out, at least one each.
+fn threads_per_worker(jobs: usize) -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cpus / jobs.max(1)).max(1)
 }
