@@ -7,7 +7,8 @@
 //!   without interruption;
 //! - Slurm: the same kind of study submitted to the real single-node Slurm that `.ci/run`
 //!   starts (`tools/slurm-up.sh`); array tasks cancelled with `scancel` mid-way become lost,
-//!   and `study complete` starts exactly those again;
+//!   and `study complete` starts exactly those again; a USR2 (the time-limit warning) makes a
+//!   run checkpoint, requeue its own task and resume, with the same outputs as if never stopped;
 //! - `study status --json` has exactly the documented shape; `prefscope` itself starts
 //!   without libtorch.
 
@@ -424,6 +425,143 @@ fn slurm_cancelled_tasks_are_lost_and_complete_finishes_exactly_those() {
         let a = &attempts(&dir.join("slurm"))[id];
         assert_eq!(a, &vec!["lost".to_string(), "done".to_string()], "{id}");
     }
+}
+
+/// A one-run study (the baseline of one seed) long enough to be signalled mid-run.
+fn long_spec(dir: &Path, name: &str, executor: &str) -> PathBuf {
+    let text = format!(
+        r#"name = "{name}"
+dir = "{name}"
+[data]
+prism = "prism"
+holdout_fraction = 0.25
+[grid]
+splits = []
+seeds = [5]
+[model]
+path = "tiny"
+[train]
+steps = 80
+batch_size = 4
+micro_batch_size = 2
+eval_batch_size = 16
+max_length = 96
+max_prompt_length = 48
+checkpoint_every = 5
+[train.loss]
+type = "sigmoid"
+beta = 0.1
+[train.schedule]
+lr = 1e-3
+{executor}"#
+    );
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The time-limit path: Slurm's `--signal=B:USR2@90` warning (sent here by hand with
+/// `scancel --signal=USR2 --batch`) makes the worker checkpoint and exit 75, the batch script
+/// requeues its own task, and the next start resumes from the checkpoint: one attempt in the
+/// store, a restart in Slurm, and the same held-out outcomes as a run never interrupted.
+#[test]
+fn slurm_usr2_checkpoints_requeues_and_resumes() {
+    let ok = Command::new("sinfo")
+        .arg("-h")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "no Slurm here: start one with tools/slurm-up.sh (as .ci/run does)"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    data_and_model(dir);
+    let s = long_spec(dir, "usr2", "[executor]\nkind = \"slurm\"\njobs = 1\n");
+    let sp = s.to_str().unwrap();
+    let sub: Value =
+        serde_json::from_str(&run_ok(&["--json", "study", "run", sp, "--no-wait"], dir)).unwrap();
+    assert_eq!(sub["started"], 1, "{sub}");
+    let task = format!("{}_0", sub["slurm_arrays"][0].as_str().unwrap());
+    let run_id = status(&s, dir)["runs"][0]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let run_dir = dir.join("usr2/runs").join(&run_id);
+    // Signal once the run has a checkpoint and is still training.
+    let t0 = Instant::now();
+    let has_checkpoint = || {
+        std::fs::read_dir(run_dir.join("checkpoints"))
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false)
+    };
+    while !has_checkpoint() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(300),
+            "run {run_id} never checkpointed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!run_dir.join("result.json").exists(), "run ended too soon");
+    let out = Command::new("scancel")
+        .args(["--signal=USR2", "--batch", &task])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The requeued task stays the run's: it is never lost, and ends done.
+    let t0 = Instant::now();
+    loop {
+        let st = status(&s, dir);
+        assert_eq!(st["counts"]["lost"], 0, "{st}");
+        if st["counts"]["running"] == 0 {
+            assert_eq!(st["counts"]["done"], 1, "{st}");
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(900),
+            "the run did not end: {st}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(
+        attempts(&dir.join("usr2"))[&run_id],
+        vec!["done".to_string()]
+    );
+    // Slurm restarted the task, and the restart resumed: its first step follows the checkpoint.
+    let job = Command::new("scontrol")
+        .args(["show", "job", &task])
+        .output()
+        .unwrap();
+    let job = String::from_utf8_lossy(&job.stdout);
+    assert!(job.contains("Restarts=1"), "{job}");
+    let log = std::fs::read_dir(dir.join("usr2/slurm"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "out"))
+        .unwrap();
+    let log = std::fs::read_to_string(log).unwrap();
+    let last_start = log.rfind("\"loading\"").expect("worker output");
+    let first_step: Value = log[last_start..]
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["event"] == "step")
+        .expect("a step after the restart");
+    assert!(first_step["step"].as_u64().unwrap() > 5, "{first_step}");
+    // The same run never interrupted, locally: byte-identical held-out outcomes.
+    let clean = long_spec(dir, "usr2-clean", "");
+    run_ok(&["study", "run", clean.to_str().unwrap()], dir);
+    let a = eval_files(&dir.join("usr2"));
+    let b = eval_files(&dir.join("usr2-clean"));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    assert!(
+        a[&run_id] == b[&run_id],
+        "eval_pairs.jsonl differs after the requeue"
+    );
 }
 
 #[test]
