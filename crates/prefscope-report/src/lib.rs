@@ -12,6 +12,12 @@
 //! table from its store; `prefscope effects` reads it from a `RUNS.csv` with [`Inputs::read`].
 //! [`synthetic`] draws runs with known truth for tests and benchmarks.
 //!
+//! The study report: [`write_study_report`] takes a study's finished run folders
+//! ([`read_run_folder`], read by path, so this crate needs no study crate) with its pairs,
+//! splits, predictions and, for simulated data, the simulator's ground truth ([`truth`]) as a
+//! [`StudyRuns`], and writes the effects tables, the [`diagnostics`]' tables and one
+//! self-contained `index.html` ([`page`], inline SVG from [`plots`]).
+//!
 //! Neighbours: `prefscope-stats` does the statistics (the two-level bootstrap, empirical and
 //! bootstrap p-values, Holm/BH, power), `prefscope-data` reads the pair and groups files,
 //! `prefscope-predict` owns the predictions file. This crate does not train and does not link
@@ -40,6 +46,15 @@ pub mod synthetic;
 pub mod verdict;
 mod write;
 
+// The study report (`prefscope report`): run folders, ground truth, plots, page, diagnostics.
+mod diag_page;
+pub mod diagnostics;
+pub mod page;
+pub mod plots;
+mod study_input;
+mod study_report;
+pub mod truth;
+
 use std::path::Path;
 
 pub use effects::{
@@ -53,6 +68,11 @@ pub use runs::{
     read_outcomes, read_runs, write_outcomes, write_runs_csv, Outcome, PairUsers, RunGroup,
     RunRecord,
 };
+pub use study_input::{
+    read_run_folder, EvalPoint, PairLogps, PendingRun, RunFolder, StudyRuns, TrainPoint,
+};
+pub use study_report::{write_study_report, StudyReport};
+pub use truth::{read_truth, Truth};
 pub use verdict::Verdict;
 pub use write::{
     csv_text, effect_columns, summary_columns, summary_json, write_effects, write_parquet, Columns,

@@ -65,6 +65,9 @@ pub enum Command {
     /// Studies: a grid of runs (splits x groups x seeds x treatments) from one spec, with a run
     /// store, local or Slurm execution, resume and completion of missing runs.
     Study(commands::torch::Forward),
+    /// A study's report: one self-contained index.html (summary, forest plot, per-seed diffs,
+    /// cross-evaluation, training curves, diagnostics) and the effects tables.
+    Report(commands::torch::Forward),
     /// Benchmarks that time prefscope against its reference implementation in the same run.
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),

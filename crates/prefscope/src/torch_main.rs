@@ -1,5 +1,5 @@
 //! `prefscope-torch`: the prefscope commands that need libtorch (`train`, `logprobs`, `study`, `model`,
-//! `bench train`). `prefscope` runs this binary for them, so that its other commands start
+//! `report`, `bench train`). `prefscope` runs this binary for them, so that its other commands start
 //! without loading libtorch and CUDA; calling it directly works the same.
 
 mod exit;
@@ -15,6 +15,7 @@ mod commands {
     pub mod bench_train;
     pub mod logprobs;
     pub mod model_tiny;
+    pub mod report;
     pub mod study;
     pub mod study_worker;
     pub mod train;
@@ -49,6 +50,9 @@ enum Command {
     /// Models for studies.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// A study's report: effects, uncertainty, verdicts and diagnostics as one self-contained
+    /// index.html, with the effects tables.
+    Report(commands::report::Args),
     /// One run of a study (started by `prefscope study run`; not meant to be called by hand).
     #[command(hide = true)]
     StudyWorker(commands::study_worker::Args),
@@ -78,6 +82,7 @@ fn main() {
         Command::Bench(BenchCommand::Study(args)) => commands::bench_study::run(args, cli.json),
         Command::Study(cmd) => commands::study::run(cmd, cli.json),
         Command::Model(ModelCommand::Tiny(args)) => commands::model_tiny::run(args, cli.json),
+        Command::Report(args) => commands::report::run(args, cli.json),
         Command::StudyWorker(args) => commands::study_worker::run(args),
     };
     std::process::exit(exit::report(result));

@@ -31,5 +31,6 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Model(args) => torch::forward("model", args, cli.json),
         Command::Bench(cmd) => bench::run(cmd, cli.json),
         Command::Study(args) => torch::forward("study", args, cli.json),
+        Command::Report(args) => torch::forward("report", args, cli.json),
     }
 }

@@ -10,11 +10,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use prefscope_data::prism::Dataset;
-use prefscope_data::splits::{
-    apply_split, group_counts, is_eval_user, source_model_counts, users_with_pairs,
-};
+use prefscope_data::splits::{apply_split, group_counts, is_eval_user, users_with_pairs};
 use prefscope_data::{build_pairs, Group, KindFilter, PairOptions, Split, SplitDef, SplitSpec};
-use prefscope_stats::{chi_square_independence, cluster_permutation_chi_square, PermutationTest};
 use serde::Serialize;
 
 use crate::exit::bad_input;
@@ -48,25 +45,10 @@ pub struct SplitReport {
     pub source_models: SourceModels,
 }
 
-#[derive(Debug, Serialize)]
-pub struct SourceModels {
-    pub models: Vec<String>,
-    pub a: Vec<f64>,
-    pub b: Vec<f64>,
-    /// Pearson chi-square test of independence of group and source model (no continuity
-    /// correction); null when fewer than two groups or models have pairs. Its p treats every
-    /// pair as independent; a user's pairs are not (later turns follow the user's choice), so
-    /// read it as a screen and `user_permutation` as the test.
-    pub chi_square: Option<prefscope_stats::ChiSquareTest>,
-    /// The same statistic with its p-value from shuffling group labels among users
-    /// ([`USER_PERMUTATIONS`] draws, seeded by the hold-out seed, both recorded); null when the
-    /// chi-square is.
-    pub user_permutation: Option<PermutationTest>,
-}
-
-/// Label shuffles of the source-model permutation test: the p-value's Monte-Carlo standard
-/// error is at most 0.005 at p = 0.05.
-pub const USER_PERMUTATIONS: usize = 1999;
+/// The source-model table and its tests: the report's diagnostic computes them
+/// ([`source_model_mix`]), with its group labels shuffled among users [`USER_PERMUTATIONS`]
+/// times, seeded by the hold-out seed.
+use prefscope_report::diagnostics::{source_model_mix, SourceModels, USER_PERMUTATIONS};
 
 /// What every split-based command starts from: the spec, its resolved splits, the PRISM data
 /// and its pairs of `kind`.
@@ -154,18 +136,6 @@ pub fn execute(args: &Args, json: bool) -> anyhow::Result<(SplitSpec, Vec<SplitR
 }
 
 fn report(split: &Split, pairs: &[prefscope_data::Pair], spec: &SplitSpec) -> SplitReport {
-    let sources = source_model_counts(split, pairs);
-    let [a, b] = sources.table();
-    let chi_square = chi_square_independence(&[a.clone(), b.clone()]);
-    let (counts, in_a): (Vec<Vec<f64>>, Vec<bool>) = sources
-        .users
-        .into_iter()
-        .map(|(g, c)| (c, g == Group::A))
-        .unzip();
-    // The permutation test fails only where the chi-square has nothing to test (None).
-    let user_permutation = chi_square.as_ref().and_then(|_| {
-        cluster_permutation_chi_square(&counts, &in_a, USER_PERMUTATIONS, spec.holdout.seed).ok()
-    });
     SplitReport {
         name: split.def.name.clone(),
         rule: split.def.rule.clone(),
@@ -175,13 +145,7 @@ fn report(split: &Split, pairs: &[prefscope_data::Pair], spec: &SplitSpec) -> Sp
         threshold: split.threshold,
         excluded_users: split.excluded,
         groups: group_counts(split, pairs, &spec.holdout),
-        source_models: SourceModels {
-            models: sources.models,
-            a,
-            b,
-            chi_square,
-            user_permutation,
-        },
+        source_models: source_model_mix(split, pairs, USER_PERMUTATIONS, spec.holdout.seed),
     }
 }
 
