@@ -327,3 +327,45 @@ fn study_report_writes_every_table_and_an_escaped_page() {
     );
     assert_eq!(strata.lines().count(), 3, "{strata}");
 }
+
+/// Null splits `random-1..3` (users alternately in A and B, runs like the real split's) form
+/// the empirical null: the page draws them as one row of the forest plot, and the
+/// diagnostics leave them out.
+#[test]
+fn random_splits_are_one_null_row_and_no_diagnostic() {
+    let w = world("A");
+    let mut input = study(&w, &|_, _| None);
+    for k in 1..=3 {
+        let mut split = w.split.clone();
+        split.def.name = format!("random-{k}");
+        split.def.null_control = true;
+        for (i, g) in split.groups.values_mut().enumerate() {
+            *g = if (i + k) % 2 == 0 { Group::A } else { Group::B };
+        }
+        input.splits.push(split);
+        for seed in [0u64, 1, 2] {
+            for (g, name) in [(RunGroup::A, "a"), (RunGroup::B, "b")] {
+                let mut r = run(&w, &format!("r{k}{name}{seed}"), g, seed, &|_, _| None);
+                r.record.split = format!("random-{k}");
+                input.runs.push(r);
+            }
+        }
+    }
+    let out = tempfile::tempdir().unwrap();
+    let report = write_study_report(&input, &config(), out.path()).unwrap();
+    let s = &report.effects.summary;
+    assert_eq!(s.len(), 4);
+    let real = s.iter().find(|r| r.split == "s").unwrap();
+    assert_eq!(real.p_source.as_str(), "random-splits");
+    assert_eq!(real.n_null, 3);
+    let html = std::fs::read_to_string(&report.index).unwrap();
+    assert!(
+        html.contains("3 random splits (null)"),
+        "one forest row for the nulls"
+    );
+    assert!(html.contains("the empirical null of 3 random split(s)"));
+    let fx = effects(&input);
+    let d = diagnose(&input, &fx, &config()).unwrap();
+    assert_eq!(d.source.len(), 1, "random splits get no source diagnostic");
+    assert!(d.heterogeneity.iter().all(|r| r.split == "s"));
+}

@@ -1,0 +1,169 @@
+//! The notes' diagnostics of a study, each a page section ([`crate::diag_page`]) and a CSV
+//! table. Null splits `random-*` are left out; every other split is diagnosed.
+//!
+//! (a) **Source-model confound** (`source_mix.csv`, `source_strata.csv`): the source-model mix
+//! of each split's groups with its user-level permutation test ([`source_model_mix`], the
+//! same computation `prefscope splits` reports), and the effect re-estimated within source
+//! models. A pair's stratum is the model that wrote both its responses (`cross-model` when
+//! they differ). Per stratum with at least [`MIN_STRATUM_PAIRS`] held-out pairs in each group,
+//! the effects of [`crate::compute_effects`] on the runs' outcomes restricted to that stratum; and the
+//! *standardized* diff, `Σ_s w_s (acc_a_on_a,s − acc_b_on_b,s)` per seed with common weights
+//! `w_s` (the stratum's share of the split's held-out pairs, over strata both groups have), so
+//! a diff that only reflects the groups' different source mix vanishes in it.
+//!
+//! (b) **Support mismatch** (`support.csv`, `logprob_quantiles.csv`): summed log-probs of the
+//! held-out responses under the reference (before training) and the trained policies (after),
+//! by the model that wrote the response; and pref_acc by quintile of the pair's reference
+//! log-prob (the mean of chosen and rejected; pairs ranked by it, ties by pair id, five bins of
+//! equal count). Per-token log-probs are not in run folders
+//! (`prefscope logprobs` writes them).
+//!
+//! (c) **Heterogeneity** (`heterogeneity.csv`, `user_accuracy.csv`): every trained model's
+//! accuracy on every held-out user, and per split, seed and group the share of the group's
+//! held-out users whose pairs point against their group model (fewer correct than wrong; a
+//! tie counts half), beside the share expected if every user agreed with the model: user
+//! `u`'s correct count is then Binomial(n_u, p) with `p` the model's accuracy on the group, so
+//! the expected share is the mean of `P(X < n_u/2) + P(X = n_u/2)/2` and its standard
+//! deviation `sqrt(Σ q_u (1 − q_u)) / U`; and the dispersion of the users' accuracies over the
+//! binomial one (about 1 when users agree). The share is diluted when many users disagree (the
+//! model's accuracy `p` then drops towards 1/2 and so does what agreeing users would show);
+//! the dispersion is not.
+//!
+//! One file each: `source.rs` (a), `support.rs` (b), `heterogeneity.rs` (c), `tables.rs` (the
+//! CSV columns).
+
+mod heterogeneity;
+mod source;
+mod support;
+mod tables;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use prefscope_data::{Pair, Split};
+use serde::Serialize;
+
+pub use heterogeneity::{against_probability, binomial_pmf, HeteroRow, UserAccuracy};
+pub use source::{
+    largest_shift, source_model_mix, SourceDiagnostic, SourceModels, StratumEffect, CROSS,
+    MAX_STRATA, MIN_STRATUM_PAIRS, USER_PERMUTATIONS,
+};
+pub use support::{QuantileRow, Support, SupportRow};
+
+use crate::effects::{Effects, EffectsConfig};
+use crate::error::{ReportError, Result};
+use crate::page::Section;
+use crate::runs::RunGroup;
+use crate::study_input::{RunFolder, StudyRuns};
+use crate::write::csv_text;
+
+/// The diagnostics of a study.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Diagnostics {
+    pub source: Vec<SourceDiagnostic>,
+    pub support: Support,
+    pub heterogeneity: Vec<HeteroRow>,
+    #[serde(skip)]
+    pub users: Vec<UserAccuracy>,
+}
+
+/// The two runs (A, B) of each seed of each split × treatment, by seed.
+pub(super) type Cells<'a> = BTreeMap<(String, String), BTreeMap<u64, [Option<&'a RunFolder>; 2]>>;
+
+fn cells<'a>(input: &'a StudyRuns, config: &EffectsConfig) -> Cells<'a> {
+    let mut out: Cells = BTreeMap::new();
+    for r in &input.runs {
+        let g = match r.record.group {
+            RunGroup::A => 0,
+            RunGroup::B => 1,
+            RunGroup::All => continue,
+        };
+        if config.is_random(&r.record.split) {
+            continue;
+        }
+        out.entry((r.record.treatment.clone(), r.record.split.clone()))
+            .or_default()
+            .entry(r.record.seed)
+            .or_default()[g] = Some(r);
+    }
+    out
+}
+
+/// Computes the diagnostics (see the module docs).
+pub fn diagnose(
+    input: &StudyRuns,
+    effects: &Effects,
+    config: &EffectsConfig,
+) -> Result<Diagnostics> {
+    let by_id: HashMap<&str, &Pair> = input
+        .pairs
+        .iter()
+        .map(|p| (p.pair_id.as_str(), p))
+        .collect();
+    let splits: HashMap<&str, &Split> = input
+        .splits
+        .iter()
+        .map(|s| (s.def.name.as_str(), s))
+        .collect();
+    let cells = cells(input, config);
+    let mut source = Vec::new();
+    for ((treatment, split_name), seeds) in &cells {
+        let Some(split) = splits.get(split_name.as_str()) else {
+            continue;
+        };
+        let complete: Vec<(u64, &RunFolder, &RunFolder)> = seeds
+            .iter()
+            .filter_map(|(s, [a, b])| Some((*s, (*a)?, (*b)?)))
+            .collect();
+        if complete.is_empty() {
+            continue;
+        }
+        let mean_diff = effects
+            .summary
+            .iter()
+            .find(|r| &r.split == split_name && &r.treatment == treatment)
+            .map_or(f64::NAN, |r| r.mean_diff);
+        source.push(source::source_diagnostic(
+            input, config, split, treatment, &complete, &by_id, mean_diff,
+        )?);
+    }
+    let support = support::support(input, &by_id);
+    let (heterogeneity, users) = heterogeneity::heterogeneity(input, &cells, &splits, &by_id);
+    Ok(Diagnostics {
+        source,
+        support,
+        heterogeneity,
+        users,
+    })
+}
+
+pub(super) fn quantile(sorted: &[f64], q: f64) -> f64 {
+    prefscope_stats::quantile_sorted(sorted, q).unwrap_or(f64::NAN)
+}
+
+pub(super) fn mean(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v.iter().sum::<f64>() / v.len() as f64
+    }
+}
+
+impl Diagnostics {
+    /// Writes the tables into `dir`; returns their paths.
+    pub fn write_tables(&self, dir: &Path) -> Result<Vec<PathBuf>> {
+        let mut out = Vec::new();
+        for (name, cols) in self.tables() {
+            let path = dir.join(name);
+            prefscope_data::write_bytes_atomic(&path, csv_text(&cols).as_bytes())
+                .map_err(ReportError::from)?;
+            out.push(path);
+        }
+        Ok(out)
+    }
+
+    /// The page sections.
+    pub fn sections(&self, input: &StudyRuns, effects: &Effects) -> Vec<Section> {
+        crate::diag_page::sections(self, input, effects)
+    }
+}

@@ -1,0 +1,216 @@
+//! (b) Support mismatch: log-probs by source model, pref_acc by reference log-prob quintile
+//! (see [`super`]).
+
+use std::collections::{BTreeMap, HashMap};
+
+use prefscope_data::Pair;
+use serde::Serialize;
+
+use super::{mean, quantile};
+use crate::runs::RunGroup;
+use crate::study_input::{RunFolder, StudyRuns};
+
+/// Log-probs of the held-out responses of one source model in one role.
+#[derive(Debug, Clone, Serialize)]
+pub struct SupportRow {
+    pub model: String,
+    /// `chosen` or `rejected`.
+    pub role: &'static str,
+    /// Held-out responses (distinct pairs).
+    pub n: usize,
+    pub ref_mean: f64,
+    pub ref_p10: f64,
+    pub ref_p90: f64,
+    /// Over every trained run's evaluation of these responses.
+    pub policy_mean: f64,
+    pub shift_mean: f64,
+}
+
+/// pref_acc in one quintile of the pairs' reference log-prob.
+#[derive(Debug, Clone, Serialize)]
+pub struct QuantileRow {
+    pub bin: usize,
+    pub ref_logp_low: f64,
+    pub ref_logp_high: f64,
+    pub ref_logp_mean: f64,
+    pub n_pairs: usize,
+    /// Mean over runs (every run, and baseline runs only) of the run's accuracy in the bin.
+    pub pref_acc_all: f64,
+    pub pref_acc_baseline: Option<f64>,
+    pub n_runs: usize,
+}
+
+/// Support-mismatch diagnostics.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Support {
+    pub rows: Vec<SupportRow>,
+    pub quantiles: Vec<QuantileRow>,
+    /// For the histograms: per model (the largest few, then `all`), the reference and policy
+    /// log-probs of chosen and rejected responses.
+    #[serde(skip)]
+    pub histograms: Vec<(String, [Vec<f64>; 4])>,
+    /// Which runs' policy log-probs the histograms show.
+    pub policy_runs: String,
+    /// Runs without log-probs in their outcomes (left out).
+    pub runs_without_logps: usize,
+}
+
+/// Histograms for this many models, the largest, besides `all`.
+const HIST_MODELS: usize = 3;
+
+pub(super) fn support(input: &StudyRuns, by_id: &HashMap<&str, &Pair>) -> Support {
+    let with: Vec<&RunFolder> = input.runs.iter().filter(|r| r.logps.is_some()).collect();
+    let mut out = Support {
+        runs_without_logps: input.runs.len() - with.len(),
+        ..Support::default()
+    };
+    if with.is_empty() {
+        return out;
+    }
+    // Reference log-probs per pair (the same reference model for every run) and policy
+    // log-probs pooled over runs, per (model, role).
+    let mut reference: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
+    let mut policy: BTreeMap<(&str, usize), Vec<f64>> = BTreeMap::new();
+    let mut shift: BTreeMap<(&str, usize), Vec<f64>> = BTreeMap::new();
+    let baseline: Vec<&RunFolder> = with
+        .iter()
+        .copied()
+        .filter(|r| r.record.group == RunGroup::All)
+        .collect();
+    let hist_runs = if baseline.is_empty() {
+        &with
+    } else {
+        &baseline
+    };
+    out.policy_runs = if baseline.is_empty() {
+        format!("all {} runs", with.len())
+    } else {
+        format!("the {} baseline run(s)", baseline.len())
+    };
+    let mut hist_policy: BTreeMap<&str, [Vec<f64>; 2]> = BTreeMap::new();
+    for r in &with {
+        let is_hist = hist_runs.iter().any(|h| std::ptr::eq(*h, *r));
+        for (o, l) in r
+            .record
+            .outcomes
+            .iter()
+            .zip(r.logps.as_deref().unwrap_or(&[]))
+        {
+            let Some(p) = by_id.get(o.pair_id.as_str()) else {
+                continue;
+            };
+            reference
+                .entry(&p.pair_id)
+                .or_insert((l.ref_chosen, l.ref_rejected));
+            for (role, model, pol, refl) in [
+                (0, p.chosen_model.as_str(), l.chosen, l.ref_chosen),
+                (1, p.rejected_model.as_str(), l.rejected, l.ref_rejected),
+            ] {
+                policy.entry((model, role)).or_default().push(pol);
+                shift.entry((model, role)).or_default().push(pol - refl);
+                if is_hist {
+                    hist_policy.entry(model).or_default()[role].push(pol);
+                }
+            }
+        }
+    }
+    let mut ref_by: BTreeMap<(&str, usize), Vec<f64>> = BTreeMap::new();
+    for (id, (c, r)) in &reference {
+        let p = by_id[id];
+        ref_by.entry((&p.chosen_model, 0)).or_default().push(*c);
+        ref_by.entry((&p.rejected_model, 1)).or_default().push(*r);
+    }
+    for ((model, role), refs) in &mut ref_by {
+        refs.sort_by(f64::total_cmp);
+        let key = (*model, *role);
+        out.rows.push(SupportRow {
+            model: model.to_string(),
+            role: if *role == 0 { "chosen" } else { "rejected" },
+            n: refs.len(),
+            ref_mean: mean(refs),
+            ref_p10: quantile(refs, 0.1),
+            ref_p90: quantile(refs, 0.9),
+            policy_mean: mean(policy.get(&key).map_or(&[][..], |v| v)),
+            shift_mean: mean(shift.get(&key).map_or(&[][..], |v| v)),
+        });
+    }
+    // Histograms: the largest models, then all.
+    let mut sizes: BTreeMap<&str, usize> = BTreeMap::new();
+    for ((m, _), v) in &ref_by {
+        *sizes.entry(m).or_default() += v.len();
+    }
+    let mut models: Vec<(&str, usize)> = sizes.into_iter().collect();
+    models.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let mut all: [Vec<f64>; 4] = Default::default();
+    for (m, _) in models.iter().take(HIST_MODELS) {
+        let set = [
+            ref_by.get(&(*m, 0)).cloned().unwrap_or_default(),
+            ref_by.get(&(*m, 1)).cloned().unwrap_or_default(),
+            hist_policy.get(m).map(|v| v[0].clone()).unwrap_or_default(),
+            hist_policy.get(m).map(|v| v[1].clone()).unwrap_or_default(),
+        ];
+        out.histograms.push((m.to_string(), set));
+    }
+    for ((_, role), v) in &ref_by {
+        all[*role].extend(v);
+    }
+    for v in hist_policy.values() {
+        all[2].extend(&v[0]);
+        all[3].extend(&v[1]);
+    }
+    out.histograms.insert(0, ("all models".into(), all));
+
+    // pref_acc by quintile of the pair's reference log-prob: pairs ranked by it (ties by
+    // pair id), five bins of equal count.
+    let mut ranked: Vec<(f64, &str)> = reference
+        .iter()
+        .map(|(id, (c, r))| ((c + r) / 2.0, *id))
+        .collect();
+    ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(b.1)));
+    let n = ranked.len();
+    let bin_of: HashMap<&str, usize> = ranked
+        .iter()
+        .enumerate()
+        .map(|(i, (_, id))| (*id, i * 5 / n))
+        .collect();
+    let mut values: [Vec<f64>; 5] = Default::default();
+    for (i, (x, _)) in ranked.iter().enumerate() {
+        values[i * 5 / n].push(*x);
+    }
+    let mut per_run: Vec<(bool, [f64; 5], [usize; 5])> = Vec::new();
+    for r in &with {
+        let (mut c, mut k) = ([0.0; 5], [0usize; 5]);
+        for o in &r.record.outcomes {
+            if let Some(&b) = bin_of.get(o.pair_id.as_str()) {
+                k[b] += 1;
+                c[b] += f64::from(u8::from(o.correct));
+            }
+        }
+        per_run.push((r.record.group == RunGroup::All, c, k));
+    }
+    for (b, v) in values.iter().enumerate() {
+        if v.is_empty() {
+            continue;
+        }
+        let accs = |only_baseline: bool| -> Vec<f64> {
+            per_run
+                .iter()
+                .filter(|(base, _, k)| (!only_baseline || *base) && k[b] > 0)
+                .map(|(_, c, k)| c[b] / k[b] as f64)
+                .collect()
+        };
+        let all = accs(false);
+        let base = accs(true);
+        out.quantiles.push(QuantileRow {
+            bin: b + 1,
+            ref_logp_low: v[0],
+            ref_logp_high: v[v.len() - 1],
+            ref_logp_mean: mean(v),
+            n_pairs: v.len(),
+            pref_acc_all: mean(&all),
+            pref_acc_baseline: (!base.is_empty()).then(|| mean(&base)),
+            n_runs: all.len(),
+        });
+    }
+    out
+}
