@@ -102,6 +102,7 @@ h3{font-size:15px;margin:16px 0 6px}
 .pill{padding:4px 10px;border-radius:12px;color:#fff;font-weight:600;font-size:13px}
 .warn{background:#fff4e5;border:1px solid #f0a050;padding:8px 12px;margin:8px 0;border-radius:4px;font-size:13px}
 .note{color:#555;font-size:13px;margin:6px 0}
+.grp{color:#777;font-size:11px}
 table{border-collapse:collapse;font-size:12.5px;margin:6px 0}
 th,td{border:1px solid #ddd;padding:3px 7px;text-align:right;white-space:nowrap}
 th{background:#f2f2f2;position:sticky;top:0}
@@ -348,7 +349,7 @@ fn summary_table(h: &mut String, page: &Page) {
         h.push_str("<th class=\"l\">treatment</th>");
     }
     h.push_str(
-        "<th class=\"l\">group A vs B</th><th>seeds</th><th>mean diff</th><th>95% CI</th><th>x/N</th>\
+        "<th>seeds</th><th>mean diff</th><th>95% CI</th><th>x/N</th>\
          <th>p</th><th>p Holm</th><th>predicted</th><th class=\"l\">verdict</th>",
     );
     if truth.is_some() {
@@ -362,7 +363,7 @@ fn summary_table(h: &mut String, page: &Page) {
         let c = plots::css(plots::verdict_color(r.verdict.as_str()));
         let _ = write!(
             h,
-            "<tr{}><td class=\"l\">{}{}</td>",
+            "<tr{}><td class=\"l\">{}{}<br><small class=\"grp\">A: {} · B: {}</small></td>",
             if r.null_control {
                 " class=\"null\""
             } else {
@@ -373,17 +374,17 @@ fn summary_table(h: &mut String, page: &Page) {
                 " <small>(null)</small>"
             } else {
                 ""
-            }
+            },
+            esc(la),
+            esc(lb)
         );
         if multi {
             let _ = write!(h, "<td class=\"l\">{}</td>", esc(&r.treatment));
         }
         let _ = write!(
             h,
-            "<td class=\"l\">{} vs {}</td><td>{}</td><td><b>{}</b></td><td>{} … {}</td><td>{}</td>\
+            "<td>{}</td><td><b>{}</b></td><td>{} … {}</td><td>{}</td>\
              <td title=\"{}\">{}</td><td>{}</td><td>{}</td><td class=\"l v\" style=\"color:{c}\">{}</td>",
-            esc(la),
-            esc(lb),
             r.n_seeds,
             pct(r.mean_diff),
             pct(r.ci_low),
