@@ -149,6 +149,9 @@ fn report_renders_in_chromium_with_truth_and_missing_runs() {
     let spec = spec(dir);
     let spec_s = spec.to_str().unwrap();
 
+    let (code, _, err) = run(&["report", "missing.toml", "--out", "early"], dir);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("missing.toml: no such study spec"), "{err}");
     // Before the study has run: a clear error, exit 2.
     let (code, _, err) = run(&["report", spec_s, "--out", "early"], dir);
     assert_eq!(code, 2, "{err}");

@@ -31,7 +31,7 @@ pub struct Args {
     /// Bootstrap replicates per split.
     #[arg(long, default_value_t = 2000)]
     pub resamples: usize,
-    /// Seed of the bootstrap and permutation draws.
+    /// Seed of the bootstrap draws (the permutation tests use the study's hold-out seed).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
@@ -62,6 +62,12 @@ fn report_err(e: ReportError) -> anyhow::Error {
 }
 
 pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
+    if !args.spec.is_file() {
+        return Err(bad_input(anyhow::anyhow!(
+            "{}: no such study spec",
+            args.spec.display()
+        )));
+    }
     let study = Study::from_file(&args.spec).map_err(study_err)?;
     let spec_text = std::fs::read_to_string(&args.spec)
         .with_context(|| format!("reading {}", args.spec.display()))?;
