@@ -1,13 +1,14 @@
 //! The study's data: the PRISM folder (given, or simulated once into `<dir>/data/prism`), its
-//! pairs, every split of the grid applied to its users, and the pairs' content hash that is
-//! part of each run's identity.
+//! pairs, every split of the grid applied to its users (then the null splits of
+//! `grid.random_splits`, sized like the real ones), and the pairs' content hash that is part of
+//! each run's identity.
 
 use std::path::PathBuf;
 
 use prefscope_data::prism::Dataset;
 use prefscope_data::simulate::{self, Effects, SimConfig};
 use prefscope_data::splits::apply_split;
-use prefscope_data::{build_pairs, Pair, PairOptions, Split};
+use prefscope_data::{build_pairs, Group, Pair, PairOptions, Split, SplitDef, SplitRule};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Result, StudyError};
@@ -19,7 +20,7 @@ pub struct StudyData {
     /// The PRISM folder the pairs were built from.
     pub prism: PathBuf,
     pub pairs: Vec<Pair>,
-    /// One per split of the grid, in grid order.
+    /// One per split of the grid, in grid order, then the null splits `random-1..K`.
     pub splits: Vec<Split>,
     /// SHA-256 (hex) of the pairs' canonical JSON, in order: same pairs, same hash.
     pub pairs_hash: String,
@@ -51,11 +52,29 @@ impl StudyData {
             min_gap: study.data.min_gap,
         };
         let pairs = build_pairs(&dataset, options).pairs;
-        let splits = study
+        let mut splits: Vec<Split> = study
             .splits
             .iter()
             .map(|def| apply_split(def, &dataset, &pairs))
             .collect();
+        let nulls: Vec<Split> = (1..=study.random_splits)
+            .map(|k| {
+                let like = &splits[(k - 1) % splits.len()];
+                let def = SplitDef {
+                    name: format!("random-{k}"),
+                    rule: SplitRule::RandomSized {
+                        seed: k as u64,
+                        size_a: like.size(Group::A),
+                        size_b: like.size(Group::B),
+                    },
+                    a_label: format!("random, as {} A", like.def.name),
+                    b_label: format!("random, as {} B", like.def.name),
+                    null_control: true,
+                };
+                apply_split(&def, &dataset, &pairs)
+            })
+            .collect();
+        splits.extend(nulls);
         let pairs_hash = pairs_hash(&pairs);
         Ok(StudyData {
             prism,

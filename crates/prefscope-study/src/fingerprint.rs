@@ -1,8 +1,8 @@
 //! The model's identity in a run's spec: SHA-256 of the files that decide what the model
-//! computes and how text becomes tokens (config, weights, tokenizer and its config, or the one
-//! GGUF file), read without loading the model. Hashing a 0.5B model's 1 GB takes seconds, so
-//! the digest is cached in `<dir>/data/model-fingerprint.json` next to each file's size and
-//! modification time, and recomputed when any of them changes.
+//! computes and how text becomes tokens (config, weights, tokenizer and its config, the chat
+//! template file, or the one GGUF file), read without loading the model. Hashing a 0.5B
+//! model's 1 GB takes seconds, so the digest is cached in `<dir>/data/model-fingerprint.json`
+//! next to each file's size and modification time, and recomputed when any of them changes.
 
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
@@ -12,12 +12,14 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Result, StudyError};
 
-/// Files of an HF model folder that enter the fingerprint.
-const HF_FILES: [&str; 4] = [
+/// Files of an HF model folder that enter the fingerprint (`chat_template.jinja` holds the
+/// chat template when `tokenizer_config.json` has none: it decides the token ids too).
+const HF_FILES: [&str; 5] = [
     "config.json",
     "tokenizer.json",
     "tokenizer_config.json",
     "generation_config.json",
+    "chat_template.jinja",
 ];
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -99,4 +101,26 @@ pub fn model_fingerprint(model: &Path, cache: &Path) -> Result<String> {
     .unwrap_or_default();
     prefscope_data::write_bytes_atomic(cache, text.as_bytes())?;
     Ok(fingerprint)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A chat template kept in `chat_template.jinja` is part of the model's identity.
+    #[test]
+    fn the_chat_template_file_enters_the_fingerprint() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = dir.path().join("m");
+        std::fs::create_dir(&model).unwrap();
+        std::fs::write(model.join("config.json"), "{}").unwrap();
+        std::fs::write(model.join("model.safetensors"), "w").unwrap();
+        let cache = dir.path().join("fp.json");
+        let bare = model_fingerprint(&model, &cache).unwrap();
+        std::fs::write(model.join("chat_template.jinja"), "{{ messages }}").unwrap();
+        let with = model_fingerprint(&model, &cache).unwrap();
+        std::fs::write(model.join("chat_template.jinja"), "{{ messages }}!").unwrap();
+        let changed = model_fingerprint(&model, &cache).unwrap();
+        assert!(bare != with && with != changed, "{bare} {with} {changed}");
+    }
 }

@@ -42,8 +42,8 @@ pub struct RunSpec {
     /// The model's fingerprint (its files' content).
     pub model: String,
     /// The merged training config of the treatment with this run's seed, as canonical JSON
-    /// (`out_dir`, `ref_cache_dir`, `resume`, `stop_after` and `inputs` left out: they say
-    /// where, not what).
+    /// (`out_dir`, `ref_cache_dir`, `resume`, `stop_after`, `save_final` and `inputs` left
+    /// out, i.e. at fixed values: they say where, or what is kept, not what is computed).
     pub train: serde_json::Value,
 }
 
@@ -52,9 +52,42 @@ impl RunSpec {
     /// [`canonical_json`] of the spec.
     pub fn run_id(&self) -> String {
         let value = serde_json::to_value(self).unwrap_or_default();
-        let digest = Sha256::digest(canonical_json(&value).as_bytes());
-        hex::encode(&digest[..8])
+        id_of(&canonical_json(&value))
     }
+
+    /// [`RunSpec::run_id`] when `train_text` is already `canonical_json(&self.train)`: the
+    /// rest of the spec is canonicalised with `train` null, and the train text put in its
+    /// place. In canonical JSON the top-level key `"train":` occurs once (keys are unique,
+    /// every quote inside a string is escaped, and no other field holds an object with that
+    /// key), so the splice gives the same text; a test checks it against `run_id`.
+    fn run_id_given_train(&self, train_text: &str) -> String {
+        let value = serde_json::to_value(self.clone_labels()).unwrap_or_default();
+        let rest = canonical_json(&value);
+        id_of(&rest.replacen("\"train\":null", &format!("\"train\":{train_text}"), 1))
+    }
+
+    /// Every field but `train` (left null).
+    fn clone_labels(&self) -> RunSpec {
+        RunSpec {
+            split: self.split.clone(),
+            group: self.group.clone(),
+            seed: self.seed,
+            treatment: self.treatment.clone(),
+            pairs_hash: self.pairs_hash.clone(),
+            holdout: self.holdout,
+            train_pairs: self.train_pairs.clone(),
+            n_train: self.n_train,
+            eval_pairs: self.eval_pairs.clone(),
+            n_eval: self.n_eval,
+            model: self.model.clone(),
+            train: serde_json::Value::Null,
+        }
+    }
+}
+
+fn id_of(canonical: &str) -> String {
+    let digest = Sha256::digest(canonical.as_bytes());
+    hex::encode(&digest[..8])
 }
 
 /// JSON with every object's keys sorted, no whitespace: equal values, equal text.
@@ -236,6 +269,9 @@ pub fn plan(study: &Study, data: &StudyData, model: &str) -> Result<Vec<PlannedR
     for &seed in &study.seeds {
         for t in &study.treatments {
             let train = identity_config(&t.train, seed);
+            // The train config is most of a spec's text: canonicalise it once per seed and
+            // treatment, not once per run (10,000 runs: the plan's main cost).
+            let train_text = canonical_json(&train);
             for (split, group, train_pairs, n_train, eval_pairs, n_eval) in &hashed {
                 let spec = RunSpec {
                     split: split.clone(),
@@ -252,7 +288,7 @@ pub fn plan(study: &Study, data: &StudyData, model: &str) -> Result<Vec<PlannedR
                     train: train.clone(),
                 };
                 runs.push(PlannedRun {
-                    id: spec.run_id(),
+                    id: spec.run_id_given_train(&train_text),
                     spec,
                 });
             }
@@ -270,12 +306,13 @@ fn identity_config(train: &prefscope_train::TrainConfig, seed: u64) -> serde_jso
     cfg.ref_cache_dir = None;
     cfg.resume = true;
     cfg.stop_after = None;
+    cfg.save_final = true;
     cfg.inputs = Default::default();
     serde_json::to_value(&cfg).unwrap_or_default()
 }
 
 /// The run's training config: the treatment's, with its seed, folder and the study's
-/// reference cache.
+/// reference cache, writing final weights only when the study keeps them (`keep_weights`).
 pub fn run_config(
     study: &Study,
     spec: &RunSpec,
@@ -296,5 +333,43 @@ pub fn run_config(
     cfg.out_dir = study.run_dir(run_id);
     cfg.ref_cache_dir = Some(study.ref_cache_dir());
     cfg.resume = true;
+    cfg.save_final = study.keep_weights;
     Ok(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spliced_train_text_gives_the_same_id() {
+        let train = serde_json::json!({
+            "steps": 10, "loss": {"type": "sigmoid", "beta": 0.1}, "train": null,
+            "z": [1, {"b": 2, "a": "\"train\":null"}]
+        });
+        for split in ["age", "x\"train\":null", "\\", "train"] {
+            let spec = RunSpec {
+                split: split.into(),
+                group: "A".into(),
+                seed: 3,
+                treatment: "\"train\":{}".into(),
+                pairs_hash: "p".into(),
+                holdout: Holdout {
+                    fraction: 0.2,
+                    seed: 1,
+                },
+                train_pairs: "t".into(),
+                n_train: 5,
+                eval_pairs: "e".into(),
+                n_eval: 2,
+                model: "m".into(),
+                train: train.clone(),
+            };
+            assert_eq!(
+                spec.run_id_given_train(&canonical_json(&train)),
+                spec.run_id(),
+                "{split}"
+            );
+        }
+    }
 }

@@ -12,6 +12,7 @@
 //! [grid]
 //! splits = ["age", "region"]
 //! seeds = [42, 123]
+//! random_splits = 20   # null splits random-1..20, trained like the real ones
 //! [model]
 //! path = "models/tiny"
 //! [train]
@@ -42,14 +43,25 @@ pub struct Study {
     pub splits: Vec<SplitDef>,
     pub seeds: Vec<u64>,
     pub baseline: bool,
+    /// Null splits `random-1` .. `random-K`: users drawn at random into groups of the sizes of
+    /// a real split's groups (random-k takes those of real split k, cycling through them), for
+    /// the empirical null that calibrates the analysis' p-values.
+    pub random_splits: usize,
     /// Model path (absolute when it was a relative path that exists), or an HF cache id.
     pub model: String,
     /// One merged, validated training config per treatment (`out_dir` and `inputs` unset).
     pub treatments: Vec<Treatment>,
     pub executor: ExecutorSpec,
-    /// Keep each finished run's final weights (`final/`); checkpoints are always removed once a
-    /// run is done, since 150 runs of a 0.5B model would fill a disk.
+    /// Keep each finished run's final weights (`final/`, written only then: each run's
+    /// `save_final`); checkpoints are always removed once a run is done, since 150 runs of a
+    /// 0.5B model would fill a disk. Not part of any RunId.
     pub keep_weights: bool,
+}
+
+/// Whether `name` is that of a null split of `grid.random_splits` (`random-<k>`).
+pub fn is_random_split_name(name: &str) -> bool {
+    name.strip_prefix("random-")
+        .is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// A treatment: a name and the training config it runs with.
@@ -196,6 +208,8 @@ struct RawGrid {
     seeds: Vec<u64>,
     #[serde(default = "d_true")]
     baseline: bool,
+    #[serde(default)]
+    random_splits: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -285,6 +299,17 @@ impl Study {
         if let Some(s) = raw.grid.seeds.iter().find(|s| !seen.insert(**s)) {
             return Err(err(format!("grid.seeds: seed {s} is listed twice")));
         }
+        if raw.grid.random_splits > 0 && splits.is_empty() {
+            return Err(err(
+                "grid.random_splits: null splits take their sizes from the real splits; list at least one in grid.splits".into(),
+            ));
+        }
+        if let Some(s) = splits.iter().find(|s| is_random_split_name(&s.name)) {
+            return Err(err(format!(
+                "grid.splits: {:?} is the name of a null split (random-1, random-2, ...: grid.random_splits makes them); rename it",
+                s.name
+            )));
+        }
         if splits.is_empty() && !raw.grid.baseline {
             return Err(err(
                 "grid: no splits and no baseline: the study has no runs".into(),
@@ -297,6 +322,12 @@ impl Study {
                     "train.{key}: set by the study for each run; remove it from [train]"
                 )));
             }
+        }
+        if raw.train.contains_key("save_final") {
+            return Err(err(
+                "train.save_final: set by the study from keep_weights; remove it from [train]"
+                    .into(),
+            ));
         }
         let raw_treatments = if raw.treatment.is_empty() {
             vec![RawTreatment {
@@ -317,7 +348,7 @@ impl Study {
             if treatments.iter().any(|x: &Treatment| x.name == t.name) {
                 return Err(err(format!("{at}: the name is used twice")));
             }
-            for key in ["out_dir", "inputs", "seed"] {
+            for key in ["out_dir", "inputs", "seed", "save_final"] {
                 if t.train.contains_key(key) {
                     return Err(err(format!("{at}: train.{key} is set by the study")));
                 }
@@ -357,6 +388,7 @@ impl Study {
             splits,
             seeds: raw.grid.seeds,
             baseline: raw.grid.baseline,
+            random_splits: raw.grid.random_splits,
             model,
             treatments,
             executor: raw.executor,

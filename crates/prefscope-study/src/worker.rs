@@ -82,7 +82,7 @@ pub fn run_one(
 ) -> Result<Outcome> {
     let dir = study.run_dir(run_id);
     if read_result(&dir).is_some() {
-        clean_up(study, &dir)?;
+        clean_up(&dir)?;
         return Ok(Outcome::Done);
     }
     progress(Progress::Loading);
@@ -107,12 +107,9 @@ pub fn run_one(
     check("training", &sel.train, &spec.train_pairs)?;
     check("evaluation", &sel.eval, &spec.eval_pairs)?;
 
-    let mut cfg = run_config(study, &spec, run_id)?;
+    let cfg = run_config(study, &spec, run_id)?;
     let device = cfg.torch_device()?;
     let policy = HfPolicy::load(&study.model, device)?;
-    if cfg.template.is_empty() {
-        cfg.template = policy.template_id();
-    }
     let pick =
         |idx: &[usize]| -> Vec<Pair> { idx.iter().map(|&i| data.pairs[i].clone()).collect() };
     let train_data = TrainData {
@@ -146,7 +143,7 @@ pub fn run_one(
     let path = dir.join(RESULT_FILE);
     let text = serde_json::to_string_pretty(&result).unwrap_or_default();
     prefscope_data::write_bytes_atomic(&path, text.as_bytes())?;
-    clean_up(study, &dir)?;
+    clean_up(&dir)?;
     Ok(Outcome::Done)
 }
 
@@ -178,16 +175,12 @@ fn selection_for(data: &StudyData, study: &Study, spec: &RunSpec) -> Result<Sele
     Ok(select(&data.pairs, &holdout, Some((split, group))))
 }
 
-/// Checkpoints go once a run is done; final weights too unless the study keeps them.
-fn clean_up(study: &Study, dir: &Path) -> Result<()> {
-    let mut gone = vec![dir.join("checkpoints")];
-    if !study.keep_weights {
-        gone.push(dir.join("final"));
-    }
-    for d in gone {
-        if d.exists() {
-            std::fs::remove_dir_all(&d).map_err(|e| StudyError::io(&d, e))?;
-        }
+/// Checkpoints go once a run is done. (Final weights are written only when the study keeps
+/// them: [`run_config`] sets `save_final` from `keep_weights`.)
+fn clean_up(dir: &Path) -> Result<()> {
+    let d = dir.join("checkpoints");
+    if d.exists() {
+        std::fs::remove_dir_all(&d).map_err(|e| StudyError::io(&d, e))?;
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use common::{fixture_model, spec_text, write_spec};
 use prefscope_data::splits::is_eval_user;
-use prefscope_study::run::{canonical_json, select};
+use prefscope_study::run::{canonical_json, run_config, select};
 use prefscope_study::{plan_study, PlannedRun, Study, StudyData};
 use proptest::prelude::*;
 
@@ -133,6 +133,26 @@ fn run_ids_are_stable_and_change_only_where_a_setting_changes() {
     assert_eq!(same, changed.len() / 2);
 }
 
+/// `keep_weights` decides whether runs write `final/` (their `save_final`), never their ids.
+#[test]
+fn keep_weights_sets_save_final_and_leaves_ids_alone() {
+    let d1 = tempfile::tempdir().unwrap();
+    let (study, _, a) = plan(d1.path(), "");
+    let d2 = tempfile::tempdir().unwrap();
+    let text = format!(
+        "keep_weights = true\n{}",
+        spec_text(&fixture_model(), 120, "")
+    );
+    let kept = Study::from_file(&write_spec(d2.path(), &text)).unwrap();
+    let b = plan_study(&kept, &StudyData::load(&kept).unwrap()).unwrap();
+    let ids = |runs: &[PlannedRun]| runs.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&a), ids(&b));
+    for (s, want) in [(&study, false), (&kept, true)] {
+        let cfg = run_config(s, &a[0].spec, &a[0].id).unwrap();
+        assert_eq!(cfg.save_final, want);
+    }
+}
+
 #[test]
 fn a_changed_holdout_seed_changes_every_id() {
     let d1 = tempfile::tempdir().unwrap();
@@ -203,4 +223,64 @@ proptest! {
         let back: serde_json::Value = serde_json::from_str(&canonical_json(&v)).unwrap();
         prop_assert_eq!(back, v);
     }
+}
+
+/// `grid.random_splits = 3` on the splits age and region: null splits random-1 (sized like
+/// age), random-2 (like region), random-3 (like age again), planned like real splits; real
+/// splits cannot take a null split's name, and nulls need a real split to size them.
+#[test]
+fn random_splits_are_sized_like_the_real_ones_and_planned_as_splits() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = spec_text(&fixture_model(), 120, "")
+        .replace("seeds = [1, 2]", "seeds = [1, 2]\nrandom_splits = 3");
+    let study = Study::from_file(&write_spec(dir.path(), &text)).unwrap();
+    let data = StudyData::load(&study).unwrap();
+    let runs = plan_study(&study, &data).unwrap();
+    assert_eq!(
+        runs.len(),
+        2 * (1 + 5 * 2),
+        "2 seeds x (baseline + 5 splits x 2 groups)"
+    );
+    let size = |name: &str| {
+        let s = data.split(name).unwrap();
+        (
+            s.size(prefscope_data::Group::A),
+            s.size(prefscope_data::Group::B),
+        )
+    };
+    assert_eq!(size("random-1"), size("age"));
+    assert_eq!(size("random-2"), size("region"));
+    assert_eq!(size("random-3"), size("age"));
+    assert_ne!(
+        data.split("random-1").unwrap().groups,
+        data.split("random-3").unwrap().groups,
+        "each null split has its own draw"
+    );
+    assert!(data.split("random-2").unwrap().def.null_control);
+    for r in runs.iter().filter(|r| r.spec.split.starts_with("random-")) {
+        assert_ne!(r.spec.n_train, 0, "{}", r.spec.split);
+    }
+
+    let bad = text.replace("splits = [\"age\", \"region\"]", "splits = []");
+    let err = Study::from_toml(&bad, &dir.path().join("s.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("grid.random_splits"), "{err}");
+    let custom = dir.path().join("splits.toml");
+    std::fs::write(
+        &custom,
+        "[[split]]\nname = \"random-2\"\nrule = \"random\"\nseed = 1\n",
+    )
+    .unwrap();
+    let clash = text.replace(
+        "splits = [\"age\", \"region\"]",
+        "splits = [\"age\", \"random-2\"]\nsplit_spec = \"splits.toml\"",
+    );
+    let err = Study::from_toml(&clash, &dir.path().join("s.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("\"random-2\" is the name of a null split"),
+        "{err}"
+    );
 }

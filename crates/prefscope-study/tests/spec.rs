@@ -58,8 +58,16 @@ fn treatments_merge_over_train() {
 
 #[test]
 fn errors_name_the_key() {
-    let cases: [(&str, &str); 6] = [
+    let cases: [(&str, &str); 8] = [
         ("[grid2]\nx = 1\n", "grid2"),
+        (
+            "[[treatment]]\nname = \"a\"\ntrain = { save_final = true }\n",
+            "train.save_final is set by the study",
+        ),
+        (
+            "[[treatment]]\nname = \"a\"\ntrain = { template = \"chatml\" }\n",
+            "`template` is no longer a setting",
+        ),
         ("[executor]\nkind = \"local\"\njbos = 2\n", "jbos"),
         ("[executor]\nkind = \"pbs\"\n", "pbs"),
         (
@@ -82,6 +90,13 @@ fn errors_name_the_key() {
     }
     let e = parse("[train.schedule]\nlr = -1.0\n").unwrap_err();
     assert!(e.contains("lr"), "{e}");
+    // keep_weights decides each run's save_final
+    let base = spec_text(&fixture_model(), 50, "");
+    let e = parse_text(&base.replace("[train]\n", "[train]\nsave_final = false\n")).unwrap_err();
+    assert!(
+        e.contains("train.save_final: set by the study from keep_weights"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -24,12 +24,20 @@ pub struct TokenizedPair {
 }
 
 impl TokenizedPair {
-    /// A hash of the token ids: a cached reference log-prob is reused only for the same ids.
-    pub fn ids_hash(&self) -> String {
+    /// A hash of what a model scores for this pair under `t`: for the chosen, then the
+    /// rejected side, the kept prompt and completion ids and where the completion starts. A
+    /// pair's reference log-probs are a function of this alone (given the model and the
+    /// precision), so the reference cache reuses a value exactly when this hash is equal: a
+    /// run that cuts the pair differently (another `max_length`, `max_prompt_length`, chat
+    /// template or tokenizer) never reads a stale value, and runs that keep the same tokens
+    /// share it.
+    pub fn scored_hash(&self, t: &Truncation) -> String {
         let mut h = Sha256::new();
-        for part in [&self.prompt, &self.chosen, &self.rejected] {
-            h.update((part.len() as u64).to_le_bytes());
-            for id in part {
+        for completion in [&self.chosen, &self.rejected] {
+            let (prompt, completion) = t.apply(&self.prompt, completion);
+            h.update((prompt.len() as u64).to_le_bytes());
+            h.update((completion.len() as u64).to_le_bytes());
+            for id in prompt.iter().chain(completion) {
                 h.update(id.to_le_bytes());
             }
         }
@@ -166,13 +174,38 @@ mod tests {
         let t = Truncation::new(5, 2);
         let (p, c) = t.apply(&[1, 2, 3, 4], &[5, 6, 7, 8]);
         assert_eq!((p, c), (&[3, 4][..], &[5, 6, 7][..]));
-        assert_ne!(
-            pair().ids_hash(),
-            TokenizedPair {
-                chosen: vec![5],
-                ..pair()
-            }
-            .ids_hash()
-        );
+    }
+
+    #[test]
+    fn scored_hash_is_of_the_kept_ids_and_the_completion_start() {
+        let p = pair(); // prompt 4, chosen 2, rejected 3
+        let all = Truncation::new(64, 32);
+        let h = |q: &TokenizedPair, t: &Truncation| q.scored_hash(t);
+        // limits that cut nothing give the same hash: runs share the cached value
+        assert_eq!(h(&p, &all), h(&p, &Truncation::new(9, 4)));
+        assert_eq!(h(&p, &all), h(&p, &Truncation::default()));
+        // a shorter prompt, or a shorter completion, is another scored sequence
+        assert_ne!(h(&p, &all), h(&p, &Truncation::new(64, 3)));
+        assert_ne!(h(&p, &all), h(&p, &Truncation::new(6, 4)));
+        // the same ids with the completion starting elsewhere are scored differently
+        let moved = TokenizedPair {
+            prompt: vec![1, 2, 3],
+            chosen: vec![4, 5, 6],
+            rejected: vec![4, 7, 8, 9],
+            ..p.clone()
+        };
+        assert_ne!(h(&p, &all), h(&moved, &all));
+        // chosen and rejected are told apart, and any id counts
+        let swapped = TokenizedPair {
+            chosen: p.rejected.clone(),
+            rejected: p.chosen.clone(),
+            ..p.clone()
+        };
+        assert_ne!(h(&p, &all), h(&swapped, &all));
+        let changed = TokenizedPair {
+            chosen: vec![5],
+            ..p.clone()
+        };
+        assert_ne!(h(&p, &all), h(&changed, &all));
     }
 }

@@ -1,5 +1,6 @@
 //! The run configuration: one serde struct read from TOML, every field with a default and a
-//! comment, nothing read from anywhere else.
+//! comment, nothing read from anywhere else. Unknown keys are errors; so is `template`, a key
+//! that was removed, with a message saying why.
 //!
 //! ```toml
 //! out_dir = "runs/demo"
@@ -119,6 +120,11 @@ pub struct TrainConfig {
     /// Checkpoint every N steps (and at the end); 0 only at the end.
     #[serde(default)]
     pub checkpoint_every: u64,
+    /// Write `final/`, the trained model as an HF directory, at the end. With `false` the run
+    /// ends with its last checkpoint, metrics and evaluation only (a study sets it from its
+    /// `keep_weights`; resuming is unaffected, it reads checkpoints).
+    #[serde(default = "d_true")]
+    pub save_final: bool,
     /// Continue from the newest checkpoint in `out_dir/checkpoints` when there is one.
     #[serde(default = "d_true")]
     pub resume: bool,
@@ -133,9 +139,11 @@ pub struct TrainConfig {
     pub bf16: bool,
     /// Reference log-prob cache; default `<out_dir>/ref_cache`.
     pub ref_cache_dir: Option<PathBuf>,
-    /// The chat template's identity (part of the reference cache key).
-    #[serde(default)]
-    pub template: String,
+    /// `template` was the chat template's identity in the reference cache key, filled in by
+    /// callers. The cache now keys on the scored token ids themselves ([`crate::refcache`]),
+    /// so the setting is gone; an old config that has it is an error saying so.
+    #[serde(default, rename = "template", skip_serializing)]
+    removed_template: Option<Removed>,
     pub loss: Loss,
     /// NLL weight on chosen completions (TRL `rpo_alpha`).
     pub sft_alpha: Option<f64>,
@@ -150,6 +158,19 @@ pub struct TrainConfig {
     pub schedule: ScheduleConfig,
     #[serde(default)]
     pub inputs: Inputs,
+}
+
+/// A key that is no longer a setting: reading one is an error that says why and what to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Removed;
+
+impl<'de> Deserialize<'de> for Removed {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> std::result::Result<Self, D::Error> {
+        Err(serde::de::Error::custom(
+            "`template` is no longer a setting: the reference cache keys on the token ids the \
+             model scores (any chat template change changes them); remove the key",
+        ))
+    }
 }
 
 fn d_lr() -> f64 {
@@ -329,6 +350,7 @@ mod tests {
         .unwrap();
         cfg.validate().unwrap();
         assert_eq!(cfg.batch_size, 8);
+        assert!(cfg.save_final);
         assert_eq!(
             cfg.loss,
             Loss::Sigmoid {
@@ -356,5 +378,15 @@ mod tests {
             "out_dir = \"x\"\nbogus = 1\n[loss]\ntype = \"ipo\"\nbeta = 0.1\n",
         );
         assert!(err.unwrap_err().to_string().contains("bogus"));
+        // the removed `template` key names itself and the reason
+        let err = toml::from_str::<TrainConfig>(
+            "out_dir = \"x\"\ntemplate = \"chatml\"\n[loss]\ntype = \"ipo\"\nbeta = 0.1\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("`template` is no longer a setting") && err.contains("line 2"),
+            "{err}"
+        );
     }
 }

@@ -12,7 +12,6 @@
 use std::path::Path;
 
 use prefscope_model::{CausalLm, ChatTokenizer, DecoderConfig, LoadOptions, Loaded, Message};
-use sha2::{Digest, Sha256};
 use tch::{nn, Tensor};
 
 use crate::batch::TokenizedPair;
@@ -52,12 +51,6 @@ impl HfPolicy {
     /// The tokenizer and chat template.
     pub fn chat(&self) -> &ChatTokenizer {
         &self.loaded.chat
-    }
-
-    /// A short identity of the chat template (its SHA-256 prefix), for the reference cache key.
-    pub fn template_id(&self) -> String {
-        let t = self.loaded.chat.template().unwrap_or("");
-        hex::encode(&Sha256::digest(t.as_bytes())[..8])
     }
 }
 

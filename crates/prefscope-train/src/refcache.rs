@@ -1,16 +1,28 @@
-//! Reference log-probs cached on disk, computed once per (reference model fingerprint,
-//! template, max_length, max_prompt_length, precision) and pair, and reused by every run that
-//! shares them. The model fingerprint is `prefscope_model::Loaded::fingerprint` (config and
-//! parameters as loaded); both length limits are in the key because truncation happens at
-//! collation, after the pair's ids are hashed. The
-//! precision is part of the key because bf16 and f32 log-probs differ in the third digit: a run
-//! never uses reference values computed in the other precision.
+//! Reference log-probs cached on disk, one file per (reference model fingerprint, precision),
+//! each pair's value keyed by its id and [`TokenizedPair::scored_hash`]: the hash of what the
+//! reference model actually scores, the token ids after truncation at collation (prompt and
+//! completion, chosen and rejected) and where each completion starts. A reference log-prob is a
+//! function of the model, the precision and those ids alone, so that key is exact:
 //!
-//! Layout: `<dir>/<key>.jsonl`, one line per pair: `pair_id`, `ids_hash` (of the token ids, so a
-//! pair whose text or tokenization changed is recomputed), summed log-probs and token counts of
-//! chosen and rejected; `<dir>/<key>.meta.json` says what the key stands for. Lines are
-//! appended with one `write` each, so runs sharing a cache can add to it side by side; a
-//! repeated pair simply appears twice with the same values.
+//! - a run that changes anything that changes the scored ids (`max_length`,
+//!   `max_prompt_length`, the chat template, the tokenizer, the pair's text) looks up another
+//!   hash and scores the pair afresh; it never reads a stale value;
+//! - runs that score the same ids share the value whatever their settings: a pair that neither
+//!   limit cuts is scored once for every `max_length` (a study's treatments share the cache).
+//!
+//! The length limits and the template were once in the file key, next to a hash of the
+//! untruncated ids; with the hash of the scored ids they are redundant, so they are left out,
+//! and no caller supplies any part of the key. The fingerprint is
+//! [`crate::PolicyModel::fingerprint`] of the model as loaded (for HF and GGUF models
+//! `prefscope_model::Loaded::fingerprint`: config and parameters); the precision is the run's,
+//! in the key because bf16 and f32 log-probs differ in the third digit, so a run never uses
+//! reference values computed in the other precision.
+//!
+//! Layout: `<dir>/<key>.jsonl`, one line per pair: `pair_id`, `scored_hash`, summed log-probs
+//! and token counts of chosen and rejected; `<dir>/<key>.meta.json` says what the key stands
+//! for. Lines are appended with one `write` each, so runs sharing a cache can add to it side by
+//! side; a repeated pair simply appears twice with the same values. Files written under the
+//! older keys have other names and are never read.
 
 use std::collections::HashMap;
 use std::fs::OpenOptions;
@@ -20,7 +32,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::batch::TokenizedPair;
+use crate::batch::{TokenizedPair, Truncation};
 use crate::error::{Result, TrainError};
 
 /// What a cached value depends on besides the pair.
@@ -28,10 +40,6 @@ use crate::error::{Result, TrainError};
 pub struct CacheKey {
     /// The reference model's fingerprint.
     pub model: String,
-    /// The chat template's name or hash.
-    pub template: String,
-    pub max_length: usize,
-    pub max_prompt_length: usize,
     /// "f32" or "bf16" (autocast), as the values were computed.
     pub precision: String,
 }
@@ -56,7 +64,7 @@ pub struct RefLogps {
 #[derive(Serialize, Deserialize)]
 struct Line {
     pair_id: String,
-    ids_hash: String,
+    scored_hash: String,
     #[serde(flatten)]
     logps: RefLogps,
 }
@@ -96,16 +104,21 @@ impl RefCache {
                     );
                     continue;
                 };
-                entries.insert((l.pair_id, l.ids_hash), l.logps);
+                entries.insert((l.pair_id, l.scored_hash), l.logps);
             }
         }
         Ok(RefCache { path, entries })
     }
 
-    /// The cached value for `pair`, if its ids are unchanged.
-    pub fn get(&self, pair: &TokenizedPair) -> Option<RefLogps> {
+    /// The cached value for `pair` as truncated by `t`, if these very ids were scored before.
+    pub fn get(&self, pair: &TokenizedPair, t: &Truncation) -> Option<RefLogps> {
+        self.get_hashed(&pair.pair_id, &pair.scored_hash(t))
+    }
+
+    /// [`get`](Self::get) with the pair's [`TokenizedPair::scored_hash`] already computed.
+    pub fn get_hashed(&self, pair_id: &str, scored_hash: &str) -> Option<RefLogps> {
         self.entries
-            .get(&(pair.pair_id.clone(), pair.ids_hash()))
+            .get(&(pair_id.to_string(), scored_hash.to_string()))
             .copied()
     }
 
@@ -119,20 +132,21 @@ impl RefCache {
         self.entries.is_empty()
     }
 
-    /// Adds values and appends them to the file.
-    pub fn insert(&mut self, values: &[(&TokenizedPair, RefLogps)]) -> Result<()> {
+    /// Adds the values of pairs scored as truncated by `t`, and appends them to the file.
+    pub fn insert(&mut self, t: &Truncation, values: &[(&TokenizedPair, RefLogps)]) -> Result<()> {
         let mut text = String::new();
         for (pair, logps) in values {
             let line = Line {
                 pair_id: pair.pair_id.clone(),
-                ids_hash: pair.ids_hash(),
+                scored_hash: pair.scored_hash(t),
                 logps: *logps,
             };
             text.push_str(
                 &serde_json::to_string(&line).map_err(|e| TrainError::format(&self.path, e))?,
             );
             text.push('\n');
-            self.entries.insert((line.pair_id, line.ids_hash), *logps);
+            self.entries
+                .insert((line.pair_id, line.scored_hash), *logps);
         }
         let mut f = OpenOptions::new()
             .create(true)
@@ -155,57 +169,55 @@ mod tests {
     use super::*;
 
     #[test]
-    fn values_survive_reopening_and_changed_ids_miss() {
+    fn values_survive_reopening_and_other_scored_ids_miss() {
         let dir = tempfile::tempdir().unwrap();
         let key = CacheKey {
             model: "m1".into(),
-            template: "chatml".into(),
-            max_length: 512,
-            max_prompt_length: 256,
             precision: "f32".into(),
         };
         let p = TokenizedPair {
             pair_id: "7".into(),
-            prompt: vec![1],
-            chosen: vec![2],
-            rejected: vec![3],
+            prompt: vec![1, 2, 3],
+            chosen: vec![4],
+            rejected: vec![5, 6],
         };
         let v = RefLogps {
             chosen: -1.5,
             rejected: -2.25,
             chosen_tokens: 1,
-            rejected_tokens: 1,
+            rejected_tokens: 2,
         };
+        let t = Truncation::new(512, 256);
         let mut c = RefCache::open(dir.path(), &key).unwrap();
-        assert!(c.get(&p).is_none());
-        c.insert(&[(&p, v)]).unwrap();
+        assert!(c.get(&p, &t).is_none());
+        c.insert(&t, &[(&p, v)]).unwrap();
         let c2 = RefCache::open(dir.path(), &key).unwrap();
-        assert_eq!(c2.get(&p), Some(v));
+        assert_eq!(c2.get(&p, &t), Some(v));
+        // other limits that keep every token: the same scored ids, the same value
+        assert_eq!(c2.get(&p, &Truncation::new(1024, 128)), Some(v));
+        // a cut prompt, a cut completion or changed ids: not scored yet
+        assert!(c2.get(&p, &Truncation::new(512, 2)).is_none());
+        assert!(c2.get(&p, &Truncation::new(4, 3)).is_none());
         let changed = TokenizedPair {
-            chosen: vec![4],
+            chosen: vec![7],
             ..p.clone()
         };
-        assert!(c2.get(&changed).is_none());
-        let other = CacheKey {
-            max_length: 1024,
-            ..key.clone()
-        };
-        assert!(RefCache::open(dir.path(), &other)
-            .unwrap()
-            .get(&p)
-            .is_none());
-        let shorter_prompt = CacheKey {
-            max_prompt_length: 128,
-            ..key.clone()
-        };
-        assert!(RefCache::open(dir.path(), &shorter_prompt)
-            .unwrap()
-            .get(&p)
-            .is_none());
-        let bf16 = CacheKey {
-            precision: "bf16".into(),
-            ..key
-        };
-        assert!(RefCache::open(dir.path(), &bf16).unwrap().get(&p).is_none());
+        assert!(c2.get(&changed, &t).is_none());
+        // another model or precision: another file
+        for other in [
+            CacheKey {
+                model: "m2".into(),
+                ..key.clone()
+            },
+            CacheKey {
+                precision: "bf16".into(),
+                ..key
+            },
+        ] {
+            assert!(RefCache::open(dir.path(), &other)
+                .unwrap()
+                .get(&p, &t)
+                .is_none());
+        }
     }
 }

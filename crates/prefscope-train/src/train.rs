@@ -2,7 +2,7 @@
 //! log-probs, resume, then one loop (lr from the schedule, evaluate and checkpoint at fixed
 //! intervals, micro-steps with the loss divided by the accumulation count, clip, step, zero,
 //! log), then the final evaluation (summary to metrics.jsonl, every pair to
-//! `eval_pairs.jsonl`), checkpoint and HF directory.
+//! `eval_pairs.jsonl`), checkpoint and HF directory (`final/`, unless `save_final = false`).
 //!
 //! The reference model is the policy as loaded, before any update: its log-probs for every
 //! train and eval pair are computed once (or read from the [`RefCache`]) before a checkpoint
@@ -219,7 +219,9 @@ pub fn run_until(
     on(Event::Checkpoint(&dir));
     crate::metrics::jsonl_to_parquet(&metrics_path)?;
     let final_dir = out.join("final");
-    model.save_pretrained(&final_dir)?;
+    if cfg.save_final {
+        model.save_pretrained(&final_dir)?;
+    }
     Ok(summary(
         cfg,
         step,
@@ -228,7 +230,7 @@ pub fn run_until(
         train_idx.len(),
         data,
         final_eval,
-        Some(final_dir),
+        cfg.save_final.then_some(final_dir),
     ))
 }
 
@@ -328,12 +330,10 @@ fn reference_logps(
         .unwrap_or_else(|| cfg.out_dir.join("ref_cache"));
     let key = CacheKey {
         model: model.fingerprint(),
-        template: cfg.template.clone(),
-        max_length: cfg.max_length,
-        max_prompt_length: cfg.max_prompt_length,
         precision: if cfg.bf16 { "bf16" } else { "f32" }.into(),
     };
     let mut cache = RefCache::open(&dir, &key)?;
+    let t = cfg.truncation();
     let all: Vec<&TokenizedPair> = data.train.iter().chain(&data.eval).collect();
     let mut seen = std::collections::HashSet::new();
     for p in &all {
@@ -344,17 +344,25 @@ fn reference_logps(
             )));
         }
     }
+    // each pair's key: what the reference scores under this run's truncation
+    let hashes: HashMap<&str, String> = all
+        .iter()
+        .map(|p| (p.pair_id.as_str(), p.scored_hash(&t)))
+        .collect();
+    let cached = |cache: &RefCache, p: &TokenizedPair| {
+        cache.get_hashed(&p.pair_id, &hashes[p.pair_id.as_str()])
+    };
     // train and eval apart, each in its own order and in the evaluation's micro-batches, so an
     // untrained policy reproduces the reference exactly (same padding, same kernels: margin 0)
     let missing_train: Vec<&TokenizedPair> = data
         .train
         .iter()
-        .filter(|p| cache.get(p).is_none())
+        .filter(|p| cached(&cache, p).is_none())
         .collect();
     let missing_eval: Vec<&TokenizedPair> = data
         .eval
         .iter()
-        .filter(|p| cache.get(p).is_none())
+        .filter(|p| cached(&cache, p).is_none())
         .collect();
     let total = missing_train.len() + missing_eval.len();
     let opts = score_options(cfg, model, false);
@@ -378,13 +386,13 @@ fn reference_logps(
                 (*p, r)
             })
             .collect();
-        cache.insert(&values)?;
+        cache.insert(&t, &values)?;
         done += group.len();
         on(Event::Reference { done, total });
     }
     all.iter()
         .map(|p| {
-            let r = cache.get(p).ok_or_else(|| {
+            let r = cached(&cache, p).ok_or_else(|| {
                 TrainError::Input(format!("pair {}: no reference log-probs", p.pair_id))
             })?;
             Ok((p.pair_id.clone(), r))

@@ -311,3 +311,146 @@ fn stop_flag_checkpoints_where_it_stops_and_resumes_exactly() {
         assert!(ta.equal(&tc), "{na} differs after a stop and resume");
     }
 }
+
+/// The reference cache keys on what the reference model scores, the token ids after
+/// truncation: runs that change only `max_prompt_length`, then `max_length`, share one cache,
+/// score again exactly the pairs whose kept ids differ from every earlier run's, and every
+/// reference value they use equals a fresh computation under their own limits (the untrained
+/// policy's log-probs, and those of a run with a cache of its own).
+#[test]
+fn reference_cache_keys_on_the_truncated_ids() {
+    let _lock = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    // prompts of 2..6 tokens, completions of 1..5; every other pair's prompt made 4 longer
+    let lengthen = |mut pairs: Vec<TokenizedPair>| {
+        for p in pairs.iter_mut().step_by(2) {
+            p.prompt.extend([20, 21, 22, 23]);
+        }
+        pairs
+    };
+    let d = TrainData {
+        train: lengthen(data(4, 11)),
+        eval: lengthen(data(12, 12)),
+    };
+    let shared = tempfile::tempdir().unwrap();
+    let run = |max_length: usize, max_prompt_length: usize, cache: &Path| {
+        let out = tempfile::tempdir().unwrap();
+        let mut cfg = config(out.path(), 0);
+        cfg.eval_batch_size = 3;
+        cfg.max_length = max_length;
+        cfg.max_prompt_length = max_prompt_length;
+        cfg.ref_cache_dir = Some(cache.to_path_buf());
+        let mut scored = 0;
+        prefscope_train::run(&cfg, &model(), &d, &mut |e| {
+            if let Event::Reference { total, .. } = e {
+                scored = total
+            }
+        })
+        .unwrap();
+        let text = std::fs::read_to_string(out.path().join("eval_pairs.jsonl")).unwrap();
+        let outcomes: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (scored, outcomes)
+    };
+    // what each setting keeps of each pair, worked out here from the truncation rule
+    let kept = |t: prefscope_train::Truncation| -> Vec<Vec<Vec<i64>>> {
+        d.train
+            .iter()
+            .chain(&d.eval)
+            .map(|p| {
+                [&p.chosen, &p.rejected]
+                    .iter()
+                    .flat_map(|c| {
+                        let (pr, c) = t.apply(&p.prompt, c);
+                        [pr.to_vec(), c.to_vec()]
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    let settings = [(64, 32), (64, 5), (7, 5)];
+    let mut seen: Vec<Vec<Vec<Vec<i64>>>> = vec![];
+    let mut previous: Option<Vec<serde_json::Value>> = None;
+    for (max_length, max_prompt_length) in settings {
+        let now = kept(prefscope_train::Truncation::new(
+            max_length,
+            max_prompt_length,
+        ));
+        let new = (0..now.len())
+            .filter(|&i| seen.iter().all(|s| s[i] != now[i]))
+            .count();
+        let (scored, outcomes) = run(max_length, max_prompt_length, shared.path());
+        let at = format!("max_length {max_length}, max_prompt_length {max_prompt_length}");
+        assert_eq!(scored, new, "{at}: pairs scored for the reference");
+        let (_, fresh) = run(
+            max_length,
+            max_prompt_length,
+            tempfile::tempdir().unwrap().path(),
+        );
+        for (o, f) in outcomes.iter().zip(&fresh) {
+            let v = |o: &serde_json::Value, k: &str| o[k].as_f64().unwrap();
+            for side in ["chosen", "rejected"] {
+                let reference = v(o, &format!("ref_{side}_logp"));
+                // the untrained policy is the reference: its fresh log-prob is the right value
+                let policy = v(o, &format!("{side}_logp"));
+                let uncached = v(f, &format!("ref_{side}_logp"));
+                assert!(
+                    (reference - policy).abs() < 1e-5 && (reference - uncached).abs() < 1e-5,
+                    "{at}: pair {}: {side}: reference {reference}, policy {policy}, \
+                     uncached {uncached}",
+                    o["pair_id"]
+                );
+            }
+        }
+        // and the values of the pairs cut differently than in the previous run really changed
+        // (so a stale value would be caught above)
+        if let (Some(prev), Some(last)) = (&previous, seen.last()) {
+            let n = d.train.len();
+            let recut = (0..d.eval.len())
+                .filter(|&i| last[n + i] != now[n + i])
+                .count();
+            let changed = outcomes
+                .iter()
+                .zip(prev)
+                .filter(|(a, b)| (sum(a) - sum(b)).abs() > 1e-3)
+                .count();
+            assert!(recut >= 2, "{at}: only {recut} eval pairs cut anew");
+            assert_eq!(changed, recut, "{at}: eval pairs whose values changed");
+        }
+        seen.push(now);
+        previous = Some(outcomes);
+    }
+}
+
+/// A pair's summed reference log-probs.
+fn sum(o: &serde_json::Value) -> f64 {
+    o["ref_chosen_logp"].as_f64().unwrap() + o["ref_rejected_logp"].as_f64().unwrap()
+}
+
+/// `save_final = false`: no `final/`, the run's last checkpoint stays, and a run stopped part
+/// way resumes and finishes as usual.
+#[test]
+fn save_final_false_writes_no_final_directory_and_resumes() {
+    let _lock = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let d = TrainData {
+        train: data(10, 3),
+        eval: data(4, 4),
+    };
+    let out = tempfile::tempdir().unwrap();
+    let mut cfg = config(out.path(), 6);
+    cfg.save_final = false;
+    cfg.stop_after = Some(3);
+    let s = prefscope_train::run(&cfg, &model(), &d, &mut |_| {}).unwrap();
+    assert!(s.interrupted && s.steps_done == 3);
+    cfg.stop_after = None;
+    let s = prefscope_train::run(&cfg, &model(), &d, &mut |_| {}).unwrap();
+    assert_eq!((s.resumed_from, s.steps_done), (Some(3), 6));
+    assert!(s.final_model.is_none() && s.final_eval.is_some());
+    assert!(!out.path().join("final").exists());
+    assert!(out
+        .path()
+        .join("checkpoints/step-00000006/state.json")
+        .is_file());
+    assert!(out.path().join("eval_pairs.jsonl").is_file());
+}

@@ -49,9 +49,6 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
         .ok_or_else(|| bad_input(anyhow::anyhow!("config: inputs.pairs is required")))?;
     let spinner = crate::output::spinner("loading", json);
     let policy = HfPolicy::load(&model_path.to_string_lossy(), device).map_err(bad_input)?;
-    if cfg.template.is_empty() {
-        cfg.template = policy.template_id();
-    }
     let mut pairs = read_any_pairs(&pairs_path)?;
     if let Some(limit) = cfg.inputs.limit {
         pairs.truncate(limit);
