@@ -9,13 +9,22 @@
 //! without the dev venv): the smoke test of the GPU path is
 //! `prefscope bench train --preset qwen2.5-0.5b --device cuda --bf16 --pairs 8 --prompt-len 256
 //! --completion-len 256 --steps 50 --skip-pytorch`.
+//!
+//! `--pairs-from DIR` times real pairs of a PRISM folder instead of random tokens, encoded with
+//! the model's chat template and cut as training cuts them (`--prompt-len` and
+//! `--completion-len` become max_prompt_length and max_length − max_prompt_length): the step
+//! of a CPU study on the tiny model is `OMP_NUM_THREADS=1 prefscope bench train --model
+//! runs/tiny --pairs-from runs/sim/prism --pairs 8 --skip-pytorch --steps 50`.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use prefscope_data::prism::Dataset;
+use prefscope_data::{build_pairs, KindFilter, PairOptions};
+use prefscope_model::ChatTokenizer;
 use prefscope_train::bench::{random_pairs, time_dpo_steps, BenchShape};
 use prefscope_train::hf::{DecoderPolicy, HfPolicy};
-use prefscope_train::PolicyModel;
+use prefscope_train::{PolicyModel, TokenizedPair, Truncation};
 
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
@@ -43,6 +52,12 @@ pub struct TrainArgs {
     pub prompt_len: usize,
     #[arg(long, default_value_t = 128)]
     pub completion_len: usize,
+    /// Time --pairs real pairs of this PRISM folder (spread evenly over its pairs, every kind)
+    /// with the model's chat template, cut to at most --prompt-len prompt and --completion-len
+    /// completion tokens, instead of random tokens of exactly those lengths. Needs --model and
+    /// --skip-pytorch.
+    #[arg(long, requires = "skip_pytorch", conflicts_with = "preset")]
+    pub pairs_from: Option<PathBuf>,
     /// Timed steps per side (after one warm-up step); the median is reported.
     #[arg(long, default_value_t = 3)]
     pub steps: usize,
@@ -65,11 +80,17 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs[xs.len() / 2]
 }
 
-/// The benchmarked model and its HF config.json.
-fn load_model(
-    args: &TrainArgs,
-    device: tch::Device,
-) -> anyhow::Result<(String, Box<dyn PolicyModel>, serde_json::Value, i64)> {
+/// The benchmarked model, its HF config.json, its vocabulary and (read from a file) its
+/// pairs of `--pairs-from`.
+type Benched = (
+    String,
+    Box<dyn PolicyModel>,
+    serde_json::Value,
+    i64,
+    Option<Vec<TokenizedPair>>,
+);
+
+fn load_model(args: &TrainArgs, device: tch::Device) -> anyhow::Result<Benched> {
     if let Some(preset) = &args.preset {
         let m = DecoderPolicy::random(preset, device).map_err(crate::exit::bad_input)?;
         let vocab = m.model.config().vocab_size;
@@ -79,6 +100,7 @@ fn load_model(
             Box::new(m),
             config,
             vocab,
+            None,
         ));
     }
     let model = match &args.model {
@@ -88,7 +110,53 @@ fn load_model(
     let policy = HfPolicy::load(&model, device).map_err(crate::exit::bad_input)?;
     let vocab = policy.loaded.model.config().vocab_size;
     let config = policy.loaded.hf_config.clone();
-    Ok((model, Box::new(policy), config, vocab))
+    let pairs = match &args.pairs_from {
+        Some(dir) => Some(prism_pairs(dir, &policy.loaded.chat, args)?),
+        None => None,
+    };
+    Ok((model, Box::new(policy), config, vocab, pairs))
+}
+
+/// `--pairs` pairs of the PRISM folder `dir`, spread evenly over its pairs, encoded with `chat`
+/// and cut as training with max_prompt_length `--prompt-len` and max_length `--prompt-len +
+/// --completion-len` cuts them.
+fn prism_pairs(
+    dir: &Path,
+    chat: &ChatTokenizer,
+    args: &TrainArgs,
+) -> anyhow::Result<Vec<TokenizedPair>> {
+    let dataset = Dataset::load_for_pairs(dir).map_err(crate::exit::bad_input)?;
+    let options = PairOptions {
+        kind: KindFilter::All,
+        min_gap: 0.0,
+    };
+    let all = build_pairs(&dataset, options).pairs;
+    if all.len() < args.pairs {
+        return Err(crate::exit::bad_input(anyhow::anyhow!(
+            "{}: {} pairs, fewer than --pairs {}",
+            dir.display(),
+            all.len(),
+            args.pairs
+        )));
+    }
+    let picked: Vec<_> = (0..args.pairs)
+        .map(|i| all[i * all.len() / args.pairs].clone())
+        .collect();
+    let encoded = prefscope_study::worker::encode_with(chat, &picked)?;
+    let cut = Truncation::new(args.prompt_len + args.completion_len, args.prompt_len);
+    Ok(encoded
+        .into_iter()
+        .map(|p| {
+            let (prompt, chosen) = cut.apply(&p.prompt, &p.chosen);
+            let (_, rejected) = cut.apply(&p.prompt, &p.rejected);
+            TokenizedPair {
+                pair_id: p.pair_id.clone(),
+                prompt: prompt.to_vec(),
+                chosen: chosen.to_vec(),
+                rejected: rejected.to_vec(),
+            }
+        })
+        .collect())
 }
 
 /// Runs `tools/bench_train_torch.py` on the same shape and returns its JSON report.
@@ -134,15 +202,27 @@ pub fn run(args: &TrainArgs, json: bool) -> anyhow::Result<()> {
         )));
     }
     let device = prefscope_train::parse_device(&args.device).map_err(crate::exit::bad_input)?;
-    let (model, policy, hf_config, vocab) = load_model(args, device)?;
-    let shape = BenchShape {
+    let (model, policy, hf_config, vocab, real) = load_model(args, device)?;
+    let mut shape = BenchShape {
         pairs: args.pairs,
         prompt_len: args.prompt_len,
         completion_len: args.completion_len,
         vocab,
     };
-    let pairs = random_pairs(&shape, 0);
-    let tokens = 2 * args.pairs * (args.prompt_len + args.completion_len);
+    let pairs = real.unwrap_or_else(|| random_pairs(&shape, 0));
+    // Real pairs: the shape is the longest prompt and completion (the batch is padded to them).
+    if args.pairs_from.is_some() {
+        shape.prompt_len = pairs.iter().map(|p| p.prompt.len()).max().unwrap_or(0);
+        shape.completion_len = pairs
+            .iter()
+            .map(|p| p.chosen.len().max(p.rejected.len()))
+            .max()
+            .unwrap_or(0);
+    }
+    let tokens: usize = pairs
+        .iter()
+        .map(|p| 2 * p.prompt.len() + p.chosen.len() + p.rejected.len())
+        .sum();
 
     // PyTorch first (its own process), then prefscope, on the same machine and shape.
     let torch = match args.skip_pytorch {
@@ -179,10 +259,22 @@ pub fn run(args: &TrainArgs, json: bool) -> anyhow::Result<()> {
     if json {
         return crate::output::print_json(&report);
     }
+    let lengths = match &args.pairs_from {
+        Some(dir) => format!(
+            "{} pairs of {} ({tokens} tokens, at most {} + {} per sequence)",
+            args.pairs,
+            dir.display(),
+            shape.prompt_len,
+            shape.completion_len
+        ),
+        None => format!(
+            "{} pairs x {} tokens",
+            args.pairs,
+            args.prompt_len + args.completion_len
+        ),
+    };
     println!(
-        "train: DPO step (fwd+bwd+AdamW), {} pairs x {} tokens, {precision} on {}, {} threads, median of {}",
-        args.pairs,
-        args.prompt_len + args.completion_len,
+        "train: DPO step (fwd+bwd+AdamW), {lengths}, {precision} on {}, {} threads, median of {}",
         args.device,
         tch::get_num_threads(),
         args.steps
