@@ -31,7 +31,7 @@
 //! ([`prefscope_stats::seeds_needed`]); empty with one seed, a std of 0 or a mean of 0.
 //! Verdicts: [`crate::verdict`].
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use prefscope_data::Groups;
 use prefscope_predict::Predictions;
@@ -441,15 +441,20 @@ fn cell_effects(
             run_list()
         ))
     })?;
-    // Each run's outcomes resolved to (user, group, correct); pairs outside both groups drop.
-    let mut users: [BTreeSet<&str>; 2] = [BTreeSet::new(), BTreeSet::new()];
-    let mut resolved: Vec<[Vec<(&str, bool)>; 2]> = Vec::with_capacity(cell.seeds.len());
-    for (_, a, b) in &cell.seeds {
-        let mut both: [Vec<(&str, bool)>; 2] = [Vec::new(), Vec::new()];
+    // Each run's outcomes resolved to (user number, correct); pairs of users in neither group
+    // drop. One hash lookup per outcome (its pair); the user's group is looked up once.
+    const UNSEEN: u8 = 3;
+    const OUTSIDE: u8 = 2;
+    let mut user_group = vec![UNSEEN; pairs.n_users()];
+    let mut seen_by = vec![u32::MAX; pairs.len()];
+    let mut resolved: Vec<[Vec<(u32, bool)>; 2]> = Vec::with_capacity(cell.seeds.len());
+    for (k, (_, a, b)) in cell.seeds.iter().enumerate() {
+        let mut both: [Vec<(u32, bool)>; 2] = [Vec::new(), Vec::new()];
         for (m, run) in [a, b].into_iter().enumerate() {
-            let mut seen: HashSet<&str> = HashSet::with_capacity(run.outcomes.len());
+            let stamp = (2 * k + m) as u32;
+            both[m].reserve(run.outcomes.len());
             for (i, o) in run.outcomes.iter().enumerate() {
-                let user = pairs.user_of(&o.pair_id).ok_or_else(|| {
+                let p = pairs.pair(&o.pair_id).ok_or_else(|| {
                     ReportError::Runs(format!(
                         "{}: pair {:?} of run {:?} is not in the pair file",
                         run.origin(i),
@@ -457,7 +462,7 @@ fn cell_effects(
                         run.run_id
                     ))
                 })?;
-                if !seen.insert(&o.pair_id) {
+                if seen_by[p] == stamp {
                     return Err(ReportError::Runs(format!(
                         "{}: run {:?} evaluated pair {:?} twice",
                         run.origin(i),
@@ -465,13 +470,28 @@ fn cell_effects(
                         o.pair_id
                     )));
                 }
-                if let Some(&g) = members.get(user) {
-                    users[g as usize].insert(user);
-                    both[m].push((user, o.correct));
+                seen_by[p] = stamp;
+                let u = pairs.user_number(p);
+                if user_group[u] == UNSEEN {
+                    user_group[u] = match members.get(pairs.user_name(u)) {
+                        Some(g) => *g as u8,
+                        None => OUTSIDE,
+                    };
+                }
+                if user_group[u] != OUTSIDE {
+                    both[m].push((u as u32, o.correct));
                 }
             }
         }
         resolved.push(both);
+    }
+    // Clusters: group A's users then group B's, each sorted by user id, so the draws do not
+    // depend on the order of runs or outcomes.
+    let mut users: [Vec<(&str, usize)>; 2] = [Vec::new(), Vec::new()];
+    for (u, &g) in user_group.iter().enumerate() {
+        if g < OUTSIDE {
+            users[g as usize].push((pairs.user_name(u), u));
+        }
     }
     for (g, name) in [(0, "A"), (1, "B")] {
         if users[g].is_empty() {
@@ -483,26 +503,30 @@ fn cell_effects(
             )));
         }
     }
+    users[0].sort_unstable();
+    users[1].sort_unstable();
     let n_a = users[0].len();
     let n_clusters = n_a + users[1].len();
-    let index: HashMap<&str, usize> = users[0]
-        .iter()
-        .chain(users[1].iter())
-        .enumerate()
-        .map(|(i, &u)| (u, i))
-        .collect();
+    let mut cluster = vec![u32::MAX; pairs.n_users()];
+    for (c, &(_, u)) in users[0].iter().chain(users[1].iter()).enumerate() {
+        cluster[u] = c as u32;
+    }
     let n_seeds = cell.seeds.len();
     let mut sums = vec![0.0; n_seeds * n_clusters * Q];
     for (s, both) in resolved.iter().enumerate() {
         for (m, list) in both.iter().enumerate() {
-            for &(user, correct) in list {
-                let at = (s * n_clusters + index[user]) * Q + 2 * m;
-                sums[at] += correct as u8 as f64;
+            for &(u, correct) in list {
+                let at = (s * n_clusters + cluster[u as usize] as usize) * Q + 2 * m;
+                sums[at] += f64::from(u8::from(correct));
                 sums[at + 1] += 1.0;
             }
         }
     }
-    let ordered: Vec<&str> = users[0].iter().chain(users[1].iter()).copied().collect();
+    let ordered: Vec<&str> = users[0]
+        .iter()
+        .chain(users[1].iter())
+        .map(|u| u.0)
+        .collect();
     for (s, (seed, a, b)) in cell.seeds.iter().enumerate() {
         for (m, run) in [a, b].into_iter().enumerate() {
             let missing: Vec<usize> = (0..n_clusters)

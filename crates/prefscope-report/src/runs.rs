@@ -84,19 +84,24 @@ impl RunRecord {
 }
 
 /// Pair id → user id, from a pair file (the users are the clusters the bootstrap resamples).
+/// Pairs and users are numbered in insertion order, so the effects look up each outcome's pair
+/// once and everything after by index.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PairUsers {
-    users: HashMap<String, String>,
+    pair_index: HashMap<String, u32>,
+    /// User number of each pair.
+    pair_user: Vec<u32>,
+    user_index: HashMap<String, u32>,
+    users: Vec<String>,
 }
 
 impl PairUsers {
     pub fn from_pairs(pairs: &[Pair]) -> PairUsers {
-        PairUsers {
-            users: pairs
-                .iter()
-                .map(|p| (p.pair_id.clone(), p.user_id.clone()))
-                .collect(),
+        let mut p = PairUsers::default();
+        for pair in pairs {
+            p.insert(&pair.pair_id, &pair.user_id);
         }
+        p
     }
 
     /// Reads a prefscope pair file (`.parquet` or `.jsonl`).
@@ -104,20 +109,54 @@ impl PairUsers {
         Ok(PairUsers::from_pairs(&prefscope_data::read_pairs(path)?))
     }
 
+    /// Sets the user of `pair_id`, replacing any earlier one.
     pub fn insert(&mut self, pair_id: &str, user_id: &str) {
-        self.users.insert(pair_id.to_string(), user_id.to_string());
+        let next = self.users.len() as u32;
+        let u = *self.user_index.entry(user_id.to_string()).or_insert(next);
+        if u == next {
+            self.users.push(user_id.to_string());
+        }
+        match self.pair_index.get(pair_id) {
+            Some(&i) => self.pair_user[i as usize] = u,
+            None => {
+                self.pair_index
+                    .insert(pair_id.to_string(), self.pair_user.len() as u32);
+                self.pair_user.push(u);
+            }
+        }
     }
 
     pub fn user_of(&self, pair_id: &str) -> Option<&str> {
-        self.users.get(pair_id).map(String::as_str)
+        let i = self.pair(pair_id)?;
+        Some(&self.users[self.pair_user[i] as usize])
     }
 
+    /// Number of pairs.
     pub fn len(&self) -> usize {
-        self.users.len()
+        self.pair_user.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.users.is_empty()
+        self.pair_user.is_empty()
+    }
+
+    /// The number of a pair.
+    pub(crate) fn pair(&self, pair_id: &str) -> Option<usize> {
+        self.pair_index.get(pair_id).map(|&i| i as usize)
+    }
+
+    /// The user number of pair number `i`.
+    pub(crate) fn user_number(&self, i: usize) -> usize {
+        self.pair_user[i] as usize
+    }
+
+    /// The id of user number `u`.
+    pub(crate) fn user_name(&self, u: usize) -> &str {
+        &self.users[u]
+    }
+
+    pub(crate) fn n_users(&self) -> usize {
+        self.users.len()
     }
 }
 

@@ -10,7 +10,8 @@
 //! are drawn within their stratum (group A users among group A users), so group sizes stay
 //! those of the design.
 //!
-//! Draw order, one `ChaCha8Rng` seeded by the caller: per replicate, `n_seeds` seed indices;
+//! Draw order, one `ChaCha8Rng` seeded by the caller, each index from one 64-bit draw by
+//! multiply-shift: per replicate, `n_seeds` seed indices;
 //! then, with [`ClusterDraw::Shared`], one draw of each stratum's clusters used by every drawn
 //! seed, or with [`ClusterDraw::PerSeed`], one draw per drawn seed in draw order.
 //!
@@ -24,7 +25,7 @@
 //! few seeds the percentile interval of the seed level errs narrow (a mean of 5 values has
 //! t₄ tails, not normal ones). prefscope-report's tests measure both.
 
-use rand::{Rng, SeedableRng};
+use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::{invalid, StatsError};
@@ -93,23 +94,35 @@ impl SeedClusterSums<'_> {
     }
 
     /// Per stratum and quantity, the sums of seed `s` weighted by `w` (one weight per cluster),
-    /// into `out[stratum * n_quantities + q]`.
+    /// into `out[stratum * n_quantities + q]`. (Plain index loops: this is the inner loop, and
+    /// it stays fast in unoptimised test builds too.)
     fn weighted(&self, s: usize, w: &[f64], out: &mut [f64]) {
         let nq = self.n_quantities;
-        let rows = &self.sums[s * self.n_clusters() * nq..(s + 1) * self.n_clusters() * nq];
+        let base = s * self.n_clusters() * nq;
         out.fill(0.0);
         for (k, r) in self.strata.iter().enumerate() {
-            let acc = &mut out[k * nq..(k + 1) * nq];
-            for c in r.clone() {
+            let o = k * nq;
+            let mut c = r.start;
+            while c < r.end {
                 let wc = w[c];
                 if wc != 0.0 {
-                    for (a, x) in acc.iter_mut().zip(&rows[c * nq..(c + 1) * nq]) {
-                        *a += wc * x;
+                    let row = base + c * nq;
+                    let mut q = 0;
+                    while q < nq {
+                        out[o + q] += wc * self.sums[row + q];
+                        q += 1;
                     }
                 }
+                c += 1;
             }
         }
     }
+}
+
+/// A uniform index in `0..n` by Lemire's multiply-shift of one 64-bit draw (bias below
+/// n / 2^64, far under any Monte-Carlo error here).
+fn index(rng: &mut ChaCha8Rng, n: usize) -> usize {
+    ((rng.next_u64() as u128 * n as u128) >> 64) as usize
 }
 
 /// Settings of [`two_level_bootstrap`].
@@ -199,7 +212,7 @@ where
         for r in data.strata {
             let n = r.len();
             for _ in 0..n {
-                w[r.start + rng.random_range(0..n)] += 1.0;
+                w[r.start + index(rng, n)] += 1.0;
             }
         }
     };
@@ -207,7 +220,7 @@ where
         drawn.clear();
         seed_count.fill(0);
         for _ in 0..n_seeds {
-            let s = rng.random_range(0..n_seeds);
+            let s = index(&mut rng, n_seeds);
             drawn.push(s);
             seed_count[s] += 1;
         }

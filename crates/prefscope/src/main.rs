@@ -68,6 +68,9 @@ pub enum Command {
     /// A study's report: one self-contained index.html (summary, forest plot, per-seed diffs,
     /// cross-evaluation, training curves, diagnostics) and the effects tables.
     Report(commands::torch::Forward),
+    /// Split effects from per-pair outcomes of runs made anywhere: per-seed diffs, two-level
+    /// bootstrap CIs, p-values, Holm/BH, verdicts against W2/OL predictions.
+    Effects(commands::effects::Args),
     /// Benchmarks that time prefscope against its reference implementation in the same run.
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),

@@ -19,6 +19,8 @@ pub enum BenchCommand {
     Train(super::torch::Forward),
     /// The study machinery: plan, store and status of a 10,000-run grid, against their targets.
     Study(super::torch::Forward),
+    /// `prefscope effects` on 150 synthetic runs x 3,000 held-out pairs, against its 5 s target.
+    Effects(super::bench_effects::Args),
 }
 
 #[derive(Debug, clap::Args)]
@@ -44,6 +46,7 @@ pub fn run(cmd: &BenchCommand, json: bool) -> anyhow::Result<()> {
         BenchCommand::Ingest(args) => ingest(args, json),
         BenchCommand::Train(args) => super::torch::forward("bench train", args, json),
         BenchCommand::Study(args) => super::torch::forward("bench study", args, json),
+        BenchCommand::Effects(args) => super::bench_effects::run(args, json),
     }
 }
 

@@ -1,8 +1,10 @@
 //! One module per subcommand; `run` dispatches.
 
 pub mod bench;
+pub mod bench_effects;
 pub mod data;
 pub mod demo;
+pub mod effects;
 pub mod fit;
 pub mod import;
 pub mod pairs;
@@ -29,6 +31,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Train(args) => torch::forward("train", args, cli.json),
         Command::Logprobs(args) => torch::forward("logprobs", args, cli.json),
         Command::Model(args) => torch::forward("model", args, cli.json),
+        Command::Effects(args) => effects::run(args, cli.json),
         Command::Bench(cmd) => bench::run(cmd, cli.json),
         Command::Study(args) => torch::forward("study", args, cli.json),
         Command::Report(args) => torch::forward("report", args, cli.json),
