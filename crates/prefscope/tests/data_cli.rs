@@ -356,15 +356,31 @@ fn every_command_has_help() {
 }
 
 #[test]
-fn demo_writes_everything_it_names() {
+fn demo_data_steps_write_everything_they_name() {
     let dir = tempfile::tempdir().unwrap();
     let report = stdout_json(&prefscope(
-        &["--json", "demo", "--users", "80", "--out", "demo"],
+        &[
+            "--json",
+            "demo",
+            "--data-only",
+            "--users",
+            "300",
+            "--out",
+            "demo",
+        ],
         dir.path(),
     ));
     for key in ["prism", "pairs", "splits", "summary"] {
         let path = dir.path().join(report[key].as_str().unwrap());
         assert!(path.exists(), "{key}: {}", path.display());
     }
+    for key in ["w2", "ol"] {
+        let path = dir
+            .path()
+            .join(report["predictions"][key].as_str().unwrap());
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("\"splits\""), "{key}: {text}");
+    }
     assert!(report["within_pairs"].as_u64().unwrap() > 0);
+    assert!(report.get("report").is_none(), "--data-only trains nothing");
 }

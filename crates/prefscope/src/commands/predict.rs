@@ -58,7 +58,8 @@ pub struct OlArgs {
     pub common: Common,
 }
 
-fn execute(c: &Common, spec: ModelSpec, json_out: bool) -> anyhow::Result<()> {
+/// Fits the model, writes the predicted directions to `c.out`, and returns both.
+pub fn fit_and_write(c: &Common, spec: ModelSpec) -> anyhow::Result<Prediction> {
     let (_spec, defs, data, pairs) = super::splits::load_inputs(&c.prism, c.spec.as_ref(), c.kind)?;
     let table = PairTable::build(&defs, &data, &pairs).map_err(|e| match e {
         PredictError::NoPairs => bad_input(anyhow::anyhow!(
@@ -78,10 +79,16 @@ fn execute(c: &Common, spec: ModelSpec, json_out: bool) -> anyhow::Result<()> {
         alpha: c.alpha,
         adjustment,
     };
-    let Prediction { fit, predictions } = predict(&table, spec, &opts).map_err(bad_input)?;
-    predictions
+    let prediction = predict(&table, spec, &opts).map_err(bad_input)?;
+    prediction
+        .predictions
         .write(&c.out)
         .with_context(|| format!("writing {}", c.out.display()))?;
+    Ok(prediction)
+}
+
+fn execute(c: &Common, spec: ModelSpec, json_out: bool) -> anyhow::Result<()> {
+    let Prediction { fit, predictions } = fit_and_write(c, spec)?;
     if json_out {
         return crate::output::print_json(&predictions);
     }

@@ -17,7 +17,7 @@ pub struct Forward {
 }
 
 /// The `prefscope-torch` binary next to this one (`PREFSCOPE_TORCH` overrides).
-fn torch_binary() -> anyhow::Result<PathBuf> {
+pub(crate) fn torch_binary() -> anyhow::Result<PathBuf> {
     if let Some(p) = std::env::var_os("PREFSCOPE_TORCH") {
         return Ok(PathBuf::from(p));
     }
