@@ -316,6 +316,19 @@ fn status_json_has_the_documented_shape() {
     );
 }
 
+/// Fails (never skips) when no Slurm answers: the tests need the one tools/slurm-up.sh starts.
+fn require_slurm() {
+    let ok = Command::new("sinfo")
+        .arg("-h")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "no Slurm here: start one with tools/slurm-up.sh (as .ci/run does)"
+    );
+}
+
 /// Slurm's state of one array task (`JOBID_TASK`), from `squeue --states=all`.
 fn slurm_state(task: &str) -> String {
     let out = Command::new("squeue")
@@ -338,15 +351,7 @@ fn slurm_state(task: &str) -> String {
 
 #[test]
 fn slurm_cancelled_tasks_are_lost_and_complete_finishes_exactly_those() {
-    let ok = Command::new("sinfo")
-        .arg("-h")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    assert!(
-        ok,
-        "no Slurm here: start one with tools/slurm-up.sh (as .ci/run does)"
-    );
+    require_slurm();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     data_and_model(dir);
@@ -466,15 +471,7 @@ lr = 1e-3
 /// store, a restart in Slurm, and the same held-out outcomes as a run never interrupted.
 #[test]
 fn slurm_usr2_checkpoints_requeues_and_resumes() {
-    let ok = Command::new("sinfo")
-        .arg("-h")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    assert!(
-        ok,
-        "no Slurm here: start one with tools/slurm-up.sh (as .ci/run does)"
-    );
+    require_slurm();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     data_and_model(dir);
