@@ -5,8 +5,14 @@
 //! `e = d / s`, `n` seeds, `df = n − 1`, `c = t_{1−α/2, df}` and noncentrality `e √n`,
 //! power = P(T > c) + P(T < −c). The number of seeds is the smallest integer `n ≥ 2` reaching
 //! the target power; the continuous root (what `TTestPower.solve_power` returns) is reported too.
+//!
+//! Tiny effects need huge n, where the exact search is slow and statrs' t quantile loses
+//! accuracy (at df = 1e7 it returns 1.83 for the 0.975 quantile, not 1.96). Past
+//! [`EXACT_UP_TO`] seeds by the normal approximation, the answer is Guenther's (1981)
+//! approximation `n = ((z_{1−α/2} + z_{power}) / e)² + z²_{1−α/2} / 2`, within one seed of the
+//! exact root there (tested at the switch).
 
-use crate::dist::{noncentral_t_cdf, t_quantile};
+use crate::dist::{noncentral_t_cdf, normal_cdf, normal_quantile, t_quantile};
 use crate::error::{invalid, StatsError};
 
 /// Power of the two-sided one-sample t test with `n` observations (n > 1, may be fractional),
@@ -29,6 +35,10 @@ pub fn t_test_power(effect_size: f64, n: f64, alpha: f64) -> Result<f64, StatsEr
     }
     Ok((1.0 - noncentral_t_cdf(crit, df, nc)?) + noncentral_t_cdf(-crit, df, nc)?)
 }
+
+/// Above this many seeds (Guenther's approximation) [`seeds_needed`] answers with the
+/// approximation instead of the exact noncentral-t root.
+pub const EXACT_UP_TO: f64 = 1e4;
 
 /// How many seeds a design needs.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -60,6 +70,21 @@ pub fn seeds_needed(d: f64, s: f64, alpha: f64, power: f64) -> Result<SeedsNeede
         return Err(invalid("power", "must exceed alpha"));
     }
     let e = (d / s).abs();
+    let z_a = normal_quantile(1.0 - alpha / 2.0)?;
+    let approx = ((z_a + normal_quantile(power)?) / e).powi(2) + z_a * z_a / 2.0;
+    if approx > 1e9 {
+        return Err(invalid("d", "effect too small: more than 1e9 seeds needed"));
+    }
+    if approx > EXACT_UP_TO {
+        let n = approx.ceil();
+        let nc = e * n.sqrt();
+        return Ok(SeedsNeeded {
+            effect_size: e,
+            n_exact: approx,
+            n: n as usize,
+            achieved_power: normal_cdf(nc - z_a)? + normal_cdf(-nc - z_a)?,
+        });
+    }
     let f = |n: f64| t_test_power(e, n, alpha).map(|p| p - power);
     // Power rises with n; bracket the root then bisect.
     let mut lo = 1.0 + 1e-6;
@@ -92,4 +117,28 @@ pub fn seeds_needed(d: f64, s: f64, alpha: f64, power: f64) -> Result<SeedsNeede
         n,
         achieved_power: t_test_power(e, n as f64, alpha)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiny_effects_get_guenthers_approximation_quickly() {
+        // Just below and above the switch the two answers agree to one seed.
+        let z = normal_quantile(0.975).unwrap() + normal_quantile(0.8).unwrap();
+        let at = |n: f64| z / (n - 1.92).sqrt();
+        let below = seeds_needed(at(9_000.0), 1.0, 0.05, 0.8).unwrap();
+        let above = seeds_needed(at(11_000.0), 1.0, 0.05, 0.8).unwrap();
+        assert!((below.n as f64 - 9_000.0).abs() <= 1.0, "{below:?}");
+        assert!((above.n as f64 - 11_000.0).abs() <= 1.0, "{above:?}");
+        assert!(
+            above.achieved_power >= 0.8 && above.achieved_power < 0.8005,
+            "{above:?}"
+        );
+        // Formerly minutes or more (a search to df ~ 1e8 through statrs' t quantile).
+        let r = seeds_needed(1e-5, 0.04, 0.05, 0.8).unwrap();
+        assert!((r.n as f64 / 1.2558e8 - 1.0).abs() < 1e-3, "{r:?}");
+        assert!(seeds_needed(1e-7, 0.04, 0.05, 0.8).is_err());
+    }
 }
