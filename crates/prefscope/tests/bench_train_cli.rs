@@ -1,0 +1,84 @@
+//! `prefscope bench train --pairs-from`: the DPO step timed on real pairs of a PRISM folder (the
+//! tiny study model of prefscope-study's fixture on a small simulated folder), cut as training
+//! cuts them (max_prompt_length `--prompt-len`, max_length `--prompt-len + --completion-len`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+fn run(args: &[&str], dir: &Path) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_prefscope"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn tiny_model() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../prefscope-study/tests/fixtures/tiny/model")
+        .canonicalize()
+        .unwrap()
+}
+
+#[test]
+fn bench_train_times_real_pairs_cut_as_training_cuts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = run(
+        &["simulate", "--users", "8", "--seed", "3", "--out", "prism"],
+        dir.path(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let model = tiny_model();
+    let args = |pairs: &str| {
+        vec![
+            "bench".to_string(),
+            "train".into(),
+            "--model".into(),
+            model.display().to_string(),
+            "--pairs-from".into(),
+            "prism".into(),
+            "--pairs".into(),
+            pairs.into(),
+            "--prompt-len".into(),
+            "16".into(),
+            "--completion-len".into(),
+            "8".into(),
+            "--steps".into(),
+            "2".into(),
+            "--skip-pytorch".into(),
+        ]
+    };
+    let mut json = args("4");
+    json.insert(0, "--json".into());
+    let refs: Vec<&str> = json.iter().map(String::as_str).collect();
+    let (code, out, err) = run(&refs, dir.path());
+    assert_eq!(code, 0, "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    // Every simulated prompt renders to more than 16 tokens and every response to more than 8,
+    // so each of the 4 pairs is cut to 16 prompt tokens and 8 per completion: 2·16 + 8 + 8.
+    assert_eq!(report["shape"]["pairs"], 4);
+    assert_eq!(report["shape"]["prompt_len"], 16);
+    assert_eq!(report["shape"]["completion_len"], 8);
+    assert_eq!(report["tokens_per_step"], 4 * (2 * 16 + 8 + 8));
+    let secs = report["prefscope"]["step_secs"].as_array().unwrap();
+    assert_eq!(secs.len(), 2);
+    assert!(secs.iter().all(|s| s.as_f64().unwrap() > 0.0), "{report}");
+
+    // more pairs than the folder has, and real pairs without --skip-pytorch: bad input
+    let refs = args("100000");
+    let refs: Vec<&str> = refs.iter().map(String::as_str).collect();
+    let (code, _, err) = run(&refs, dir.path());
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("fewer than --pairs 100000"), "{err}");
+    let without: Vec<&str> = refs[..refs.len() - 1].to_vec();
+    let (code, _, err) = run(&without, dir.path());
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--skip-pytorch"), "{err}");
+}
