@@ -19,6 +19,13 @@
 //! split (a study's runs do: the held-out users depend on the data seed only). The bootstrap of
 //! split × treatment draws from a `ChaCha8Rng` seeded by [`cell_seed`] of the configured seed,
 //! the treatment and the split, so each row is reproducible alone and in any thread order.
+//! Its coverage of the true mean diff, measured on synthetic worlds (400 replications each,
+//! `prefscope_report::synthetic`): 95.8% with the notes' 5 seeds, 150 users per group and a
+//! seed std of 3.3 points; 96.3% in the calibration test (10 seeds, 30 users per group). It
+//! errs narrow when training noise dominates and seeds are few (seed std 12 points, users
+//! nearly alike: 84% with 5 seeds, 92% with 10), the percentile interval of a mean of few
+//! values; read `x_of_n` and `seeds_needed` beside it. The specificity interval errs wide
+//! (about 99.8%): users' difficulty cancels in it, leaving pair noise, counted at both levels.
 //!
 //! `p_value` is two-sided for mean diff = 0. When the treatment has random splits (names
 //! starting with [`EffectsConfig::random_prefix`]), their mean diffs are the empirical null
