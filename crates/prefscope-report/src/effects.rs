@@ -28,9 +28,18 @@
 //! (about 99.8%): users' difficulty cancels in it, leaving pair noise, counted at both levels.
 //!
 //! `p_value` is two-sided for mean diff = 0. When the treatment has random splits (names
-//! starting with [`EffectsConfig::random_prefix`]), their mean diffs are the empirical null
-//! ([`prefscope_stats::empirical_p_value`]; a random split is compared with the others), and
-//! `p_source` is `random-splits`; otherwise it is the two-level bootstrap's
+//! starting with [`EffectsConfig::random_prefix`]), they are the empirical null: each split's
+//! `z` = mean diff / its two-level bootstrap standard error, and with `K >= 2` random splits
+//! `p_value` reads `z` against the random splits' z values as a normal sample of unknown mean
+//! and spread ([`prefscope_stats::parametric_null_p_value`], the prediction-interval t test;
+//! `p_source` is `random-splits`), and `p_rank` beside it is the rank p-value of the mean diff
+//! among the random splits' ([`prefscope_stats::empirical_p_value`]), which assumes nothing
+//! but can never go below `1 / (K + 1)`. A random split is compared with the others. With one
+//! random split only, or z values without spread, `p_value` is the rank p-value
+//! (`random-splits-rank`). Why parametric: a study affords few random splits (each costs a
+//! split's runs), and with the rank p-value 8 of them never reach 0.05 after Holm; z, not the
+//! raw diff, because random splits sized like different real splits differ in spread.
+//! Without random splits `p_value` is the two-level bootstrap's
 //! ([`prefscope_stats::bootstrap_p_value`]) and `p_source` is `bootstrap`. Holm and BH adjust
 //! across the splits of one treatment, the random splits apart in a family of their own (they
 //! are the null sample, not hypotheses). `seeds_needed` is the number of seeds a two-sided
@@ -43,8 +52,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use prefscope_data::Groups;
 use prefscope_predict::Predictions;
 use prefscope_stats::{
-    adjust, empirical_p_value, seeds_needed, two_level_bootstrap, Adjustment, ClusterDraw,
-    SeedClusterSums, TwoLevelBootstrap, TwoLevelOptions,
+    adjust, empirical_p_value, parametric_null_p_value, seeds_needed, two_level_bootstrap,
+    Adjustment, ClusterDraw, SeedClusterSums, TwoLevelBootstrap, TwoLevelOptions,
 };
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -180,8 +189,10 @@ pub struct EffectRow {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PSource {
-    /// The empirical null of the treatment's random splits.
+    /// The treatment's random splits, their z values read as a normal sample.
     RandomSplits,
+    /// The rank of the mean diff among the random splits' (one random split, or no spread).
+    RandomSplitsRank,
     /// The two-level bootstrap.
     Bootstrap,
 }
@@ -190,6 +201,7 @@ impl PSource {
     pub fn as_str(self) -> &'static str {
         match self {
             PSource::RandomSplits => "random-splits",
+            PSource::RandomSplitsRank => "random-splits-rank",
             PSource::Bootstrap => "bootstrap",
         }
     }
@@ -219,6 +231,10 @@ pub struct SummaryRow {
     pub p_source: PSource,
     /// Random splits in the empirical null (0 with the bootstrap p-value).
     pub n_null: usize,
+    /// `mean_diff` over its two-level bootstrap standard error; `None` when that is 0.
+    pub z: Option<f64>,
+    /// The rank p-value among the random splits' mean diffs; `None` without random splits.
+    pub p_rank: Option<f64>,
     pub seeds_needed: Option<usize>,
     pub mean_diff_common: f64,
     pub common_ci_low: f64,
@@ -673,6 +689,8 @@ fn summarize(
             ),
             p_source: PSource::Bootstrap,
             n_null: 0,
+            z: (d.std_error > 0.0).then(|| mean_diff / d.std_error),
+            p_rank: None,
             seeds_needed: std_diff.and_then(|s| {
                 seeds_needed(mean_diff, s, config.alpha, config.power)
                     .ok()
@@ -688,15 +706,15 @@ fn summarize(
         });
     }
     // Empirical null per treatment.
-    let mut random: HashMap<(&str, &str), f64> = HashMap::new();
+    let mut random: HashMap<(&str, &str), (f64, Option<f64>)> = HashMap::new();
     for row in &rows {
         if config.is_random(&row.split) {
-            random.insert((&row.treatment, &row.split), row.mean_diff);
+            random.insert((&row.treatment, &row.split), (row.mean_diff, row.z));
         }
     }
-    let mut pvals: Vec<(f64, PSource, usize)> = Vec::with_capacity(rows.len());
+    let mut pvals: Vec<NullP> = Vec::with_capacity(rows.len());
     for row in &rows {
-        let pool: Vec<f64> = match config.null_pools.get(&row.split) {
+        let pool: Vec<(f64, Option<f64>)> = match config.null_pools.get(&row.split) {
             Some(names) => names
                 .iter()
                 .filter(|n| **n != row.split)
@@ -713,7 +731,7 @@ fn summarize(
                 })
                 .collect::<Result<_>>()?,
             None => {
-                let mut v: Vec<(&str, f64)> = random
+                let mut v: Vec<(&str, (f64, Option<f64>))> = random
                     .iter()
                     .filter(|((t, s), _)| *t == row.treatment && *s != row.split)
                     .map(|((_, s), &m)| (*s, m))
@@ -722,21 +740,13 @@ fn summarize(
                 v.into_iter().map(|(_, m)| m).collect()
             }
         };
-        pvals.push(if pool.is_empty() {
-            (row.p_value, PSource::Bootstrap, 0)
-        } else {
-            let p =
-                empirical_p_value(row.mean_diff, &pool).map_err(ReportError::stats(format!(
-                    "split {:?} treatment {:?}: empirical null",
-                    row.split, row.treatment
-                )))?;
-            (p, PSource::RandomSplits, pool.len())
-        });
+        pvals.push(null_p(row, &pool)?);
     }
-    for (row, (p, source, k)) in rows.iter_mut().zip(pvals) {
-        row.p_value = p;
-        row.p_source = source;
-        row.n_null = k;
+    for (row, np) in rows.iter_mut().zip(pvals) {
+        row.p_value = np.p;
+        row.p_source = np.source;
+        row.n_null = np.k;
+        row.p_rank = np.rank;
     }
     // Holm and BH per treatment, random splits in a family of their own.
     let mut families: BTreeMap<(&str, bool), Vec<usize>> = BTreeMap::new();
@@ -776,6 +786,54 @@ fn summarize(
         }
     }
     Ok(rows)
+}
+
+/// A split's p-value against its null pool.
+struct NullP {
+    p: f64,
+    source: PSource,
+    k: usize,
+    rank: Option<f64>,
+}
+
+/// The p-value of `row` against the (mean diff, z) of its null pool: the bootstrap's when the
+/// pool is empty, else the parametric null's when it can be formed, else the rank p-value.
+fn null_p(row: &SummaryRow, pool: &[(f64, Option<f64>)]) -> Result<NullP> {
+    if pool.is_empty() {
+        return Ok(NullP {
+            p: row.p_value,
+            source: PSource::Bootstrap,
+            k: 0,
+            rank: None,
+        });
+    }
+    let ctx = || {
+        format!(
+            "split {:?} treatment {:?}: empirical null",
+            row.split, row.treatment
+        )
+    };
+    let means: Vec<f64> = pool.iter().map(|m| m.0).collect();
+    let rank = empirical_p_value(row.mean_diff, &means).map_err(ReportError::stats(ctx()))?;
+    let zs: Option<Vec<f64>> = pool.iter().map(|m| m.1).collect();
+    let parametric = match (row.z, zs) {
+        (Some(z), Some(zs)) => parametric_null_p_value(z, &zs).ok(),
+        _ => None,
+    };
+    Ok(match parametric {
+        Some(p) => NullP {
+            p,
+            source: PSource::RandomSplits,
+            k: pool.len(),
+            rank: Some(rank),
+        },
+        None => NullP {
+            p: rank,
+            source: PSource::RandomSplitsRank,
+            k: pool.len(),
+            rank: Some(rank),
+        },
+    })
 }
 
 /// Fills each per-seed row's `sign_verdict` from its summary row's prediction.

@@ -232,13 +232,14 @@ fn headline(h: &mut String, page: &Page) {
         .iter()
         .filter(|r| is_random(page, &r.split))
         .count();
-    let source = if fx
-        .summary
-        .iter()
-        .any(|r| r.p_source == PSource::RandomSplits)
-    {
+    let source = if fx.summary.iter().any(|r| {
+        matches!(
+            r.p_source,
+            PSource::RandomSplits | PSource::RandomSplitsRank
+        )
+    }) {
         format!(
-            "p-values: the empirical null of {n_random} random split(s) (their mean diffs), Holm and BH across the splits of each treatment."
+            "p-values: the empirical null of {n_random} random split(s): each split's mean diff over its bootstrap standard error (z), read against the random splits' z values as a normal sample (prediction-interval t test; the rank p-value among the random splits' diffs, which cannot go below 1/(K+1), is in summary.csv as p_rank), Holm and BH across the splits of each treatment."
         )
     } else {
         "p-values: the two-level bootstrap (no random splits in this study), Holm and BH across the splits of each treatment.".into()

@@ -146,6 +146,8 @@ pub fn summary_columns(rows: &[SummaryRow]) -> Columns {
         ("sign_verdict", s(rows, |r| r.sign_verdict.to_string())),
         ("p_source", s(rows, |r| r.p_source.as_str().to_string())),
         ("n_null", u(rows, |r| r.n_null as u64)),
+        ("z", fo(rows, |r| r.z)),
+        ("p_rank", fo(rows, |r| r.p_rank)),
         (
             "seeds_needed",
             Values::U64(

@@ -325,27 +325,34 @@ fn random_splits_give_the_empirical_null() {
         ..EffectsConfig::default()
     };
     let fx = compute_effects(&world.runs, &world.pairs, &world.groups, None, &config).unwrap();
-    let random: Vec<(&str, f64)> = fx
+    let random: Vec<(&str, f64, f64)> = fx
         .summary
         .iter()
         .filter(|r| r.split.starts_with("random"))
-        .map(|r| (r.split.as_str(), r.mean_diff))
+        .map(|r| (r.split.as_str(), r.mean_diff, r.z.unwrap()))
         .collect();
     assert_eq!(random.len(), 19);
     for row in &fx.summary {
-        // (1 + #{|null| >= |observed|}) / (1 + K), a random split against the other 18.
-        let pool: Vec<f64> = random
+        // Rank: (1 + #{|null| >= |observed|}) / (1 + K), a random split against the other 18.
+        let pool: Vec<(f64, f64)> = random
             .iter()
-            .filter(|(s, _)| *s != row.split)
-            .map(|(_, m)| *m)
+            .filter(|(s, _, _)| *s != row.split)
+            .map(|(_, m, z)| (*m, *z))
             .collect();
         let extreme = pool
             .iter()
-            .filter(|m| m.abs() >= row.mean_diff.abs())
+            .filter(|(m, _)| m.abs() >= row.mean_diff.abs())
             .count();
-        let want = (1 + extreme) as f64 / (1 + pool.len()) as f64;
+        let rank = (1 + extreme) as f64 / (1 + pool.len()) as f64;
+        // Parametric: z against the pool's z values, t with K - 1 df scaled by sqrt(1 + 1/K).
+        let k = pool.len() as f64;
+        let m = pool.iter().map(|p| p.1).sum::<f64>() / k;
+        let sd = (pool.iter().map(|p| (p.1 - m).powi(2)).sum::<f64>() / (k - 1.0)).sqrt();
+        let t = (row.z.unwrap() - m).abs() / (sd * (1.0 + 1.0 / k).sqrt());
+        let want = 2.0 * prefscope_stats::dist::t_cdf(-t, k - 1.0).unwrap();
         assert_eq!(row.p_source, PSource::RandomSplits);
         assert_eq!(row.n_null, pool.len());
+        assert!(close(row.p_rank.unwrap(), rank), "{}", row.split);
         assert!(
             close(row.p_value, want),
             "{}: {} vs {want}",
@@ -354,10 +361,12 @@ fn random_splits_give_the_empirical_null() {
         );
         assert!(row.null_control == (row.split != "age"));
     }
-    // The planted split beats every random split: p = 1/20, and Holm over {age, region}
-    // leaves at most 0.1, so it is not detected by the random-split null at this size.
+    // The planted split beats every random split: its rank p is 1/20, and Holm over {age,
+    // region} leaves at most 0.1, so the rank p-value could not detect it at this size; the
+    // parametric null does (its z is far outside the random splits').
     let age = fx.summary.iter().find(|r| r.split == "age").unwrap();
-    assert!(close(age.p_value, 0.05), "{}", age.p_value);
+    assert!(close(age.p_rank.unwrap(), 0.05), "{:?}", age.p_rank);
+    assert!(age.p_holm < 1e-3, "{} (z {:?})", age.p_holm, age.z);
     assert!(age.ci_low > 0.0);
     // The random splits are a family of their own: Holm over 19.
     let rp: Vec<f64> = fx

@@ -42,8 +42,8 @@ pub use ks::{kolmogorov_sf, ks_uniform, KsTest};
 pub use link::Link;
 pub use logit::logit;
 pub use multiboot::{
-    bootstrap_p_value, empirical_p_value, two_level_bootstrap, ClusterDraw, SeedClusterSums,
-    TwoLevelBootstrap, TwoLevelOptions, TwoLevelStat,
+    bootstrap_p_value, empirical_p_value, parametric_null_p_value, two_level_bootstrap,
+    ClusterDraw, SeedClusterSums, TwoLevelBootstrap, TwoLevelOptions, TwoLevelStat,
 };
 pub use multitest::{adjust, benjamini_hochberg, holm, Adjustment};
 pub use ordered::{ordered_logit, OrderedOutcome};

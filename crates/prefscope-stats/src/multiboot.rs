@@ -334,6 +334,45 @@ pub fn empirical_p_value(observed: f64, null: &[f64]) -> Result<f64, StatsError>
     Ok((1 + extreme) as f64 / (1 + null.len()) as f64)
 }
 
+/// Two-sided p-value of a standardised statistic `z` (an estimate divided by its standard
+/// error) against `K >= 2` standardised statistics of null splits, read as a sample from a
+/// normal null of unknown mean and spread: with `m` and `s` the null values' mean and sample
+/// std (n − 1), `p = 2 T_{K−1}(−|z − m| / (s sqrt(1 + 1/K)))`, the prediction-interval t test
+/// (exact when the null values and `z` are independent draws of one normal distribution).
+/// Unlike [`empirical_p_value`] it is not bounded below by `1 / (K + 1)`, so a few null splits
+/// can calibrate a strong effect, at the price of the normal assumption (the rank p-value
+/// should be read beside it). Standardising first lets null splits of different sizes, whose
+/// raw statistics differ in spread, form one null. Errors for fewer than 2 null values, a
+/// non-finite value, or null values without spread.
+pub fn parametric_null_p_value(z: f64, null: &[f64]) -> Result<f64, StatsError> {
+    if null.len() < 2 {
+        return Err(invalid(
+            "null",
+            format!("expected at least 2 null values, found {}", null.len()),
+        ));
+    }
+    if !z.is_finite() {
+        return Err(invalid("observed", format!("{z} is not a finite number")));
+    }
+    if let Some(t) = null.iter().find(|t| !t.is_finite()) {
+        return Err(invalid("null", format!("{t} is not a finite number")));
+    }
+    let k = null.len() as f64;
+    let mean = null.iter().sum::<f64>() / k;
+    let var = null.iter().map(|t| (t - mean).powi(2)).sum::<f64>() / (k - 1.0);
+    if var.sqrt() <= 1e-12 * mean.abs().max(1.0) {
+        return Err(invalid(
+            "null",
+            format!(
+                "the {} null values are all equal ({mean}); no spread to scale by",
+                null.len()
+            ),
+        ));
+    }
+    let t = (z - mean).abs() / (var.sqrt() * (1.0 + 1.0 / k).sqrt());
+    Ok((2.0 * crate::dist::t_cdf(-t, k - 1.0)?).min(1.0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -449,5 +488,57 @@ mod tests {
         assert!((p - 0.6).abs() < 1e-15);
         assert_eq!(empirical_p_value(-9.0, &[0.0; 19]).unwrap(), 0.05);
         assert!(empirical_p_value(0.0, &[]).is_err());
+    }
+
+    #[test]
+    fn parametric_null_p_value_closed_form_and_errors() {
+        // Null {-1, 1}: mean 0, s = sqrt(2), K = 2, so t = |z| / (sqrt(2) sqrt(3/2)) = |z| / sqrt(3)
+        // on 1 degree of freedom (Cauchy: P(T <= -1) = 1/4). z = sqrt(3) gives p = 2 / 4.
+        let p = parametric_null_p_value(3f64.sqrt(), &[-1.0, 1.0]).unwrap();
+        assert!((p - 0.5).abs() < 1e-12, "{p}");
+        // The null's location and scale are what z is read against: shifting and scaling both
+        // leaves p unchanged.
+        let q = parametric_null_p_value(10.0 + 3.0 * 3f64.sqrt(), &[7.0, 13.0]).unwrap();
+        assert!((q - 0.5).abs() < 1e-12, "{q}");
+        assert_eq!(parametric_null_p_value(0.0, &[-1.0, 1.0]).unwrap(), 1.0);
+        assert!(parametric_null_p_value(0.0, &[1.0]).is_err());
+        assert!(parametric_null_p_value(f64::NAN, &[0.0, 1.0]).is_err());
+        let e = parametric_null_p_value(1.0, &[2.0, 2.0, 2.0]).unwrap_err();
+        assert!(e.to_string().contains("all equal"), "{e}");
+    }
+
+    /// Under the null (z and the K null values iid normal, any mean and spread) the p-value is
+    /// uniform: 2,000 replications with K = 8 pass the exact KS test at 1%. A z shifted by 4
+    /// null sds is detected (p < 0.05) in about 90% of replications, which the rank p-value with
+    /// K = 8 (never below 1/9) never is.
+    #[test]
+    fn parametric_null_p_value_is_uniform_under_the_null_and_detects_a_shift() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        // Box-Muller from the crate's own generator, so the test needs no distribution crate.
+        let mut normal = || {
+            let u1 = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+            let u2 = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+            (-2.0 * (1.0 - u1).ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+        };
+        let (mut ps, mut detected) = (Vec::new(), 0);
+        for r in 0..2000 {
+            let (mu, sigma) = (r as f64 * 0.01 - 10.0, 0.5 + (r % 7) as f64);
+            let null: Vec<f64> = (0..8).map(|_| mu + sigma * normal()).collect();
+            let z = mu + sigma * normal();
+            ps.push(parametric_null_p_value(z, &null).unwrap());
+            let shifted = parametric_null_p_value(z + 4.0 * sigma, &null).unwrap();
+            detected += usize::from(shifted < 0.05);
+        }
+        let ks = crate::ks::ks_uniform(&ps).unwrap();
+        assert!(
+            ks.p_value > 0.01,
+            "KS D = {} p = {}",
+            ks.statistic,
+            ks.p_value
+        );
+        // Power at a 4-sd shift with K = 8: P(|T| > t_{7, 0.975}) for T non-central t with 7
+        // degrees of freedom and non-centrality 4 / sqrt(9/8) = 3.77 is 0.898 (a 200,000-draw
+        // Monte Carlo); 1730..=1860 of 2,000 is that rate +-5 binomial sds (13.5 each).
+        assert!((1730..=1860).contains(&detected), "{detected} of 2000");
     }
 }

@@ -130,11 +130,18 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
     let k = fx
         .summary
         .iter()
-        .filter(|r| r.p_source == PSource::RandomSplits)
+        .filter(|r| {
+            matches!(
+                r.p_source,
+                PSource::RandomSplits | PSource::RandomSplitsRank
+            )
+        })
         .map(|r| r.n_null)
         .max();
     match k {
-        Some(k) => println!("p: empirical null of {k} random splits; CI: two-level bootstrap"),
+        Some(k) => println!(
+            "p: empirical null of {k} random splits (z against their z values; rank p in summary.csv); CI: two-level bootstrap"
+        ),
         None => println!(
             "p and CI: two-level bootstrap (seeds x held-out users, {} replicates, seed {})",
             fx.config.resamples, fx.config.seed
