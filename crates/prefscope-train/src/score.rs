@@ -45,7 +45,53 @@ pub struct ScoreOptions {
     pub per_token: bool,
 }
 
-/// Scores `pairs` with `model` in input order; `progress` is called with the pairs done so far.
+/// The padded row length of a pair under `t`: its longer side, prompt and completion kept.
+fn row_length(pair: &TokenizedPair, t: &Truncation) -> usize {
+    [&pair.chosen, &pair.rejected]
+        .iter()
+        .map(|c| {
+            let (p, c) = t.kept(pair.prompt.len(), c.len());
+            p + c
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// Scoring batches by length: the pairs' indices sorted by padded row length (ties in input
+/// order), cut into batches of at most `micro_batch × L` padded tokens per side, `L` the
+/// longest row of all the pairs. So the largest batch costs what a padded batch of
+/// `micro_batch` of the longest pairs would (the memory bound of scoring in input order), and
+/// short pairs share a forward with pairs of about their length instead of being padded to the
+/// batch's longest. With pairs all of one length it is the input order in chunks of
+/// `micro_batch`.
+pub fn length_batches(
+    pairs: &[&TokenizedPair],
+    t: &Truncation,
+    micro_batch: usize,
+) -> Vec<Vec<usize>> {
+    let lengths: Vec<usize> = pairs.iter().map(|p| row_length(p, t)).collect();
+    let mut order: Vec<usize> = (0..pairs.len()).collect();
+    order.sort_by_key(|&i| (lengths[i], i));
+    let budget = micro_batch.max(1) * lengths.iter().copied().max().unwrap_or(1).max(1);
+    let mut batches: Vec<Vec<usize>> = vec![];
+    let mut current: Vec<usize> = vec![];
+    for i in order {
+        // Sorted ascending, so pair i is the longest of the batch it joins.
+        if !current.is_empty() && (current.len() + 1) * lengths[i].max(1) > budget {
+            batches.push(std::mem::take(&mut current));
+        }
+        current.push(i);
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    batches
+}
+
+/// Scores `pairs` with `model`, returned in input order; `progress` is called with the pairs
+/// done so far. Pairs are scored in [`length_batches`]: a pair's scores do not depend on the
+/// pairs it shares a batch with (right padding, masked), up to the rounding of differently
+/// shaped matrix products.
 pub fn score_pairs(
     model: &dyn PolicyModel,
     pairs: &[&TokenizedPair],
@@ -53,9 +99,11 @@ pub fn score_pairs(
     progress: &mut dyn FnMut(usize),
 ) -> Result<Vec<PairScore>> {
     let _guard = tch::no_grad_guard();
-    let mut out = Vec::with_capacity(pairs.len());
-    for group in pairs.chunks(opts.micro_batch.max(1)) {
-        let batch = collate(group, &opts.truncation, opts.device)?;
+    let mut slots: Vec<Option<PairScore>> = vec![None; pairs.len()];
+    let mut done = 0;
+    for idx in length_batches(pairs, &opts.truncation, opts.micro_batch) {
+        let group: Vec<&TokenizedPair> = idx.iter().map(|&i| pairs[i]).collect();
+        let batch = collate(&group, &opts.truncation, opts.device)?;
         let (hidden, lm_head) =
             crate::model::forward(model, &batch.ids, &batch.attention, false, opts.bf16)?;
         let sel = Selection::new(&batch.ids, &batch.completion)?;
@@ -95,16 +143,20 @@ pub fn score_pairs(
         }
         let p = group.len();
         let rejected = seqs.split_off(p);
-        for ((c, r), pair) in seqs.into_iter().zip(rejected).zip(group) {
-            let t = &opts.truncation;
+        for ((c, r), &i) in seqs.into_iter().zip(rejected).zip(&idx) {
+            let (t, pair) = (&opts.truncation, pairs[i]);
             let truncated = is_cut(pair, &pair.chosen, t) || is_cut(pair, &pair.rejected, t);
-            out.push(PairScore {
+            slots[i] = Some(PairScore {
                 chosen: c,
                 rejected: r,
                 truncated,
             });
         }
-        progress(out.len());
+        done += p;
+        progress(done);
     }
-    Ok(out)
+    Ok(slots
+        .into_iter()
+        .map(|s| s.expect("every pair is in one batch"))
+        .collect())
 }
