@@ -261,11 +261,11 @@ fn support(d: &Diagnostics) -> String {
         ),
         "Mean over runs of each run's pref_acc on the held-out pairs of the quintile.",
     ));
-    h.push_str("<details><summary>Log-probs by source model</summary><table><tr><th class=\"l\">model</th><th class=\"l\">role</th><th>responses</th><th>reference mean</th><th>p10 … p90</th><th>policy mean</th><th>policy − reference</th></tr>");
+    h.push_str("<details><summary>Log-probs by source model</summary><table><tr><th class=\"l\">model</th><th class=\"l\">role</th><th>responses</th><th>reference mean</th><th>p10 … p90</th><th>policy mean</th><th>policy − reference</th><th>tokens</th><th>reference per token</th><th>policy per token</th></tr>");
     for r in &sp.rows {
         let _ = write!(
             h,
-            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{:.1}</td><td>{:.1} … {:.1}</td><td>{:.1}</td><td>{:+.3}</td></tr>",
+            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{:.1}</td><td>{:.1} … {:.1}</td><td>{:.1}</td><td>{:+.3}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&r.model),
             r.role,
             r.n,
@@ -273,7 +273,10 @@ fn support(d: &Diagnostics) -> String {
             r.ref_p10,
             r.ref_p90,
             r.policy_mean,
-            r.shift_mean
+            r.shift_mean,
+            r.tokens_mean.map_or("–".into(), |t| format!("{t:.1}")),
+            r.ref_per_token_mean.map_or("–".into(), |t| format!("{t:.3}")),
+            r.policy_per_token_mean.map_or("–".into(), |t| format!("{t:.3}")),
         );
     }
     h.push_str("</table></details>");

@@ -1,7 +1,8 @@
 //! A study's runs read from their folders by path, without the study crate (which links
 //! libtorch): `<dir>/runs/<run_id>/` holds `spec.json` (the run's split, group, seed and
 //! treatment), `eval_pairs.jsonl` (per held-out pair: `pair_id`, `correct`, `tie` and the
-//! summed log-probs `chosen_logp`, `rejected_logp`, `ref_chosen_logp`, `ref_rejected_logp`)
+//! summed log-probs `chosen_logp`, `rejected_logp`, `ref_chosen_logp`, `ref_rejected_logp`
+//! over `chosen_tokens` and `rejected_tokens` completion tokens)
 //! and `metrics.jsonl` (training curves: `"kind": "train"` rows with `step`, `loss`,
 //! `pref_acc`; `"kind": "eval"` rows with `step`, `pref_acc`). [`StudyRuns`] is everything
 //! `prefscope report` draws from: these folders, the runs that are not done, the study's pairs
@@ -26,6 +27,9 @@ pub struct PairLogps {
     pub rejected: f64,
     pub ref_chosen: f64,
     pub ref_rejected: f64,
+    /// Completion tokens of chosen and rejected, when the outcomes file has them (prefscope's
+    /// runs do): the per-token log-probs are the sums over these.
+    pub tokens: Option<[f64; 2]>,
 }
 
 /// One optimizer step of `metrics.jsonl`.
@@ -110,6 +114,8 @@ struct LogpLine {
     rejected_logp: Option<f64>,
     ref_chosen_logp: Option<f64>,
     ref_rejected_logp: Option<f64>,
+    chosen_tokens: Option<f64>,
+    rejected_tokens: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -187,6 +193,10 @@ fn read_logps(path: &Path, outcomes: &[Outcome]) -> Result<Option<Vec<PairLogps>
                     rejected,
                     ref_chosen,
                     ref_rejected,
+                    tokens: match (l.chosen_tokens, l.rejected_tokens) {
+                        (Some(c), Some(r)) if c > 0.0 && r > 0.0 => Some([c, r]),
+                        _ => None,
+                    },
                 })
             }
             _ => return Ok(None),

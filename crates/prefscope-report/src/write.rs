@@ -81,16 +81,16 @@ impl Values {
 /// A table as named columns.
 pub type Columns = Vec<(&'static str, Values)>;
 
-fn s<T>(rows: &[T], f: impl Fn(&T) -> String) -> Values {
+pub(crate) fn s<T>(rows: &[T], f: impl Fn(&T) -> String) -> Values {
     Values::Str(rows.iter().map(f).collect())
 }
 fn f<T>(rows: &[T], g: impl Fn(&T) -> f64) -> Values {
     Values::F64(rows.iter().map(|r| Some(g(r))).collect())
 }
-fn fo<T>(rows: &[T], g: impl Fn(&T) -> Option<f64>) -> Values {
+pub(crate) fn fo<T>(rows: &[T], g: impl Fn(&T) -> Option<f64>) -> Values {
     Values::F64(rows.iter().map(g).collect())
 }
-fn u<T>(rows: &[T], g: impl Fn(&T) -> u64) -> Values {
+pub(crate) fn u<T>(rows: &[T], g: impl Fn(&T) -> u64) -> Values {
     Values::U64(rows.iter().map(|r| Some(g(r))).collect())
 }
 

@@ -81,7 +81,8 @@ fn world(label_a: &str) -> World {
 
 /// A run's outcomes: `m1` pairs right 3 times in 4, `m2` pairs 1 in 2 (by a fixed pattern over
 /// each user's pairs of the model, so the rates are exact per user, seed and group), or as `hetero` says for the users it has. Reference
-/// log-probs: −50 for `m1` responses, −300 for `m2`; the policy moves each by +1.
+/// log-probs: −50 for `m1` responses (10 tokens each), −300 for `m2` (50 tokens chosen, 60
+/// rejected); the policy moves each by +1.
 fn run(w: &World, id: &str, group: RunGroup, seed: u64, hetero: &Hetero) -> RunFolder {
     let mut outcomes = Vec::new();
     let mut logps = Vec::new();
@@ -112,6 +113,7 @@ fn run(w: &World, id: &str, group: RunGroup, seed: u64, hetero: &Hetero) -> RunF
             rejected: r + 1.0,
             ref_chosen: r,
             ref_rejected: r,
+            tokens: Some(if easy { [10.0, 10.0] } else { [50.0, 60.0] }),
         });
     }
     RunFolder {
@@ -230,6 +232,26 @@ fn support_and_quantile_accuracy_come_out_as_planted() {
         (m1.n, m1.ref_mean, m1.policy_mean, m1.shift_mean),
         (400, -50.0, -49.0, 1.0)
     );
+    // m1 responses are 10 tokens (−50 → −5 per token, policy −49 → −4.9); m2 rejected
+    // responses are 60 tokens (−300 → −5 per token, policy −299 → −4.983): per token the two
+    // source models look alike, which the sums hide.
+    let near = |x: Option<f64>, want: f64| (x.unwrap() - want).abs() < 1e-12;
+    assert!(
+        near(m1.tokens_mean, 10.0) && near(m1.ref_per_token_mean, -5.0),
+        "{m1:?}"
+    );
+    assert!(near(m1.policy_per_token_mean, -4.9), "{m1:?}");
+    let m2 = d
+        .support
+        .rows
+        .iter()
+        .find(|r| r.model == "m2" && r.role == "rejected")
+        .unwrap();
+    assert!(
+        near(m2.tokens_mean, 60.0) && near(m2.ref_per_token_mean, -5.0),
+        "{m2:?}"
+    );
+    assert!(near(m2.policy_per_token_mean, -299.0 / 60.0), "{m2:?}");
     let q = &d.support.quantiles;
     assert_eq!(q.len(), 5);
     // 400 of the 800 pairs are at -300 (m2): the first two quintiles hold only m2 pairs,

@@ -41,6 +41,12 @@ pub struct PairOutcome {
     pub rejected_logp: f32,
     pub ref_chosen_logp: f32,
     pub ref_rejected_logp: f32,
+    /// Completion tokens scored (after truncation), chosen and rejected: the summed log-probs
+    /// over these are per-token means.
+    #[serde(default)]
+    pub chosen_tokens: u32,
+    #[serde(default)]
+    pub rejected_tokens: u32,
     /// `beta * m`, the implicit reward margin.
     pub margin: f64,
     /// `m > 0`.
@@ -75,6 +81,8 @@ pub fn outcomes(
                 rejected_logp: s.rejected.logp,
                 ref_chosen_logp: r.chosen,
                 ref_rejected_logp: r.rejected,
+                chosen_tokens: s.chosen.tokens,
+                rejected_tokens: s.rejected.tokens,
                 margin: beta * m,
                 correct: m > 0.0,
                 tie: m == 0.0,

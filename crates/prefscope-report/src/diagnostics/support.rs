@@ -24,6 +24,12 @@ pub struct SupportRow {
     /// Over every trained run's evaluation of these responses.
     pub policy_mean: f64,
     pub shift_mean: f64,
+    /// Mean completion tokens, and the reference and policy log-probs per token (each
+    /// response's sum over its tokens, averaged over responses), when the outcomes have token
+    /// counts: a source model's responses can look unlikely only because they are long.
+    pub tokens_mean: Option<f64>,
+    pub ref_per_token_mean: Option<f64>,
+    pub policy_per_token_mean: Option<f64>,
 }
 
 /// pref_acc in one quintile of the pairs' reference log-prob.
@@ -69,8 +75,9 @@ pub(super) fn support(input: &StudyRuns, by_id: &HashMap<&str, &Pair>) -> Suppor
     }
     // Reference log-probs per pair (the same reference model for every run) and policy
     // log-probs pooled over runs, per (model, role).
-    let mut reference: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
+    let mut reference: BTreeMap<&str, (f64, f64, Option<[f64; 2]>)> = BTreeMap::new();
     let mut policy: BTreeMap<(&str, usize), Vec<f64>> = BTreeMap::new();
+    let mut policy_per_token: BTreeMap<(&str, usize), Vec<f64>> = BTreeMap::new();
     let mut shift: BTreeMap<(&str, usize), Vec<f64>> = BTreeMap::new();
     let baseline: Vec<&RunFolder> = with
         .iter()
@@ -101,12 +108,18 @@ pub(super) fn support(input: &StudyRuns, by_id: &HashMap<&str, &Pair>) -> Suppor
             };
             reference
                 .entry(&p.pair_id)
-                .or_insert((l.ref_chosen, l.ref_rejected));
+                .or_insert((l.ref_chosen, l.ref_rejected, l.tokens));
             for (role, model, pol, refl) in [
                 (0, p.chosen_model.as_str(), l.chosen, l.ref_chosen),
                 (1, p.rejected_model.as_str(), l.rejected, l.ref_rejected),
             ] {
                 policy.entry((model, role)).or_default().push(pol);
+                if let Some(t) = l.tokens {
+                    policy_per_token
+                        .entry((model, role))
+                        .or_default()
+                        .push(pol / t[role]);
+                }
                 shift.entry((model, role)).or_default().push(pol - refl);
                 if is_hist {
                     hist_policy.entry(model).or_default()[role].push(pol);
@@ -115,10 +128,20 @@ pub(super) fn support(input: &StudyRuns, by_id: &HashMap<&str, &Pair>) -> Suppor
         }
     }
     let mut ref_by: BTreeMap<(&str, usize), Vec<f64>> = BTreeMap::new();
-    for (id, (c, r)) in &reference {
+    // Per (model, role): (tokens, reference log-prob per token) of each response with counts.
+    let mut per_token: BTreeMap<(&str, usize), Vec<(f64, f64)>> = BTreeMap::new();
+    for (id, (c, r, tokens)) in &reference {
         let p = by_id[id];
         ref_by.entry((&p.chosen_model, 0)).or_default().push(*c);
         ref_by.entry((&p.rejected_model, 1)).or_default().push(*r);
+        if let Some([tc, tr]) = tokens {
+            for (key, t, lp) in [
+                ((p.chosen_model.as_str(), 0), tc, c),
+                ((p.rejected_model.as_str(), 1), tr, r),
+            ] {
+                per_token.entry(key).or_default().push((*t, lp / t));
+            }
+        }
     }
     for ((model, role), refs) in &mut ref_by {
         refs.sort_by(f64::total_cmp);
@@ -132,6 +155,13 @@ pub(super) fn support(input: &StudyRuns, by_id: &HashMap<&str, &Pair>) -> Suppor
             ref_p90: quantile(refs, 0.9),
             policy_mean: mean(policy.get(&key).map_or(&[][..], |v| v)),
             shift_mean: mean(shift.get(&key).map_or(&[][..], |v| v)),
+            tokens_mean: per_token
+                .get(&key)
+                .map(|v| mean(&v.iter().map(|t| t.0).collect::<Vec<_>>())),
+            ref_per_token_mean: per_token
+                .get(&key)
+                .map(|v| mean(&v.iter().map(|t| t.1).collect::<Vec<_>>())),
+            policy_per_token_mean: policy_per_token.get(&key).map(|v| mean(v)),
         });
     }
     // Histograms: the largest models, then all.
@@ -164,7 +194,7 @@ pub(super) fn support(input: &StudyRuns, by_id: &HashMap<&str, &Pair>) -> Suppor
     // pair id), five bins of equal count.
     let mut ranked: Vec<(f64, &str)> = reference
         .iter()
-        .map(|(id, (c, r))| ((c + r) / 2.0, *id))
+        .map(|(id, (c, r, _))| ((c + r) / 2.0, *id))
         .collect();
     ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(b.1)));
     let n = ranked.len();

@@ -1,20 +1,11 @@
 //! The diagnostics' CSV tables, one per file name, as named columns.
 
 use super::{mean, Diagnostics, SourceDiagnostic, StratumEffect};
-use crate::write::{Columns, Values};
+use crate::write::{fo, s, u, Columns, Values};
 
-fn s<T>(rows: &[T], f: impl Fn(&T) -> String) -> Values {
-    Values::Str(rows.iter().map(f).collect())
-}
+/// A column of finite numbers (a non-finite value is written empty).
 fn f<T>(rows: &[T], g: impl Fn(&T) -> f64) -> Values {
-    Values::F64(
-        rows.iter()
-            .map(|r| Some(g(r)).filter(|x| x.is_finite()))
-            .collect(),
-    )
-}
-fn u<T>(rows: &[T], g: impl Fn(&T) -> u64) -> Values {
-    Values::U64(rows.iter().map(|r| Some(g(r))).collect())
+    fo(rows, |r| Some(g(r)).filter(|x| x.is_finite()))
 }
 
 impl Diagnostics {
@@ -96,6 +87,12 @@ impl Diagnostics {
                     ("ref_logp_p90", f(sp, |r| r.ref_p90)),
                     ("policy_logp_mean", f(sp, |r| r.policy_mean)),
                     ("shift_mean", f(sp, |r| r.shift_mean)),
+                    ("tokens_mean", fo(sp, |r| r.tokens_mean)),
+                    ("ref_logp_per_token_mean", fo(sp, |r| r.ref_per_token_mean)),
+                    (
+                        "policy_logp_per_token_mean",
+                        fo(sp, |r| r.policy_per_token_mean),
+                    ),
                 ],
             ),
             (
