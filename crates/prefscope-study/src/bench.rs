@@ -155,22 +155,24 @@ pub fn bench_overhead(
         prefscope_data::write_bytes_atomic(&path, text.as_bytes())?;
         Ok(path)
     };
-    // The data once (simulated into the first study's folder), the model from it.
-    let first = spec_for("short", short_steps, "simulate = { users = 300, seed = 7 }")?;
-    let short = Study::from_file(&first)?;
-    StudyData::load(&short)?;
-    let prism = short.dir.join("data").join("prism");
+    // The data once, the model from it; then the two specs (a spec's model must exist).
+    let prism = dir.join("prism");
+    let sim = prefscope_data::simulate::SimConfig {
+        users: 300,
+        seed: 7,
+        effects: prefscope_data::simulate::Effects::planted_default(),
+    };
+    let out = prefscope_data::simulate::simulate(&sim);
+    prefscope_data::simulate::write_prism(&prism, &sim, &out)?;
     make_tiny_model(
         &prism,
         &dir.join("tiny"),
         &TinyOptions::default(),
         &mut |_, _| {},
     )?;
-    let long = Study::from_file(&spec_for(
-        "long",
-        long_steps,
-        &format!("prism = {:?}", prism.display().to_string()),
-    )?)?;
+    let data = format!("prism = {:?}", prism.display().to_string());
+    let short = Study::from_file(&spec_for("short", short_steps, &data)?)?;
+    let long = Study::from_file(&spec_for("long", long_steps, &data)?)?;
     let s = time_runs(&short, worker)?;
     let l = time_runs(&long, worker)?;
     let mean = |c: &[RunClock], f: &dyn Fn(&RunClock) -> Option<f64>| -> f64 {
