@@ -10,7 +10,8 @@
 //! - [`Store`] ([`store`]): the SQLite run store (statuses, attempts, metrics).
 //! - Executors: [`local::run_local`] (worker processes on this machine) and [`slurm::submit`]
 //!   (job arrays); [`reconcile::reconcile`] marks runs whose process or job is gone.
-//! - [`worker::run_one`]: one run in this process, as the executors' workers call it.
+//! - [`worker::run_one`]: one run in this process, as the executors' workers call it, with
+//!   the study's pairs encoded once ([`token_cache`]).
 //!
 //! Neighbours: `prefscope-data` (pairs, splits, hold-out) and `prefscope-train` (the training
 //! of one run) below; the `prefscope` CLI above. No statistics here: `prefscope-report` reads
@@ -39,6 +40,7 @@ pub mod slurm;
 pub mod spec;
 pub mod store;
 pub mod tiny;
+pub mod token_cache;
 pub mod worker;
 
 pub use data::StudyData;

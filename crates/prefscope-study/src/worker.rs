@@ -1,6 +1,7 @@
 //! One run of a study, in this process: the pairs it trains and evaluates on (checked against
 //! the hashes in its spec, so changed data is an error, not a silently different run), the
-//! model, `prefscope_train::run` into the run folder, then `result.json` (written atomically,
+//! model, the pairs' token ids (encoded once per study: [`crate::token_cache`]),
+//! `prefscope_train::run` into the run folder, then `result.json` (written atomically,
 //! last) and the clean-up of checkpoints. A run folder that already has `result.json` is done:
 //! the worker only finishes its clean-up. Workers never open the run store, so they can run
 //! inside Slurm jobs on other hosts; the process that started them records the outcome.
@@ -110,11 +111,15 @@ pub fn run_one(
     let cfg = run_config(study, &spec, run_id)?;
     let device = cfg.torch_device()?;
     let policy = HfPolicy::load(&study.model, device)?;
+    let ids: Vec<&str> = data.pairs.iter().map(|p| p.pair_id.as_str()).collect();
+    let cache = crate::token_cache::cache_path(&study.dir, &spec.model, &data.pairs_hash);
+    let encoded =
+        crate::token_cache::load_or_encode(&cache, &ids, || encode_pairs(&policy, &data.pairs))?;
     let pick =
-        |idx: &[usize]| -> Vec<Pair> { idx.iter().map(|&i| data.pairs[i].clone()).collect() };
+        |idx: &[usize]| -> Vec<TokenizedPair> { idx.iter().map(|&i| encoded[i].clone()).collect() };
     let train_data = TrainData {
-        train: encode_pairs(&policy, &pick(&sel.train))?,
-        eval: encode_pairs(&policy, &pick(&sel.eval))?,
+        train: pick(&sel.train),
+        eval: pick(&sel.eval),
     };
     let steps = cfg.steps;
     let summary = prefscope_train::run_until(&cfg, &policy, &train_data, stop, &mut |e| match e {
