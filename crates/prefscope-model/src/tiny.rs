@@ -50,16 +50,18 @@ pub struct TinySpec {
 }
 
 impl Default for TinySpec {
-    /// 107k parameters with a 512-token vocabulary. One DPO step of 8 pairs on one core
-    /// (`OMP_NUM_THREADS=1 prefscope bench train --pairs-from PRISM --skip-pytorch`, release
-    /// build): about 0.04 s for pairs of 32 + 32 tokens, about 0.17 s for simulated pairs cut at
-    /// max_length 256 / max_prompt_length 128, 0.085 s at 128 / 64. The time goes with the
-    /// positions and the layers, not the width: hidden 32 is no faster, one layer halves it.
+    /// 70k parameters with a 512-token vocabulary, one layer. One DPO step of 8 real pairs on
+    /// one core (`OMP_NUM_THREADS=1 prefscope bench train --model M --pairs-from PRISM --pairs 8
+    /// --skip-pytorch --prompt-len P --completion-len C`, release build, idle 2-core x86-64, 30
+    /// steps' median): 0.054 s for simulated pairs cut at 128 + 128 tokens (the demo's
+    /// max_length 256 / max_prompt_length 128), 0.025 s at 64 + 64. Two layers take 0.119 s and
+    /// 0.044 s: the time goes with positions x layers, not the width (hidden 32 is no faster),
+    /// so one layer is the default; `--layers 2` for a deeper model.
     fn default() -> Self {
         TinySpec {
             vocab: 512,
             hidden: 64,
-            layers: 2,
+            layers: 1,
             heads: 4,
             kv_heads: 2,
             intermediate: 128,
