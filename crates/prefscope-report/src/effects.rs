@@ -40,7 +40,14 @@
 //! split's runs), and with the rank p-value 8 of them never reach 0.05 after Holm; z, not the
 //! raw diff, because random splits sized like different real splits differ in spread.
 //! Without random splits `p_value` is the two-level bootstrap's
-//! ([`prefscope_stats::bootstrap_p_value`]) and `p_source` is `bootstrap`. Holm and BH adjust
+//! ([`prefscope_stats::bootstrap_p_value`]) and `p_source` is `bootstrap`.
+//!
+//! `spec_p_value` is the same test of mean specificity = 0 (against the random splits'
+//! specificity z values, else the bootstrap), Holm-adjusted like the diff in `spec_p_holm`,
+//! and `spec_verdict` applies the verdict rule to the specificity with `+` as the prediction:
+//! a planted preference difference between the groups (each group prefers other wording)
+//! shows as a positive specificity whatever the sign of the diff, which mixes it with the
+//! groups' pair difficulty. Holm and BH adjust
 //! across the splits of one treatment, the random splits apart in a family of their own (they
 //! are the null sample, not hypotheses). `seeds_needed` is the number of seeds a two-sided
 //! t test over seeds at `alpha` needs for `power` (0.8) at the observed mean diff and seed std
@@ -235,6 +242,16 @@ pub struct SummaryRow {
     pub z: Option<f64>,
     /// The rank p-value among the random splits' mean diffs; `None` without random splits.
     pub p_rank: Option<f64>,
+    /// Two-sided p for mean specificity = 0, from the same null as `p_value` (the random
+    /// splits' specificity z values, else the bootstrap), Holm-adjusted across the splits of
+    /// the treatment like `p_holm`.
+    pub spec_p_value: f64,
+    pub spec_p_holm: f64,
+    /// Whether each group's model learned its own group's preference: the verdict rule with
+    /// specificity as the effect and `+` as the prediction (a model should score its own
+    /// group's pairs better), so `MATCH` is a detected positive specificity, `MISMATCH` a
+    /// detected negative one, `NOT-DETECTED`; null controls `NULL-OK` / `NULL-FAIL`.
+    pub spec_verdict: Verdict,
     pub seeds_needed: Option<usize>,
     pub mean_diff_common: f64,
     pub common_ci_low: f64,
@@ -691,6 +708,9 @@ fn summarize(
             n_null: 0,
             z: (d.std_error > 0.0).then(|| mean_diff / d.std_error),
             p_rank: None,
+            spec_p_value: spec.p_value,
+            spec_p_holm: f64::NAN,
+            spec_verdict: Verdict::NotDetected,
             seeds_needed: std_diff.and_then(|s| {
                 seeds_needed(mean_diff, s, config.alpha, config.power)
                     .ok()
@@ -705,15 +725,111 @@ fn summarize(
             bootstrap_seed: r.seed,
         });
     }
-    // Empirical null per treatment.
-    let mut random: HashMap<(&str, &str), (f64, Option<f64>)> = HashMap::new();
-    for row in &rows {
-        if config.is_random(&row.split) {
-            random.insert((&row.treatment, &row.split), (row.mean_diff, row.z));
+    // Empirical null per treatment, for the diff and for the specificity.
+    let spec_z: Vec<Option<f64>> = results
+        .iter()
+        .map(|r| {
+            let st = &r.boot.stats[2];
+            (st.std_error > 0.0).then(|| st.estimate / st.std_error)
+        })
+        .collect();
+    let diff_null = null_p_values(&rows, config, &|_, r| (r.mean_diff, r.z, r.p_value))?;
+    let spec_null = null_p_values(&rows, config, &|i, r| {
+        (r.mean_specificity, spec_z[i], r.spec_p_value)
+    })?;
+    for ((row, np), sp) in rows.iter_mut().zip(diff_null).zip(spec_null) {
+        row.p_value = np.p;
+        row.p_source = np.source;
+        row.n_null = np.k;
+        row.p_rank = np.rank;
+        row.spec_p_value = sp.p;
+    }
+    // Holm and BH per treatment, random splits in a family of their own.
+    let mut families: BTreeMap<(&str, bool), Vec<usize>> = BTreeMap::new();
+    for (i, row) in rows.iter().enumerate() {
+        families
+            .entry((row.treatment.as_str(), config.is_random(&row.split)))
+            .or_default()
+            .push(i);
+    }
+    let families: Vec<Vec<usize>> = families.into_values().collect();
+    for idx in families {
+        let p: Vec<f64> = idx.iter().map(|&i| rows[i].p_value).collect();
+        let ctx = || format!("treatment {:?}: multiple testing", rows[idx[0]].treatment);
+        let sp: Vec<f64> = idx.iter().map(|&i| rows[i].spec_p_value).collect();
+        let spec_holm = adjust(&sp, Adjustment::Holm).map_err(ReportError::stats(ctx()))?;
+        let spec_adjusted = match config.verdict_adjust {
+            Adjustment::Holm => spec_holm.clone(),
+            a => adjust(&sp, a).map_err(ReportError::stats(ctx()))?,
+        };
+        let holm = adjust(&p, Adjustment::Holm).map_err(ReportError::stats(ctx()))?;
+        let bh = adjust(&p, Adjustment::Bh).map_err(ReportError::stats(ctx()))?;
+        let none = adjust(&p, Adjustment::None).map_err(ReportError::stats(ctx()))?;
+        for (k, &i) in idx.iter().enumerate() {
+            rows[i].p_holm = holm[k];
+            rows[i].p_bh = bh[k];
+            let p_adjusted = match config.verdict_adjust {
+                Adjustment::Holm => holm[k],
+                Adjustment::Bh => bh[k],
+                Adjustment::None => none[k],
+            };
+            let row = &mut rows[i];
+            row.spec_p_holm = spec_holm[k];
+            row.spec_verdict = verdict::verdict(
+                &Evidence {
+                    null_control: row.null_control,
+                    predicted_sign: Some(1),
+                    n_seeds: row.n_seeds,
+                    mean_diff: row.mean_specificity,
+                    ci: [row.spec_ci_low, row.spec_ci_high],
+                    p_adjusted: spec_adjusted[k],
+                },
+                &config.rule(),
+            );
+            row.verdict = verdict::verdict(
+                &Evidence {
+                    null_control: row.null_control,
+                    predicted_sign: row.predicted_sign,
+                    n_seeds: row.n_seeds,
+                    mean_diff: row.mean_diff,
+                    ci: [row.ci_low, row.ci_high],
+                    p_adjusted,
+                },
+                &config.rule(),
+            );
         }
     }
-    let mut pvals: Vec<NullP> = Vec::with_capacity(rows.len());
-    for row in &rows {
+    Ok(rows)
+}
+
+/// A split's p-value against its null pool.
+struct NullP {
+    p: f64,
+    source: PSource,
+    k: usize,
+    rank: Option<f64>,
+}
+
+/// One quantity of a row: its estimate, its z (estimate over bootstrap standard error) and
+/// its bootstrap p-value.
+type Quantity<'a> = dyn Fn(usize, &SummaryRow) -> (f64, Option<f64>, f64) + 'a;
+
+/// Each row's p-value of one quantity against the random splits of its treatment (all of
+/// them but itself, or its `null_pools` entry).
+fn null_p_values(
+    rows: &[SummaryRow],
+    config: &EffectsConfig,
+    quantity: &Quantity,
+) -> Result<Vec<NullP>> {
+    let mut random: HashMap<(&str, &str), (f64, Option<f64>)> = HashMap::new();
+    for (i, row) in rows.iter().enumerate() {
+        if config.is_random(&row.split) {
+            let (estimate, z, _) = quantity(i, row);
+            random.insert((&row.treatment, &row.split), (estimate, z));
+        }
+    }
+    let mut out = Vec::with_capacity(rows.len());
+    for (i, row) in rows.iter().enumerate() {
         let pool: Vec<(f64, Option<f64>)> = match config.null_pools.get(&row.split) {
             Some(names) => names
                 .iter()
@@ -740,68 +856,22 @@ fn summarize(
                 v.into_iter().map(|(_, m)| m).collect()
             }
         };
-        pvals.push(null_p(row, &pool)?);
+        out.push(null_p(row, quantity(i, row), &pool)?);
     }
-    for (row, np) in rows.iter_mut().zip(pvals) {
-        row.p_value = np.p;
-        row.p_source = np.source;
-        row.n_null = np.k;
-        row.p_rank = np.rank;
-    }
-    // Holm and BH per treatment, random splits in a family of their own.
-    let mut families: BTreeMap<(&str, bool), Vec<usize>> = BTreeMap::new();
-    for (i, row) in rows.iter().enumerate() {
-        families
-            .entry((row.treatment.as_str(), config.is_random(&row.split)))
-            .or_default()
-            .push(i);
-    }
-    let families: Vec<Vec<usize>> = families.into_values().collect();
-    for idx in families {
-        let p: Vec<f64> = idx.iter().map(|&i| rows[i].p_value).collect();
-        let ctx = || format!("treatment {:?}: multiple testing", rows[idx[0]].treatment);
-        let holm = adjust(&p, Adjustment::Holm).map_err(ReportError::stats(ctx()))?;
-        let bh = adjust(&p, Adjustment::Bh).map_err(ReportError::stats(ctx()))?;
-        let none = adjust(&p, Adjustment::None).map_err(ReportError::stats(ctx()))?;
-        for (k, &i) in idx.iter().enumerate() {
-            rows[i].p_holm = holm[k];
-            rows[i].p_bh = bh[k];
-            let p_adjusted = match config.verdict_adjust {
-                Adjustment::Holm => holm[k],
-                Adjustment::Bh => bh[k],
-                Adjustment::None => none[k],
-            };
-            let row = &mut rows[i];
-            row.verdict = verdict::verdict(
-                &Evidence {
-                    null_control: row.null_control,
-                    predicted_sign: row.predicted_sign,
-                    n_seeds: row.n_seeds,
-                    mean_diff: row.mean_diff,
-                    ci: [row.ci_low, row.ci_high],
-                    p_adjusted,
-                },
-                &config.rule(),
-            );
-        }
-    }
-    Ok(rows)
+    Ok(out)
 }
 
-/// A split's p-value against its null pool.
-struct NullP {
-    p: f64,
-    source: PSource,
-    k: usize,
-    rank: Option<f64>,
-}
-
-/// The p-value of `row` against the (mean diff, z) of its null pool: the bootstrap's when the
-/// pool is empty, else the parametric null's when it can be formed, else the rank p-value.
-fn null_p(row: &SummaryRow, pool: &[(f64, Option<f64>)]) -> Result<NullP> {
+/// The p-value of one quantity `(estimate, z, bootstrap p)` of `row` against the (estimate,
+/// z) of its null pool: the bootstrap's when the pool is empty, else the parametric null's when
+/// it can be formed, else the rank p-value.
+fn null_p(
+    row: &SummaryRow,
+    (estimate, z, boot_p): (f64, Option<f64>, f64),
+    pool: &[(f64, Option<f64>)],
+) -> Result<NullP> {
     if pool.is_empty() {
         return Ok(NullP {
-            p: row.p_value,
+            p: boot_p,
             source: PSource::Bootstrap,
             k: 0,
             rank: None,
@@ -813,26 +883,22 @@ fn null_p(row: &SummaryRow, pool: &[(f64, Option<f64>)]) -> Result<NullP> {
             row.split, row.treatment
         )
     };
-    let means: Vec<f64> = pool.iter().map(|m| m.0).collect();
-    let rank = empirical_p_value(row.mean_diff, &means).map_err(ReportError::stats(ctx()))?;
+    let estimates: Vec<f64> = pool.iter().map(|m| m.0).collect();
+    let rank = empirical_p_value(estimate, &estimates).map_err(ReportError::stats(ctx()))?;
     let zs: Option<Vec<f64>> = pool.iter().map(|m| m.1).collect();
-    let parametric = match (row.z, zs) {
+    let parametric = match (z, zs) {
         (Some(z), Some(zs)) => parametric_null_p_value(z, &zs).ok(),
         _ => None,
     };
-    Ok(match parametric {
-        Some(p) => NullP {
-            p,
-            source: PSource::RandomSplits,
-            k: pool.len(),
-            rank: Some(rank),
-        },
-        None => NullP {
-            p: rank,
-            source: PSource::RandomSplitsRank,
-            k: pool.len(),
-            rank: Some(rank),
-        },
+    let (p, source) = match parametric {
+        Some(p) => (p, PSource::RandomSplits),
+        None => (rank, PSource::RandomSplitsRank),
+    };
+    Ok(NullP {
+        p,
+        source,
+        k: pool.len(),
+        rank: Some(rank),
     })
 }
 

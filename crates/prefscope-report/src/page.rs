@@ -357,7 +357,8 @@ fn summary_table(h: &mut String, page: &Page) {
         h.push_str("<th class=\"l\">planted (simulator)</th>");
     }
     h.push_str(
-        "<th class=\"l\">sign rule</th><th>std</th><th>p BH</th><th>specificity [95% CI]</th><th>seeds for 80% power</th></tr>",
+        "<th>specificity [95% CI]</th><th>p Holm</th><th class=\"l\">own preference learned</th>\
+         <th class=\"l\">sign rule</th><th>std</th><th>p BH</th><th>seeds for 80% power</th></tr>",
     );
     for r in &fx.summary {
         let (la, lb) = labels(page.input, &r.split);
@@ -411,15 +412,20 @@ fn summary_table(h: &mut String, page: &Page) {
         let std = r
             .std_diff
             .map(|s| pct(s).trim_start_matches('+').to_string());
+        let sc = plots::css(plots::verdict_color(r.spec_verdict.as_str()));
         let _ = write!(
             h,
-            "<td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{} [{} … {}]</td><td>{}</td></tr>",
-            r.sign_verdict.as_str(),
-            std.unwrap_or("–".into()),
-            pval(r.p_bh),
+            "<td>{} [{} … {}]</td><td title=\"{}\">{}</td><td class=\"l v\" style=\"color:{sc}\">{}</td>\
+             <td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             pct(r.mean_specificity),
             pct(r.spec_ci_low),
             pct(r.spec_ci_high),
+            r.p_source.as_str(),
+            pval(r.spec_p_holm),
+            r.spec_verdict.as_str(),
+            r.sign_verdict.as_str(),
+            std.unwrap_or("–".into()),
+            pval(r.p_bh),
             r.seeds_needed.map(|n| n.to_string()).unwrap_or("–".into())
         );
     }
@@ -428,7 +434,9 @@ fn summary_table(h: &mut String, page: &Page) {
         "<p class=\"note\">p: from the source named in its tooltip; Holm and BH adjust across the splits of a treatment. \
          Sign rule: the notes' verdict from the sign of the mean alone. \
          Specificity = (A-model on A − A-model on B) − (B-model on A − B-model on B): \
-         each model learns its own group's preferences better than the other's, with pair difficulty cancelled. \
+         each model learns its own group's preferences better than the other's, with pair difficulty cancelled; \
+         \"own preference learned\" is the verdict rule applied to it with + as the prediction (MATCH: detected above 0), \
+         the signature of a planted preference difference, which the mean diff mixes with the groups' pair difficulty. \
          Seeds for 80% power: the seeds a t test over seeds needs to detect the observed mean diff at the observed seed-to-seed std.</p>",
     );
 }

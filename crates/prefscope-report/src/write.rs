@@ -148,6 +148,9 @@ pub fn summary_columns(rows: &[SummaryRow]) -> Columns {
         ("n_null", u(rows, |r| r.n_null as u64)),
         ("z", fo(rows, |r| r.z)),
         ("p_rank", fo(rows, |r| r.p_rank)),
+        ("spec_p_value", f(rows, |r| r.spec_p_value)),
+        ("spec_p_holm", f(rows, |r| r.spec_p_holm)),
+        ("spec_verdict", s(rows, |r| r.spec_verdict.to_string())),
         (
             "seeds_needed",
             Values::U64(

@@ -562,3 +562,46 @@ fn tables_are_written_with_the_issue_columns() {
         .collect();
     assert_eq!(names, want);
 }
+
+/// A planted preference difference (each group's model 0.72 on its own group, 0.55 on the
+/// other) has a true diff of 0 and a true specificity of +0.34: the diff's verdict cannot see
+/// it, the specificity's (`spec_verdict`, `+` as the prediction) calls it MATCH; the same
+/// models swapped (each better on the other group) are a MISMATCH; the region null stays
+/// NULL-OK. `spec_p_holm` is Holm over the treatment's specificity p-values.
+#[test]
+fn specificity_verdict_sees_a_preference_difference_the_diff_cannot() {
+    let world = generate(&SyntheticSpec {
+        splits: vec![
+            SyntheticSplit {
+                name: "prefers".into(),
+                acc: [[0.72, 0.55], [0.55, 0.72]],
+            },
+            SyntheticSplit {
+                name: "swapped".into(),
+                acc: [[0.55, 0.72], [0.72, 0.55]],
+            },
+            SyntheticSplit::null("region", 0.6),
+        ],
+        ..SyntheticSpec::default()
+    })
+    .unwrap();
+    let config = EffectsConfig {
+        resamples: 999,
+        ..EffectsConfig::default()
+    };
+    let fx = compute_effects(&world.runs, &world.pairs, &world.groups, None, &config).unwrap();
+    let row = |s: &str| fx.summary.iter().find(|r| r.split == s).unwrap();
+    let (p, w, n) = (row("prefers"), row("swapped"), row("region"));
+    assert!(p.mean_specificity > 0.2 && p.spec_ci_low > 0.0, "{p:?}");
+    assert_eq!(p.spec_verdict, Verdict::Match, "{p:?}");
+    assert!(p.spec_p_holm < 0.05);
+    assert_eq!(w.spec_verdict, Verdict::Mismatch, "{w:?}");
+    assert_eq!(n.spec_verdict, Verdict::NullOk, "{n:?}");
+    // The diff: no prediction, and its interval covers the true 0 here.
+    assert_eq!(p.verdict, Verdict::NoPrediction);
+    assert!(p.ci_low < 0.0 && 0.0 < p.ci_high, "{p:?}");
+    let sp: Vec<f64> = fx.summary.iter().map(|r| r.spec_p_value).collect();
+    let holm = prefscope_stats::holm(&sp).unwrap();
+    let got: Vec<f64> = fx.summary.iter().map(|r| r.spec_p_holm).collect();
+    assert_eq!(got, holm);
+}

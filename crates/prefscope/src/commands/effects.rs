@@ -92,7 +92,7 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
         return crate::output::print_json(&doc);
     }
     println!(
-        "{:<16} {:<10} {:>2} {:>8} {:>7} {:>4} {:>19} {:>7} {:>7} {:>4}  {:<13} {:<13} {:>5}",
+        "{:<16} {:<10} {:>2} {:>8} {:>7} {:>4} {:>19} {:>7} {:>7} {:>4}  {:<13} {:<13} {:>5} {:>8}  {}",
         "split",
         "treatment",
         "n",
@@ -105,12 +105,14 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
         "pred",
         "verdict",
         "sign rule",
-        "seeds"
+        "seeds",
+        "spec",
+        "spec verdict"
     );
     let pct = |x: f64| format!("{:+.2}%", 100.0 * x);
     for r in &fx.summary {
         println!(
-            "{:<16} {:<10} {:>2} {:>8} {:>7} {:>4} {:>19} {:>7} {:>7} {:>4}  {:<13} {:<13} {:>5}",
+            "{:<16} {:<10} {:>2} {:>8} {:>7} {:>4} {:>19} {:>7} {:>7} {:>4}  {:<13} {:<13} {:>5} {:>8}  {}",
             r.split,
             r.treatment,
             r.n_seeds,
@@ -125,6 +127,8 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
             r.verdict.as_str(),
             r.sign_verdict.as_str(),
             r.seeds_needed.map_or("-".into(), |n| n.to_string()),
+            pct(r.mean_specificity),
+            r.spec_verdict.as_str(),
         );
     }
     let k = fx

@@ -159,12 +159,12 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
         });
     }
     println!(
-        "{:<16} {:>6} {:>9} {:>21} {:>5} {:>8}  verdict",
-        "split", "seeds", "mean", "95% CI", "x/N", "p"
+        "{:<16} {:>6} {:>9} {:>21} {:>5} {:>8}  {:<13} {:>9} {:>21} {:>8}  specificity verdict",
+        "split", "seeds", "mean", "95% CI", "x/N", "p", "verdict", "spec", "95% CI", "p Holm"
     );
     for r in &report.effects.summary {
         println!(
-            "{:<16} {:>6} {:>+8.2}% {:>+9.2}% … {:>+7.2}% {:>5} {:>8.4}  {}",
+            "{:<16} {:>6} {:>+8.2}% {:>+9.2}% … {:>+7.2}% {:>5} {:>8.4}  {:<13} {:>+8.2}% {:>+9.2}% … {:>+7.2}% {:>8.4}  {}",
             r.split,
             r.n_seeds,
             r.mean_diff * 100.0,
@@ -172,7 +172,12 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
             r.ci_high * 100.0,
             r.x_of_n,
             r.p_value,
-            r.verdict
+            r.verdict.as_str(),
+            r.mean_specificity * 100.0,
+            r.spec_ci_low * 100.0,
+            r.spec_ci_high * 100.0,
+            r.spec_p_holm,
+            r.spec_verdict.as_str()
         );
     }
     if !input.pending.is_empty() {
