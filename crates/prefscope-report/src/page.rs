@@ -205,28 +205,41 @@ fn headline(h: &mut String, page: &Page) {
         h.push_str(" · simulated data: the simulator's ground truth is shown beside the estimates");
     }
     h.push_str("</div>");
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for r in fx.summary.iter().filter(|r| !is_random(page, &r.split)) {
-        *counts.entry(r.verdict.as_str()).or_default() += 1;
-    }
-    h.push_str("<div class=\"headline\">");
-    for v in [
-        "MATCH",
-        "MISMATCH",
-        "NOT-DETECTED",
-        "NO-PREDICTION",
-        "NULL-OK",
-        "NULL-FAIL",
+    // Two rows of pills: the verdicts on the mean diff (against the predictions), then on the
+    // specificity (did each group's model learn its own group's preference), random splits
+    // left out of both.
+    for (title, of) in [
+        (
+            "mean diff vs prediction",
+            &(|r: &SummaryRow| r.verdict) as &dyn Fn(&SummaryRow) -> crate::Verdict,
+        ),
+        ("own preference learned (specificity)", &|r: &SummaryRow| {
+            r.spec_verdict
+        }),
     ] {
-        if let Some(n) = counts.get(v) {
-            let _ = write!(
-                h,
-                "<span class=\"pill\" style=\"background:{}\">{n} {v}</span>",
-                plots::css(plots::verdict_color(v))
-            );
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for r in fx.summary.iter().filter(|r| !is_random(page, &r.split)) {
+            *counts.entry(of(r).as_str()).or_default() += 1;
         }
+        let _ = write!(h, "<div class=\"headline\"><small>{title}:</small> ");
+        for v in [
+            "MATCH",
+            "MISMATCH",
+            "NOT-DETECTED",
+            "NO-PREDICTION",
+            "NULL-OK",
+            "NULL-FAIL",
+        ] {
+            if let Some(n) = counts.get(v) {
+                let _ = write!(
+                    h,
+                    "<span class=\"pill\" style=\"background:{}\">{n} {v}</span>",
+                    plots::css(plots::verdict_color(v))
+                );
+            }
+        }
+        h.push_str("</div>");
     }
-    h.push_str("</div>");
     let n_random = fx
         .summary
         .iter()
@@ -353,12 +366,14 @@ fn summary_table(h: &mut String, page: &Page) {
         "<th>seeds</th><th>mean diff</th><th>95% CI</th><th>x/N</th>\
          <th>p</th><th>p Holm</th><th>predicted</th><th class=\"l\">verdict</th>",
     );
+    h.push_str(
+        "<th>specificity [95% CI]</th><th>p Holm</th><th class=\"l\">own preference learned</th>",
+    );
     if truth.is_some() {
         h.push_str("<th class=\"l\">planted (simulator)</th>");
     }
     h.push_str(
-        "<th>specificity [95% CI]</th><th>p Holm</th><th class=\"l\">own preference learned</th>\
-         <th class=\"l\">sign rule</th><th>std</th><th>p BH</th><th>seeds for 80% power</th></tr>",
+        "<th class=\"l\">sign rule</th><th>std</th><th>p BH</th><th>seeds for 80% power</th></tr>",
     );
     for r in &fx.summary {
         let (la, lb) = labels(page.input, &r.split);
@@ -402,6 +417,17 @@ fn summary_table(h: &mut String, page: &Page) {
             },
             r.verdict.as_str(),
         );
+        let sc = plots::css(plots::verdict_color(r.spec_verdict.as_str()));
+        let _ = write!(
+            h,
+            "<td>{} [{} … {}]</td><td title=\"{}\">{}</td><td class=\"l v\" style=\"color:{sc}\">{}</td>",
+            pct(r.mean_specificity),
+            pct(r.spec_ci_low),
+            pct(r.spec_ci_high),
+            r.p_source.as_str(),
+            pval(r.spec_p_holm),
+            r.spec_verdict.as_str(),
+        );
         if let Some(t) = truth {
             let _ = write!(
                 h,
@@ -412,17 +438,9 @@ fn summary_table(h: &mut String, page: &Page) {
         let std = r
             .std_diff
             .map(|s| pct(s).trim_start_matches('+').to_string());
-        let sc = plots::css(plots::verdict_color(r.spec_verdict.as_str()));
         let _ = write!(
             h,
-            "<td>{} [{} … {}]</td><td title=\"{}\">{}</td><td class=\"l v\" style=\"color:{sc}\">{}</td>\
-             <td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            pct(r.mean_specificity),
-            pct(r.spec_ci_low),
-            pct(r.spec_ci_high),
-            r.p_source.as_str(),
-            pval(r.spec_p_holm),
-            r.spec_verdict.as_str(),
+            "<td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             r.sign_verdict.as_str(),
             std.unwrap_or("–".into()),
             pval(r.p_bh),

@@ -41,7 +41,7 @@ impl Size {
             Size::Full => Plan {
                 users: 1500,
                 seeds: 3,
-                random_splits: 8,
+                random_splits: 6,
                 steps: 120,
                 sft_steps: 300,
             },
