@@ -206,25 +206,38 @@ fn support(d: &Diagnostics) -> String {
         return h;
     }
     let _ = write!(h, "<div class=\"grid\">");
-    for (model, sets) in &sp.histograms {
-        let hists = [
-            ("reference, chosen", plots::GROUP_A),
-            ("reference, rejected", plots::GROUP_B),
-            ("policy, chosen", plots::PALETTE[2]),
-            ("policy, rejected", plots::PALETTE[3]),
-        ]
+    let per_token: std::collections::HashMap<&str, &[Vec<f64>; 4]> = sp
+        .histograms_per_token
         .iter()
-        .zip(sets)
-        .map(|((label, color), values)| Hist {
-            label: label.to_string(),
-            color: *color,
-            values: values.clone(),
-        })
-        .collect::<Vec<_>>();
+        .map(|(m, sets)| (m.as_str(), sets))
+        .collect();
+    for (model, sets) in &sp.histograms {
+        let hists = |sets: &[Vec<f64>; 4]| {
+            [
+                ("reference, chosen", plots::GROUP_A),
+                ("reference, rejected", plots::GROUP_B),
+                ("policy, chosen", plots::PALETTE[2]),
+                ("policy, rejected", plots::PALETTE[3]),
+            ]
+            .iter()
+            .zip(sets)
+            .map(|((label, color), values)| Hist {
+                label: label.to_string(),
+                color: *color,
+                values: values.clone(),
+            })
+            .collect::<Vec<_>>()
+        };
         h.push_str(&figure(
-            plots::histograms(model, "summed log-prob", &hists, 24, (540, 280)),
+            plots::histograms(model, "summed log-prob", &hists(sets), 24, (540, 280)),
             &format!("{model}: policy = {}", sp.policy_runs),
         ));
+        if let Some(sets) = per_token.get(model.as_str()) {
+            h.push_str(&figure(
+                plots::histograms(model, "log-prob per token", &hists(sets), 24, (540, 280)),
+                &format!("{model}, per completion token: policy = {}", sp.policy_runs),
+            ));
+        }
     }
     h.push_str("</div>");
     let series =

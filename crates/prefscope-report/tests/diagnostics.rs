@@ -263,6 +263,16 @@ fn support_and_quantile_accuracy_come_out_as_planted() {
     assert_eq!((q[0].ref_logp_mean, q[4].ref_logp_mean), (-300.0, -50.0));
     assert_eq!(d.support.runs_without_logps, 0);
     assert_eq!(d.support.histograms[0].0, "all models");
+    // Per token: every rejected response is at −5 per token (m1 −50 / 10, m2 −300 / 60), the
+    // chosen ones at −5 (m1) or −6 (m2 −300 / 50); one value per response, as in the sums.
+    let (name, per_token) = &d.support.histograms_per_token[0];
+    assert_eq!(name, "all models");
+    assert_eq!(per_token[1].len(), d.support.histograms[0].1[1].len());
+    assert!(per_token[1].iter().all(|&v| (v + 5.0).abs() < 1e-12));
+    assert!(per_token[0]
+        .iter()
+        .all(|&v| (v + 5.0).abs() < 1e-12 || (v + 6.0).abs() < 1e-12));
+    assert!(per_token[0].iter().any(|&v| (v + 6.0).abs() < 1e-12));
 }
 
 #[test]

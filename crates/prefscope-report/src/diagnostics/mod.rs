@@ -16,9 +16,9 @@
 //! by the model that wrote the response; and pref_acc by quintile of the pair's reference
 //! log-prob (the mean of chosen and rejected; pairs ranked by it, ties by pair id, five bins of
 //! equal count). With token counts in the outcomes (prefscope's runs write them), also the
-//! mean completion length and the log-probs per token by source model, so a model whose
-//! responses look unlikely only because they are long is told apart from one off the policy's
-//! support. (Per-token values of every token are not in run folders: `prefscope logprobs`
+//! mean completion length and the log-probs per token by source model (a table and
+//! histograms), so a model whose responses look unlikely only because they are long is told
+//! apart from one off the policy's support. (Per-token values of every token are not in run folders: `prefscope logprobs`
 //! writes them.)
 //!
 //! (c) **Heterogeneity** (`heterogeneity.csv`, `user_accuracy.csv`): every trained model's

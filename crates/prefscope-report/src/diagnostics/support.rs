@@ -55,6 +55,10 @@ pub struct Support {
     /// log-probs of chosen and rejected responses.
     #[serde(skip)]
     pub histograms: Vec<(String, [Vec<f64>; 4])>,
+    /// The same per token (each response's sum over its completion tokens), for the models
+    /// whose outcomes have token counts; empty sets otherwise.
+    #[serde(skip)]
+    pub histograms_per_token: Vec<(String, [Vec<f64>; 4])>,
     /// Which runs' policy log-probs the histograms show.
     pub policy_runs: String,
     /// Runs without log-probs in their outcomes (left out).
@@ -95,6 +99,7 @@ pub(super) fn support(input: &StudyRuns, by_id: &HashMap<&str, &Pair>) -> Suppor
         format!("the {} baseline run(s)", baseline.len())
     };
     let mut hist_policy: BTreeMap<&str, [Vec<f64>; 2]> = BTreeMap::new();
+    let mut hist_policy_per_token: BTreeMap<&str, [Vec<f64>; 2]> = BTreeMap::new();
     for r in &with {
         let is_hist = hist_runs.iter().any(|h| std::ptr::eq(*h, *r));
         for (o, l) in r
@@ -123,6 +128,9 @@ pub(super) fn support(input: &StudyRuns, by_id: &HashMap<&str, &Pair>) -> Suppor
                 shift.entry((model, role)).or_default().push(pol - refl);
                 if is_hist {
                     hist_policy.entry(model).or_default()[role].push(pol);
+                    if let Some(t) = l.tokens {
+                        hist_policy_per_token.entry(model).or_default()[role].push(pol / t[role]);
+                    }
                 }
             }
         }
@@ -171,24 +179,16 @@ pub(super) fn support(input: &StudyRuns, by_id: &HashMap<&str, &Pair>) -> Suppor
     }
     let mut models: Vec<(&str, usize)> = sizes.into_iter().collect();
     models.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    let mut all: [Vec<f64>; 4] = Default::default();
-    for (m, _) in models.iter().take(HIST_MODELS) {
-        let set = [
-            ref_by.get(&(*m, 0)).cloned().unwrap_or_default(),
-            ref_by.get(&(*m, 1)).cloned().unwrap_or_default(),
-            hist_policy.get(m).map(|v| v[0].clone()).unwrap_or_default(),
-            hist_policy.get(m).map(|v| v[1].clone()).unwrap_or_default(),
-        ];
-        out.histograms.push((m.to_string(), set));
-    }
-    for ((_, role), v) in &ref_by {
-        all[*role].extend(v);
-    }
-    for v in hist_policy.values() {
-        all[2].extend(&v[0]);
-        all[3].extend(&v[1]);
-    }
-    out.histograms.insert(0, ("all models".into(), all));
+    let ref_per_token: BTreeMap<(&str, usize), Vec<f64>> = per_token
+        .iter()
+        .map(|(k, v)| (*k, v.iter().map(|t| t.1).collect()))
+        .collect();
+    let shown: Vec<&str> = models.iter().take(HIST_MODELS).map(|m| m.0).collect();
+    out.histograms = model_histograms(&shown, &ref_by, &hist_policy);
+    out.histograms_per_token = model_histograms(&shown, &ref_per_token, &hist_policy_per_token);
+
+    out.histograms_per_token
+        .retain(|(_, sets)| sets.iter().any(|v| !v.is_empty()));
 
     // pref_acc by quintile of the pair's reference log-prob: pairs ranked by it (ties by
     // pair id), five bins of equal count.
@@ -241,6 +241,36 @@ pub(super) fn support(input: &StudyRuns, by_id: &HashMap<&str, &Pair>) -> Suppor
             pref_acc_baseline: (!base.is_empty()).then(|| mean(&base)),
             n_runs: all.len(),
         });
+    }
+    out
+}
+
+/// Histogram sets (reference chosen, reference rejected, policy chosen, policy rejected) of
+/// `all models`, then of each model in `models`.
+fn model_histograms(
+    models: &[&str],
+    reference: &BTreeMap<(&str, usize), Vec<f64>>,
+    policy: &BTreeMap<&str, [Vec<f64>; 2]>,
+) -> Vec<(String, [Vec<f64>; 4])> {
+    let mut all: [Vec<f64>; 4] = Default::default();
+    for ((_, role), v) in reference {
+        all[*role].extend(v);
+    }
+    for v in policy.values() {
+        all[2].extend(&v[0]);
+        all[3].extend(&v[1]);
+    }
+    let mut out = vec![("all models".to_string(), all)];
+    for m in models {
+        out.push((
+            m.to_string(),
+            [
+                reference.get(&(*m, 0)).cloned().unwrap_or_default(),
+                reference.get(&(*m, 1)).cloned().unwrap_or_default(),
+                policy.get(m).map(|v| v[0].clone()).unwrap_or_default(),
+                policy.get(m).map(|v| v[1].clone()).unwrap_or_default(),
+            ],
+        ));
     }
     out
 }
