@@ -15,6 +15,13 @@
 //! is not implemented: longer sequences are an error (exact up to the window, 4096 for Mistral
 //! 7B v0.1).
 //!
+//! [`CausalLm::forward_hidden_packed`] is the padding-free layout: sequences back to back in
+//! one row, each with its own positions `0..len` (the rotary tables gathered per token) and
+//! attention confined to its own causal block. Every layer but attention works per token, so
+//! it runs on the packed row as is; attention runs block by block (SDPA's plain causal path on
+//! each sequence's slice), so no query-key product crosses sequences or touches padding: the
+//! block-diagonal causal mask without the `N x N` cost of materialising it.
+//!
 //! Weight names mirror the checkpoint (`model.layers.0.self_attn.q_proj.weight`) because every
 //! parameter is created under the same path in the `VarStore`.
 
@@ -148,10 +155,20 @@ struct Attention {
     head_dim: i64,
 }
 
-/// Rotary tables `[1, 1, t, head_dim]` for positions `0..t`.
+/// Rotary tables `[1, 1, t, head_dim]`, one row per position of the forward pass.
 struct Rotary {
     cos: Tensor,
     sin: Tensor,
+}
+
+/// How the sequences of a forward pass lie in its `[b, t]` input.
+#[derive(Clone, Copy)]
+enum Layout<'a> {
+    /// One sequence per row, right-padded: the boolean attention mask `[b, 1, t, t]`, or none
+    /// for plain causal attention.
+    Padded(Option<&'a Tensor>),
+    /// One row (`b = 1`) of sequences back to back, of these lengths.
+    Packed(&'a [i64]),
 }
 
 fn rotate_half(xs: &Tensor) -> std::result::Result<Tensor, tch::TchError> {
@@ -182,7 +199,7 @@ impl Attention {
         })
     }
 
-    fn forward(&self, xs: &Tensor, rot: &Rotary, mask: Option<&Tensor>) -> Result<Tensor> {
+    fn forward(&self, xs: &Tensor, rot: &Rotary, layout: Layout) -> Result<Tensor> {
         let (b, t, _) = xs.size3().ctx(|| "attention input".into())?;
         let (nh, nkv, hd) = (self.heads, self.kv_heads, self.head_dim);
         let q = self.q_proj.forward(xs)?;
@@ -195,17 +212,32 @@ impl Attention {
             let q = apply_rotary(&q, rot)?;
             let k = repeat_kv(&apply_rotary(&k, rot)?, nh / nkv)?;
             let v = repeat_kv(&v, nh / nkv)?;
-            let scale = (hd as f64).powf(-0.5);
-            let y = Tensor::f_scaled_dot_product_attention(
-                &q,
-                &k,
-                &v,
-                mask,
-                0.0,
-                mask.is_none(),
-                Some(scale),
-                false,
-            )?;
+            let scale = Some((hd as f64).powf(-0.5));
+            let sdpa = |q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>| {
+                Tensor::f_scaled_dot_product_attention(
+                    q,
+                    k,
+                    v,
+                    mask,
+                    0.0,
+                    mask.is_none(),
+                    scale,
+                    false,
+                )
+            };
+            let y = match layout {
+                Layout::Padded(mask) => sdpa(&q, &k, &v, mask)?,
+                Layout::Packed(lengths) => {
+                    let mut blocks = Vec::with_capacity(lengths.len());
+                    let mut start = 0;
+                    for &len in lengths {
+                        let block = |x: &Tensor| x.f_narrow(2, start, len);
+                        blocks.push(sdpa(&block(&q)?, &block(&k)?, &block(&v)?, None)?);
+                        start += len;
+                    }
+                    Tensor::f_cat(&blocks, 2)?
+                }
+            };
             y.f_transpose(1, 2)?.f_reshape([b, t, nh * hd])
         };
         let y = f().ctx(|| "attention".into())?;
@@ -272,10 +304,10 @@ impl DecoderLayer {
         })
     }
 
-    fn forward(&self, xs: &Tensor, rot: &Rotary, mask: Option<&Tensor>) -> Result<Tensor> {
+    fn forward(&self, xs: &Tensor, rot: &Rotary, layout: Layout) -> Result<Tensor> {
         let h = self
             .self_attn
-            .forward(&self.input_layernorm.forward(xs)?, rot, mask)?;
+            .forward(&self.input_layernorm.forward(xs)?, rot, layout)?;
         let xs = xs.f_add(&h).ctx(|| "residual".into())?;
         let h = self
             .mlp
@@ -390,15 +422,8 @@ impl CausalLm {
         if t == 0 {
             return Err(ModelError::Input("input_ids has length 0".into()));
         }
-        if let Some(w) = self.cfg.sliding_window {
-            if t > w {
-                return Err(ModelError::Input(format!(
-                    "sequence length {t} exceeds the sliding window {w}, which is not implemented"
-                )));
-            }
-        }
+        self.check_window(t)?;
         let device = self.embed_tokens.device();
-        let kind = self.embed_tokens.kind();
         let mask = match attention_mask {
             Some(m) if m.size() != [b, t] => {
                 return Err(ModelError::Input(format!(
@@ -412,22 +437,59 @@ impl CausalLm {
             Some(m) => Some(attention_bool_mask(m, t, device).ctx(|| "attention mask".into())?),
             None => None,
         };
-        let rot = self.rotary(t, kind, device)?;
+        let positions: Vec<i64> = (0..t).collect();
+        self.run_layers(input_ids, &positions, Layout::Padded(mask.as_ref()))
+    }
+
+    /// Final hidden states `[1, n, hidden]` of sequences packed back to back in `input_ids`
+    /// `[1, n]`, of `lengths` tokens each (summing to `n`): each sequence scored as if alone,
+    /// with positions `0..len` and attention within itself only (see the module doc). Equal to
+    /// [`CausalLm::forward_hidden`] of the same sequences right-padded, up to the rounding of
+    /// differently shaped products.
+    pub fn forward_hidden_packed(&self, input_ids: &Tensor, lengths: &[i64]) -> Result<Tensor> {
+        let (b, n) = input_ids
+            .size2()
+            .ctx(|| "input_ids must be [1, tokens]".into())?;
+        let total: i64 = lengths.iter().sum();
+        if b != 1 || n != total || n == 0 || lengths.iter().any(|&l| l < 1) {
+            return Err(ModelError::Input(format!(
+                "packed input_ids [{b}, {n}] must be one row of the sequences' lengths \
+                 (each at least 1, summing to {total})"
+            )));
+        }
+        self.check_window(lengths.iter().copied().max().unwrap_or(0))?;
+        let positions: Vec<i64> = lengths.iter().flat_map(|&l| 0..l).collect();
+        self.run_layers(input_ids, &positions, Layout::Packed(lengths))
+    }
+
+    /// Mistral's sliding window is not implemented: a longer sequence is an error.
+    fn check_window(&self, longest: i64) -> Result<()> {
+        match self.cfg.sliding_window {
+            Some(w) if longest > w => Err(ModelError::Input(format!(
+                "sequence length {longest} exceeds the sliding window {w}, which is not implemented"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Embedding, the layers and the final norm, with rotary tables for `positions` (one per
+    /// column of `input_ids`).
+    fn run_layers(&self, input_ids: &Tensor, positions: &[i64], layout: Layout) -> Result<Tensor> {
+        let device = self.embed_tokens.device();
+        let rot = self.rotary(positions, self.embed_tokens.kind(), device)?;
         let ids = input_ids
             .f_to_device(device)
             .ctx(|| "input_ids to device".into())?;
         let mut xs = Tensor::f_embedding(&self.embed_tokens, &ids, -1, false, false)
             .ctx(|| "model.embed_tokens (is an id >= vocab_size?)".into())?;
         for (i, layer) in self.layers.iter().enumerate() {
-            xs = layer
-                .forward(&xs, &rot, mask.as_ref())
-                .map_err(|e| match e {
-                    ModelError::Torch { context, source } => ModelError::Torch {
-                        context: format!("model.layers.{i}: {context}"),
-                        source,
-                    },
-                    e => e,
-                })?;
+            xs = layer.forward(&xs, &rot, layout).map_err(|e| match e {
+                ModelError::Torch { context, source } => ModelError::Torch {
+                    context: format!("model.layers.{i}: {context}"),
+                    source,
+                },
+                e => e,
+            })?;
         }
         self.norm.forward(&xs)
     }
@@ -445,9 +507,13 @@ impl CausalLm {
             .ctx(|| "lm_head".into())
     }
 
-    fn rotary(&self, t: i64, kind: Kind, device: Device) -> Result<Rotary> {
+    /// Rotary tables for `positions` (integers, exactly representable in f32).
+    fn rotary(&self, positions: &[i64], kind: Kind, device: Device) -> Result<Rotary> {
+        let t = positions.len() as i64;
         let f = || -> std::result::Result<Rotary, tch::TchError> {
-            let pos = Tensor::f_arange(t, (Kind::Float, device))?;
+            let pos = Tensor::f_from_slice(positions)?
+                .f_to_kind(Kind::Float)?
+                .f_to_device(device)?;
             let freqs = pos.f_unsqueeze(1)?.f_mul(&self.inv_freq.f_unsqueeze(0)?)?;
             let emb = Tensor::f_cat(&[&freqs, &freqs], -1)?;
             let cos = emb.f_cos()?.f_to_kind(kind)?.f_view([1, 1, t, -1])?;

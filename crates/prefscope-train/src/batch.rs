@@ -1,5 +1,9 @@
-//! Tokenized pairs and their collation into the `2P`-sequence batch (chosen rows first, then
-//! rejected rows), right-padded, with attention and completion masks.
+//! Tokenized pairs and their collation into the `2P`-sequence batch (chosen sequences first,
+//! then rejected ones), with attention and completion masks: right-padded rows ([`collate`]),
+//! or one padding-free row of the sequences back to back ([`collate_packed`], for
+//! `packing = true`). Also the order-free helpers that shape micro-batches:
+//! [`pair_tokens`] and [`padded_positions`] (what a pair costs in either layout) and
+//! [`token_budget_batches`] (`micro_batch_tokens`).
 //!
 //! Truncation is `prefscope-model`'s [`Truncation`], applied to the token ids here: the prompt
 //! keeps its last `max_prompt_length` tokens (the most recent turns), whatever the completion,
@@ -50,16 +54,27 @@ pub use prefscope_model::Truncation;
 /// A collated batch of `2P` sequences.
 #[derive(Debug)]
 pub struct Batch {
-    /// `[2P, T]` i64 ids (pad id 0).
+    /// `[2P, T]` i64 ids (pad id 0), or `[1, N]` packed.
     pub ids: Tensor,
-    /// `[2P, T]` i64, 1 for real tokens.
+    /// Same shape, i64, 1 for real tokens.
     pub attention: Tensor,
-    /// `[2P, T]` i64, 1 for completion tokens.
+    /// Same shape, i64, 1 for completion tokens.
     pub completion: Tensor,
     /// Number of real tokens in the batch.
     pub tokens: usize,
     /// Sequences that had to be truncated.
     pub truncated: usize,
+    /// The packed layout: the `2P` sequences' lengths when `ids` is one row of them back to
+    /// back; `None` for right-padded rows.
+    pub lengths: Option<Vec<i64>>,
+}
+
+impl Batch {
+    /// Positions the forward pass computes: every row's padded length, or the real tokens
+    /// when packed.
+    pub fn positions(&self) -> usize {
+        self.ids.numel()
+    }
 }
 
 /// Whether `t` cuts anything of one side of `pair` (its prompt, or that side's completion).
@@ -67,9 +82,63 @@ pub fn is_cut(pair: &TokenizedPair, completion: &[i64], t: &Truncation) -> bool 
     t.kept(pair.prompt.len(), completion.len()) != (pair.prompt.len(), completion.len())
 }
 
-/// Collates pairs into one batch on `device`, truncated by `t` (an error for limits that
-/// leave no room for a completion token).
-pub fn collate(pairs: &[&TokenizedPair], t: &Truncation, device: Device) -> Result<Batch> {
+/// The kept lengths (prompt + completion) of a pair's chosen and rejected sequences under `t`.
+fn kept_lengths(pair: &TokenizedPair, t: &Truncation) -> [usize; 2] {
+    [&pair.chosen, &pair.rejected].map(|c| {
+        let (p, c) = t.kept(pair.prompt.len(), c.len());
+        p + c
+    })
+}
+
+/// Real tokens of a pair under `t`: both sides' kept prompt and completion.
+pub fn pair_tokens(pair: &TokenizedPair, t: &Truncation) -> usize {
+    kept_lengths(pair, t).iter().sum()
+}
+
+/// The padded row length of a pair under `t`: its longer side, prompt and completion kept.
+pub fn row_length(pair: &TokenizedPair, t: &Truncation) -> usize {
+    let [c, r] = kept_lengths(pair, t);
+    c.max(r)
+}
+
+/// Positions a right-padded batch of `pairs` computes: `2P` rows of the longest row.
+pub fn padded_positions(pairs: &[&TokenizedPair], t: &Truncation) -> usize {
+    let longest = pairs.iter().map(|p| row_length(p, t)).max().unwrap_or(0);
+    2 * pairs.len() * longest
+}
+
+/// Cuts `pairs` (in the given order) into consecutive micro-batches whose cost, `cost` of the
+/// micro-batch's pairs, stays within `budget` tokens: each micro-batch takes pairs while the
+/// next one still fits. A pair that alone exceeds the budget is a micro-batch of its own.
+pub fn token_budget_batches<'a>(
+    pairs: &[&'a TokenizedPair],
+    budget: usize,
+    cost: &dyn Fn(&[&TokenizedPair]) -> usize,
+) -> Vec<Vec<&'a TokenizedPair>> {
+    let mut out: Vec<Vec<&TokenizedPair>> = vec![];
+    let mut current: Vec<&TokenizedPair> = vec![];
+    for &p in pairs {
+        current.push(p);
+        if current.len() > 1 && cost(&current) > budget {
+            current.pop();
+            out.push(std::mem::replace(&mut current, vec![p]));
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// A sequence as truncation keeps it: (prompt, completion) slices of its pair.
+type KeptSequence<'a> = (&'a [i64], &'a [i64]);
+
+/// The `2P` kept (prompt, completion) sequences of `pairs`, chosen sides first, and how many
+/// were cut; an error for limits that leave no room for a completion token.
+fn kept_sequences<'a>(
+    pairs: &[&'a TokenizedPair],
+    t: &Truncation,
+) -> Result<(Vec<KeptSequence<'a>>, usize)> {
     if pairs.is_empty() {
         return Err(TrainError::Input("empty batch".into()));
     }
@@ -91,6 +160,45 @@ pub fn collate(pairs: &[&TokenizedPair], t: &Truncation, device: Device) -> Resu
             seqs.push((pr, c));
         }
     }
+    Ok((seqs, truncated))
+}
+
+/// `[rows, len]` i64 tensors on `device` from row-major values.
+fn int_tensor(values: Vec<i64>, rows: usize, len: usize, device: Device) -> Result<Tensor> {
+    Ok(Tensor::from_slice(&values)
+        .f_reshape([rows as i64, len as i64])?
+        .f_to_kind(Kind::Int64)?
+        .f_to(device)?)
+}
+
+/// Collates pairs into one padding-free batch on `device`, truncated by `t`: the `2P`
+/// sequences back to back in one row (chosen sides first), their lengths in
+/// [`Batch::lengths`]. The decoder gives each its own positions and causal block.
+pub fn collate_packed(pairs: &[&TokenizedPair], t: &Truncation, device: Device) -> Result<Batch> {
+    let (seqs, truncated) = kept_sequences(pairs, t)?;
+    let (mut ids, mut comp, mut lengths) = (vec![], vec![], vec![]);
+    for (p, c) in &seqs {
+        ids.extend_from_slice(p);
+        ids.extend_from_slice(c);
+        comp.extend(std::iter::repeat_n(0i64, p.len()));
+        comp.extend(std::iter::repeat_n(1i64, c.len()));
+        lengths.push((p.len() + c.len()) as i64);
+    }
+    let n = ids.len();
+    Ok(Batch {
+        ids: int_tensor(ids, 1, n, device)?,
+        attention: int_tensor(vec![1; n], 1, n, device)?,
+        completion: int_tensor(comp, 1, n, device)?,
+        tokens: n,
+        truncated,
+        lengths: Some(lengths),
+    })
+}
+
+/// Collates pairs into one batch on `device`, truncated by `t` (an error for limits that
+/// leave no room for a completion token).
+pub fn collate(pairs: &[&TokenizedPair], t: &Truncation, device: Device) -> Result<Batch> {
+    let (seqs, truncated) = kept_sequences(pairs, t)?;
     let len = seqs
         .iter()
         .map(|(p, c)| p.len() + c.len())
@@ -111,19 +219,13 @@ pub fn collate(pairs: &[&TokenizedPair], t: &Truncation, device: Device) -> Resu
         }
         tokens += p.len() + c.len();
     }
-    let shape = [n as i64, len as i64];
-    let to = |v: Vec<i64>| -> Result<Tensor> {
-        Ok(Tensor::from_slice(&v)
-            .f_reshape(shape)?
-            .f_to_kind(Kind::Int64)?
-            .f_to(device)?)
-    };
     Ok(Batch {
-        ids: to(ids)?,
-        attention: to(att)?,
-        completion: to(comp)?,
+        ids: int_tensor(ids, n, len, device)?,
+        attention: int_tensor(att, n, len, device)?,
+        completion: int_tensor(comp, n, len, device)?,
         tokens,
         truncated,
+        lengths: None,
     })
 }
 

@@ -7,6 +7,9 @@
 //! steps = 200
 //! batch_size = 8            # pairs per optimizer step
 //! micro_batch_size = 2      # pairs per forward pass (gradient accumulation: 8 / 2 = 4)
+//! # micro_batch_tokens = 4096  # or: micro-batches by computed positions instead
+//! # packing = true            # padding-free forwards (one row per micro-batch)
+//! # group_by_length = true    # padded path: batches of about one length (seeded)
 //! [loss]
 //! type = "sigmoid"
 //! beta = 0.1
@@ -99,6 +102,28 @@ pub struct TrainConfig {
     /// Pairs per forward pass; `batch_size` must be a multiple of it.
     #[serde(default = "d_micro")]
     pub micro_batch_size: usize,
+    /// Micro-batches by token budget instead of pair count: each optimizer step's
+    /// `batch_size` pairs (sorted by length within the step) are cut into consecutive
+    /// micro-batches of at most this many computed positions (real tokens when packed, rows x
+    /// longest row when padded; a pair longer than the budget goes alone), and
+    /// `micro_batch_size` is not used. The loss stays a mean over the step's pairs: each
+    /// micro-batch's mean is weighted by its share of them, so the gradient is the
+    /// full batch's, however it is cut (`tests/packing.rs`). The one exception is the
+    /// `sft_alpha` term, a mean over a micro-batch's chosen tokens as TRL's `rpo_alpha` NLL
+    /// is under gradient accumulation: its weighting follows the cut.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub micro_batch_tokens: Option<usize>,
+    /// Padding-free training forwards: a micro-batch's sequences back to back in one row, each
+    /// with its own positions and attention within itself (`crate::batch::collate_packed`);
+    /// equal to the padded path up to rounding. Off by default: the padded path is the one
+    /// whose numbers older runs and studies were identified by.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub packing: bool,
+    /// For the padded path: each epoch's order is cut into windows of 50 optimizer batches,
+    /// sorted by length within a window, and the window's batches shuffled (seeded), so a
+    /// batch holds pairs of about one length (transformers' `group_by_length`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub group_by_length: bool,
     /// Pairs per forward pass in evaluation and reference scoring.
     #[serde(default = "d_batch")]
     pub eval_batch_size: usize,
@@ -203,6 +228,9 @@ fn d_clip() -> f64 {
 fn d_true() -> bool {
     true
 }
+fn is_false(b: &bool) -> bool {
+    !*b
+}
 fn d_device() -> String {
     "cpu".into()
 }
@@ -228,9 +256,13 @@ impl TrainConfig {
     pub fn validate(&self) -> Result<()> {
         self.loss.validate()?;
         let bad = |m: String| Err(TrainError::Config(m));
+        if self.micro_batch_tokens == Some(0) {
+            return bad("micro_batch_tokens must be at least 1".into());
+        }
         if self.batch_size == 0
             || self.micro_batch_size == 0
-            || !self.batch_size.is_multiple_of(self.micro_batch_size)
+            || (self.micro_batch_tokens.is_none()
+                && !self.batch_size.is_multiple_of(self.micro_batch_size))
         {
             return bad(format!(
                 "batch_size {} must be a positive multiple of micro_batch_size {}",

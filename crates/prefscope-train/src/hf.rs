@@ -148,6 +148,13 @@ impl<D: Decoder> PolicyModel for D {
             .map_err(model_err)
     }
 
+    fn forward_hidden_packed(&self, ids: &Tensor, lengths: &[i64], _train: bool) -> Result<Tensor> {
+        self.decoder()
+            .1
+            .forward_hidden_packed(ids, lengths)
+            .map_err(model_err)
+    }
+
     fn lm_head(&self) -> Tensor {
         self.decoder().1.lm_head_weight().shallow_clone()
     }

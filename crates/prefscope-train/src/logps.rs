@@ -17,18 +17,21 @@ use tch::{Device, Kind, Tensor};
 
 use crate::error::{Result, TrainError};
 
-/// Which positions of a `[batch, length]` batch are scored: the completion tokens, each with
-/// the row of the flattened hidden states that predicts it. Built once per batch.
+/// Which positions of a batch are scored: the completion tokens, each with the row of the
+/// flattened hidden states that predicts it, and the sequence it belongs to. A batch is
+/// `[batch, length]` with one sequence per row, or one packed row of sequences back to back
+/// ([`Selection::packed`]). Built once per batch.
 #[derive(Debug)]
 pub struct Selection {
     /// `[n]` rows of `hidden.reshape([batch * length, h])`: position `t - 1` of token `t`.
     rows: Tensor,
     /// `[n]` token ids being predicted.
     labels: Tensor,
-    /// `[n]` sequence (batch row) of each token.
+    /// `[n]` sequence of each token.
     seq: Tensor,
     /// `[n]` 1.0 for the last completion token of its sequence, else 0.0 (TRL's WPO variant).
     last: Tensor,
+    /// The `[batch, length]` shape of the hidden states' first two dimensions.
     batch: i64,
     length: i64,
     /// Completion tokens per sequence.
@@ -37,9 +40,37 @@ pub struct Selection {
 
 impl Selection {
     /// Selects the completion tokens of `ids` (`[batch, length]`, i64) marked by
-    /// `completion_mask` (same shape, nonzero = completion token). The first position can never
-    /// be scored (nothing predicts it) and is ignored.
+    /// `completion_mask` (same shape, nonzero = completion token), one sequence per row. The
+    /// first position of a row can never be scored (nothing predicts it) and is ignored.
     pub fn new(ids: &Tensor, completion_mask: &Tensor) -> Result<Self> {
+        let (batch, length) = ids.size2()?;
+        let spans: Vec<i64> = vec![length; batch as usize];
+        Self::with_spans(ids, completion_mask, &spans)
+    }
+
+    /// [`Selection::new`] for one row (`ids` `[1, n]`) of sequences back to back, of
+    /// `lengths` tokens each: token `t` of a sequence is predicted by its position `t - 1`,
+    /// never by the sequence before it.
+    pub fn packed(ids: &Tensor, completion_mask: &Tensor, lengths: &[i64]) -> Result<Self> {
+        let (b, n) = ids.size2()?;
+        if b != 1 || lengths.iter().sum::<i64>() != n {
+            return Err(TrainError::Input(format!(
+                "packed ids [{b}, {n}] are not one row of sequences of lengths {lengths:?}"
+            )));
+        }
+        Self::with_spans(ids, completion_mask, lengths)
+    }
+
+    /// The selection of a collated batch, in its layout.
+    pub fn of_batch(batch: &crate::batch::Batch) -> Result<Self> {
+        match &batch.lengths {
+            Some(lengths) => Self::packed(&batch.ids, &batch.completion, lengths),
+            None => Self::new(&batch.ids, &batch.completion),
+        }
+    }
+
+    /// The sequences are consecutive spans of the flattened positions, of `spans` lengths.
+    fn with_spans(ids: &Tensor, completion_mask: &Tensor, spans: &[i64]) -> Result<Self> {
         let (batch, length) = ids.size2()?;
         if completion_mask.size() != [batch, length] {
             return Err(TrainError::Input(format!(
@@ -48,32 +79,31 @@ impl Selection {
             )));
         }
         let device = ids.device();
-        let ids_h: Vec<i64> = Vec::try_from(
-            ids.f_to_kind(Kind::Int64)?
-                .f_flatten(0, -1)?
-                .f_to(Device::Cpu)?,
-        )?;
-        let mask_h: Vec<i64> = Vec::try_from(
-            completion_mask
-                .f_to_kind(Kind::Int64)?
-                .f_flatten(0, -1)?
-                .f_to(Device::Cpu)?,
-        )?;
+        let host = |t: &Tensor| -> Result<Vec<i64>> {
+            Ok(Vec::try_from(
+                t.f_to_kind(Kind::Int64)?
+                    .f_flatten(0, -1)?
+                    .f_to(Device::Cpu)?,
+            )?)
+        };
+        let (ids_h, mask_h) = (host(ids)?, host(completion_mask)?);
         let (mut rows, mut labels, mut seq, mut last) = (vec![], vec![], vec![], vec![]);
-        let mut counts = vec![0i64; batch as usize];
-        for b in 0..batch {
-            for t in 1..length {
-                let i = (b * length + t) as usize;
+        let mut counts = vec![0i64; spans.len()];
+        let mut start = 0i64;
+        for (s, &len) in spans.iter().enumerate() {
+            for t in 1..len {
+                let i = (start + t) as usize;
                 if mask_h[i] == 0 {
                     continue;
                 }
-                rows.push(b * length + t - 1);
+                rows.push(start + t - 1);
                 labels.push(ids_h[i]);
-                seq.push(b);
-                let next_is_completion = t + 1 < length && mask_h[i + 1] != 0;
+                seq.push(s as i64);
+                let next_is_completion = t + 1 < len && mask_h[i + 1] != 0;
                 last.push(if next_is_completion { 0f32 } else { 1f32 });
-                counts[b as usize] += 1;
+                counts[s] += 1;
             }
+            start += len;
         }
         Ok(Selection {
             rows: Tensor::from_slice(&rows).f_to(device)?,
@@ -111,9 +141,10 @@ impl Selection {
         &self.labels
     }
 
-    /// Sums a per-token `[n]` tensor into a per-sequence `[batch]` tensor.
+    /// Sums a per-token `[n]` tensor into a per-sequence tensor (`[sequences]`).
     pub fn sum_per_seq(&self, per_token: &Tensor) -> Result<Tensor> {
-        let zeros = Tensor::f_zeros([self.batch], (per_token.kind(), per_token.device()))?;
+        let sequences = self.counts.len() as i64;
+        let zeros = Tensor::f_zeros([sequences], (per_token.kind(), per_token.device()))?;
         Ok(zeros.f_index_add(0, &self.seq, per_token)?)
     }
 

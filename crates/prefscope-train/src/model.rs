@@ -21,6 +21,33 @@ pub trait PolicyModel {
     /// padding). `train` turns dropout on.
     fn forward_hidden(&self, ids: &Tensor, attention_mask: &Tensor, train: bool) -> Result<Tensor>;
 
+    /// Final hidden states `[1, n, hidden]` of sequences packed back to back in `ids`
+    /// (`[1, n]`), of `lengths` tokens each, every sequence scored as if alone. The decoders
+    /// override this with their padding-free path; this default unpacks into right-padded
+    /// rows, runs [`PolicyModel::forward_hidden`] and packs the result again (the same
+    /// values, not padding-free; under dropout, other draws).
+    fn forward_hidden_packed(&self, ids: &Tensor, lengths: &[i64], train: bool) -> Result<Tensor> {
+        let longest = lengths.iter().copied().max().unwrap_or(0);
+        let rows = lengths.len() as i64;
+        let device = ids.device();
+        let padded = Tensor::f_zeros([rows, longest], (Kind::Int64, device))?;
+        let mask = Tensor::f_zeros([rows, longest], (Kind::Int64, device))?;
+        let mut start = 0;
+        for (row, &len) in lengths.iter().enumerate() {
+            let slot = |t: &Tensor| t.f_get(row as i64)?.f_narrow(0, 0, len);
+            slot(&padded)?.f_copy_(&ids.f_get(0)?.f_narrow(0, start, len)?)?;
+            let _ = slot(&mask)?.f_fill_(1)?;
+            start += len;
+        }
+        let hidden = self.forward_hidden(&padded, &mask, train)?;
+        let parts = lengths
+            .iter()
+            .enumerate()
+            .map(|(row, &len)| hidden.f_get(row as i64)?.f_narrow(0, 0, len))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(Tensor::f_cat(&parts, 0)?.f_unsqueeze(0)?)
+    }
+
     /// The lm_head weight `[vocab, hidden]`: the parameter itself (a leaf), tied to the input
     /// embedding when the model ties them.
     fn lm_head(&self) -> Tensor;
@@ -47,8 +74,8 @@ pub fn named_parameters(model: &dyn PolicyModel) -> BTreeMap<String, Tensor> {
         .collect()
 }
 
-/// The forward pass in the run's precision: the final hidden states and the lm_head weight to
-/// score them with.
+/// The forward pass of a batch, in its layout (right-padded rows or one packed row) and the
+/// run's precision: the final hidden states and the lm_head weight to score them with.
 ///
 /// With `bf16` the decoder runs under bf16 autocast (`prefscope_model::precision`; f32 master
 /// weights, f32 residual stream and norms, bf16 matrix products) and the head weight comes back
@@ -57,21 +84,19 @@ pub fn named_parameters(model: &dyn PolicyModel) -> BTreeMap<String, Tensor> {
 /// outside autocast, as PyTorch recommends. Without `bf16`: f32, the head is the parameter.
 pub fn forward(
     model: &dyn PolicyModel,
-    ids: &Tensor,
-    attention_mask: &Tensor,
+    batch: &Batch,
     train: bool,
     bf16: bool,
 ) -> Result<(Tensor, Tensor)> {
+    let hidden = || match &batch.lengths {
+        Some(lengths) => model.forward_hidden_packed(&batch.ids, lengths, train),
+        None => model.forward_hidden(&batch.ids, &batch.attention, train),
+    };
     if !bf16 {
-        return Ok((
-            model.forward_hidden(ids, attention_mask, train)?,
-            model.lm_head(),
-        ));
+        return Ok((hidden()?, model.lm_head()));
     }
-    let hidden = prefscope_model::precision::with_bf16_autocast(ids.device(), || {
-        model.forward_hidden(ids, attention_mask, train)
-    })
-    .map_err(|e| TrainError::Model(e.to_string()))??;
+    let hidden = prefscope_model::precision::with_bf16_autocast(batch.ids.device(), hidden)
+        .map_err(|e| TrainError::Model(e.to_string()))??;
     let head = model.lm_head().f_to_kind(Kind::BFloat16)?;
     Ok((hidden, head))
 }
@@ -87,8 +112,8 @@ pub fn forward_backward(
     scale: f64,
     bf16: bool,
 ) -> Result<PairStats> {
-    let (hidden, head) = forward(model, &batch.ids, &batch.attention, true, bf16)?;
-    let sel = Selection::new(&batch.ids, &batch.completion)?;
+    let (hidden, head) = forward(model, batch, true, bf16)?;
+    let sel = Selection::of_batch(batch)?;
     dpo::head_backward(
         &hidden,
         &head,

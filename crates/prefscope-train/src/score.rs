@@ -5,7 +5,7 @@
 use serde::Serialize;
 use tch::{Device, Kind};
 
-use crate::batch::{collate, is_cut, TokenizedPair, Truncation};
+use crate::batch::{collate, is_cut, row_length, TokenizedPair, Truncation};
 use crate::error::Result;
 use crate::logps::Selection;
 use crate::model::PolicyModel;
@@ -43,18 +43,6 @@ pub struct ScoreOptions {
     pub bf16: bool,
     /// Keep per-token ids and log-probs.
     pub per_token: bool,
-}
-
-/// The padded row length of a pair under `t`: its longer side, prompt and completion kept.
-fn row_length(pair: &TokenizedPair, t: &Truncation) -> usize {
-    [&pair.chosen, &pair.rejected]
-        .iter()
-        .map(|c| {
-            let (p, c) = t.kept(pair.prompt.len(), c.len());
-            p + c
-        })
-        .max()
-        .unwrap_or(0)
 }
 
 /// Scoring batches by length: the pairs' indices sorted by padded row length (ties in input
@@ -104,9 +92,8 @@ pub fn score_pairs(
     for idx in length_batches(pairs, &opts.truncation, opts.micro_batch) {
         let group: Vec<&TokenizedPair> = idx.iter().map(|&i| pairs[i]).collect();
         let batch = collate(&group, &opts.truncation, opts.device)?;
-        let (hidden, lm_head) =
-            crate::model::forward(model, &batch.ids, &batch.attention, false, opts.bf16)?;
-        let sel = Selection::new(&batch.ids, &batch.completion)?;
+        let (hidden, lm_head) = crate::model::forward(model, &batch, false, opts.bf16)?;
+        let sel = Selection::of_batch(&batch)?;
         let tokens = crate::logps::token_logps(&hidden, &lm_head, &sel, opts.logit_chunk, true)?;
         let sums: Vec<f32> = Vec::try_from(sel.sum_per_seq(&tokens.logps)?.f_to(Device::Cpu)?)?;
         let adj = tokens.log_sum_p2.as_ref().expect("asked for");

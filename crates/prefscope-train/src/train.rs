@@ -19,7 +19,10 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use tch::{Device, Kind};
 
-use crate::batch::{collate, TokenizedPair};
+use crate::batch::{
+    collate, collate_packed, padded_positions, pair_tokens, row_length, token_budget_batches,
+    Batch, TokenizedPair,
+};
 use crate::checkpoint::{self, CheckpointState, Cursor};
 use crate::config::TrainConfig;
 use crate::dpo::{self, PairLogps};
@@ -51,8 +54,25 @@ pub struct StepLog {
     pub wpo_weight: f64,
     pub grad_norm: f64,
     pub lr: f64,
+    /// Real (non-padding) tokens of the step's forwards, and per second.
     pub tokens: usize,
     pub tokens_per_sec: f64,
+    /// Share of the positions computed that were padding.
+    pub padding: f64,
+    /// Share of the padding of the plain layout (right-padded micro-batches of
+    /// `micro_batch_size`, in step order) that the step did not compute: 1 packed, 0 plain,
+    /// in between for padded micro-batches sorted by length (`micro_batch_tokens`); 0 when
+    /// the plain layout has no padding.
+    pub padding_avoided: f64,
+}
+
+/// `part / whole`, 0 for an empty whole.
+fn share(part: usize, whole: usize) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
 }
 
 /// What the loop reports while it runs (for progress bars).
@@ -107,7 +127,6 @@ pub fn run_until(
     let params = named_parameters(model);
     let schedule = cfg.schedule();
     let objective = cfg.objective();
-    let accum = cfg.batch_size / cfg.micro_batch_size;
     let metrics_path = out.join("metrics.jsonl");
 
     // ---- reference log-probs (the model as loaded), then the pairs we train on
@@ -121,6 +140,7 @@ pub fn run_until(
         ));
     }
     let eval_refs: Vec<RefLogps> = data.eval.iter().map(|p| refs[&p.pair_id]).collect();
+    let order = EpochOrder::new(cfg, &data.train, &train_idx);
 
     // ---- resume
     let (mut opt, mut step, mut cursor, resumed_from) = match checkpoint::latest(out)? {
@@ -161,23 +181,17 @@ pub fn run_until(
         let t0 = Instant::now();
         tch::manual_seed(step_seed(cfg.seed, step));
         let mut acc = StepAcc::default();
-        for _ in 0..accum {
-            let pairs = next_pairs(
-                &data.train,
-                &train_idx,
-                &mut cursor,
-                cfg.micro_batch_size,
-                cfg.seed,
-            );
+        let pairs = next_pairs(&data.train, &order, &mut cursor, cfg.batch_size);
+        acc.unpadded_positions = micro_batches_by_count(cfg, &pairs)
+            .iter()
+            .map(|m| padded_positions(m, &cfg.truncation()))
+            .sum();
+        for micro in micro_batches(cfg, &pairs) {
+            // Each micro-batch's mean loss weighs by its share of the step's pairs: the
+            // step's loss is the mean over its `batch_size` pairs however they are cut.
+            let scale = micro.len() as f64 / pairs.len() as f64;
             micro_step(
-                cfg,
-                model,
-                &pairs,
-                &refs,
-                &objective,
-                1.0 / accum as f64,
-                device,
-                &mut acc,
+                cfg, model, &micro, &refs, &objective, scale, device, &mut acc,
             )?;
         }
         if !acc.loss.is_finite() {
@@ -246,7 +260,10 @@ fn micro_step(
     device: Device,
     acc: &mut StepAcc,
 ) -> Result<()> {
-    let batch = collate(pairs, &cfg.truncation(), device)?;
+    let batch = match cfg.packing {
+        true => collate_packed(pairs, &cfg.truncation(), device)?,
+        false => collate(pairs, &cfg.truncation(), device)?,
+    };
     let r: Vec<RefLogps> = pairs.iter().map(|p| refs[&p.pair_id]).collect();
     let f = |g: fn(&RefLogps) -> f32| r.iter().map(g).collect::<Vec<f32>>();
     let reference = PairLogps::from_values(
@@ -265,7 +282,38 @@ fn micro_step(
         scale,
         cfg.bf16,
     )?;
-    acc.add(&stats, batch.tokens, scale)
+    acc.add(&stats, &batch, scale)
+}
+
+/// A step's pairs in micro-batches of `micro_batch_size` pairs, in order.
+fn micro_batches_by_count<'a>(
+    cfg: &TrainConfig,
+    pairs: &[&'a TokenizedPair],
+) -> Vec<Vec<&'a TokenizedPair>> {
+    pairs
+        .chunks(cfg.micro_batch_size)
+        .map(<[_]>::to_vec)
+        .collect()
+}
+
+/// A step's pairs in the micro-batches they are trained in: by `micro_batch_size`, or with
+/// `micro_batch_tokens`, sorted by length (ties in step order) and cut by that budget of
+/// computed positions (real tokens packed, rows x longest row padded).
+fn micro_batches<'a>(
+    cfg: &TrainConfig,
+    pairs: &[&'a TokenizedPair],
+) -> Vec<Vec<&'a TokenizedPair>> {
+    let Some(budget) = cfg.micro_batch_tokens else {
+        return micro_batches_by_count(cfg, pairs);
+    };
+    let t = cfg.truncation();
+    let mut sorted = pairs.to_vec();
+    sorted.sort_by_key(|p| row_length(p, &t));
+    let cost = |m: &[&TokenizedPair]| match cfg.packing {
+        true => m.iter().map(|p| pair_tokens(p, &t)).sum(),
+        false => padded_positions(m, &t),
+    };
+    token_budget_batches(&sorted, budget, &cost)
 }
 
 /// Running sums over the micro-steps of one optimizer step.
@@ -278,10 +326,15 @@ struct StepAcc {
     rejected_reward: f64,
     weight: f64,
     tokens: usize,
+    /// Positions the forwards computed (tokens plus padding).
+    positions: usize,
+    /// Positions the same pairs would cost in right-padded micro-batches of
+    /// `micro_batch_size`, the plain layout.
+    unpadded_positions: usize,
 }
 
 impl StepAcc {
-    fn add(&mut self, s: &dpo::PairStats, tokens: usize, scale: f64) -> Result<()> {
+    fn add(&mut self, s: &dpo::PairStats, batch: &Batch, scale: f64) -> Result<()> {
         let v = |t: &tch::Tensor| -> Result<Vec<f32>> {
             Ok(Vec::try_from(t.f_to(Device::Cpu)?.f_to_kind(Kind::Float)?)?)
         };
@@ -296,7 +349,8 @@ impl StepAcc {
         self.chosen_reward += cr.iter().map(|&x| x as f64).sum::<f64>();
         self.rejected_reward += rr.iter().map(|&x| x as f64).sum::<f64>();
         self.weight += w.iter().map(|&x| x as f64).sum::<f64>();
-        self.tokens += tokens;
+        self.tokens += batch.tokens;
+        self.positions += batch.positions();
         Ok(())
     }
 
@@ -313,6 +367,11 @@ impl StepAcc {
             lr,
             tokens: self.tokens,
             tokens_per_sec: self.tokens as f64 / secs.max(1e-9),
+            padding: share(self.positions - self.tokens, self.positions),
+            padding_avoided: share(
+                self.unpadded_positions.saturating_sub(self.positions),
+                self.unpadded_positions - self.tokens,
+            ),
         }
     }
 }
@@ -449,33 +508,75 @@ fn write_outcomes(path: &Path, outcomes: &[eval::PairOutcome]) -> Result<()> {
     Ok(prefscope_data::write_bytes_atomic(path, text.as_bytes())?)
 }
 
-/// The next `n` training pairs; each epoch is a fresh permutation drawn from (seed, epoch).
+/// The order of the training pairs in each epoch: a fresh permutation drawn from (seed,
+/// epoch), with `group_by_length` regrouped by length within windows of batches. A pure
+/// function of the config, the pairs and the epoch, so a resumed run's cursor lands on the
+/// same pairs.
+struct EpochOrder<'a> {
+    idx: &'a [usize],
+    seed: u64,
+    /// With `group_by_length`: each pair's padded row length, the batch size and the
+    /// window in batches.
+    grouping: Option<(Vec<usize>, usize, usize)>,
+}
+
+/// Optimizer batches per `group_by_length` window (transformers' mega-batch of 50).
+const LENGTH_WINDOW_BATCHES: usize = 50;
+
+impl<'a> EpochOrder<'a> {
+    fn new(cfg: &TrainConfig, pairs: &[TokenizedPair], idx: &'a [usize]) -> Self {
+        let t = cfg.truncation();
+        let grouping = cfg.group_by_length.then(|| {
+            let lengths = pairs.iter().map(|p| row_length(p, &t)).collect();
+            (lengths, cfg.batch_size, LENGTH_WINDOW_BATCHES)
+        });
+        EpochOrder {
+            idx,
+            seed: cfg.seed,
+            grouping,
+        }
+    }
+
+    fn of_epoch(&self, epoch: u64) -> Vec<usize> {
+        let mut order = self.idx.to_vec();
+        let mut rng =
+            ChaCha8Rng::seed_from_u64(self.seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        order.shuffle(&mut rng);
+        let Some((lengths, batch, window)) = &self.grouping else {
+            return order;
+        };
+        let mut grouped = Vec::with_capacity(order.len());
+        for win in order.chunks(batch * window) {
+            // Longest first within the window, then its batches in a seeded order.
+            let mut win = win.to_vec();
+            win.sort_by_key(|&i| std::cmp::Reverse(lengths[i]));
+            let mut batches: Vec<&[usize]> = win.chunks(*batch).collect();
+            batches.shuffle(&mut rng);
+            grouped.extend(batches.concat());
+        }
+        grouped
+    }
+}
+
+/// The next `n` training pairs from the cursor, crossing into the next epoch as needed.
 fn next_pairs<'a>(
     pairs: &'a [TokenizedPair],
-    idx: &[usize],
+    order: &EpochOrder,
     cursor: &mut Cursor,
     n: usize,
-    seed: u64,
 ) -> Vec<&'a TokenizedPair> {
     let mut out = Vec::with_capacity(n);
-    let mut order = epoch_order(idx, seed, cursor.epoch);
+    let mut current = order.of_epoch(cursor.epoch);
     while out.len() < n {
-        if cursor.position >= order.len() {
+        if cursor.position >= current.len() {
             cursor.epoch += 1;
             cursor.position = 0;
-            order = epoch_order(idx, seed, cursor.epoch);
+            current = order.of_epoch(cursor.epoch);
         }
-        out.push(&pairs[order[cursor.position]]);
+        out.push(&pairs[current[cursor.position]]);
         cursor.position += 1;
     }
     out
-}
-
-fn epoch_order(idx: &[usize], seed: u64, epoch: u64) -> Vec<usize> {
-    let mut order = idx.to_vec();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    order.shuffle(&mut rng);
-    order
 }
 
 /// The torch seed of a step (dropout): a pure function of (seed, step).

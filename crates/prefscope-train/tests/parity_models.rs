@@ -7,10 +7,7 @@
 
 mod common;
 
-use std::path::PathBuf;
-
-use common::{compare, floats, ints, max_abs, Report, Tolerance, U32};
-use prefscope_model::{load_decoder, LoadOptions};
+use common::{compare, floats, ints, load_tiny, max_abs, Report, Tolerance, U32};
 use prefscope_train::batch::Batch;
 use prefscope_train::dpo::{Objective, PairLogps, Wpo};
 use prefscope_train::hf::DecoderPolicy;
@@ -67,22 +64,11 @@ fn step_inputs(f: &Value, device: Device) -> Step {
             completion,
             tokens,
             truncated: 0,
+            lengths: None,
         },
         reference,
         longest_completion: sel.counts().iter().copied().max().unwrap_or(0) as usize,
     }
-}
-
-fn load_tiny(name: &str, device: Device) -> DecoderPolicy {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../prefscope-model/tests/fixtures")
-        .join(name);
-    let opts = LoadOptions {
-        device,
-        kind: Kind::Float,
-    };
-    let (vs, model) = load_decoder(&dir, &opts).unwrap();
-    DecoderPolicy::new(vs, model, name)
 }
 
 /// The gradient of a named parameter, on the CPU.

@@ -35,3 +35,17 @@ pub fn ints(v: &Value) -> Vec<i64> {
         .map(|x| x.as_i64().unwrap())
         .collect()
 }
+
+/// prefscope-model's tiny random decoder fixture `name` (`tiny-qwen2`, `tiny-llama`; written
+/// by `tools/gen_model_fixtures.py`), f32 on `device`.
+pub fn load_tiny(name: &str, device: tch::Device) -> prefscope_train::hf::DecoderPolicy {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../prefscope-model/tests/fixtures")
+        .join(name);
+    let opts = prefscope_model::LoadOptions {
+        device,
+        kind: tch::Kind::Float,
+    };
+    let (vs, model) = prefscope_model::load_decoder(&dir, &opts).unwrap();
+    prefscope_train::hf::DecoderPolicy::new(vs, model, name)
+}

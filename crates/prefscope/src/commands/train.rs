@@ -110,8 +110,13 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
             }
             bar.set_position(s.step);
             bar.set_message(format!(
-                "loss {:.4} acc {:.2} eval {:.3} {:.0} tok/s",
-                s.loss, s.pref_acc, last_acc, s.tokens_per_sec
+                "loss {:.4} acc {:.2} eval {:.3} {:.0} tok/s (real) padding {:.0}% ({:.0}% avoided)",
+                s.loss,
+                s.pref_acc,
+                last_acc,
+                s.tokens_per_sec,
+                100.0 * s.padding,
+                100.0 * s.padding_avoided
             ));
         }
         Event::Eval(m) => last_acc = m.pref_acc,
