@@ -10,6 +10,11 @@ and the optimizer is torch.optim.AdamW (default implementation). Prints one JSON
 
     .venv/bin/python tools/bench_train_torch.py --config config.json --pairs 1 \
         --prompt-len 128 --completion-len 128 --steps 3 [--device cuda] [--bf16]
+
+With `--model DIR --pairs-file pairs.jsonl` (the `prefscope bench train --vs trl` form) it
+loads the weights of an HF directory and trains on the file's token-id pairs instead, `--pairs`
+of them per step in file order, each batch right-padded to its longest sequence; it then also
+reports every step's real (non-padding) tokens.
 """
 
 import argparse
@@ -21,7 +26,9 @@ import torch.nn.functional as F
 from transformers import AutoConfig, AutoModelForCausalLM
 
 ap = argparse.ArgumentParser()
-ap.add_argument("--config", required=True)
+ap.add_argument("--config", help="HF config.json: random weights of its architecture")
+ap.add_argument("--model", help="HF model directory: its weights")
+ap.add_argument("--pairs-file", help="JSONL of prompt_ids / chosen_ids / rejected_ids")
 ap.add_argument("--pairs", type=int, default=1)
 ap.add_argument("--prompt-len", type=int, default=128)
 ap.add_argument("--completion-len", type=int, default=128)
@@ -35,12 +42,18 @@ if args.threads:
     torch.set_num_threads(args.threads)
 
 torch.manual_seed(0)
-with open(args.config) as f:
-    raw = json.load(f)
-cfg = AutoConfig.for_model(raw.pop("model_type", "llama"), **raw)
-cfg._attn_implementation = "sdpa"
 device = torch.device(args.device)
-model = AutoModelForCausalLM.from_config(cfg).float().to(device).train()
+if args.model:
+    model = AutoModelForCausalLM.from_pretrained(
+        args.model, dtype=torch.float32, attn_implementation="sdpa"
+    ).to(device).train()
+    cfg = model.config
+else:
+    with open(args.config) as f:
+        raw = json.load(f)
+    cfg = AutoConfig.for_model(raw.pop("model_type", "llama"), **raw)
+    cfg._attn_implementation = "sdpa"
+    model = AutoModelForCausalLM.from_config(cfg).float().to(device).train()
 opt = torch.optim.AdamW(model.parameters(), lr=1e-6)
 
 P, Tp, Tc = args.pairs, args.prompt_len, args.completion_len
@@ -49,12 +62,38 @@ ids = torch.randint(0, cfg.vocab_size, (2 * P, T), device=device)
 attention = torch.ones(2 * P, T, dtype=torch.long, device=device)
 completion = torch.zeros(2 * P, T, dtype=torch.bool, device=device)
 completion[:, Tp:] = True
+
+
+def file_batches(path):
+    """Right-padded (ids, attention, completion) batches of P pairs, chosen rows first."""
+    with open(path) as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    out = []
+    for start in range(0, len(rows) - P + 1, P):
+        seqs = [(r["prompt_ids"], r[side]) for side in ("chosen_ids", "rejected_ids") for r in rows[start : start + P]]
+        width = max(len(p) + len(c) for p, c in seqs)
+        b_ids = torch.zeros(2 * P, width, dtype=torch.long)
+        b_att = torch.zeros(2 * P, width, dtype=torch.long)
+        b_comp = torch.zeros(2 * P, width, dtype=torch.bool)
+        for i, (p, c) in enumerate(seqs):
+            b_ids[i, : len(p) + len(c)] = torch.tensor(p + c)
+            b_att[i, : len(p) + len(c)] = 1
+            b_comp[i, len(p) : len(p) + len(c)] = True
+        out.append((b_ids.to(device), b_att.to(device), b_comp.to(device)))
+    return out
+
+
+batches = file_batches(args.pairs_file) if args.pairs_file else None
 ref_chosen = torch.full((P,), -200.0, device=device)
 ref_rejected = torch.full((P,), -210.0, device=device)
 beta = 0.1
 
 
 def step():
+    global ids, attention, completion
+    if batches:
+        ids, attention, completion = batches[step.n % len(batches)]
+        step.n += 1
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
         logits = model(input_ids=ids, attention_mask=attention).logits
     logits = logits.float()
@@ -74,13 +113,15 @@ def step():
     return float(loss)
 
 
+step.n = 0
 for _ in range(args.warmup):
     step()
-secs = []
+secs, step_tokens = [], []
 for _ in range(args.steps):
     t0 = time.perf_counter()
     step()
     secs.append(time.perf_counter() - t0)
+    step_tokens.append(int(attention.sum()))
 tokens = 2 * P * T
 best = sorted(secs)[len(secs) // 2]
 print(
@@ -94,6 +135,7 @@ print(
             "peak_memory_bytes": torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None,
             "tokens_per_step": tokens,
             "step_secs": secs,
+            "step_tokens": step_tokens,
             "median_step_secs": best,
             "tokens_per_sec": tokens / best,
         }

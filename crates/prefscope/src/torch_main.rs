@@ -13,6 +13,7 @@ mod commands {
     }
     pub mod bench_study;
     pub mod bench_train;
+    pub mod bench_train_trl;
     pub mod logprobs;
     pub mod model_tiny;
     pub mod report;
@@ -66,8 +67,8 @@ enum ModelCommand {
 
 #[derive(Debug, Subcommand)]
 enum BenchCommand {
-    /// A DPO step (fwd+bwd+AdamW), prefscope vs tools/bench_train_torch.py (default: SmolLM2-135M, CPU).
-    Train(commands::bench_train::TrainArgs),
+    /// A DPO step (fwd+bwd+AdamW), prefscope vs tools/bench_train_torch.py (default: SmolLM2-135M, CPU); `--vs trl`: the training loop vs TRL's DPOTrainer.
+    Train(Box<commands::bench_train::TrainArgs>),
     /// Plan, store and status of a 10,000-run study grid, against their targets.
     Study(commands::bench_study::Args),
 }

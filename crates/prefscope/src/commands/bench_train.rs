@@ -67,6 +67,19 @@ pub struct TrainArgs {
     pub python: String,
     #[arg(long, default_value = "tools/bench_train_torch.py")]
     pub script: PathBuf,
+    /// The peer: `pytorch` (the plain loop of --script on one fixed batch) or `trl` (TRL's
+    /// DPOTrainer and the plain loop on a PRISM-like mix of lengths, the real training loop on
+    /// prefscope's side; see `bench_train_trl`).
+    #[arg(long, value_enum, default_value_t = Peer::Pytorch)]
+    pub vs: Peer,
+    #[command(flatten)]
+    pub trl: super::bench_train_trl::TrlArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Peer {
+    Pytorch,
+    Trl,
 }
 
 fn default_model() -> anyhow::Result<String> {
@@ -196,6 +209,9 @@ fn run_pytorch(
 }
 
 pub fn run(args: &TrainArgs, json: bool) -> anyhow::Result<()> {
+    if args.vs == Peer::Trl {
+        return super::bench_train_trl::run(args, json);
+    }
     if args.steps == 0 || args.pairs == 0 {
         return Err(crate::exit::bad_input(anyhow::anyhow!(
             "--steps and --pairs must be at least 1"

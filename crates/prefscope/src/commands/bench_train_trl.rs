@@ -1,0 +1,419 @@
+//! `prefscope bench train --vs trl`: prefscope's real training loop against TRL's DPOTrainer
+//! (`tools/bench_train_trl.py`) and the plain PyTorch loop (`tools/bench_train_torch.py`), in
+//! one invocation on one machine: the same weights (the model written once as an HF directory,
+//! which every side loads), the same pairs of random token ids with a PRISM-like length mix
+//! (`prefscope_train::bench::LengthMix`), the same batch, max_length, f32 and thread count.
+//! Each side runs in a process of its own, so its peak RSS (from `wait4`) is its own; each
+//! reports the seconds and real (non-padding) tokens of every optimizer step, the first of
+//! which is warm-up and not counted. `--scaling` adds the table of step time and memory over
+//! completion length (batch fixed) and batch (length fixed), printed and written as CSV.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::Context;
+use prefscope_train::bench::{
+    mixed_pairs, random_pairs, read_pairs_jsonl, time_training, write_pairs_jsonl, BenchShape,
+    LengthMix, TrainingBench,
+};
+use prefscope_train::hf::HfPolicy;
+use prefscope_train::{TokenizedPair, Truncation};
+use serde::Serialize;
+
+use super::bench_train::TrainArgs;
+
+#[derive(Debug, clap::Args)]
+pub struct TrlArgs {
+    /// Pairs drawn from the length mix; the run is one epoch of them.
+    #[arg(long, default_value_t = 64)]
+    pub dataset_pairs: usize,
+    /// Pairs per optimizer step on every side.
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 1024)]
+    pub max_length: usize,
+    #[arg(long, default_value_t = 512)]
+    pub max_prompt_length: usize,
+    /// The log-normal length mix (median tokens, sigma of the log).
+    #[arg(long, default_value_t = LengthMix::PRISM_LIKE.prompt_median)]
+    pub prompt_median: f64,
+    #[arg(long, default_value_t = LengthMix::PRISM_LIKE.prompt_sigma)]
+    pub prompt_sigma: f64,
+    #[arg(long, default_value_t = LengthMix::PRISM_LIKE.completion_median)]
+    pub completion_median: f64,
+    #[arg(long, default_value_t = LengthMix::PRISM_LIKE.completion_sigma)]
+    pub completion_sigma: f64,
+    /// Time prefscope with right-padded batches instead of packed ones.
+    #[arg(long)]
+    pub no_packing: bool,
+    /// Also time the scaling table (completion lengths 64..2048 at --scaling-batch, batches
+    /// 1..16 at --scaling-completion; prompts of 64 tokens; two steps a point).
+    #[arg(long)]
+    pub scaling: bool,
+    #[arg(long, default_value_t = 4)]
+    pub scaling_batch: usize,
+    #[arg(long, default_value_t = 256)]
+    pub scaling_completion: usize,
+    /// Where the scaling table goes.
+    #[arg(long, default_value = "bench-train-scaling.csv")]
+    pub csv: PathBuf,
+    #[arg(long, default_value = "tools/bench_train_trl.py")]
+    pub trl_script: PathBuf,
+    /// Internal: run prefscope's side in the bench folder given (a process of its own).
+    #[arg(long, hide = true)]
+    pub side_dir: Option<PathBuf>,
+}
+
+/// What one side reports of one run.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+struct Side {
+    step_secs: Vec<f64>,
+    step_tokens: Vec<f64>,
+    #[serde(default)]
+    peak_rss_bytes: u64,
+    #[serde(default)]
+    process_secs: f64,
+    #[serde(default)]
+    versions: serde_json::Value,
+}
+
+impl Side {
+    /// Real tokens per second over the timed steps (all but the first).
+    fn tokens_per_sec(&self) -> f64 {
+        let n = self.step_secs.len();
+        let from = usize::from(n > 1);
+        let tokens: f64 = self.step_tokens[from..].iter().sum();
+        let secs: f64 = self.step_secs[from..].iter().sum();
+        tokens / secs
+    }
+
+    /// The median seconds of a timed step.
+    fn median_step(&self) -> f64 {
+        let from = usize::from(self.step_secs.len() > 1);
+        let mut xs = self.step_secs[from..].to_vec();
+        xs.sort_by(f64::total_cmp);
+        xs[xs.len() / 2]
+    }
+
+    fn summary(&self) -> serde_json::Value {
+        serde_json::json!({
+            "tokens_per_sec": self.tokens_per_sec(),
+            "median_step_secs": self.median_step(),
+            "peak_rss_bytes": self.peak_rss_bytes,
+            "process_secs": self.process_secs,
+            "step_secs": self.step_secs,
+            "step_tokens": self.step_tokens,
+            "versions": self.versions,
+        })
+    }
+}
+
+/// Runs `cmd` to its end with stdout captured and stderr in `log`: its stdout, its peak RSS in
+/// bytes (the kernel's `ru_maxrss` of that process alone, via `wait4`) and its wall seconds.
+fn run_measured(cmd: &mut Command, log: &Path) -> anyhow::Result<(String, u64, f64)> {
+    let t0 = std::time::Instant::now();
+    let stderr = std::fs::File::create(log).with_context(|| log.display().to_string())?;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .with_context(|| format!("starting {cmd:?}"))?;
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .context("child stdout")?
+        .read_to_string(&mut out)?;
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: rusage is plain data; wait4 fills it and reaps the child (which `child` does
+    // not wait for again: dropping a Child does not wait).
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    anyhow::ensure!(
+        r == pid,
+        "waiting for {cmd:?}: {}",
+        std::io::Error::last_os_error()
+    );
+    let secs = t0.elapsed().as_secs_f64();
+    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(20).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        anyhow::bail!("{cmd:?} failed (status {status}):\n{}", tail.join("\n"));
+    }
+    // Linux reports ru_maxrss in KiB.
+    Ok((out, usage.ru_maxrss as u64 * 1024, secs))
+}
+
+/// The last line of a side's stdout, as its report, with the measured process numbers.
+fn side_report(out: &str, rss: u64, secs: f64, what: &str) -> anyhow::Result<Side> {
+    let line = out.lines().rev().find(|l| l.trim_start().starts_with('{'));
+    let mut side: Side = serde_json::from_str(line.unwrap_or(""))
+        .with_context(|| format!("{what}: expected a JSON report as its last line, got {out:?}"))?;
+    anyhow::ensure!(
+        !side.step_secs.is_empty() && side.step_secs.len() == side.step_tokens.len(),
+        "{what}: no step times"
+    );
+    side.peak_rss_bytes = rss;
+    side.process_secs = secs;
+    Ok(side)
+}
+
+/// One comparison in the bench folder `dir` (model/, pairs.jsonl, bench.json): prefscope,
+/// TRL and, with `torch`, the plain PyTorch loop, one after another.
+fn compare(
+    dir: &Path,
+    args: &TrainArgs,
+    bench: &TrainingBench,
+    torch: bool,
+) -> anyhow::Result<Vec<(&'static str, Side)>> {
+    std::fs::write(dir.join("bench.json"), serde_json::to_string(bench)?)?;
+    let threads = tch::get_num_threads().to_string();
+    let model = dir.join("model");
+    let pairs = dir.join("pairs.jsonl");
+    let mut sides = vec![];
+
+    let exe = std::env::current_exe().context("locating prefscope-torch")?;
+    let mut ours = Command::new(exe);
+    ours.args(["bench", "train", "--vs", "trl", "--side-dir"])
+        .arg(dir);
+    let (out, rss, secs) = run_measured(&mut ours, &dir.join("prefscope.log"))?;
+    sides.push(("prefscope", side_report(&out, rss, secs, "prefscope")?));
+
+    let mut trl = Command::new(&args.python);
+    trl.arg(&args.trl.trl_script)
+        .arg("--model")
+        .arg(&model)
+        .arg("--pairs")
+        .arg(&pairs)
+        .args(["--batch", &bench.batch.to_string()])
+        .args(["--max-length", &bench.max_length.to_string()])
+        .args(["--steps", &bench.steps.to_string()])
+        .args(["--threads", &threads])
+        .args(["--device", &args.device]);
+    let (out, rss, secs) = run_measured(&mut trl, &dir.join("trl.log"))?;
+    sides.push(("trl", side_report(&out, rss, secs, "TRL")?));
+
+    if torch {
+        let mut plain = Command::new(&args.python);
+        plain
+            .arg(&args.script)
+            .arg("--model")
+            .arg(&model)
+            .arg("--pairs-file")
+            .arg(&pairs)
+            .args(["--pairs", &bench.batch.to_string()])
+            .args(["--steps", &bench.steps.to_string()])
+            .args(["--warmup", "0"])
+            .args(["--threads", &threads])
+            .args(["--device", &args.device]);
+        let (out, rss, secs) = run_measured(&mut plain, &dir.join("pytorch.log"))?;
+        sides.push(("pytorch", side_report(&out, rss, secs, "PyTorch loop")?));
+    }
+    Ok(sides)
+}
+
+/// prefscope's side, in its own process: the bench folder's model, pairs and settings through
+/// the real training loop; prints its report as one JSON line.
+fn side(dir: &Path) -> anyhow::Result<()> {
+    let bench: TrainingBench =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("bench.json"))?)?;
+    let pairs = read_pairs_jsonl(&dir.join("pairs.jsonl"))?;
+    let model = dir.join("model").display().to_string();
+    let policy = HfPolicy::load(&model, tch::Device::Cpu)?;
+    let out = dir.join("prefscope-run");
+    let _ = std::fs::remove_dir_all(&out);
+    let logs = time_training(&policy, pairs, &bench, &out)?;
+    let side = Side {
+        step_secs: logs
+            .iter()
+            .map(|s| s.tokens as f64 / s.tokens_per_sec)
+            .collect(),
+        step_tokens: logs.iter().map(|s| s.tokens as f64).collect(),
+        peak_rss_bytes: 0,
+        process_secs: 0.0,
+        versions: serde_json::json!({
+            "prefscope": env!("CARGO_PKG_VERSION"),
+            "tch": "0.24.0",
+            "padding": logs.iter().map(|s| s.padding).collect::<Vec<_>>(),
+        }),
+    };
+    println!("{}", serde_json::to_string(&side)?);
+    Ok(())
+}
+
+/// Writes `pairs` into `dir` for a comparison.
+fn put_pairs(dir: &Path, pairs: &[TokenizedPair]) -> anyhow::Result<()> {
+    Ok(write_pairs_jsonl(&dir.join("pairs.jsonl"), pairs)?)
+}
+
+const MB: f64 = 1024.0 * 1024.0;
+
+pub fn run(args: &TrainArgs, json: bool) -> anyhow::Result<()> {
+    let t = &args.trl;
+    if let Some(dir) = &t.side_dir {
+        return side(dir);
+    }
+    anyhow::ensure!(
+        t.batch > 0 && t.dataset_pairs >= 2 * t.batch,
+        "--dataset-pairs must hold at least two batches (the first step is warm-up)"
+    );
+    anyhow::ensure!(
+        args.device == "cpu",
+        "--vs trl times CPU runs (--device cpu)"
+    );
+    let work = tempfile::Builder::new()
+        .prefix("prefscope-bench-trl-")
+        .tempdir()?;
+    let dir = work.path();
+    // The model once as an HF directory: every side loads the same f32 weights from it.
+    let spec = match &args.model {
+        Some(m) => m.clone(),
+        None => prefscope_model::smollm2_gguf(Path::new(".venv"))
+            .context("the default model (pass --model)")?
+            .display()
+            .to_string(),
+    };
+    let vocab = {
+        let policy = HfPolicy::load(&spec, tch::Device::Cpu).map_err(crate::exit::bad_input)?;
+        policy.loaded.save_pretrained(&dir.join("model"))?;
+        policy.loaded.model.config().vocab_size
+    };
+
+    let mix = LengthMix {
+        prompt_median: t.prompt_median,
+        prompt_sigma: t.prompt_sigma,
+        completion_median: t.completion_median,
+        completion_sigma: t.completion_sigma,
+    };
+    let cut = Truncation::new(t.max_length, t.max_prompt_length);
+    let pairs = mixed_pairs(t.dataset_pairs, &mix, vocab, &cut, 0)?;
+    put_pairs(dir, &pairs)?;
+    let bench = TrainingBench {
+        batch: t.batch,
+        max_length: t.max_length,
+        max_prompt_length: t.max_prompt_length,
+        steps: (t.dataset_pairs / t.batch) as u64,
+        packing: !t.no_packing,
+    };
+    let sides = compare(dir, args, &bench, true)?;
+    let get = |name: &str| sides.iter().find(|(n, _)| *n == name).map(|(_, s)| s);
+    let (ours, trl) = (get("prefscope").unwrap(), get("trl").unwrap());
+    let mut report = serde_json::json!({
+        "model": spec,
+        "threads": tch::get_num_threads(),
+        "mix": mix,
+        "settings": bench,
+        "tokens": pairs.iter().map(|p| 2 * p.prompt.len() + p.chosen.len() + p.rejected.len()).sum::<usize>(),
+        "sides": sides.iter().map(|(n, s)| (n.to_string(), s.summary())).collect::<serde_json::Map<_, _>>(),
+        "speedup_vs_trl": ours.tokens_per_sec() / trl.tokens_per_sec(),
+        "rss_vs_trl": ours.peak_rss_bytes as f64 / trl.peak_rss_bytes as f64,
+        "speedup_vs_pytorch": get("pytorch").map(|p| ours.tokens_per_sec() / p.tokens_per_sec()),
+    });
+    if !json {
+        println!(
+            "train vs TRL: {} pairs (PRISM-like mix), batch {}, max_length {}, f32, {} threads, {} steps (first untimed), prefscope {}",
+            t.dataset_pairs,
+            t.batch,
+            t.max_length,
+            tch::get_num_threads(),
+            bench.steps,
+            if bench.packing { "packed" } else { "padded" }
+        );
+        for (name, s) in &sides {
+            println!(
+                "  {name:<10} {:>8.3} s/step {:>9.1} tokens/s {:>8.0} MB peak RSS",
+                s.median_step(),
+                s.tokens_per_sec(),
+                s.peak_rss_bytes as f64 / MB
+            );
+        }
+        println!(
+            "  ratio      {:.2}x TRL's tokens/s at {:.2}x its peak RSS",
+            report["speedup_vs_trl"].as_f64().unwrap_or(f64::NAN),
+            report["rss_vs_trl"].as_f64().unwrap_or(f64::NAN)
+        );
+        if let Some(r) = report["speedup_vs_pytorch"].as_f64() {
+            println!("             {r:.2}x the plain PyTorch loop's tokens/s");
+        }
+    }
+    if t.scaling {
+        report["scaling"] = scaling(dir, args, vocab, json)?;
+    }
+    if json {
+        crate::output::print_json(&report)?;
+    }
+    Ok(())
+}
+
+/// The scaling table: prefscope and TRL at each completion length (batch fixed) and each batch
+/// (length fixed), fixed-length pairs, two steps a point; printed and written to `--csv`.
+fn scaling(
+    dir: &Path,
+    args: &TrainArgs,
+    vocab: i64,
+    json: bool,
+) -> anyhow::Result<serde_json::Value> {
+    let t = &args.trl;
+    const PROMPT: usize = 64;
+    let mut points: Vec<(&str, usize, usize)> = [64, 128, 256, 512, 1024, 2048]
+        .iter()
+        .map(|&l| ("length", t.scaling_batch, l))
+        .collect();
+    points.extend(
+        [1, 2, 4, 8, 16]
+            .iter()
+            .map(|&b| ("batch", b, t.scaling_completion)),
+    );
+    let mut csv = String::from(
+        "sweep,batch,prompt_len,completion_len,impl,step_secs,tokens_per_sec,peak_rss_mb\n",
+    );
+    let mut rows = vec![];
+    if !json {
+        println!("scaling (prompt {PROMPT} tokens, 2 steps a point, the second timed):");
+        println!("  sweep   batch  completion  impl        s/step  tokens/s  peak MB");
+    }
+    for (sweep, batch, completion) in points {
+        let shape = BenchShape {
+            pairs: 2 * batch,
+            prompt_len: PROMPT,
+            completion_len: completion,
+            vocab,
+        };
+        put_pairs(dir, &random_pairs(&shape, 0))?;
+        let bench = TrainingBench {
+            batch,
+            max_length: PROMPT + completion,
+            max_prompt_length: PROMPT,
+            steps: 2,
+            packing: !t.no_packing,
+        };
+        for (name, s) in compare(dir, args, &bench, false)? {
+            let rss = s.peak_rss_bytes as f64 / MB;
+            csv.push_str(&format!(
+                "{sweep},{batch},{PROMPT},{completion},{name},{:.4},{:.1},{rss:.0}\n",
+                s.median_step(),
+                s.tokens_per_sec()
+            ));
+            if !json {
+                println!(
+                    "  {sweep:<7} {batch:>5}  {completion:>10}  {name:<10} {:>7.3} {:>9.1} {rss:>8.0}",
+                    s.median_step(),
+                    s.tokens_per_sec()
+                );
+            }
+            rows.push(serde_json::json!({
+                "sweep": sweep, "batch": batch, "completion_len": completion, "impl": name,
+                "step_secs": s.median_step(), "tokens_per_sec": s.tokens_per_sec(),
+                "peak_rss_bytes": s.peak_rss_bytes,
+            }));
+        }
+    }
+    prefscope_data::write_bytes_atomic(&t.csv, csv.as_bytes())?;
+    if !json {
+        println!("  written to {}", t.csv.display());
+    }
+    Ok(serde_json::Value::Array(rows))
+}
