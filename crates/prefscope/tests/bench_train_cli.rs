@@ -82,3 +82,78 @@ fn bench_train_times_real_pairs_cut_as_training_cuts_them() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--skip-pytorch"), "{err}");
 }
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// `--vs trl` end to end on the tiny study model: prefscope, TRL's DPOTrainer and the plain
+/// PyTorch loop each train on the same mixed-length pairs in a process of their own, so each
+/// counts the same real tokens over the run (the pairs' total), and the scaling table reaches
+/// its CSV with one row per point and side.
+#[test]
+fn bench_train_vs_trl_trains_every_side_on_the_same_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repo();
+    let python = repo.join(".venv/bin/python").display().to_string();
+    let trl = repo.join("tools/bench_train_trl.py").display().to_string();
+    let torch = repo
+        .join("tools/bench_train_torch.py")
+        .display()
+        .to_string();
+    let model = tiny_model().display().to_string();
+    #[rustfmt::skip]
+    let args = [
+        "--json", "bench", "train", "--vs", "trl", "--model", &model,
+        "--python", &python, "--trl-script", &trl, "--script", &torch,
+        "--dataset-pairs", "8", "--batch", "2", "--max-length", "48", "--max-prompt-length", "24",
+        "--prompt-median", "12", "--completion-median", "16",
+        "--scaling", "--scaling-lengths", "8", "--scaling-batches", "3",
+        "--scaling-batch", "2", "--scaling-completion", "4", "--csv", "scaling.csv",
+    ];
+    let (code, out, err) = run(&args, dir.path());
+    assert_eq!(code, 0, "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let total = report["tokens"].as_f64().unwrap();
+    assert!(total > 0.0, "{report}");
+    for side in ["prefscope", "trl", "pytorch"] {
+        let s = &report["sides"][side];
+        let tokens: Vec<f64> = s["step_tokens"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{side}: {report}"))
+            .iter()
+            .map(|t| t.as_f64().unwrap())
+            .collect();
+        // 8 pairs at 2 a step: four steps, which together see every real token once.
+        assert_eq!(tokens.len(), 4, "{side}: {s}");
+        assert_eq!(tokens.iter().sum::<f64>(), total, "{side}: {s}");
+        assert!(s["tokens_per_sec"].as_f64().unwrap() > 0.0, "{side}: {s}");
+        assert!(s["peak_rss_bytes"].as_u64().unwrap() > 0, "{side}: {s}");
+    }
+    // prefscope packs by default: no computed position is padding.
+    let padding = report["sides"]["prefscope"]["padding"].as_array().unwrap();
+    assert!(padding.iter().all(|p| p.as_f64() == Some(0.0)), "{report}");
+    assert!(report["speedup_vs_trl"].as_f64().unwrap() > 0.0);
+
+    let csv = std::fs::read_to_string(dir.path().join("scaling.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    let points: Vec<(&str, &str, &str, &str)> =
+        rows.iter().map(|r| (r[0], r[1], r[3], r[4])).collect();
+    assert_eq!(
+        points,
+        [
+            ("length", "2", "8", "prefscope"),
+            ("length", "2", "8", "trl"),
+            ("batch", "3", "4", "prefscope"),
+            ("batch", "3", "4", "trl"),
+        ],
+        "{csv}"
+    );
+}

@@ -47,14 +47,24 @@ pub struct TrlArgs {
     /// Time prefscope with right-padded batches instead of packed ones.
     #[arg(long)]
     pub no_packing: bool,
-    /// Also time the scaling table (completion lengths 64..2048 at --scaling-batch, batches
-    /// 1..16 at --scaling-completion; prompts of 64 tokens; two steps a point).
+    /// Also time the scaling table (each of --scaling-lengths at --scaling-batch, each of
+    /// --scaling-batches at --scaling-completion; prompts of 64 tokens; two steps a point).
     #[arg(long)]
     pub scaling: bool,
     #[arg(long, default_value_t = 4)]
     pub scaling_batch: usize,
     #[arg(long, default_value_t = 256)]
     pub scaling_completion: usize,
+    /// Completion lengths of the length sweep.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "64,128,256,512,1024,2048"
+    )]
+    pub scaling_lengths: Vec<usize>,
+    /// Batches (pairs a step) of the batch sweep.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16")]
+    pub scaling_batches: Vec<usize>,
     /// Where the scaling table goes.
     #[arg(long, default_value = "bench-train-scaling.csv")]
     pub csv: PathBuf,
@@ -74,6 +84,9 @@ struct Side {
     peak_rss_bytes: u64,
     #[serde(default)]
     process_secs: f64,
+    /// The share of computed positions that were padding, per step (prefscope's side only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    padding: Vec<f64>,
     #[serde(default)]
     versions: serde_json::Value,
 }
@@ -104,6 +117,7 @@ impl Side {
             "process_secs": self.process_secs,
             "step_secs": self.step_secs,
             "step_tokens": self.step_tokens,
+            "padding": self.padding,
             "versions": self.versions,
         })
     }
@@ -161,14 +175,34 @@ fn side_report(out: &str, rss: u64, secs: f64, what: &str) -> anyhow::Result<Sid
     Ok(side)
 }
 
+/// The sides of one comparison that finished, by name, in the order they ran.
+type Sides = Vec<(&'static str, Side)>;
+
+/// Prints one side's numbers to stderr the moment it finishes, so a later side's failure (or
+/// an interrupted run) loses none of the sides already timed.
+fn announce(name: &str, s: &Side) {
+    eprintln!(
+        "{name}: {:.3} s/step (median), {:.1} real tokens/s, {:.0} MB peak RSS, {:.0} s in all; steps {:?} s, tokens {:?}",
+        s.median_step(),
+        s.tokens_per_sec(),
+        s.peak_rss_bytes as f64 / MB,
+        s.process_secs,
+        s.step_secs,
+        s.step_tokens
+    );
+}
+
 /// One comparison in the bench folder `dir` (model/, pairs.jsonl, bench.json): prefscope,
-/// TRL and, with `torch`, the plain PyTorch loop, one after another.
+/// TRL and, with `torch`, the plain PyTorch loop, one after another. prefscope and TRL must
+/// both finish; the plain loop is a secondary peer (its full-vocabulary log-softmax over
+/// padded rows needs several times the memory of the other two), so its failure is reported
+/// as the second value and the comparison goes on without it.
 fn compare(
     dir: &Path,
     args: &TrainArgs,
     bench: &TrainingBench,
     torch: bool,
-) -> anyhow::Result<Vec<(&'static str, Side)>> {
+) -> anyhow::Result<(Sides, Option<String>)> {
     std::fs::write(dir.join("bench.json"), serde_json::to_string(bench)?)?;
     let threads = tch::get_num_threads().to_string();
     let model = dir.join("model");
@@ -181,6 +215,7 @@ fn compare(
         .arg(dir);
     let (out, rss, secs) = run_measured(&mut ours, &dir.join("prefscope.log"))?;
     sides.push(("prefscope", side_report(&out, rss, secs, "prefscope")?));
+    announce("prefscope", &sides[0].1);
 
     let mut trl = Command::new(&args.python);
     trl.arg(&args.trl.trl_script)
@@ -195,6 +230,7 @@ fn compare(
         .args(["--device", &args.device]);
     let (out, rss, secs) = run_measured(&mut trl, &dir.join("trl.log"))?;
     sides.push(("trl", side_report(&out, rss, secs, "TRL")?));
+    announce("trl", &sides[1].1);
 
     if torch {
         let mut plain = Command::new(&args.python);
@@ -209,10 +245,20 @@ fn compare(
             .args(["--warmup", "0"])
             .args(["--threads", &threads])
             .args(["--device", &args.device]);
-        let (out, rss, secs) = run_measured(&mut plain, &dir.join("pytorch.log"))?;
-        sides.push(("pytorch", side_report(&out, rss, secs, "PyTorch loop")?));
+        let plain = run_measured(&mut plain, &dir.join("pytorch.log"))
+            .and_then(|(out, rss, secs)| side_report(&out, rss, secs, "PyTorch loop"));
+        match plain {
+            Ok(side) => {
+                announce("pytorch", &side);
+                sides.push(("pytorch", side));
+            }
+            Err(e) => {
+                eprintln!("warning: the plain PyTorch loop did not finish: {e:#}");
+                return Ok((sides, Some(format!("{e:#}"))));
+            }
+        }
     }
-    Ok(sides)
+    Ok((sides, None))
 }
 
 /// prefscope's side, in its own process: the bench folder's model, pairs and settings through
@@ -234,10 +280,10 @@ fn side(dir: &Path) -> anyhow::Result<()> {
         step_tokens: logs.iter().map(|s| s.tokens as f64).collect(),
         peak_rss_bytes: 0,
         process_secs: 0.0,
+        padding: logs.iter().map(|s| s.padding).collect(),
         versions: serde_json::json!({
             "prefscope": env!("CARGO_PKG_VERSION"),
             "tch": "0.24.0",
-            "padding": logs.iter().map(|s| s.padding).collect::<Vec<_>>(),
         }),
     };
     println!("{}", serde_json::to_string(&side)?);
@@ -298,7 +344,7 @@ pub fn run(args: &TrainArgs, json: bool) -> anyhow::Result<()> {
         steps: (t.dataset_pairs / t.batch) as u64,
         packing: !t.no_packing,
     };
-    let sides = compare(dir, args, &bench, true)?;
+    let (sides, pytorch_failed) = compare(dir, args, &bench, !args.skip_pytorch)?;
     let get = |name: &str| sides.iter().find(|(n, _)| *n == name).map(|(_, s)| s);
     let (ours, trl) = (get("prefscope").unwrap(), get("trl").unwrap());
     let mut report = serde_json::json!({
@@ -311,6 +357,7 @@ pub fn run(args: &TrainArgs, json: bool) -> anyhow::Result<()> {
         "speedup_vs_trl": ours.tokens_per_sec() / trl.tokens_per_sec(),
         "rss_vs_trl": ours.peak_rss_bytes as f64 / trl.peak_rss_bytes as f64,
         "speedup_vs_pytorch": get("pytorch").map(|p| ours.tokens_per_sec() / p.tokens_per_sec()),
+        "pytorch_failed": pytorch_failed,
     });
     if !json {
         println!(
@@ -337,6 +384,8 @@ pub fn run(args: &TrainArgs, json: bool) -> anyhow::Result<()> {
         );
         if let Some(r) = report["speedup_vs_pytorch"].as_f64() {
             println!("             {r:.2}x the plain PyTorch loop's tokens/s");
+        } else if report["pytorch_failed"].is_string() {
+            println!("  pytorch    did not finish (see the warning above)");
         }
     }
     if t.scaling {
@@ -358,14 +407,19 @@ fn scaling(
 ) -> anyhow::Result<serde_json::Value> {
     let t = &args.trl;
     const PROMPT: usize = 64;
-    let mut points: Vec<(&str, usize, usize)> = [64, 128, 256, 512, 1024, 2048]
+    let mut points: Vec<(&str, usize, usize)> = t
+        .scaling_lengths
         .iter()
         .map(|&l| ("length", t.scaling_batch, l))
         .collect();
     points.extend(
-        [1, 2, 4, 8, 16]
+        t.scaling_batches
             .iter()
             .map(|&b| ("batch", b, t.scaling_completion)),
+    );
+    anyhow::ensure!(
+        points.iter().all(|&(_, b, l)| b > 0 && l > 0),
+        "--scaling-lengths, --scaling-batches, --scaling-batch and --scaling-completion must be positive"
     );
     let mut csv = String::from(
         "sweep,batch,prompt_len,completion_len,impl,step_secs,tokens_per_sec,peak_rss_mb\n",
@@ -390,7 +444,7 @@ fn scaling(
             steps: 2,
             packing: !t.no_packing,
         };
-        for (name, s) in compare(dir, args, &bench, false)? {
+        for (name, s) in compare(dir, args, &bench, false)?.0 {
             let rss = s.peak_rss_bytes as f64 / MB;
             csv.push_str(&format!(
                 "{sweep},{batch},{PROMPT},{completion},{name},{:.4},{:.1},{rss:.0}\n",
