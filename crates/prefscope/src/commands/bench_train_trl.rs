@@ -155,7 +155,18 @@ fn run_measured(cmd: &mut Command, log: &Path) -> anyhow::Result<(String, u64, f
         let text = std::fs::read_to_string(log).unwrap_or_default();
         let tail: Vec<&str> = text.lines().rev().take(20).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
-        anyhow::bail!("{cmd:?} failed (status {status}):\n{}", tail.join("\n"));
+        let how = if libc::WIFSIGNALED(status) {
+            let sig = libc::WTERMSIG(status);
+            let oom = if sig == libc::SIGKILL {
+                " (out of memory?)"
+            } else {
+                ""
+            };
+            format!("was killed by signal {sig}{oom}")
+        } else {
+            format!("exited with status {}", libc::WEXITSTATUS(status))
+        };
+        anyhow::bail!("{cmd:?} {how}:\n{}", tail.join("\n"));
     }
     // Linux reports ru_maxrss in KiB.
     Ok((out, usage.ru_maxrss as u64 * 1024, secs))
