@@ -475,6 +475,7 @@ impl CausalLm {
     /// Embedding, the layers and the final norm, with rotary tables for `positions` (one per
     /// column of `input_ids`).
     fn run_layers(&self, input_ids: &Tensor, positions: &[i64], layout: Layout) -> Result<Tensor> {
+        crate::vml::ensure_accurate_math();
         let device = self.embed_tokens.device();
         let rot = self.rotary(positions, self.embed_tokens.kind(), device)?;
         let ids = input_ids

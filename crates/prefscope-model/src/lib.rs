@@ -80,6 +80,10 @@
 //! - Parameters are created in the requested kind (f32 on CPU; bf16 possible) in one
 //!   `VarStore` under their checkpoint names. Mixed precision (f32 weights, bf16 compute) is
 //!   [`precision::with_bf16_autocast`] around the forward pass.
+//! - Every forward pass (and prefscope-train's log-prob and loss code) first calls
+//!   [`vml::ensure_accurate_math`], which resolves oneMKL's lazy kernel dispatch of ATen's
+//!   vector-math ops on one thread: concurrent first calls can otherwise run MKL's
+//!   low-accuracy kernel silently (pytorch/pytorch#188792; it failed a CI run here).
 //!
 //! # Verified against PyTorch (tests/, fixtures by `tools/gen_model_fixtures.py`)
 //!
@@ -109,6 +113,7 @@ mod gguf_tokenizer;
 mod load;
 pub mod precision;
 pub mod tiny;
+pub mod vml;
 mod weights;
 
 pub use chat::{render_template, ChatTokenizer, Encoded, Message, Truncation, TruncationStats};

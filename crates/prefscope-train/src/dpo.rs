@@ -165,6 +165,7 @@ pub fn pair_losses(
     reference: &PairLogps,
     weights: Option<&Tensor>,
 ) -> Result<Tensor> {
+    prefscope_model::vml::ensure_accurate_math();
     let (pc, pr) = policy.for_loss(&objective.loss)?;
     let (rc, rr) = reference.for_loss(&objective.loss)?;
     let margin = pc.f_sub(&pr)?.f_sub(&rc.f_sub(&rr)?)?;
@@ -196,6 +197,7 @@ pub fn rewards(loss: &Loss, policy: &PairLogps, reference: &PairLogps) -> Result
 
 /// WPO pair weights `[P]` from the per-token log-probs of `2P` sequences (detached).
 pub fn wpo_weights(sel: &Selection, tokens: &logps::TokenLogps, wpo: &Wpo) -> Result<Tensor> {
+    prefscope_model::vml::ensure_accurate_math();
     let adj = tokens.log_sum_p2.as_ref().ok_or_else(|| {
         TrainError::Input("WPO weights need log sum p^2 (with_wpo = true)".into())
     })?;

@@ -279,6 +279,7 @@ fn chunk_logps(
     labels: &Tensor,
     with_wpo: bool,
 ) -> Result<(Tensor, Option<Tensor>)> {
+    prefscope_model::vml::ensure_accurate_math();
     // In the head's kind: bf16 under mixed precision (see `crate::model::forward`), else f32.
     let h = flat_hidden
         .f_index_select(0, rows)?
