@@ -171,6 +171,63 @@ enum Layout<'a> {
     Packed(&'a [i64]),
 }
 
+/// A [`Layout`] that owns its parts, for a [`Checkpointed`] forward to recompute from.
+enum OwnedLayout {
+    Padded(Option<Tensor>),
+    Packed(Vec<i64>),
+}
+
+impl OwnedLayout {
+    fn borrow(&self) -> Layout<'_> {
+        match self {
+            OwnedLayout::Padded(mask) => Layout::Padded(mask.as_ref()),
+            OwnedLayout::Packed(lengths) => Layout::Packed(lengths),
+        }
+    }
+}
+
+/// A forward pass with activation checkpointing (as `torch.utils.checkpoint` per decoder
+/// layer, HF's `gradient_checkpointing_enable`): the layers run without a graph and only each
+/// layer's input is kept (`hidden` floats a token a layer, instead of every intermediate the
+/// layer's backward needs); [`CausalLm::backward_checkpointed`] recomputes one layer at a time
+/// during the backward pass. Memory for activations falls to the kept inputs plus one layer's
+/// graph, for about one more forward pass of compute. The model has no dropout, so the
+/// recomputation is exact.
+///
+/// Use: back-propagate from `hidden` (the final norm has its graph, from a leaf standing for
+/// the last layer's output), then call [`CausalLm::backward_checkpointed`].
+pub struct Checkpointed {
+    /// Final hidden states `[b, t, hidden]`, differentiable back to the last layer's output.
+    pub hidden: Tensor,
+    last: Tensor,
+    inputs: Vec<Tensor>,
+    ids: Tensor,
+    rot: Rotary,
+    layout: OwnedLayout,
+    bf16_autocast: bool,
+}
+
+/// Back-propagates `grad` (the gradient with respect to `out`) through `out`'s graph: the
+/// gradient of `sum(out * grad)` with respect to `out` is `grad`, exactly.
+fn backward_with(out: &Tensor, grad: &Tensor) -> Result<()> {
+    grad.f_to_kind(out.kind())
+        .and_then(|g| out.f_mul(&g))
+        .and_then(|t| t.f_sum(Kind::Float))
+        .and_then(|t| t.f_backward())
+        .ctx(|| "checkpointed backward".into())
+}
+
+/// Names the layer in a torch error raised inside it.
+fn in_layer(i: usize, e: ModelError) -> ModelError {
+    match e {
+        ModelError::Torch { context, source } => ModelError::Torch {
+            context: format!("model.layers.{i}: {context}"),
+            source,
+        },
+        e => e,
+    }
+}
+
 fn rotate_half(xs: &Tensor) -> std::result::Result<Tensor, tch::TchError> {
     let half = xs.size()[xs.dim() - 1] / 2;
     let x1 = xs.f_narrow(-1, 0, half)?;
@@ -416,6 +473,17 @@ impl CausalLm {
         input_ids: &Tensor,
         attention_mask: Option<&Tensor>,
     ) -> Result<Tensor> {
+        let (positions, mask) = self.padded_layout(input_ids, attention_mask)?;
+        self.run_layers(input_ids, &positions, Layout::Padded(mask.as_ref()))
+    }
+
+    /// The positions and boolean attention mask (none when nothing is padded) of a padded
+    /// forward, after checking the shapes.
+    fn padded_layout(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: Option<&Tensor>,
+    ) -> Result<(Vec<i64>, Option<Tensor>)> {
         let (b, t) = input_ids
             .size2()
             .ctx(|| "input_ids must be [batch, length]".into())?;
@@ -437,8 +505,7 @@ impl CausalLm {
             Some(m) => Some(attention_bool_mask(m, t, device).ctx(|| "attention mask".into())?),
             None => None,
         };
-        let positions: Vec<i64> = (0..t).collect();
-        self.run_layers(input_ids, &positions, Layout::Padded(mask.as_ref()))
+        Ok(((0..t).collect(), mask))
     }
 
     /// Final hidden states `[1, n, hidden]` of sequences packed back to back in `input_ids`
@@ -447,6 +514,12 @@ impl CausalLm {
     /// [`CausalLm::forward_hidden`] of the same sequences right-padded, up to the rounding of
     /// differently shaped products.
     pub fn forward_hidden_packed(&self, input_ids: &Tensor, lengths: &[i64]) -> Result<Tensor> {
+        let positions = self.packed_positions(input_ids, lengths)?;
+        self.run_layers(input_ids, &positions, Layout::Packed(lengths))
+    }
+
+    /// The positions of a packed forward (`0..len` per sequence), after checking the shapes.
+    fn packed_positions(&self, input_ids: &Tensor, lengths: &[i64]) -> Result<Vec<i64>> {
         let (b, n) = input_ids
             .size2()
             .ctx(|| "input_ids must be [1, tokens]".into())?;
@@ -458,8 +531,105 @@ impl CausalLm {
             )));
         }
         self.check_window(lengths.iter().copied().max().unwrap_or(0))?;
-        let positions: Vec<i64> = lengths.iter().flat_map(|&l| 0..l).collect();
-        self.run_layers(input_ids, &positions, Layout::Packed(lengths))
+        Ok(lengths.iter().flat_map(|&l| 0..l).collect())
+    }
+
+    /// [`CausalLm::forward_hidden`] with activation checkpointing: see [`Checkpointed`].
+    pub fn forward_hidden_checkpointed(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: Option<&Tensor>,
+    ) -> Result<Checkpointed> {
+        let (positions, mask) = self.padded_layout(input_ids, attention_mask)?;
+        self.run_checkpointed(input_ids, &positions, OwnedLayout::Padded(mask))
+    }
+
+    /// [`CausalLm::forward_hidden_packed`] with activation checkpointing: see [`Checkpointed`].
+    pub fn forward_hidden_packed_checkpointed(
+        &self,
+        input_ids: &Tensor,
+        lengths: &[i64],
+    ) -> Result<Checkpointed> {
+        let positions = self.packed_positions(input_ids, lengths)?;
+        self.run_checkpointed(input_ids, &positions, OwnedLayout::Packed(lengths.to_vec()))
+    }
+
+    /// The layers without a graph, keeping each one's input; the final norm with a graph from
+    /// a leaf standing for the last layer's output.
+    fn run_checkpointed(
+        &self,
+        input_ids: &Tensor,
+        positions: &[i64],
+        layout: OwnedLayout,
+    ) -> Result<Checkpointed> {
+        crate::vml::ensure_accurate_math();
+        let device = self.embed_tokens.device();
+        let rot = self.rotary(positions, self.embed_tokens.kind(), device)?;
+        let ids = input_ids
+            .f_to_device(device)
+            .ctx(|| "input_ids to device".into())?;
+        let mut inputs = Vec::with_capacity(self.layers.len());
+        let last = {
+            let _guard = tch::no_grad_guard();
+            let mut xs = self.embed(&ids)?;
+            for (i, layer) in self.layers.iter().enumerate() {
+                let next = layer
+                    .forward(&xs, &rot, layout.borrow())
+                    .map_err(|e| in_layer(i, e))?;
+                inputs.push(xs);
+                xs = next;
+            }
+            xs
+        };
+        let last = last.set_requires_grad(true);
+        let hidden = self.norm.forward(&last)?;
+        Ok(Checkpointed {
+            hidden,
+            last,
+            inputs,
+            ids,
+            rot,
+            layout,
+            bf16_autocast: crate::precision::bf16_autocast_enabled(device),
+        })
+    }
+
+    /// The second half of a checkpointed backward, after `ck.hidden` has been back-propagated
+    /// (so the last layer's output holds its gradient): recomputes each layer from its kept
+    /// input, last to first, with the graph on (under bf16 autocast when the forward was), and
+    /// back-propagates through it, then through the embedding. The parameters' `.grad`
+    /// accumulate what an ordinary backward of the whole graph would give them.
+    pub fn backward_checkpointed(&self, ck: &Checkpointed) -> Result<()> {
+        let mut grad = ck.last.grad();
+        if !grad.defined() {
+            return Err(ModelError::Input(
+                "backward_checkpointed: the final hidden states have no gradient yet \
+                 (back-propagate the checkpointed hidden states first)"
+                    .into(),
+            ));
+        }
+        let device = self.embed_tokens.device();
+        for (i, layer) in self.layers.iter().enumerate().rev() {
+            let x = ck.inputs[i]
+                .f_detach()
+                .ctx(|| "checkpointed input".into())?
+                .set_requires_grad(true);
+            let recompute = || layer.forward(&x, &ck.rot, ck.layout.borrow());
+            let out = match ck.bf16_autocast {
+                true => crate::precision::with_bf16_autocast(device, recompute)??,
+                false => recompute()?,
+            };
+            backward_with(&out, &grad).map_err(|e| in_layer(i, e))?;
+            grad = x.grad();
+        }
+        let emb = self.embed(&ck.ids)?;
+        backward_with(&emb, &grad)
+    }
+
+    /// The token embedding of `ids` (already on the model's device).
+    fn embed(&self, ids: &Tensor) -> Result<Tensor> {
+        Tensor::f_embedding(&self.embed_tokens, ids, -1, false, false)
+            .ctx(|| "model.embed_tokens (is an id >= vocab_size?)".into())
     }
 
     /// Mistral's sliding window is not implemented: a longer sequence is an error.
@@ -481,16 +651,11 @@ impl CausalLm {
         let ids = input_ids
             .f_to_device(device)
             .ctx(|| "input_ids to device".into())?;
-        let mut xs = Tensor::f_embedding(&self.embed_tokens, &ids, -1, false, false)
-            .ctx(|| "model.embed_tokens (is an id >= vocab_size?)".into())?;
+        let mut xs = self.embed(&ids)?;
         for (i, layer) in self.layers.iter().enumerate() {
-            xs = layer.forward(&xs, &rot, layout).map_err(|e| match e {
-                ModelError::Torch { context, source } => ModelError::Torch {
-                    context: format!("model.layers.{i}: {context}"),
-                    source,
-                },
-                e => e,
-            })?;
+            xs = layer
+                .forward(&xs, &rot, layout)
+                .map_err(|e| in_layer(i, e))?;
         }
         self.norm.forward(&xs)
     }

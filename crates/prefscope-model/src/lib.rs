@@ -118,7 +118,7 @@ mod weights;
 
 pub use chat::{render_template, ChatTokenizer, Encoded, Message, Truncation, TruncationStats};
 pub use config::{Arch, DecoderConfig, HfConfig, RopeScaling};
-pub use decoder::CausalLm;
+pub use decoder::{CausalLm, Checkpointed};
 pub use error::{ModelError, Result};
 pub use gguf::{GgufFile, MetaValue};
 pub use gguf_model::GgufModel;

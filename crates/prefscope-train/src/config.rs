@@ -10,6 +10,7 @@
 //! # micro_batch_tokens = 4096  # or: micro-batches by computed positions instead
 //! # packing = true            # padding-free forwards (one row per micro-batch)
 //! # group_by_length = true    # padded path: batches of about one length (seeded)
+//! # gradient_checkpointing = true  # keep each layer's input only; recompute in backward
 //! [loss]
 //! type = "sigmoid"
 //! beta = 0.1
@@ -124,6 +125,15 @@ pub struct TrainConfig {
     /// batch holds pairs of about one length (transformers' `group_by_length`).
     #[serde(default, skip_serializing_if = "is_false")]
     pub group_by_length: bool,
+    /// Activation checkpointing per decoder layer (TRL's and HF's `gradient_checkpointing`):
+    /// the training forward keeps only each layer's input and the backward recomputes one
+    /// layer at a time (`prefscope_model::Checkpointed`). Activation memory falls from every
+    /// intermediate of every layer to one hidden vector a token a layer plus one layer's
+    /// graph, for about one more forward pass a step; gradients equal the plain path's up to
+    /// rounding (`tests/packing.rs`). Needs a prefscope-model decoder (HF directory, cache
+    /// or GGUF). Off by default, as in transformers (TRL's DPOConfig turns it on).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub gradient_checkpointing: bool,
     /// Pairs per forward pass in evaluation and reference scoring.
     #[serde(default = "d_batch")]
     pub eval_batch_size: usize,

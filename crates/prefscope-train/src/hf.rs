@@ -11,7 +11,9 @@
 
 use std::path::Path;
 
-use prefscope_model::{CausalLm, ChatTokenizer, DecoderConfig, LoadOptions, Loaded, Message};
+use prefscope_model::{
+    CausalLm, ChatTokenizer, Checkpointed, DecoderConfig, LoadOptions, Loaded, Message,
+};
 use tch::{nn, Tensor};
 
 use crate::batch::TokenizedPair;
@@ -152,6 +154,27 @@ impl<D: Decoder> PolicyModel for D {
         self.decoder()
             .1
             .forward_hidden_packed(ids, lengths)
+            .map_err(model_err)
+    }
+
+    fn forward_checkpointed(
+        &self,
+        ids: &Tensor,
+        attention_mask: &Tensor,
+        lengths: Option<&[i64]>,
+    ) -> Result<Checkpointed> {
+        let m = self.decoder().1;
+        match lengths {
+            Some(lengths) => m.forward_hidden_packed_checkpointed(ids, lengths),
+            None => m.forward_hidden_checkpointed(ids, padding_mask(attention_mask)?),
+        }
+        .map_err(model_err)
+    }
+
+    fn backward_checkpointed(&self, ck: &Checkpointed) -> Result<()> {
+        self.decoder()
+            .1
+            .backward_checkpointed(ck)
             .map_err(model_err)
     }
 

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use prefscope_model::Checkpointed;
 use tch::{nn, Kind, Tensor};
 
 use crate::batch::Batch;
@@ -48,6 +49,24 @@ pub trait PolicyModel {
         Ok(Tensor::f_cat(&parts, 0)?.f_unsqueeze(0)?)
     }
 
+    /// The forward pass of [`PolicyModel::forward_hidden`] (`lengths: None`) or
+    /// [`PolicyModel::forward_hidden_packed`] with activation checkpointing (see
+    /// [`Checkpointed`]); back-propagate from its `hidden`, then call
+    /// [`PolicyModel::backward_checkpointed`]. Only the decoders have it.
+    fn forward_checkpointed(
+        &self,
+        _ids: &Tensor,
+        _attention_mask: &Tensor,
+        _lengths: Option<&[i64]>,
+    ) -> Result<Checkpointed> {
+        Err(no_checkpointing())
+    }
+
+    /// The rest of a checkpointed backward (see [`PolicyModel::forward_checkpointed`]).
+    fn backward_checkpointed(&self, _ck: &Checkpointed) -> Result<()> {
+        Err(no_checkpointing())
+    }
+
     /// The lm_head weight `[vocab, hidden]`: the parameter itself (a leaf), tied to the input
     /// embedding when the model ties them.
     fn lm_head(&self) -> Tensor;
@@ -61,6 +80,14 @@ pub trait PolicyModel {
 
     /// Writes an HF-loadable directory (config.json, model.safetensors, tokenizer files).
     fn save_pretrained(&self, dir: &Path) -> Result<()>;
+}
+
+fn no_checkpointing() -> TrainError {
+    TrainError::Config(
+        "gradient_checkpointing needs a prefscope-model decoder (an HF directory, HF cache id \
+         or GGUF file); this model has no checkpointed forward"
+            .into(),
+    )
 }
 
 /// Trainable parameters by name, in name order (the order of every loop over parameters, so
@@ -123,6 +150,41 @@ pub fn forward_backward(
         logit_chunk,
         scale,
     )
+}
+
+/// [`forward_backward`] with activation checkpointing (`gradient_checkpointing`): the same
+/// gradient up to rounding, with only each layer's input kept through the step.
+pub fn forward_backward_checkpointed(
+    model: &dyn PolicyModel,
+    batch: &Batch,
+    reference: &PairLogps,
+    objective: &Objective,
+    logit_chunk: i64,
+    scale: f64,
+    bf16: bool,
+) -> Result<PairStats> {
+    let forward =
+        || model.forward_checkpointed(&batch.ids, &batch.attention, batch.lengths.as_deref());
+    let (ck, head) = match bf16 {
+        false => (forward()?, model.lm_head()),
+        true => (
+            prefscope_model::precision::with_bf16_autocast(batch.ids.device(), forward)
+                .map_err(|e| TrainError::Model(e.to_string()))??,
+            model.lm_head().f_to_kind(Kind::BFloat16)?,
+        ),
+    };
+    let sel = Selection::of_batch(batch)?;
+    let stats = dpo::head_backward(
+        &ck.hidden,
+        &head,
+        &sel,
+        reference,
+        objective,
+        logit_chunk,
+        scale,
+    )?;
+    model.backward_checkpointed(&ck)?;
+    Ok(stats)
 }
 
 /// `None` when `attention_mask` is all ones (no padding: the decoder then takes SDPA's plain

@@ -273,7 +273,11 @@ fn micro_step(
         &f(|x| x.rejected_tokens as f32),
     )
     .to_device(device)?;
-    let stats = crate::model::forward_backward(
+    let step = match cfg.gradient_checkpointing {
+        true => crate::model::forward_backward_checkpointed,
+        false => crate::model::forward_backward,
+    };
+    let stats = step(
         model,
         &batch,
         &reference,

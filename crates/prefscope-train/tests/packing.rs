@@ -4,8 +4,10 @@
 //! one with its completion cut, yield the same summed log-probs, per-pair losses and
 //! gradients of every parameter whether collated padded or packed into one row (the decoder's
 //! own packed path, and the trait's unpack-and-repack default on the toy model); gradients
-//! accumulated over token-budget micro-batches equal the one-batch gradient; and the training
-//! loop with `packing` or `micro_batch_tokens` takes the same steps as the plain loop.
+//! accumulated over token-budget micro-batches equal the one-batch gradient; activation
+//! checkpointing (`gradient_checkpointing`) gives the full graph's numbers, packed and padded;
+//! and the training loop with `packing`, `micro_batch_tokens` or `gradient_checkpointing`
+//! takes the same steps as the plain loop.
 //!
 //! Bound: `|got − want| ≤ 1e-5·(max|want| + |want|)`, per tensor. Packed and padded forwards
 //! compute each real position from the same inputs, but through different kernels (one
@@ -21,9 +23,9 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::{compare, load_tiny, max_abs, Tolerance};
-use prefscope_train::batch::{collate, collate_packed, pair_tokens, token_budget_batches};
+use prefscope_train::batch::{collate, collate_packed, pair_tokens, token_budget_batches, Batch};
 use prefscope_train::dpo::{Objective, PairLogps, PairStats, Wpo};
-use prefscope_train::model::{forward_backward, named_parameters};
+use prefscope_train::model::{forward_backward, forward_backward_checkpointed, named_parameters};
 use prefscope_train::optim::zero_grad;
 use prefscope_train::toy::{TinyConfig, TinyLm};
 use prefscope_train::{
@@ -131,6 +133,17 @@ fn outcome(model: &dyn PolicyModel, parts: &[PairStats]) -> Outcome {
     }
 }
 
+/// One micro-step: [`forward_backward`] or [`forward_backward_checkpointed`].
+type Step = fn(
+    &dyn PolicyModel,
+    &Batch,
+    &PairLogps,
+    &Objective,
+    i64,
+    f64,
+    bool,
+) -> prefscope_train::Result<PairStats>;
+
 /// Forward-backward of `micro`-batches of `pairs` (each scaled by its share of the pairs, as
 /// the training loop does), collated packed or padded.
 fn run(
@@ -138,6 +151,17 @@ fn run(
     micro: &[Vec<&TokenizedPair>],
     packed: bool,
     objective: &Objective,
+) -> Outcome {
+    run_with(model, micro, packed, objective, forward_backward)
+}
+
+/// [`run`] with the micro-step `step`.
+fn run_with(
+    model: &dyn PolicyModel,
+    micro: &[Vec<&TokenizedPair>],
+    packed: bool,
+    objective: &Objective,
+    step: Step,
 ) -> Outcome {
     zero_grad(&named_parameters(model));
     let total: usize = micro.iter().map(Vec::len).sum();
@@ -150,7 +174,7 @@ fn run(
                 false => collate(m, &t, Device::Cpu).unwrap(),
             };
             let scale = m.len() as f64 / total as f64;
-            forward_backward(model, &batch, &reference(m), objective, 7, scale, false).unwrap()
+            step(model, &batch, &reference(m), objective, 7, scale, false).unwrap()
         })
         .collect();
     outcome(model, &parts)
@@ -237,6 +261,60 @@ fn default_packed_forward_equals_padded_on_the_toy_model() {
 }
 
 #[test]
+fn gradient_checkpointing_gives_the_full_graphs_numbers_packed_and_padded() {
+    for name in MODELS {
+        let m = load_tiny(name, Device::Cpu);
+        let data = pairs(96);
+        let all: Vec<&TokenizedPair> = data.iter().collect();
+        for packed in [false, true] {
+            let one = std::slice::from_ref(&all);
+            let want = run(&m, one, packed, &objective(true));
+            let got = run_with(
+                &m,
+                one,
+                packed,
+                &objective(true),
+                forward_backward_checkpointed,
+            );
+            assert_same(
+                &got,
+                &want,
+                &format!("{name} checkpointed, packed {packed}"),
+            );
+        }
+    }
+}
+
+#[test]
+fn gradient_checkpointing_without_a_decoder_is_a_clear_error() {
+    let cfg = TinyConfig {
+        vocab_size: 96,
+        hidden_size: 16,
+        dropout: 0.0,
+    };
+    let m = TinyLm::new(cfg, 3, Device::Cpu);
+    let data = pairs(96);
+    let all: Vec<&TokenizedPair> = data.iter().collect();
+    let batch = collate(&all, &truncation(), Device::Cpu).unwrap();
+    let Err(err) = forward_backward_checkpointed(
+        &m,
+        &batch,
+        &reference(&all),
+        &objective(false),
+        7,
+        1.0,
+        false,
+    ) else {
+        panic!("TinyLm has no checkpointed forward, yet it ran");
+    };
+    assert!(
+        err.to_string()
+            .contains("gradient_checkpointing needs a prefscope-model decoder"),
+        "{err}"
+    );
+}
+
+#[test]
 fn token_budget_micro_batches_accumulate_the_one_batch_gradient() {
     let t = truncation();
     for name in MODELS {
@@ -281,7 +359,7 @@ fn train(data: &TrainData, steps: u64, extra: &str) -> Vec<StepLog> {
 }
 
 #[test]
-fn training_loop_takes_the_same_steps_packed_or_by_token_budget() {
+fn training_loop_takes_the_same_steps_packed_by_token_budget_or_checkpointed() {
     let data = TrainData {
         train: [pairs(96), pairs(96)]
             .concat()
@@ -301,6 +379,8 @@ fn training_loop_takes_the_same_steps_packed_or_by_token_budget() {
         "packing = true",
         "micro_batch_tokens = 300",
         "packing = true\nmicro_batch_tokens = 150",
+        "packing = true\ngradient_checkpointing = true",
+        "gradient_checkpointing = true",
     ] {
         let got = train(&data, 2, extra);
         for (g, w) in got.iter().zip(&plain) {
@@ -320,18 +400,24 @@ fn training_loop_takes_the_same_steps_packed_or_by_token_budget() {
             assert_eq!(g.tokens, w.tokens, "{extra}: the same real tokens");
         }
         let first = &got[0];
-        match extra.contains("packing") {
-            true => assert_eq!(
+        if extra.contains("packing") {
+            assert_eq!(
                 (first.padding, first.padding_avoided),
                 (0.0, 1.0),
                 "{extra}"
-            ),
-            false => assert!(
+            );
+        } else if extra.contains("micro_batch_tokens") {
+            assert!(
                 first.padding < plain[0].padding && first.padding_avoided > 0.0,
                 "{extra}: padding {} avoided {}",
                 first.padding,
                 first.padding_avoided
-            ),
+            );
+        } else {
+            assert_eq!(
+                first.padding, plain[0].padding,
+                "{extra}: the plain batches"
+            );
         }
     }
 }
