@@ -7,7 +7,10 @@ DPOTrainer's own tokenization produces, so the trainer's dataset preparation is 
 identity and everything after it (collator, precomputed reference log-probs, loss, backward,
 clipping, AdamW) is TRL's, with TRL's defaults except: batch `--batch`, `max_length`,
 `precompute_ref_log_probs=True` (prefscope scores the reference once too), lr 1e-6, f32 on
-CPU (or `--device cuda`), no evaluation, logging or saving. Real tokens of a step are the sum
+CPU (or `--device cuda`), no evaluation, logging or saving, and no gradient checkpointing
+unless `--gradient-checkpointing` (DPOConfig's default is on since TRL 0.2x; prefscope
+recomputes nothing, so off is the same setting, on is TRL as a researcher gets it: less
+activation memory for about one more forward pass per step). Real tokens of a step are the sum
 of the collated attention mask (no padding). Prints one JSON line.
 
     .venv/bin/python tools/bench_train_trl.py --model DIR --pairs pairs.jsonl --batch 8 \
@@ -29,6 +32,7 @@ ap.add_argument("--max-length", type=int, default=1024)
 ap.add_argument("--steps", type=int, default=8)
 ap.add_argument("--threads", type=int, default=0)
 ap.add_argument("--device", default="cpu")
+ap.add_argument("--gradient-checkpointing", action="store_true", help="TRL's default; off unless given")
 args = ap.parse_args()
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -111,6 +115,7 @@ with tempfile.TemporaryDirectory() as out:
         dataloader_num_workers=0,
         disable_tqdm=True,
         seed=0,
+        gradient_checkpointing=args.gradient_checkpointing,
     )
     t0 = time.perf_counter()
     trainer = PreTokenized(
@@ -131,6 +136,7 @@ print(
                 "python": sys.version.split()[0],
             },
             "threads": torch.get_num_threads(),
+            "settings": {"gradient_checkpointing": args.gradient_checkpointing},
             "step_secs": timer.secs,
             "step_tokens": timer.tokens,
             "train_secs": total,

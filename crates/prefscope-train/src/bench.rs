@@ -237,6 +237,9 @@ pub struct TrainingBench {
     pub steps: u64,
     /// prefscope's padding-free batches.
     pub packing: bool,
+    /// Activation checkpointing on every side (`TrainConfig::gradient_checkpointing`).
+    #[serde(default)]
+    pub gradient_checkpointing: bool,
 }
 
 /// Trains `model` on `pairs` with the real training loop (`crate::run`: reference log-probs
@@ -257,6 +260,7 @@ pub fn time_training(
         "max_length": bench.max_length,
         "max_prompt_length": bench.max_prompt_length,
         "packing": bench.packing,
+        "gradient_checkpointing": bench.gradient_checkpointing,
         "save_final": false,
         "resume": false,
         "device": device_name(model.var_store().device()),

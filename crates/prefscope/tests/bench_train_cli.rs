@@ -92,8 +92,8 @@ fn repo() -> PathBuf {
 
 /// `--vs trl` end to end on the tiny study model: prefscope, TRL's DPOTrainer and the plain
 /// PyTorch loop each train on the same mixed-length pairs in a process of their own, so each
-/// counts the same real tokens over the run (the pairs' total), and the scaling table reaches
-/// its CSV with one row per point and side.
+/// counts the same real tokens over the run (the pairs' total), the scaling table reaches
+/// its CSV with one row per point and side, and `--gradient-checkpointing` reaches both sides.
 #[test]
 fn bench_train_vs_trl_trains_every_side_on_the_same_tokens() {
     let dir = tempfile::tempdir().unwrap();
@@ -113,6 +113,7 @@ fn bench_train_vs_trl_trains_every_side_on_the_same_tokens() {
         "--prompt-median", "12", "--completion-median", "16",
         "--scaling", "--scaling-lengths", "8", "--scaling-batches", "3",
         "--scaling-batch", "2", "--scaling-completion", "4", "--csv", "scaling.csv",
+        "--gradient-checkpointing",
     ];
     let (code, out, err) = run(&args, dir.path());
     assert_eq!(code, 0, "{err}");
@@ -137,6 +138,11 @@ fn bench_train_vs_trl_trains_every_side_on_the_same_tokens() {
     let padding = report["sides"]["prefscope"]["padding"].as_array().unwrap();
     assert!(padding.iter().all(|p| p.as_f64() == Some(0.0)), "{report}");
     assert!(report["speedup_vs_trl"].as_f64().unwrap() > 0.0);
+    // The flag reaches both sides (each reports the setting it ran with).
+    let checkpointing =
+        |side: &str| report["sides"][side]["settings"]["gradient_checkpointing"].as_bool();
+    assert_eq!(checkpointing("trl"), Some(true), "{report}");
+    assert_eq!(checkpointing("prefscope"), Some(true), "{report}");
 
     let csv = std::fs::read_to_string(dir.path().join("scaling.csv")).unwrap();
     let rows: Vec<Vec<&str>> = csv

@@ -70,6 +70,11 @@ pub struct TrlArgs {
     pub csv: PathBuf,
     #[arg(long, default_value = "tools/bench_train_trl.py")]
     pub trl_script: PathBuf,
+    /// Activation checkpointing on both sides (prefscope's `gradient_checkpointing`, and
+    /// TRL's, which DPOConfig turns on by default): about one more forward pass a step for
+    /// far less activation memory. Without it neither side recomputes anything.
+    #[arg(long)]
+    pub gradient_checkpointing: bool,
     /// Internal: run prefscope's side in the bench folder given (a process of its own).
     #[arg(long, hide = true)]
     pub side_dir: Option<PathBuf>,
@@ -89,6 +94,9 @@ struct Side {
     padding: Vec<f64>,
     #[serde(default)]
     versions: serde_json::Value,
+    /// Settings a side reports of itself (TRL: whether gradient checkpointing was on).
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    settings: serde_json::Value,
 }
 
 impl Side {
@@ -119,6 +127,7 @@ impl Side {
             "step_tokens": self.step_tokens,
             "padding": self.padding,
             "versions": self.versions,
+            "settings": self.settings,
         })
     }
 }
@@ -239,6 +248,9 @@ fn compare(
         .args(["--steps", &bench.steps.to_string()])
         .args(["--threads", &threads])
         .args(["--device", &args.device]);
+    if bench.gradient_checkpointing {
+        trl.arg("--gradient-checkpointing");
+    }
     let (out, rss, secs) = run_measured(&mut trl, &dir.join("trl.log"))?;
     sides.push(("trl", side_report(&out, rss, secs, "TRL")?));
     announce("trl", &sides[1].1);
@@ -296,6 +308,7 @@ fn side(dir: &Path) -> anyhow::Result<()> {
             "prefscope": env!("CARGO_PKG_VERSION"),
             "tch": "0.24.0",
         }),
+        settings: serde_json::json!({ "gradient_checkpointing": bench.gradient_checkpointing }),
     };
     println!("{}", serde_json::to_string(&side)?);
     Ok(())
@@ -354,6 +367,7 @@ pub fn run(args: &TrainArgs, json: bool) -> anyhow::Result<()> {
         max_prompt_length: t.max_prompt_length,
         steps: (t.dataset_pairs / t.batch) as u64,
         packing: !t.no_packing,
+        gradient_checkpointing: t.gradient_checkpointing,
     };
     let (sides, pytorch_failed) = compare(dir, args, &bench, !args.skip_pytorch)?;
     let get = |name: &str| sides.iter().find(|(n, _)| *n == name).map(|(_, s)| s);
@@ -372,13 +386,14 @@ pub fn run(args: &TrainArgs, json: bool) -> anyhow::Result<()> {
     });
     if !json {
         println!(
-            "train vs TRL: {} pairs (PRISM-like mix), batch {}, max_length {}, f32, {} threads, {} steps (first untimed), prefscope {}",
+            "train vs TRL: {} pairs (PRISM-like mix), batch {}, max_length {}, f32, {} threads, {} steps (first untimed), prefscope {}, {} gradient checkpointing",
             t.dataset_pairs,
             t.batch,
             t.max_length,
             tch::get_num_threads(),
             bench.steps,
-            if bench.packing { "packed" } else { "padded" }
+            if bench.packing { "packed" } else { "padded" },
+            if t.gradient_checkpointing { "with" } else { "without" }
         );
         for (name, s) in &sides {
             println!(
@@ -454,6 +469,7 @@ fn scaling(
             max_prompt_length: PROMPT,
             steps: 2,
             packing: !t.no_packing,
+            gradient_checkpointing: t.gradient_checkpointing,
         };
         for (name, s) in compare(dir, args, &bench, false)?.0 {
             let rss = s.peak_rss_bytes as f64 / MB;
