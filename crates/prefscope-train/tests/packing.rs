@@ -243,16 +243,21 @@ fn packed_batch_lets_no_sequence_see_its_neighbour() {
     }
 }
 
-#[test]
-fn default_packed_forward_equals_padded_on_the_toy_model() {
-    // TinyLm has no packed kernel: the trait's default unpacks, runs the padded forward and
-    // repacks; dropout off so both passes draw nothing.
+/// The toy model over the fixtures' 96 ids, dropout off so every pass draws nothing.
+fn toy_model() -> TinyLm {
     let cfg = TinyConfig {
         vocab_size: 96,
         hidden_size: 16,
         dropout: 0.0,
     };
-    let m = TinyLm::new(cfg, 3, Device::Cpu);
+    TinyLm::new(cfg, 3, Device::Cpu)
+}
+
+#[test]
+fn default_packed_forward_equals_padded_on_the_toy_model() {
+    // TinyLm has no packed kernel: the trait's default unpacks, runs the padded forward and
+    // repacks.
+    let m = toy_model();
     let data = pairs(96);
     let all: Vec<&TokenizedPair> = data.iter().collect();
     let want = run(&m, std::slice::from_ref(&all), false, &objective(true));
@@ -287,12 +292,7 @@ fn gradient_checkpointing_gives_the_full_graphs_numbers_packed_and_padded() {
 
 #[test]
 fn gradient_checkpointing_without_a_decoder_is_a_clear_error() {
-    let cfg = TinyConfig {
-        vocab_size: 96,
-        hidden_size: 16,
-        dropout: 0.0,
-    };
-    let m = TinyLm::new(cfg, 3, Device::Cpu);
+    let m = toy_model();
     let data = pairs(96);
     let all: Vec<&TokenizedPair> = data.iter().collect();
     let batch = collate(&all, &truncation(), Device::Cpu).unwrap();
