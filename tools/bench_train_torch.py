@@ -14,7 +14,12 @@ and the optimizer is torch.optim.AdamW (default implementation). Prints one JSON
 With `--model DIR --pairs-file pairs.jsonl` (the `prefscope bench train --vs trl` form) it
 loads the weights of an HF directory and trains on the file's token-id pairs instead, `--pairs`
 of them per step in file order, each batch right-padded to its longest sequence; it then also
-reports every step's real (non-padding) tokens.
+reports every step's real (non-padding) tokens. `--gradient-checkpointing` turns on
+transformers' activation checkpointing (non-reentrant), as TRL's DPOConfig does by default.
+
+The per-token log-prob is the label's logit minus the row's logsumexp: the same numbers as
+gather(log_softmax) without a second [rows x width x vocab] tensor, so the loop fits the
+`--vs trl` default size (batch 8, max_length 1024) where log_softmax did not.
 """
 
 import argparse
@@ -37,6 +42,7 @@ ap.add_argument("--warmup", type=int, default=1)
 ap.add_argument("--threads", type=int, default=0)
 ap.add_argument("--device", default="cpu")
 ap.add_argument("--bf16", action="store_true")
+ap.add_argument("--gradient-checkpointing", action="store_true")
 args = ap.parse_args()
 if args.threads:
     torch.set_num_threads(args.threads)
@@ -54,6 +60,8 @@ else:
     cfg = AutoConfig.for_model(raw.pop("model_type", "llama"), **raw)
     cfg._attn_implementation = "sdpa"
     model = AutoModelForCausalLM.from_config(cfg).float().to(device).train()
+if args.gradient_checkpointing:
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 opt = torch.optim.AdamW(model.parameters(), lr=1e-6)
 
 P, Tp, Tc = args.pairs, args.prompt_len, args.completion_len
@@ -100,7 +108,7 @@ def step():
     labels = torch.roll(ids, shifts=-1, dims=1)
     loss_mask = torch.roll(completion, shifts=-1, dims=1)
     labels = labels.masked_fill(~loss_mask, 0)
-    per_token = torch.gather(logits.log_softmax(-1), 2, labels.unsqueeze(-1)).squeeze(-1)
+    per_token = torch.gather(logits, 2, labels.unsqueeze(-1)).squeeze(-1) - logits.logsumexp(-1)
     logps = (per_token * loss_mask).sum(-1)
     m = (logps[:P] - logps[P:]) - (ref_chosen - ref_rejected)
     loss = -F.logsigmoid(beta * m).mean()
@@ -132,6 +140,7 @@ print(
             "threads": torch.get_num_threads(),
             "device": str(device),
             "bf16": args.bf16,
+            "settings": {"gradient_checkpointing": args.gradient_checkpointing},
             "peak_memory_bytes": torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None,
             "tokens_per_step": tokens,
             "step_secs": secs,

@@ -150,16 +150,62 @@ fn bench_train_vs_trl_trains_every_side_on_the_same_tokens() {
         .skip(1)
         .map(|l| l.split(',').collect())
         .collect();
-    let points: Vec<(&str, &str, &str, &str)> =
-        rows.iter().map(|r| (r[0], r[1], r[3], r[4])).collect();
+    let points: Vec<(&str, &str, &str, &str, &str)> = rows
+        .iter()
+        .map(|r| (r[0], r[1], r[3], r[4], r[5]))
+        .collect();
     assert_eq!(
         points,
         [
-            ("length", "2", "8", "prefscope"),
-            ("length", "2", "8", "trl"),
-            ("batch", "3", "4", "prefscope"),
-            ("batch", "3", "4", "trl"),
+            ("length", "2", "8", "prefscope", "ok"),
+            ("length", "2", "8", "trl", "ok"),
+            ("batch", "3", "4", "prefscope", "ok"),
+            ("batch", "3", "4", "trl", "ok"),
         ],
         "{csv}"
     );
+    for r in &rows {
+        let secs: f64 = r[6].parse().unwrap();
+        assert!(secs > 0.0, "{csv}");
+    }
+}
+
+/// `--skip-trl`: prefscope against the plain loop alone (no TRL side, no ratio to it), and
+/// the scaling sweep then times prefscope alone.
+#[test]
+fn bench_train_vs_trl_without_trl_compares_with_the_plain_loop_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repo();
+    let python = repo.join(".venv/bin/python").display().to_string();
+    let torch = repo
+        .join("tools/bench_train_torch.py")
+        .display()
+        .to_string();
+    let model = tiny_model().display().to_string();
+    #[rustfmt::skip]
+    let args = [
+        "--json", "bench", "train", "--vs", "trl", "--skip-trl", "--model", &model,
+        "--python", &python, "--trl-script", "no-such-script.py", "--script", &torch,
+        "--dataset-pairs", "4", "--batch", "2", "--max-length", "48", "--max-prompt-length", "24",
+        "--prompt-median", "12", "--completion-median", "16",
+        "--scaling", "--scaling-lengths", "8", "--scaling-batches", "2", "--scaling-completion", "4",
+        "--csv", "scaling.csv",
+    ];
+    let (code, out, err) = run(&args, dir.path());
+    assert_eq!(code, 0, "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let sides: Vec<&String> = report["sides"].as_object().unwrap().keys().collect();
+    assert_eq!(sides, ["prefscope", "pytorch"], "{report}");
+    assert!(report["speedup_vs_trl"].is_null(), "{report}");
+    assert!(
+        report["speedup_vs_pytorch"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
+    let csv = std::fs::read_to_string(dir.path().join("scaling.csv")).unwrap();
+    let impls: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(4).unwrap())
+        .collect();
+    assert_eq!(impls, ["prefscope", "prefscope"], "{csv}");
 }

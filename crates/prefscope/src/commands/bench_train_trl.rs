@@ -75,6 +75,10 @@ pub struct TrlArgs {
     /// far less activation memory. Without it neither side recomputes anything.
     #[arg(long)]
     pub gradient_checkpointing: bool,
+    /// Leave TRL out (prefscope against the plain loop only, e.g. to time the loop at a size
+    /// where TRL's numbers are already known); no ratio to TRL is printed.
+    #[arg(long)]
+    pub skip_trl: bool,
     /// Internal: run prefscope's side in the bench folder given (a process of its own).
     #[arg(long, hide = true)]
     pub side_dir: Option<PathBuf>,
@@ -195,67 +199,96 @@ fn side_report(out: &str, rss: u64, secs: f64, what: &str) -> anyhow::Result<Sid
     Ok(side)
 }
 
-/// The sides of one comparison that finished, by name, in the order they ran.
-type Sides = Vec<(&'static str, Side)>;
+/// Each side of one comparison, by name, in the order it ran: its report, or why it did not
+/// finish.
+type Sides = Vec<(&'static str, anyhow::Result<Side>)>;
 
-/// Prints one side's numbers to stderr the moment it finishes, so a later side's failure (or
-/// an interrupted run) loses none of the sides already timed.
-fn announce(name: &str, s: &Side) {
-    eprintln!(
-        "{name}: {:.3} s/step (median), {:.1} real tokens/s, {:.0} MB peak RSS, {:.0} s in all; steps {:?} s, tokens {:?}",
-        s.median_step(),
-        s.tokens_per_sec(),
-        s.peak_rss_bytes as f64 / MB,
-        s.process_secs,
-        s.step_secs,
-        s.step_tokens
-    );
+/// Prints one side's numbers (or its failure) to stderr the moment it finishes, so a later
+/// side's failure or an interrupted run loses none of the sides already timed.
+fn announce(name: &str, side: &anyhow::Result<Side>) {
+    match side {
+        Ok(s) => eprintln!(
+            "{name}: {:.3} s/step (median), {:.1} real tokens/s, {:.0} MB peak RSS, {:.0} s in all; steps {:?} s, tokens {:?}",
+            s.median_step(),
+            s.tokens_per_sec(),
+            s.peak_rss_bytes as f64 / MB,
+            s.process_secs,
+            s.step_secs,
+            s.step_tokens
+        ),
+        Err(e) => eprintln!("warning: {name} did not finish: {e:#}"),
+    }
+}
+
+/// The peers a comparison runs besides prefscope.
+#[derive(Debug, Clone, Copy)]
+struct Peers {
+    trl: bool,
+    pytorch: bool,
 }
 
 /// One comparison in the bench folder `dir` (model/, pairs.jsonl, bench.json): prefscope,
-/// TRL and, with `torch`, the plain PyTorch loop, one after another. prefscope and TRL must
-/// both finish; the plain loop is a secondary peer (its full-vocabulary log-softmax over
-/// padded rows needs several times the memory of the other two), so its failure is reported
-/// as the second value and the comparison goes on without it.
+/// then TRL and the plain PyTorch loop as `peers` asks, one after another. With `strict`, a
+/// failure of prefscope or TRL ends it with that error (the main comparison needs both); the
+/// plain loop is a secondary peer (its full-vocabulary logits over padded rows need several
+/// times the memory of the other two), so its failure, like any failure without `strict`
+/// (a scaling point past this machine's memory), is returned among the sides.
 fn compare(
     dir: &Path,
     args: &TrainArgs,
     bench: &TrainingBench,
-    torch: bool,
-) -> anyhow::Result<(Sides, Option<String>)> {
+    peers: Peers,
+    strict: bool,
+) -> anyhow::Result<Sides> {
     std::fs::write(dir.join("bench.json"), serde_json::to_string(bench)?)?;
     let threads = tch::get_num_threads().to_string();
     let model = dir.join("model");
     let pairs = dir.join("pairs.jsonl");
-    let mut sides = vec![];
+    let mut sides: Sides = vec![];
+    let mut finish = |name: &'static str, side: anyhow::Result<Side>| -> anyhow::Result<()> {
+        announce(name, &side);
+        match side {
+            Err(e) if strict && name != "pytorch" => Err(e.context(format!("the {name} side"))),
+            side => {
+                sides.push((name, side));
+                Ok(())
+            }
+        }
+    };
 
     let exe = std::env::current_exe().context("locating prefscope-torch")?;
     let mut ours = Command::new(exe);
     ours.args(["bench", "train", "--vs", "trl", "--side-dir"])
         .arg(dir);
-    let (out, rss, secs) = run_measured(&mut ours, &dir.join("prefscope.log"))?;
-    sides.push(("prefscope", side_report(&out, rss, secs, "prefscope")?));
-    announce("prefscope", &sides[0].1);
+    finish(
+        "prefscope",
+        run_measured(&mut ours, &dir.join("prefscope.log"))
+            .and_then(|(out, rss, secs)| side_report(&out, rss, secs, "prefscope")),
+    )?;
 
-    let mut trl = Command::new(&args.python);
-    trl.arg(&args.trl.trl_script)
-        .arg("--model")
-        .arg(&model)
-        .arg("--pairs")
-        .arg(&pairs)
-        .args(["--batch", &bench.batch.to_string()])
-        .args(["--max-length", &bench.max_length.to_string()])
-        .args(["--steps", &bench.steps.to_string()])
-        .args(["--threads", &threads])
-        .args(["--device", &args.device]);
-    if bench.gradient_checkpointing {
-        trl.arg("--gradient-checkpointing");
+    if peers.trl {
+        let mut trl = Command::new(&args.python);
+        trl.arg(&args.trl.trl_script)
+            .arg("--model")
+            .arg(&model)
+            .arg("--pairs")
+            .arg(&pairs)
+            .args(["--batch", &bench.batch.to_string()])
+            .args(["--max-length", &bench.max_length.to_string()])
+            .args(["--steps", &bench.steps.to_string()])
+            .args(["--threads", &threads])
+            .args(["--device", &args.device]);
+        if bench.gradient_checkpointing {
+            trl.arg("--gradient-checkpointing");
+        }
+        finish(
+            "trl",
+            run_measured(&mut trl, &dir.join("trl.log"))
+                .and_then(|(out, rss, secs)| side_report(&out, rss, secs, "TRL")),
+        )?;
     }
-    let (out, rss, secs) = run_measured(&mut trl, &dir.join("trl.log"))?;
-    sides.push(("trl", side_report(&out, rss, secs, "TRL")?));
-    announce("trl", &sides[1].1);
 
-    if torch {
+    if peers.pytorch {
         let mut plain = Command::new(&args.python);
         plain
             .arg(&args.script)
@@ -268,20 +301,16 @@ fn compare(
             .args(["--warmup", "0"])
             .args(["--threads", &threads])
             .args(["--device", &args.device]);
-        let plain = run_measured(&mut plain, &dir.join("pytorch.log"))
-            .and_then(|(out, rss, secs)| side_report(&out, rss, secs, "PyTorch loop"));
-        match plain {
-            Ok(side) => {
-                announce("pytorch", &side);
-                sides.push(("pytorch", side));
-            }
-            Err(e) => {
-                eprintln!("warning: the plain PyTorch loop did not finish: {e:#}");
-                return Ok((sides, Some(format!("{e:#}"))));
-            }
+        if bench.gradient_checkpointing {
+            plain.arg("--gradient-checkpointing");
         }
+        finish(
+            "pytorch",
+            run_measured(&mut plain, &dir.join("pytorch.log"))
+                .and_then(|(out, rss, secs)| side_report(&out, rss, secs, "PyTorch loop")),
+        )?;
     }
-    Ok((sides, None))
+    Ok(sides)
 }
 
 /// prefscope's side, in its own process: the bench folder's model, pairs and settings through
@@ -369,9 +398,21 @@ pub fn run(args: &TrainArgs, json: bool) -> anyhow::Result<()> {
         packing: !t.no_packing,
         gradient_checkpointing: t.gradient_checkpointing,
     };
-    let (sides, pytorch_failed) = compare(dir, args, &bench, !args.skip_pytorch)?;
+    let peers = Peers {
+        trl: !t.skip_trl,
+        pytorch: !args.skip_pytorch,
+    };
+    let mut sides = vec![];
+    let mut pytorch_failed = None;
+    for (name, side) in compare(dir, args, &bench, peers, true)? {
+        match side {
+            Ok(s) => sides.push((name, s)),
+            Err(e) => pytorch_failed = Some(format!("{e:#}")),
+        }
+    }
     let get = |name: &str| sides.iter().find(|(n, _)| *n == name).map(|(_, s)| s);
-    let (ours, trl) = (get("prefscope").unwrap(), get("trl").unwrap());
+    let ours = get("prefscope").context("prefscope's side")?;
+    let ratio = |peer: &str, f: &dyn Fn(&Side) -> f64| get(peer).map(|p| f(ours) / f(p));
     let mut report = serde_json::json!({
         "model": spec,
         "threads": tch::get_num_threads(),
@@ -379,9 +420,9 @@ pub fn run(args: &TrainArgs, json: bool) -> anyhow::Result<()> {
         "settings": bench,
         "tokens": pairs.iter().map(|p| 2 * p.prompt.len() + p.chosen.len() + p.rejected.len()).sum::<usize>(),
         "sides": sides.iter().map(|(n, s)| (n.to_string(), s.summary())).collect::<serde_json::Map<_, _>>(),
-        "speedup_vs_trl": ours.tokens_per_sec() / trl.tokens_per_sec(),
-        "rss_vs_trl": ours.peak_rss_bytes as f64 / trl.peak_rss_bytes as f64,
-        "speedup_vs_pytorch": get("pytorch").map(|p| ours.tokens_per_sec() / p.tokens_per_sec()),
+        "speedup_vs_trl": ratio("trl", &Side::tokens_per_sec),
+        "rss_vs_trl": ratio("trl", &|s| s.peak_rss_bytes as f64),
+        "speedup_vs_pytorch": ratio("pytorch", &Side::tokens_per_sec),
         "pytorch_failed": pytorch_failed,
     });
     if !json {
@@ -403,11 +444,12 @@ pub fn run(args: &TrainArgs, json: bool) -> anyhow::Result<()> {
                 s.peak_rss_bytes as f64 / MB
             );
         }
-        println!(
-            "  ratio      {:.2}x TRL's tokens/s at {:.2}x its peak RSS",
-            report["speedup_vs_trl"].as_f64().unwrap_or(f64::NAN),
-            report["rss_vs_trl"].as_f64().unwrap_or(f64::NAN)
-        );
+        if let (Some(speed), Some(rss)) = (
+            report["speedup_vs_trl"].as_f64(),
+            report["rss_vs_trl"].as_f64(),
+        ) {
+            println!("  ratio      {speed:.2}x TRL's tokens/s at {rss:.2}x its peak RSS");
+        }
         if let Some(r) = report["speedup_vs_pytorch"].as_f64() {
             println!("             {r:.2}x the plain PyTorch loop's tokens/s");
         } else if report["pytorch_failed"].is_string() {
@@ -424,7 +466,10 @@ pub fn run(args: &TrainArgs, json: bool) -> anyhow::Result<()> {
 }
 
 /// The scaling table: prefscope and TRL at each completion length (batch fixed) and each batch
-/// (length fixed), fixed-length pairs, two steps a point; printed and written to `--csv`.
+/// (length fixed), fixed-length pairs, two steps a point; printed and written to `--csv`
+/// (rewritten after every point, so an interrupted sweep keeps the points it timed). A side
+/// that does not finish a point (past this machine's memory, say) gets a row with `failed`
+/// and no numbers, and the sweep goes on.
 fn scaling(
     dir: &Path,
     args: &TrainArgs,
@@ -447,8 +492,12 @@ fn scaling(
         points.iter().all(|&(_, b, l)| b > 0 && l > 0),
         "--scaling-lengths, --scaling-batches, --scaling-batch and --scaling-completion must be positive"
     );
+    let peers = Peers {
+        trl: !t.skip_trl,
+        pytorch: false,
+    };
     let mut csv = String::from(
-        "sweep,batch,prompt_len,completion_len,impl,step_secs,tokens_per_sec,peak_rss_mb\n",
+        "sweep,batch,prompt_len,completion_len,impl,status,step_secs,tokens_per_sec,peak_rss_mb\n",
     );
     let mut rows = vec![];
     if !json {
@@ -471,28 +520,43 @@ fn scaling(
             packing: !t.no_packing,
             gradient_checkpointing: t.gradient_checkpointing,
         };
-        for (name, s) in compare(dir, args, &bench, false)?.0 {
-            let rss = s.peak_rss_bytes as f64 / MB;
-            csv.push_str(&format!(
-                "{sweep},{batch},{PROMPT},{completion},{name},{:.4},{:.1},{rss:.0}\n",
-                s.median_step(),
-                s.tokens_per_sec()
-            ));
-            if !json {
-                println!(
-                    "  {sweep:<7} {batch:>5}  {completion:>10}  {name:<10} {:>7.3} {:>9.1} {rss:>8.0}",
-                    s.median_step(),
-                    s.tokens_per_sec()
-                );
+        for (name, side) in compare(dir, args, &bench, peers, false)? {
+            let point = format!("{sweep},{batch},{PROMPT},{completion},{name}");
+            match side {
+                Ok(s) => {
+                    let rss = s.peak_rss_bytes as f64 / MB;
+                    csv.push_str(&format!(
+                        "{point},ok,{:.4},{:.1},{rss:.0}\n",
+                        s.median_step(),
+                        s.tokens_per_sec()
+                    ));
+                    if !json {
+                        println!(
+                            "  {sweep:<7} {batch:>5}  {completion:>10}  {name:<10} {:>7.3} {:>9.1} {rss:>8.0}",
+                            s.median_step(),
+                            s.tokens_per_sec()
+                        );
+                    }
+                    rows.push(serde_json::json!({
+                        "sweep": sweep, "batch": batch, "completion_len": completion, "impl": name,
+                        "step_secs": s.median_step(), "tokens_per_sec": s.tokens_per_sec(),
+                        "peak_rss_bytes": s.peak_rss_bytes,
+                    }));
+                }
+                Err(e) => {
+                    csv.push_str(&format!("{point},failed,,,\n"));
+                    if !json {
+                        println!("  {sweep:<7} {batch:>5}  {completion:>10}  {name:<10} did not finish (see the warning above)");
+                    }
+                    rows.push(serde_json::json!({
+                        "sweep": sweep, "batch": batch, "completion_len": completion, "impl": name,
+                        "error": format!("{e:#}"),
+                    }));
+                }
             }
-            rows.push(serde_json::json!({
-                "sweep": sweep, "batch": batch, "completion_len": completion, "impl": name,
-                "step_secs": s.median_step(), "tokens_per_sec": s.tokens_per_sec(),
-                "peak_rss_bytes": s.peak_rss_bytes,
-            }));
         }
+        prefscope_data::write_bytes_atomic(&t.csv, csv.as_bytes())?;
     }
-    prefscope_data::write_bytes_atomic(&t.csv, csv.as_bytes())?;
     if !json {
         println!("  written to {}", t.csv.display());
     }
