@@ -27,6 +27,16 @@ fn tiny_model() -> PathBuf {
         .unwrap()
 }
 
+/// The venv's Python, the plain-loop script and the tiny model, as `--vs trl` arguments.
+fn vs_trl_paths(repo: &std::path::Path) -> (String, String, String) {
+    let show = |p: PathBuf| p.display().to_string();
+    (
+        show(repo.join(".venv/bin/python")),
+        show(repo.join("tools/bench_train_torch.py")),
+        show(tiny_model()),
+    )
+}
+
 #[test]
 fn bench_train_times_real_pairs_cut_as_training_cuts_them() {
     let dir = tempfile::tempdir().unwrap();
@@ -98,13 +108,8 @@ fn repo() -> PathBuf {
 fn bench_train_vs_trl_trains_every_side_on_the_same_tokens() {
     let dir = tempfile::tempdir().unwrap();
     let repo = repo();
-    let python = repo.join(".venv/bin/python").display().to_string();
+    let (python, torch, model) = vs_trl_paths(&repo);
     let trl = repo.join("tools/bench_train_trl.py").display().to_string();
-    let torch = repo
-        .join("tools/bench_train_torch.py")
-        .display()
-        .to_string();
-    let model = tiny_model().display().to_string();
     #[rustfmt::skip]
     let args = [
         "--json", "bench", "train", "--vs", "trl", "--model", &model,
@@ -176,12 +181,7 @@ fn bench_train_vs_trl_trains_every_side_on_the_same_tokens() {
 fn bench_train_vs_trl_without_trl_compares_with_the_plain_loop_only() {
     let dir = tempfile::tempdir().unwrap();
     let repo = repo();
-    let python = repo.join(".venv/bin/python").display().to_string();
-    let torch = repo
-        .join("tools/bench_train_torch.py")
-        .display()
-        .to_string();
-    let model = tiny_model().display().to_string();
+    let (python, torch, model) = vs_trl_paths(&repo);
     #[rustfmt::skip]
     let args = [
         "--json", "bench", "train", "--vs", "trl", "--skip-trl", "--model", &model,
