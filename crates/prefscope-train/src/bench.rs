@@ -110,13 +110,16 @@ pub fn time_dpo_steps(
 /// Log-normal lengths of prompts and completions, in tokens, for
 /// [`mixed_pairs`]: `exp(N(ln median, sigma²))`, at least one token.
 ///
-/// [`LengthMix::PRISM_LIKE`] is the mix `prefscope bench train --vs trl` times. PRISM's
-/// conversations are multi-turn (a prompt is the opening plus the history so far) and its model
-/// replies run from a few words to well over a thousand tokens; the real files cannot be read
-/// here and the simulator's texts are short placeholders, so the mix is an assumed log-normal
-/// shape with that spread, not a fit to PRISM's files: prompts with median 100 tokens (σ 0.9:
-/// a tenth above 320), completions with median 220 (σ 0.8: a tenth above 610). Every parameter
-/// is a flag of the bench.
+/// [`LengthMix::PRISM_LIKE`] is the mix `prefscope bench train --vs trl` times: a log-normal
+/// fit (method of moments, in SmolLM2 tokens) to PRISM's published statistics, made by
+/// `tools/fit_prism_lengths.py` and kept in `tests/fixtures/prism_length_mix.json`, which a test
+/// holds the constant to. The script takes the codebook's mean and sd of user messages (69.9 and
+/// 62.0 characters) and model responses (565.3 and 387.9) and of turns per conversation (3.4 and
+/// 1.6), characters per token measured on the HH-RLHF fixture (4.2), the chat template's tokens,
+/// and the pair builder's structure (6 pairs on the opening turn, 1 on each later one, a prompt
+/// being the conversation so far), and simulates conversations through them: prompts of median
+/// 84 tokens (σ 1.08: mean 151, a tenth above 335), completions of median 113 (σ 0.61: mean
+/// 136, a tenth above 248), `<|im_end|>` included. Every parameter is a flag of the bench.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct LengthMix {
     pub prompt_median: f64,
@@ -127,10 +130,10 @@ pub struct LengthMix {
 
 impl LengthMix {
     pub const PRISM_LIKE: LengthMix = LengthMix {
-        prompt_median: 100.0,
-        prompt_sigma: 0.9,
-        completion_median: 220.0,
-        completion_sigma: 0.8,
+        prompt_median: 84.0,
+        prompt_sigma: 1.08,
+        completion_median: 113.0,
+        completion_sigma: 0.61,
     };
 }
 
@@ -298,10 +301,13 @@ mod tests {
         let pairs = mixed_pairs(2000, &LengthMix::PRISM_LIKE, 50, &t, 3).unwrap();
         let mut prompts: Vec<usize> = pairs.iter().map(|p| p.prompt.len()).collect();
         prompts.sort_unstable();
-        // The median of 2000 draws is within ±10% of 100 with probability > 0.99
-        // (its standard error is about 1.25 σ / sqrt(n) = 2.5% of the median on the log scale).
-        let median = prompts[1000] as f64;
-        assert!((90.0..=110.0).contains(&median), "prompt median {median}");
+        // The median of 2000 draws is within ±10% of the mix's with probability > 0.999 (its
+        // standard error is about 1.25 σ / sqrt(n) = 3.0% of the median on the log scale).
+        let (median, want) = (prompts[1000] as f64, LengthMix::PRISM_LIKE.prompt_median);
+        assert!(
+            (0.9 * want..=1.1 * want).contains(&median),
+            "prompt median {median}, mix {want}"
+        );
         for p in &pairs {
             assert!(p.prompt.len() <= 512 && p.prompt.len() + p.chosen.len() <= 1024);
             assert!(!p.chosen.is_empty() && !p.rejected.is_empty());
@@ -317,5 +323,61 @@ mod tests {
             err.contains("line 1: expected a pair of token ids"),
             "{err}"
         );
+    }
+
+    /// `PRISM_LIKE` is the fit of `tools/fit_prism_lengths.py` (rounded: medians to the token,
+    /// σ to 0.01), so a hand edit of either shows here.
+    #[test]
+    fn prism_like_is_the_fit_to_prisms_published_statistics() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/prism_length_mix.json"
+        );
+        let fit: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let got = |side: &str, key: &str| fit[side][key].as_f64().unwrap();
+        let mix = LengthMix::PRISM_LIKE;
+        for (name, constant, fitted, rounding) in [
+            (
+                "prompt median",
+                mix.prompt_median,
+                got("prompt_tokens", "median"),
+                0.5,
+            ),
+            (
+                "prompt sigma",
+                mix.prompt_sigma,
+                got("prompt_tokens", "sigma"),
+                0.005,
+            ),
+            (
+                "completion median",
+                mix.completion_median,
+                got("completion_tokens", "median"),
+                0.5,
+            ),
+            (
+                "completion sigma",
+                mix.completion_sigma,
+                got("completion_tokens", "sigma"),
+                0.005,
+            ),
+        ] {
+            assert!(
+                (constant - fitted).abs() <= rounding,
+                "{name}: PRISM_LIKE has {constant}, the fit {fitted}"
+            );
+        }
+        // The simulated conversations reproduce the codebook's turn statistics, which the fit
+        // did not use: a check on the conversation structure (±0.05 on a 0-based turn).
+        let turn = &fit["simulation"]["turn_per_response"];
+        let prism = &fit["prism"]["turn_per_response"];
+        for key in ["mean", "sd"] {
+            let (sim, pub_) = (turn[key].as_f64().unwrap(), prism[key].as_f64().unwrap());
+            assert!(
+                (sim - pub_).abs() <= 0.05,
+                "turn {key}: simulated {sim}, PRISM {pub_}"
+            );
+        }
     }
 }
