@@ -1,8 +1,9 @@
 //! `prefscope bench train --vs trl`: prefscope's real training loop against TRL's DPOTrainer
 //! (`tools/bench_train_trl.py`) and the plain PyTorch loop (`tools/bench_train_torch.py`), in
 //! one invocation on one machine: the same weights (the model written once as an HF directory,
-//! which every side loads), the same pairs of random token ids with a PRISM-like length mix
-//! (`prefscope_train::bench::LengthMix`), the same batch, max_length, f32 and thread count.
+//! which every side loads), the same pairs of random token ids with a length mix fitted to
+//! PRISM's (`prefscope_train::bench::LengthMix`), the same batch, max_length, f32 and thread
+//! count.
 //! Each side runs in a process of its own, so its peak RSS (from `wait4`) is its own; each
 //! reports the seconds and real (non-padding) tokens of every optimizer step, the first of
 //! which is warm-up and not counted. `--scaling` adds the table of step time and memory over
@@ -35,7 +36,8 @@ pub struct TrlArgs {
     pub max_length: usize,
     #[arg(long, default_value_t = 512)]
     pub max_prompt_length: usize,
-    /// The log-normal length mix (median tokens, sigma of the log).
+    /// The log-normal length mix (median tokens, sigma of the log); the defaults are the fit to
+    /// PRISM's published statistics (`tools/fit_prism_lengths.py`).
     #[arg(long, default_value_t = LengthMix::PRISM_LIKE.prompt_median)]
     pub prompt_median: f64,
     #[arg(long, default_value_t = LengthMix::PRISM_LIKE.prompt_sigma)]
