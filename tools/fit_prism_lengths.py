@@ -98,15 +98,21 @@ def template_overheads(tok, human, assistant):
             [("prompt", first), ("per_later_turn", more), ("completion", completion)]}
 
 
-def lognormal(rng, mean, sd, size):
+def lognormal_with(mean, sd):
+    """(median, sigma) of the log-normal with this mean and sd (the method of moments)."""
     sigma2 = math.log(1 + (sd / mean) ** 2)
-    return rng.lognormal(math.log(mean) - sigma2 / 2, math.sqrt(sigma2), size)
+    return mean / math.exp(sigma2 / 2), math.sqrt(sigma2)
+
+
+def lognormal(rng, mean, sd, size):
+    median, sigma = lognormal_with(mean, sd)
+    return rng.lognormal(math.log(median), sigma, size)
 
 
 def moments_fit(x):
     mean, sd = float(np.mean(x)), float(np.std(x))
-    sigma2 = math.log(1 + (sd / mean) ** 2)
-    return {"mean": mean, "sd": sd, "median": mean / math.exp(sigma2 / 2), "sigma": math.sqrt(sigma2)}
+    median, sigma = lognormal_with(mean, sd)
+    return {"mean": mean, "sd": sd, "median": median, "sigma": sigma}
 
 
 def simulate(cpt_user, cpt_assistant, overhead, rng):

@@ -335,38 +335,19 @@ mod tests {
         );
         let fit: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        let got = |side: &str, key: &str| fit[side][key].as_f64().unwrap();
         let mix = LengthMix::PRISM_LIKE;
-        for (name, constant, fitted, rounding) in [
-            (
-                "prompt median",
-                mix.prompt_median,
-                got("prompt_tokens", "median"),
-                0.5,
-            ),
-            (
-                "prompt sigma",
-                mix.prompt_sigma,
-                got("prompt_tokens", "sigma"),
-                0.005,
-            ),
-            (
-                "completion median",
-                mix.completion_median,
-                got("completion_tokens", "median"),
-                0.5,
-            ),
-            (
-                "completion sigma",
-                mix.completion_sigma,
-                got("completion_tokens", "sigma"),
-                0.005,
-            ),
+        for (side, median, sigma) in [
+            ("prompt", mix.prompt_median, mix.prompt_sigma),
+            ("completion", mix.completion_median, mix.completion_sigma),
         ] {
-            assert!(
-                (constant - fitted).abs() <= rounding,
-                "{name}: PRISM_LIKE has {constant}, the fit {fitted}"
-            );
+            let fitted = &fit[format!("{side}_tokens")];
+            for (key, constant, rounding) in [("median", median, 0.5), ("sigma", sigma, 0.005)] {
+                let fitted = fitted[key].as_f64().unwrap();
+                assert!(
+                    (constant - fitted).abs() <= rounding,
+                    "{side} {key}: PRISM_LIKE has {constant}, the fit {fitted}"
+                );
+            }
         }
         // The simulated conversations reproduce the codebook's turn statistics, which the fit
         // did not use: a check on the conversation structure (±0.05 on a 0-based turn).
