@@ -105,6 +105,7 @@ pub fn predict(
         splits_left_out: table.left_out().to_vec(),
         converged: fit.converged(),
         llf: fit.llf,
+        held_out_users_excluded: 0,
         splits,
     };
     Ok(Prediction { fit, predictions })

@@ -99,6 +99,11 @@ pub struct Predictions {
     pub converged: bool,
     /// Log-likelihood at the estimate.
     pub llf: f64,
+    /// Users whose pairs were left out of the fit because they are the study's held-out
+    /// (evaluation) users: a prediction tested on held-out users must not be fitted on them.
+    /// 0 when the fit used every user (files written before this field read as 0).
+    #[serde(default)]
+    pub held_out_users_excluded: usize,
     pub splits: Vec<SplitPrediction>,
 }
 

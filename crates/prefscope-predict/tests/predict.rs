@@ -336,6 +336,7 @@ fn sample() -> Predictions {
         splits_left_out: vec!["behavioral".into()],
         converged: true,
         llf: -12.5,
+        held_out_users_excluded: 0,
         splits: vec![
             SplitPrediction {
                 split: "age".into(),
@@ -388,6 +389,7 @@ const SAMPLE_JSON: &str = r#"{
   ],
   "converged": true,
   "llf": -12.5,
+  "held_out_users_excluded": 0,
   "splits": [
     {
       "split": "age",
@@ -422,6 +424,10 @@ fn predictions_file_format_and_round_trip() {
     let p = sample();
     assert_eq!(p.to_json(), SAMPLE_JSON);
     assert_eq!(Predictions::from_json(SAMPLE_JSON).unwrap(), p);
+    // A file written before held_out_users_excluded existed reads as 0 (fitted on everyone).
+    let old = SAMPLE_JSON.replace("  \"held_out_users_excluded\": 0,\n", "");
+    assert_ne!(old, SAMPLE_JSON);
+    assert_eq!(Predictions::from_json(&old).unwrap(), p);
     let w2 = Predictions {
         model: Model::W2,
         definition: Definition::Threshold { threshold: 14.0 },

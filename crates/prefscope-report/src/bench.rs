@@ -1,6 +1,6 @@
 //! `prefscope bench effects`: a synthetic study of the size (150 runs, 3,000 held-out
 //! pairs each) written to disk, then `prefscope effects`' work on it, timed by phase: reading
-//! the inputs, computing the effects (2,000 two-level bootstrap replicates per split), writing
+//! the inputs, computing the effects (2,000 specificity permutations per split), writing
 //! the outputs.
 
 use std::path::Path;

@@ -114,12 +114,14 @@ fn source(d: &Diagnostics, input: &StudyRuns, effects: &Effects) -> String {
                 .summary
                 .iter()
                 .find(|r| r.split == s.split && r.treatment == s.treatment)
-                .map_or(f64::NAN, |r| r.ci_low),
+                .and_then(|r| r.diff.ci)
+                .map_or(f64::NAN, |c| c[0]),
             hi: effects
                 .summary
                 .iter()
                 .find(|r| r.split == s.split && r.treatment == s.treatment)
-                .map_or(f64::NAN, |r| r.ci_high),
+                .and_then(|r| r.diff.ci)
+                .map_or(f64::NAN, |c| c[1]),
             verdict: "NO-PREDICTION".into(),
             null_control: false,
             note: format!("mean {}", pct(s.mean_diff)),
@@ -153,7 +155,7 @@ fn source(d: &Diagnostics, input: &StudyRuns, effects: &Effects) -> String {
         });
         h.push_str(&figure(
             plots::forest(&rows, "mean diff (percentage points)"),
-            "Blue: all held-out pairs (its CI as in the summary); grey: within one source model (two-level bootstrap CI); purple: standardized over source models (mean over seeds).",
+            "Blue: all held-out pairs (its CI as in the summary); grey: within one source model (the notes' diff, seed-level t CI); purple: standardized over source models (mean over seeds).",
         ));
         // The mix table: the eight largest models.
         let ta: f64 = s.mix.a.iter().sum::<f64>().max(1.0);

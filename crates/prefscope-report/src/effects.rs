@@ -1,104 +1,148 @@
 //! Split effects from the runs' per-pair outcomes: one [`EffectRow`] per split × treatment ×
-//! seed, one [`SummaryRow`] per split × treatment.
+//! seed, one [`SummaryRow`] per split × treatment, with a verdict for each declared question.
 //!
-//! Per seed, the group-A model and the group-B model of a split are scored on the split's
-//! held-out pairs; a pair belongs to the group of its user in that split (pairs of users in
-//! neither group are ignored). `acc_x_on_y` is the share of group y's held-out pairs on which
-//! the group-x model's margin is > 0 (ties count as not correct), `acc_x_common` the same on all
-//! held-out pairs of the split, and
-//! - `diff = acc_a_on_a − acc_b_on_b` (the notes' definition),
-//! - `diff_common = acc_a_common − acc_b_common`,
-//! - `specificity = (acc_a_on_a − acc_a_on_b) − (acc_b_on_a − acc_b_on_b)`.
+//! Per seed, the group-A model, the group-B model and (when the treatment has baseline runs)
+//! the baseline of a split are scored on the split's held-out pairs; a pair belongs to the group
+//! of its user in that split (pairs of users in neither group are ignored). `acc_x_on_y` is
+//! the share of group y's held-out pairs on which the group-x model's margin is > 0, a tie
+//! counting ½ ([`crate::cells`]), `acc_x_common` the same on all held-out pairs of the split.
+//! In the 2 × 2 picture (rows: the model trained on A or B; columns: A's or B's held-out pairs)
 //!
-//! `n_eval_a` / `n_eval_b` are the denominators of `acc_a_on_a` / `acc_b_on_b`.
+//! ```text
+//!                 A's pairs    B's pairs
+//!   A's model       aa           ab
+//!   B's model       ba           bb
+//! ```
 //!
-//! The uncertainty of the mean over seeds is the two-level bootstrap of
-//! [`prefscope_stats::two_level_bootstrap`]: seeds with replacement, and held-out users
-//! (clusters of pairs) with replacement within their group, [`ClusterDraw::Shared`] by
-//! default. Every run of a split × treatment must have evaluated every held-out user of the
-//! split (a study's runs do: the held-out users depend on the data seed only). The bootstrap of
-//! split × treatment draws from a `ChaCha8Rng` seeded by [`cell_seed`] of the configured seed,
-//! the treatment and the split, so each row is reproducible alone and in any thread order.
-//! Its coverage of the true mean diff, measured on synthetic worlds (400 replications each,
-//! `prefscope_report::synthetic`): 95.8% with the notes' 5 seeds, 150 users per group and a
-//! seed std of 3.3 points; 96.3% in the calibration test (10 seeds, 30 users per group). It
-//! errs narrow when training noise dominates and seeds are few (seed std 12 points, users
-//! nearly alike: 84% with 5 seeds, 92% with 10), the percentile interval of a mean of few
-//! values; read `x_of_n` and `seeds_needed` beside it. The specificity interval errs wide
-//! (about 99.8%): users' difficulty cancels in it, leaving pair noise, counted at both levels.
+//! - `diff = aa − bb` is the notes' statistic: it compares the diagonal, so it mixes what the
+//!   models learned with how hard each group's pairs are (if A's pairs are easier for every
+//!   model, `diff` leans to A with no learning at all). It stays as the notes' column, with the
+//!   notes' single-seed sign rule, and is never a verdict.
+//! - `diff_common = (aa + ab) − (ba + bb)` on all held-out pairs (pair-weighted): both models
+//!   on the same pairs, so pair difficulty cancels; it measures which group's data trains the
+//!   better model: preference *strength* (OL predicts larger score gaps, so cleaner labels, for
+//!   one group). A bigger group trains a better model too: `n_eval_*` and the group sizes stand
+//!   beside it.
+//! - `adjusted_diff = (aa − all on A) − (bb − all on B)`, with the baseline (all training users)
+//!   of the same seed: each group's gain from its own data over pooled data, on its own pairs.
+//! - `specificity = (aa − ab) − (ba − bb)`: each model better on its own group's pairs, a
+//!   difference in preference *direction*; it stays near 0 under a pure strength effect and
+//!   under a difficulty gap (each row and each column cancels).
 //!
-//! `p_value` is two-sided for mean diff = 0. When the treatment has random splits (names
-//! starting with [`EffectsConfig::random_prefix`]), they are the empirical null: each split's
-//! `z` = mean diff / its two-level bootstrap standard error, and with `K >= 2` random splits
-//! `p_value` reads `z` against the random splits' z values as a normal sample of unknown mean
-//! and spread ([`prefscope_stats::parametric_null_p_value`], the prediction-interval t test;
-//! `p_source` is `random-splits`), and `p_rank` beside it is the rank p-value of the mean diff
-//! among the random splits' ([`prefscope_stats::empirical_p_value`]), which assumes nothing
-//! but can never go below `1 / (K + 1)`. A random split is compared with the others. With one
-//! random split only, or z values without spread, `p_value` is the rank p-value
-//! (`random-splits-rank`). Why parametric: a study affords few random splits (each costs a
-//! split's runs), and with the rank p-value 8 of them never reach 0.05 after Holm; z, not the
-//! raw diff, because random splits sized like different real splits differ in spread.
-//! Without random splits `p_value` is the two-level bootstrap's
-//! ([`prefscope_stats::bootstrap_p_value`]) and `p_source` is `bootstrap`.
+//! A study declares two questions ([`EffectsConfig::strength`]): the **strength** verdict,
+//! on `diff_common` (default) or `adjusted_diff`, against the W2/OL prediction; and the
+//! **direction** verdict, on `specificity` against `+`. `verdict` is the strength one,
+//! `spec_verdict` the direction one.
 //!
-//! `spec_p_value` is the same test of mean specificity = 0 (against the random splits'
-//! specificity z values, else the bootstrap), Holm-adjusted like the diff in `spec_p_holm`,
-//! and `spec_verdict` applies the verdict rule to the specificity with `+` as the prediction:
-//! a planted preference difference between the groups (each group prefers other wording)
-//! shows as a positive specificity whatever the sign of the diff, which mixes it with the
-//! groups' pair difficulty. Holm and BH adjust
-//! across the splits of one treatment, the random splits apart in a family of their own (they
-//! are the null sample, not hypotheses). `seeds_needed` is the number of seeds a two-sided
-//! t test over seeds at `alpha` needs for `power` (0.8) at the observed mean diff and seed std
-//! ([`prefscope_stats::seeds_needed`]); empty with one seed, a std of 0 or a mean of 0.
-//! Verdicts: [`crate::verdict`].
+//! Uncertainty. Each statistic's mean over seeds gets the seed-level t inference of
+//! [`prefscope_stats::seed_level_inference`]: standard error `√(s²/S + V_users)` with the
+//! users' part from the delta method on the held-out users (clusters, within their group) and
+//! the seed-by-user interaction counted once, Welch–Satterthwaite degrees of freedom, Student
+//! t interval and p-value. It is calibrated at 2, 3, 5 and 10 seeds in the tests, where the
+//! two-level percentile bootstrap it replaces reached 11.7% false detections for 5% at 3
+//! seeds. `seed_share` is the part of the squared standard error that comes from seeds (the
+//! rest from held-out users, which no number of seeds removes). One seed gets an estimate but
+//! no interval, p-value or verdict (`NO-INFERENCE`).
+//!
+//! p-values: the seed-level t's, or, for a real split with at least `min_null` random splits
+//! sized like it, the random-split null of [`crate::nulls`]; `p_source`, `n_null` and
+//! `null_note` say which. Specificity also gets `spec_p_perm`, a permutation test over
+//! held-out users ([`permutation`]): exact under "the two models' accuracy difference on a
+//! user does not depend on the user's group" and free of any normal tail.
+//!
+//! Families, declared rather than implied: per treatment and question, the *confirmatory*
+//! family (splits with a W2/OL prediction) and the *exploratory* family (the other real
+//! splits) are each Holm- and BH-adjusted; the verdict uses `verdict_adjust` (Holm). Null
+//! controls (named ones, random splits, and splits the predictions mark) are tested
+//! unadjusted, with an equivalence test (TOST) against `null_tolerance` (2 points): `NULL-OK`
+//! only when equivalence is shown, `NULL-FAIL` when the effect is detected,
+//! `NULL-INCONCLUSIVE` otherwise.
+//!
+//! Power, prospective: for each question, the seeds needed to detect `min_effect` (2 points) at
+//! the family's strictest adjusted level (`alpha / family size`, Holm's first step) with 80%
+//! power, given the measured seed and user variance ([`prefscope_stats::seeds_for_effect`]);
+//! when held-out users alone keep the power below 80%, no seed count is given and `power_note`
+//! says how many times more held-out users 10 seeds would need.
+//!
+//! Every draw (the permutation test) comes from a `ChaCha8Rng` seeded by [`cell_seed`] of the
+//! configured seed, the treatment and the split, so each row is reproducible alone and in any
+//! thread order. Verdicts: [`crate::verdict`].
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use prefscope_data::Groups;
 use prefscope_predict::Predictions;
 use prefscope_stats::{
-    adjust, empirical_p_value, parametric_null_p_value, seeds_needed, two_level_bootstrap,
-    Adjustment, ClusterDraw, SeedClusterSums, TwoLevelBootstrap, TwoLevelOptions,
+    adjust, seed_level_inference, seeds_for_effect, Adjustment, SeedClusterSums, SeedInference,
 };
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::cells::{cell_data, cells, Cell, CellData, Q};
 use crate::error::{ReportError, Result};
+use crate::nulls::{null_p_values, NullInput, NullP, PSource};
+use crate::permutation::specificity_permutation_p;
 use crate::runs::{PairUsers, RunGroup, RunRecord};
 use crate::verdict::{self, Evidence, Verdict, VerdictRule};
+
+/// Which statistic answers the strength question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StrengthStat {
+    /// Both models on all held-out pairs of the split.
+    #[default]
+    DiffCommon,
+    /// Each group's gain over the same seed's baseline on its own pairs.
+    AdjustedDiff,
+}
+
+impl StrengthStat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StrengthStat::DiffCommon => "diff_common",
+            StrengthStat::AdjustedDiff => "adjusted_diff",
+        }
+    }
+}
 
 /// Settings of [`compute_effects`]; every field is recorded in `summary.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EffectsConfig {
-    /// Bootstrap replicates per split × treatment.
+    /// Permutations of the specificity's permutation test per split × treatment.
     pub resamples: usize,
-    /// Seed of the bootstrap draws (each row's own seed is [`cell_seed`] of it).
+    /// Seed of the permutation draws (each row's own seed is [`cell_seed`] of it).
     pub seed: u64,
     /// Confidence level of the intervals.
     pub level: f64,
-    /// Significance level of the verdicts and of the power calculation.
+    /// Significance level of the verdicts, the equivalence tests and the power calculation.
     pub alpha: f64,
-    /// How held-out users are drawn within a replicate.
-    pub draw: ClusterDraw,
     /// Which adjusted p-value the verdicts use.
     pub verdict_adjust: Adjustment,
+    /// The statistic of the strength question.
+    pub strength: StrengthStat,
     /// Splits that are null controls by name (besides random splits and splits the
     /// predictions file marks `null_control`).
     pub null_controls: Vec<String>,
-    /// Splits whose name starts with this are random splits: null controls whose diffs form
-    /// the empirical null.
+    /// Splits whose name starts with this are random splits: null controls that form the
+    /// random-split null.
     pub random_prefix: String,
-    /// Which random splits form the null of a split (e.g. those sized like it); a split not
-    /// listed uses every random split of its treatment.
+    /// Which random splits form the null of a split (a study: those sized like it); a split
+    /// not listed uses every random split of its treatment.
     pub null_pools: BTreeMap<String, Vec<String>>,
-    /// The notes' sign rule calls a null control OK when |diff| is below this.
+    /// Fewest random splits in a pool for the random-split null to be used.
+    pub min_null: usize,
+    /// Equivalence margin of a null control's TOST (accuracy points as a share: 0.02 is 2).
     pub null_tolerance: f64,
+    /// The notes' sign rule calls a null control OK when |diff| is below this.
+    pub notes_null_tolerance: f64,
+    /// The smallest effect of interest of the power calculation.
+    pub min_effect: f64,
     /// Target power of `seeds_needed`.
     pub power: f64,
-    /// Fewest seeds a detected effect needs.
+    /// The most seeds the power calculation considers.
+    pub max_seeds: usize,
+    /// Fewest seeds a verdict needs.
     pub min_seeds: usize,
     /// Leave out seeds whose group-A or group-B run is missing (listed in
     /// [`Effects::skipped`]) instead of failing.
@@ -112,13 +156,17 @@ impl Default for EffectsConfig {
             seed: 0,
             level: 0.95,
             alpha: 0.05,
-            draw: ClusterDraw::Shared,
             verdict_adjust: Adjustment::Holm,
+            strength: StrengthStat::DiffCommon,
             null_controls: vec!["region".into()],
             random_prefix: "random".into(),
             null_pools: BTreeMap::new(),
-            null_tolerance: 0.05,
+            min_null: 3,
+            null_tolerance: 0.02,
+            notes_null_tolerance: 0.05,
+            min_effect: 0.02,
             power: 0.8,
+            max_seeds: 1000,
             min_seeds: 2,
             skip_incomplete: false,
         }
@@ -143,10 +191,30 @@ impl EffectsConfig {
                 return bad(format!("{name}: expected a number in (0, 1), found {v}"));
             }
         }
-        if !(self.null_tolerance >= 0.0 && self.null_tolerance.is_finite()) {
+        for (name, v) in [
+            ("null_tolerance", self.null_tolerance),
+            ("notes_null_tolerance", self.notes_null_tolerance),
+        ] {
+            if !(v >= 0.0 && v.is_finite()) {
+                return bad(format!("{name}: expected a finite number >= 0, found {v}"));
+            }
+        }
+        if !(self.min_effect > 0.0 && self.min_effect.is_finite()) {
             return bad(format!(
-                "null_tolerance: expected a finite number >= 0, found {}",
-                self.null_tolerance
+                "min_effect: expected a number > 0, found {}",
+                self.min_effect
+            ));
+        }
+        if self.min_seeds < 2 {
+            return bad(format!(
+                "min_seeds: expected at least 2 (one seed has no seed-to-seed variance), found {}",
+                self.min_seeds
+            ));
+        }
+        if self.min_null < 2 || self.max_seeds < 2 {
+            return bad(format!(
+                "min_null and max_seeds: expected at least 2, found {} and {}",
+                self.min_null, self.max_seeds
             ));
         }
         if self.random_prefix.is_empty() {
@@ -159,7 +227,6 @@ impl EffectsConfig {
         VerdictRule {
             alpha: self.alpha,
             min_seeds: self.min_seeds,
-            null_tolerance: self.null_tolerance,
         }
     }
 
@@ -181,37 +248,106 @@ pub struct EffectRow {
     pub acc_b_on_a: f64,
     pub acc_a_common: f64,
     pub acc_b_common: f64,
+    /// The baseline's accuracy on group A's / B's held-out pairs (with baseline runs).
+    pub acc_all_on_a: Option<f64>,
+    pub acc_all_on_b: Option<f64>,
     pub diff: f64,
     pub diff_common: f64,
+    pub adjusted_diff: Option<f64>,
     pub specificity: f64,
     pub n_eval_a: usize,
     pub n_eval_b: usize,
-    /// The notes' sign rule on this seed alone.
+    /// The notes' sign rule on this seed alone (never a verdict).
     pub sign_verdict: Verdict,
     pub run_a: String,
     pub run_b: String,
+    pub run_all: Option<String>,
 }
 
-/// Where a p-value came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PSource {
-    /// The treatment's random splits, their z values read as a normal sample.
-    RandomSplits,
-    /// The rank of the mean diff among the random splits' (one random split, or no spread).
-    RandomSplitsRank,
-    /// The two-level bootstrap.
-    Bootstrap,
+/// One statistic's mean over seeds with its seed-level inference.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatSummary {
+    pub estimate: f64,
+    pub std_error: Option<f64>,
+    pub df: Option<f64>,
+    /// The seed-level t interval at the configured level.
+    pub ci: Option<[f64; 2]>,
+    /// The seed-level t test's two-sided p for "the mean is 0".
+    pub p_seed: Option<f64>,
+    /// Share of the squared standard error from seeds (the rest: held-out users).
+    pub seed_share: Option<f64>,
+    /// The per-seed variance `s²` and the users' variance of the mean, with its degrees of
+    /// freedom (what the power calculation extrapolates from).
+    pub seed_var: Option<f64>,
+    pub user_var: f64,
+    pub user_df: f64,
+    pub n_seeds: usize,
 }
 
-impl PSource {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PSource::RandomSplits => "random-splits",
-            PSource::RandomSplitsRank => "random-splits-rank",
-            PSource::Bootstrap => "bootstrap",
+impl StatSummary {
+    fn new(r: &SeedInference, n_seeds: usize) -> StatSummary {
+        StatSummary {
+            estimate: r.estimate,
+            std_error: r.std_error,
+            df: r.df,
+            ci: r.ci,
+            p_seed: r.p_value,
+            seed_share: r.seed_share(n_seeds),
+            seed_var: r.seed_var,
+            user_var: r.user_var,
+            user_df: r.user_df,
+            n_seeds,
         }
     }
+}
+
+/// Which family a split's test belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Family {
+    /// A real split with a W2/OL prediction.
+    Confirmatory,
+    /// A real split without one.
+    Exploratory,
+    /// A null control (tested unadjusted, with an equivalence test).
+    NullControl,
+}
+
+impl Family {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Confirmatory => "confirmatory",
+            Family::Exploratory => "exploratory",
+            Family::NullControl => "null-control",
+        }
+    }
+}
+
+/// One declared question's answer for one split.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Question {
+    /// The statistic: `diff_common`, `adjusted_diff` or `specificity`.
+    pub statistic: String,
+    pub estimate: f64,
+    pub ci: Option<[f64; 2]>,
+    pub p_value: Option<f64>,
+    pub p_source: PSource,
+    /// Random splits in the null (0 with the seed-level t).
+    pub n_null: usize,
+    /// Which random splits the null used, or why it was not used.
+    pub null_note: String,
+    /// The rank p-value among the pool's estimates.
+    pub p_rank: Option<f64>,
+    /// Holm- and BH-adjusted within the family (`None` for null controls: unadjusted).
+    pub p_holm: Option<f64>,
+    pub p_bh: Option<f64>,
+    /// The equivalence test's p (null controls).
+    pub p_tost: Option<f64>,
+    pub verdict: Verdict,
+    pub seed_share: Option<f64>,
+    /// Seeds needed for `power` at `min_effect` (module docs).
+    pub seeds_needed: Option<usize>,
+    pub power_note: String,
 }
 
 /// One split × treatment.
@@ -220,48 +356,33 @@ pub struct SummaryRow {
     pub split: String,
     pub treatment: String,
     pub n_seeds: usize,
-    pub mean_diff: f64,
-    /// Sample std (n − 1) of the per-seed diffs; `None` (empty, null) with one seed.
-    pub std_diff: Option<f64>,
-    pub x_of_n: String,
-    pub ci_low: f64,
-    pub ci_high: f64,
-    pub p_value: f64,
-    pub p_holm: f64,
-    pub p_bh: f64,
-    pub predicted_sign: Option<i8>,
-    pub verdict: Verdict,
-    pub mean_specificity: f64,
-    pub spec_ci_low: f64,
-    pub spec_ci_high: f64,
-    pub sign_verdict: Verdict,
-    pub p_source: PSource,
-    /// Random splits in the empirical null (0 with the bootstrap p-value).
-    pub n_null: usize,
-    /// `mean_diff` over its two-level bootstrap standard error; `None` when that is 0.
-    pub z: Option<f64>,
-    /// The rank p-value among the random splits' mean diffs; `None` without random splits.
-    pub p_rank: Option<f64>,
-    /// Two-sided p for mean specificity = 0, from the same null as `p_value` (the random
-    /// splits' specificity z values, else the bootstrap), Holm-adjusted across the splits of
-    /// the treatment like `p_holm`.
-    pub spec_p_value: f64,
-    pub spec_p_holm: f64,
-    /// Whether each group's model learned its own group's preference: the verdict rule with
-    /// specificity as the effect and `+` as the prediction (a model should score its own
-    /// group's pairs better), so `MATCH` is a detected positive specificity, `MISMATCH` a
-    /// detected negative one, `NOT-DETECTED`; null controls `NULL-OK` / `NULL-FAIL`.
-    pub spec_verdict: Verdict,
-    pub seeds_needed: Option<usize>,
-    pub mean_diff_common: f64,
-    pub common_ci_low: f64,
-    pub common_ci_high: f64,
     pub null_control: bool,
-    /// Held-out users of group A and B (the clusters the bootstrap draws).
+    pub family: Family,
+    pub predicted_sign: Option<i8>,
+    /// Held-out users of group A and B (the clusters).
     pub n_users_a: usize,
     pub n_users_b: usize,
-    /// The seed of this row's bootstrap draws ([`cell_seed`]).
-    pub bootstrap_seed: u64,
+    /// Held-out pairs of group A and B.
+    pub n_eval_a: usize,
+    pub n_eval_b: usize,
+    /// The notes' statistic: mean of `diff`, its sample std (n − 1; `None` with one seed),
+    /// x/N, its seed-level t interval and the notes' sign rule on the mean (never a verdict).
+    pub mean_diff: f64,
+    pub std_diff: Option<f64>,
+    pub x_of_n: String,
+    pub diff: StatSummary,
+    pub sign_verdict: Verdict,
+    pub diff_common: StatSummary,
+    /// With baseline runs for every seed only.
+    pub adjusted_diff: Option<StatSummary>,
+    pub specificity: StatSummary,
+    /// The strength question (`verdict` in the tables).
+    pub strength: Question,
+    /// The direction question (`spec_verdict` in the tables), with the permutation p.
+    pub direction: Question,
+    pub spec_p_perm: f64,
+    /// The seed of this row's permutation draws ([`cell_seed`]).
+    pub resample_seed: u64,
 }
 
 /// A seed left out because one of its two runs is missing.
@@ -287,7 +408,7 @@ pub struct Effects {
     pub skipped: Vec<SkippedSeed>,
 }
 
-/// The bootstrap seed of one split × treatment: splitmix64 of `seed` XOR the 64-bit FNV-1a
+/// The draw seed of one split × treatment: splitmix64 of `seed` XOR the 64-bit FNV-1a
 /// hash of `treatment`, a 0x1f byte and `split`.
 pub fn cell_seed(seed: u64, treatment: &str, split: &str) -> u64 {
     let mut h: u64 = 0xcbf29ce484222325;
@@ -301,51 +422,49 @@ pub fn cell_seed(seed: u64, treatment: &str, split: &str) -> u64 {
     z ^ (z >> 31)
 }
 
-struct Cell<'a> {
-    treatment: &'a str,
-    split: &'a str,
-    /// (seed, group-A run, group-B run), by seed.
-    seeds: Vec<(u64, &'a RunRecord, &'a RunRecord)>,
-}
-
+/// What one cell gives the summary.
 struct CellResult {
     rows: Vec<EffectRow>,
-    boot: TwoLevelBootstrap,
+    /// diff, diff_common, specificity, adjusted_diff (with a baseline).
+    stats: Vec<SeedInference>,
     users: [usize; 2],
+    pairs: [usize; 2],
+    p_perm: f64,
     seed: u64,
 }
 
-/// Statistics of one seed from the sums `[c, n]` of each model (A, B) in each stratum.
-const Q: usize = 4;
-const STATS: usize = 3;
-
-fn accuracies(s: &[f64]) -> [f64; 6] {
-    // s[k * Q + q]: stratum k (0 = group A users, 1 = group B), q: A-model correct, pairs,
-    // B-model correct, pairs.
+/// The accuracies of one seed from its stratum sums (`s[k * Q + q]`, stratum 0 = group A's
+/// users): aa, bb, ab, ba, a common, b common, all on a, all on b.
+fn accuracies(s: &[f64]) -> [f64; 8] {
+    let acc = |k: usize, m: usize| s[k * Q + 2 * m] / s[k * Q + 2 * m + 1];
+    let common = |m: usize| (s[2 * m] + s[Q + 2 * m]) / (s[2 * m + 1] + s[Q + 2 * m + 1]);
     [
-        s[0] / s[1],         // a on a
-        s[Q + 2] / s[Q + 3], // b on b
-        s[Q] / s[Q + 1],     // a on b
-        s[2] / s[3],         // b on a
-        (s[0] + s[Q]) / (s[1] + s[Q + 1]),
-        (s[2] + s[Q + 2]) / (s[3] + s[Q + 3]),
+        acc(0, 0),
+        acc(1, 1),
+        acc(1, 0),
+        acc(0, 1),
+        common(0),
+        common(1),
+        acc(0, 2),
+        acc(1, 2),
     ]
 }
 
+/// diff, diff_common, specificity, and (when `out` has room) adjusted_diff.
 fn seed_stats(s: &[f64], out: &mut [f64]) {
-    let [aa, bb, ab, ba, ac, bc] = accuracies(s);
+    let [aa, bb, ab, ba, ac, bc, alla, allb] = accuracies(s);
     out[0] = aa - bb;
     out[1] = ac - bc;
     out[2] = (aa - ab) - (ba - bb);
+    if out.len() > 3 {
+        out[3] = (aa - alla) - (bb - allb);
+    }
 }
 
-/// Computes the effects of `runs` (baseline runs, group `all`, are not used). `pairs` gives
-/// each evaluated pair's user, `groups` each user's group per split, `predictions` the
-/// predicted signs. Errors: bad settings; a run id twice; two runs for one split × group ×
-/// seed × treatment; a seed with one of its two runs (unless `skip_incomplete`); a split not in
-/// `groups`; a pair not in `pairs` or evaluated twice by one run; a group with no held-out
-/// pairs (naming the split and group); a run that did not evaluate every held-out user of its
-/// split.
+/// Computes the effects of `runs`. `pairs` gives each evaluated pair's user, `groups` each
+/// user's group per split, `predictions` the predicted signs. Errors: bad settings; the run
+/// table's errors ([`crate::cells`]); `strength = adjusted_diff` without a baseline for every
+/// seed of a split.
 pub fn compute_effects(
     runs: &[RunRecord],
     pairs: &PairUsers,
@@ -380,211 +499,31 @@ pub fn compute_effects(
     Ok(effects)
 }
 
-type CellKey<'a> = (&'a str, &'a str);
-
-fn cells<'a>(
-    runs: &'a [RunRecord],
-    config: &EffectsConfig,
-) -> Result<(Vec<Cell<'a>>, Vec<SkippedSeed>)> {
-    let mut ids: HashSet<&str> = HashSet::new();
-    let mut by: BTreeMap<CellKey, BTreeMap<u64, [Option<&RunRecord>; 2]>> = BTreeMap::new();
-    for r in runs {
-        if !ids.insert(&r.run_id) {
-            return Err(ReportError::Runs(format!(
-                "run id {:?} appears twice",
-                r.run_id
-            )));
-        }
-        let g = match r.group {
-            RunGroup::A => 0,
-            RunGroup::B => 1,
-            RunGroup::All => continue,
-        };
-        let slot = &mut by
-            .entry((&r.treatment, &r.split))
-            .or_default()
-            .entry(r.seed)
-            .or_default()[g];
-        if let Some(first) = slot {
-            return Err(ReportError::Runs(format!(
-                "split {:?} group {} seed {} treatment {:?}: two runs, {:?} and {:?}",
-                r.split,
-                r.group.as_str(),
-                r.seed,
-                r.treatment,
-                first.run_id,
-                r.run_id
-            )));
-        }
-        *slot = Some(r);
-    }
-    let mut cells = Vec::new();
-    let mut skipped = Vec::new();
-    for ((treatment, split), seeds) in by {
-        let mut complete = Vec::new();
-        for (seed, pair) in seeds {
-            match pair {
-                [Some(a), Some(b)] => complete.push((seed, a, b)),
-                [Some(r), None] | [None, Some(r)] => {
-                    let missing = if r.group == RunGroup::A {
-                        RunGroup::B
-                    } else {
-                        RunGroup::A
-                    };
-                    if !config.skip_incomplete {
-                        return Err(ReportError::Runs(format!(
-                            "split {split:?} treatment {treatment:?} seed {seed}: the group-{} run is missing (group {} is run {:?})",
-                            missing.as_str(),
-                            r.group.as_str(),
-                            r.run_id
-                        )));
-                    }
-                    skipped.push(SkippedSeed {
-                        split: split.to_string(),
-                        treatment: treatment.to_string(),
-                        seed,
-                        missing,
-                        present_run: r.run_id.clone(),
-                    });
-                }
-                [None, None] => unreachable!("a seed entry has at least one run"),
-            }
-        }
-        if !complete.is_empty() {
-            cells.push(Cell {
-                treatment,
-                split,
-                seeds: complete,
-            });
-        }
-    }
-    Ok((cells, skipped))
-}
-
 fn cell_effects(
     cell: &Cell,
     pairs: &PairUsers,
     groups: &Groups,
     config: &EffectsConfig,
 ) -> Result<CellResult> {
-    let run_list = || {
-        cell.seeds
-            .iter()
-            .flat_map(|(_, a, b)| [a.run_id.as_str(), b.run_id.as_str()])
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let members = groups.split(cell.split).ok_or_else(|| {
-        ReportError::Runs(format!(
-            "split {:?} (runs {}) is not in the groups file",
+    let CellData {
+        sums,
+        n_a,
+        n_clusters,
+        has_baseline,
+    } = cell_data(cell, pairs, groups)?;
+    if config.strength == StrengthStat::AdjustedDiff && !has_baseline {
+        return Err(ReportError::Runs(format!(
+            "split {:?} treatment {:?}: strength = adjusted_diff needs, for every seed, a baseline run (group all) that evaluated every held-out user of the split; {}",
             cell.split,
-            run_list()
-        ))
-    })?;
-    // Each run's outcomes resolved to (user number, correct); pairs of users in neither group
-    // drop. One hash lookup per outcome (its pair); the user's group is looked up once.
-    const UNSEEN: u8 = 3;
-    const OUTSIDE: u8 = 2;
-    let mut user_group = vec![UNSEEN; pairs.n_users()];
-    let mut seen_by = vec![u32::MAX; pairs.len()];
-    let mut resolved: Vec<[Vec<(u32, bool)>; 2]> = Vec::with_capacity(cell.seeds.len());
-    for (k, (_, a, b)) in cell.seeds.iter().enumerate() {
-        let mut both: [Vec<(u32, bool)>; 2] = [Vec::new(), Vec::new()];
-        for (m, run) in [a, b].into_iter().enumerate() {
-            let stamp = (2 * k + m) as u32;
-            both[m].reserve(run.outcomes.len());
-            for (i, o) in run.outcomes.iter().enumerate() {
-                let p = pairs.pair(&o.pair_id).ok_or_else(|| {
-                    ReportError::Runs(format!(
-                        "{}: pair {:?} of run {:?} is not in the pair file",
-                        run.origin(i),
-                        o.pair_id,
-                        run.run_id
-                    ))
-                })?;
-                if seen_by[p] == stamp {
-                    return Err(ReportError::Runs(format!(
-                        "{}: run {:?} evaluated pair {:?} twice",
-                        run.origin(i),
-                        run.run_id,
-                        o.pair_id
-                    )));
-                }
-                seen_by[p] = stamp;
-                let u = pairs.user_number(p);
-                if user_group[u] == UNSEEN {
-                    user_group[u] = match members.get(pairs.user_name(u)) {
-                        Some(g) => *g as u8,
-                        None => OUTSIDE,
-                    };
-                }
-                if user_group[u] != OUTSIDE {
-                    both[m].push((u as u32, o.correct));
-                }
+            cell.treatment,
+            if cell.baselines.is_some() {
+                "a baseline missed some of them"
+            } else {
+                "some seed has none"
             }
-        }
-        resolved.push(both);
-    }
-    // Clusters: group A's users then group B's, each sorted by user id, so the draws do not
-    // depend on the order of runs or outcomes.
-    let mut users: [Vec<(&str, usize)>; 2] = [Vec::new(), Vec::new()];
-    for (u, &g) in user_group.iter().enumerate() {
-        if g < OUTSIDE {
-            users[g as usize].push((pairs.user_name(u), u));
-        }
-    }
-    for (g, name) in [(0, "A"), (1, "B")] {
-        if users[g].is_empty() {
-            return Err(ReportError::Runs(format!(
-                "split {:?} group {name}: no held-out pairs in the outcomes of runs {} (treatment {:?}); check that the runs evaluated this split's held-out users and that the pair and groups files are the study's",
-                cell.split,
-                run_list(),
-                cell.treatment
-            )));
-        }
-    }
-    users[0].sort_unstable();
-    users[1].sort_unstable();
-    let n_a = users[0].len();
-    let n_clusters = n_a + users[1].len();
-    let mut cluster = vec![u32::MAX; pairs.n_users()];
-    for (c, &(_, u)) in users[0].iter().chain(users[1].iter()).enumerate() {
-        cluster[u] = c as u32;
+        )));
     }
     let n_seeds = cell.seeds.len();
-    let mut sums = vec![0.0; n_seeds * n_clusters * Q];
-    for (s, both) in resolved.iter().enumerate() {
-        for (m, list) in both.iter().enumerate() {
-            for &(u, correct) in list {
-                let at = (s * n_clusters + cluster[u as usize] as usize) * Q + 2 * m;
-                sums[at] += f64::from(u8::from(correct));
-                sums[at + 1] += 1.0;
-            }
-        }
-    }
-    let ordered: Vec<&str> = users[0]
-        .iter()
-        .chain(users[1].iter())
-        .map(|u| u.0)
-        .collect();
-    for (s, (seed, a, b)) in cell.seeds.iter().enumerate() {
-        for (m, run) in [a, b].into_iter().enumerate() {
-            let missing: Vec<usize> = (0..n_clusters)
-                .filter(|&c| sums[(s * n_clusters + c) * Q + 2 * m + 1] == 0.0)
-                .collect();
-            if let Some(&c) = missing.first() {
-                let group = if c < n_a { "A" } else { "B" };
-                return Err(ReportError::Runs(format!(
-                    "split {:?} treatment {:?} seed {seed}: run {:?} evaluated none of the pairs of {} held-out user(s) that other runs of the split evaluated, e.g. user {:?} of group {group}; every run of a split must evaluate the same held-out users",
-                    cell.split,
-                    cell.treatment,
-                    run.run_id,
-                    missing.len(),
-                    ordered[c]
-                )));
-            }
-        }
-    }
     let strata = [0..n_a, n_a..n_clusters];
     let data = SeedClusterSums {
         n_seeds,
@@ -592,23 +531,18 @@ fn cell_effects(
         strata: &strata,
         sums: &sums,
     };
+    let ctx = || {
+        format!(
+            "split {:?} treatment {:?}: seed-level inference",
+            cell.split, cell.treatment
+        )
+    };
+    let n_stats = if has_baseline { 4 } else { 3 };
+    let stats = seed_level_inference(&data, n_stats, seed_stats, config.level)
+        .map_err(ReportError::stats(ctx()))?;
     let seed = cell_seed(config.seed, cell.treatment, cell.split);
-    let boot = two_level_bootstrap(
-        &data,
-        STATS,
-        seed_stats,
-        TwoLevelOptions {
-            n_boot: config.resamples,
-            level: config.level,
-            seed,
-            draw: config.draw,
-        },
-    )
-    .map_err(ReportError::stats(format!(
-        "split {:?} treatment {:?}: two-level bootstrap",
-        cell.split, cell.treatment
-    )))?;
-    let null_control = is_null_name(config, cell.split);
+    let p_perm = specificity_permutation_p(&data, config.resamples, seed);
+    let mut pair_totals = [0usize; 2];
     let rows = cell
         .seeds
         .iter()
@@ -621,8 +555,10 @@ fn cell_effects(
                     unit[k * Q + q] += sums[(s * n_clusters + c) * Q + q];
                 }
             }
-            let [aa, bb, ab, ba, ac, bc] = accuracies(&unit);
-            let stats = &boot.per_seed[s];
+            let [aa, bb, ab, ba, ac, bc, alla, allb] = accuracies(&unit);
+            let mut v = [0.0; 4];
+            seed_stats(&unit, &mut v[..n_stats]);
+            pair_totals = [unit[1] as usize, unit[Q + 3] as usize];
             EffectRow {
                 split: cell.split.to_string(),
                 treatment: cell.treatment.to_string(),
@@ -633,32 +569,58 @@ fn cell_effects(
                 acc_b_on_a: ba,
                 acc_a_common: ac,
                 acc_b_common: bc,
-                diff: stats[0],
-                diff_common: stats[1],
-                specificity: stats[2],
+                acc_all_on_a: has_baseline.then_some(alla),
+                acc_all_on_b: has_baseline.then_some(allb),
+                diff: v[0],
+                diff_common: v[1],
+                adjusted_diff: has_baseline.then_some(v[3]),
+                specificity: v[2],
                 n_eval_a: unit[1] as usize,
                 n_eval_b: unit[Q + 3] as usize,
-                // Filled in by `summarize`, which knows the prediction.
-                sign_verdict: if null_control {
-                    Verdict::NullOk
-                } else {
-                    Verdict::NoPrediction
-                },
+                // Filled in by `per_seed_sign_verdicts`, which knows the prediction.
+                sign_verdict: Verdict::NoPrediction,
                 run_a: a.run_id.clone(),
                 run_b: b.run_id.clone(),
+                run_all: cell
+                    .baselines
+                    .as_ref()
+                    .filter(|_| has_baseline)
+                    .map(|v| v[s].run_id.clone()),
             }
         })
         .collect();
     Ok(CellResult {
         rows,
-        boot,
+        stats,
         users: [n_a, n_clusters - n_a],
+        pairs: pair_totals,
+        p_perm,
         seed,
     })
 }
 
 fn is_null_name(config: &EffectsConfig, split: &str) -> bool {
     config.is_random(split) || config.null_controls.iter().any(|n| n == split)
+}
+
+fn question(statistic: &str, s: &StatSummary, null: NullP) -> Question {
+    Question {
+        statistic: statistic.to_string(),
+        estimate: s.estimate,
+        ci: s.ci,
+        p_value: null.p,
+        p_source: null.source,
+        n_null: null.k,
+        null_note: null.note,
+        p_rank: null.rank,
+        p_holm: None,
+        p_bh: None,
+        p_tost: None,
+        verdict: Verdict::NoInference,
+        seed_share: s.seed_share,
+        seeds_needed: None,
+        power_note: String::new(),
+    }
 }
 
 fn summarize(
@@ -673,236 +635,261 @@ fn summarize(
             .map(|s| ((s.direction != 0).then_some(s.direction), s.null_control))
             .unwrap_or((None, false))
     };
+    // Per row: the strength statistic and the specificity, as the null needs them.
+    let strength_index = match config.strength {
+        StrengthStat::DiffCommon => 1,
+        StrengthStat::AdjustedDiff => 3,
+    };
+    let inputs = |k: usize| -> Vec<NullInput> {
+        cells
+            .iter()
+            .zip(results)
+            .map(|(cell, r)| {
+                let st = &r.stats[k];
+                NullInput {
+                    treatment: cell.treatment,
+                    split: cell.split,
+                    estimate: st.estimate,
+                    score: st.normal_score(),
+                    p_seed: st.p_value,
+                }
+            })
+            .collect()
+    };
+    let strength_null = null_p_values(&inputs(strength_index), config)?;
+    let direction_null = null_p_values(&inputs(2), config)?;
     let mut rows: Vec<SummaryRow> = Vec::with_capacity(cells.len());
-    for (cell, r) in cells.iter().zip(results) {
-        let diffs: Vec<f64> = r.boot.per_seed.iter().map(|v| v[0]).collect();
+    for (((cell, r), sn), dn) in cells
+        .iter()
+        .zip(results)
+        .zip(strength_null)
+        .zip(direction_null)
+    {
+        let n = cell.seeds.len();
+        let diffs: Vec<f64> = r.rows.iter().map(|row| row.diff).collect();
         let (mean_diff, std_diff) = verdict::mean_std(&diffs);
-        let (x, n) = verdict::x_of_n(&diffs);
+        let (x, _) = verdict::x_of_n(&diffs);
         let (sign, marked_null) = predicted(cell.split);
         let null_control = is_null_name(config, cell.split) || marked_null;
-        let [d, common, spec] = [&r.boot.stats[0], &r.boot.stats[1], &r.boot.stats[2]];
+        let family = if null_control {
+            Family::NullControl
+        } else if sign.is_some() {
+            Family::Confirmatory
+        } else {
+            Family::Exploratory
+        };
+        let summary = |k: usize| StatSummary::new(&r.stats[k], n);
+        let strength_summary = summary(strength_index);
+        let specificity = summary(2);
         rows.push(SummaryRow {
             split: cell.split.to_string(),
             treatment: cell.treatment.to_string(),
             n_seeds: n,
+            null_control,
+            family,
+            predicted_sign: if null_control { None } else { sign },
+            n_users_a: r.users[0],
+            n_users_b: r.users[1],
+            n_eval_a: r.pairs[0],
+            n_eval_b: r.pairs[1],
             mean_diff,
             std_diff,
             x_of_n: format!("{x}/{n}"),
-            ci_low: d.percentile[0],
-            ci_high: d.percentile[1],
-            p_value: d.p_value,
-            p_holm: f64::NAN,
-            p_bh: f64::NAN,
-            predicted_sign: if null_control { None } else { sign },
-            verdict: Verdict::NotDetected,
-            mean_specificity: spec.estimate,
-            spec_ci_low: spec.percentile[0],
-            spec_ci_high: spec.percentile[1],
+            diff: summary(0),
             sign_verdict: verdict::sign_verdict(
                 null_control,
                 sign,
                 mean_diff,
-                config.null_tolerance,
+                config.notes_null_tolerance,
             ),
-            p_source: PSource::Bootstrap,
-            n_null: 0,
-            z: (d.std_error > 0.0).then(|| mean_diff / d.std_error),
-            p_rank: None,
-            spec_p_value: spec.p_value,
-            spec_p_holm: f64::NAN,
-            spec_verdict: Verdict::NotDetected,
-            seeds_needed: std_diff.and_then(|s| {
-                seeds_needed(mean_diff, s, config.alpha, config.power)
-                    .ok()
-                    .map(|n| n.n)
-            }),
-            mean_diff_common: common.estimate,
-            common_ci_low: common.percentile[0],
-            common_ci_high: common.percentile[1],
-            null_control,
-            n_users_a: r.users[0],
-            n_users_b: r.users[1],
-            bootstrap_seed: r.seed,
+            diff_common: summary(1),
+            adjusted_diff: (r.stats.len() > 3).then(|| summary(3)),
+            strength: question(config.strength.as_str(), &strength_summary, sn),
+            direction: question("specificity", &specificity, dn),
+            specificity,
+            spec_p_perm: r.p_perm,
+            resample_seed: r.seed,
         });
     }
-    // Empirical null per treatment, for the diff and for the specificity.
-    let spec_z: Vec<Option<f64>> = results
-        .iter()
-        .map(|r| {
-            let st = &r.boot.stats[2];
-            (st.std_error > 0.0).then(|| st.estimate / st.std_error)
-        })
-        .collect();
-    let diff_null = null_p_values(&rows, config, &|_, r| (r.mean_diff, r.z, r.p_value))?;
-    let spec_null = null_p_values(&rows, config, &|i, r| {
-        (r.mean_specificity, spec_z[i], r.spec_p_value)
-    })?;
-    for ((row, np), sp) in rows.iter_mut().zip(diff_null).zip(spec_null) {
-        row.p_value = np.p;
-        row.p_source = np.source;
-        row.n_null = np.k;
-        row.p_rank = np.rank;
-        row.spec_p_value = sp.p;
-    }
-    // Holm and BH per treatment, random splits in a family of their own.
-    let mut families: BTreeMap<(&str, bool), Vec<usize>> = BTreeMap::new();
-    for (i, row) in rows.iter().enumerate() {
-        families
-            .entry((row.treatment.as_str(), config.is_random(&row.split)))
-            .or_default()
-            .push(i);
-    }
-    let families: Vec<Vec<usize>> = families.into_values().collect();
-    for idx in families {
-        let p: Vec<f64> = idx.iter().map(|&i| rows[i].p_value).collect();
-        let ctx = || format!("treatment {:?}: multiple testing", rows[idx[0]].treatment);
-        let sp: Vec<f64> = idx.iter().map(|&i| rows[i].spec_p_value).collect();
-        let spec_holm = adjust(&sp, Adjustment::Holm).map_err(ReportError::stats(ctx()))?;
-        let spec_adjusted = match config.verdict_adjust {
-            Adjustment::Holm => spec_holm.clone(),
-            a => adjust(&sp, a).map_err(ReportError::stats(ctx()))?,
-        };
-        let holm = adjust(&p, Adjustment::Holm).map_err(ReportError::stats(ctx()))?;
-        let bh = adjust(&p, Adjustment::Bh).map_err(ReportError::stats(ctx()))?;
-        let none = adjust(&p, Adjustment::None).map_err(ReportError::stats(ctx()))?;
-        for (k, &i) in idx.iter().enumerate() {
-            rows[i].p_holm = holm[k];
-            rows[i].p_bh = bh[k];
-            let p_adjusted = match config.verdict_adjust {
-                Adjustment::Holm => holm[k],
-                Adjustment::Bh => bh[k],
-                Adjustment::None => none[k],
-            };
-            let row = &mut rows[i];
-            row.spec_p_holm = spec_holm[k];
-            row.spec_verdict = verdict::verdict(
-                &Evidence {
-                    null_control: row.null_control,
-                    predicted_sign: Some(1),
-                    n_seeds: row.n_seeds,
-                    mean_diff: row.mean_specificity,
-                    ci: [row.spec_ci_low, row.spec_ci_high],
-                    p_adjusted: spec_adjusted[k],
-                },
-                &config.rule(),
-            );
-            row.verdict = verdict::verdict(
-                &Evidence {
-                    null_control: row.null_control,
-                    predicted_sign: row.predicted_sign,
-                    n_seeds: row.n_seeds,
-                    mean_diff: row.mean_diff,
-                    ci: [row.ci_low, row.ci_high],
-                    p_adjusted,
-                },
-                &config.rule(),
-            );
-        }
-    }
+    decide(&mut rows, config, false)?;
+    decide(&mut rows, config, true)?;
     Ok(rows)
 }
 
-/// A split's p-value against its null pool.
-struct NullP {
-    p: f64,
-    source: PSource,
-    k: usize,
-    rank: Option<f64>,
+fn strength_stat(row: &SummaryRow, config: &EffectsConfig) -> StatSummary {
+    match config.strength {
+        StrengthStat::DiffCommon => row.diff_common.clone(),
+        StrengthStat::AdjustedDiff => row
+            .adjusted_diff
+            .clone()
+            .expect("cell_effects refuses adjusted_diff without a baseline"),
+    }
 }
 
-/// One quantity of a row: its estimate, its z (estimate over bootstrap standard error) and
-/// its bootstrap p-value.
-type Quantity<'a> = dyn Fn(usize, &SummaryRow) -> (f64, Option<f64>, f64) + 'a;
-
-/// Each row's p-value of one quantity against the random splits of its treatment (all of
-/// them but itself, or its `null_pools` entry).
-fn null_p_values(
-    rows: &[SummaryRow],
-    config: &EffectsConfig,
-    quantity: &Quantity,
-) -> Result<Vec<NullP>> {
-    let mut random: HashMap<(&str, &str), (f64, Option<f64>)> = HashMap::new();
-    for (i, row) in rows.iter().enumerate() {
-        if config.is_random(&row.split) {
-            let (estimate, z, _) = quantity(i, row);
-            random.insert((&row.treatment, &row.split), (estimate, z));
+/// One question's multiple testing, equivalence tests, verdicts and power, per treatment and
+/// family (module docs): the direction question, or the strength one.
+fn decide(rows: &mut [SummaryRow], config: &EffectsConfig, is_direction: bool) -> Result<()> {
+    let stat = |row: &SummaryRow| {
+        if is_direction {
+            row.specificity.clone()
+        } else {
+            strength_stat(row, config)
+        }
+    };
+    let mut families: BTreeMap<(String, Family), Vec<usize>> = BTreeMap::new();
+    for (i, row) in rows.iter_mut().enumerate() {
+        let key = (row.treatment.clone(), row.family);
+        if question_mut(row, is_direction).p_value.is_some() {
+            families.entry(key).or_default().push(i);
         }
     }
-    let mut out = Vec::with_capacity(rows.len());
-    for (i, row) in rows.iter().enumerate() {
-        let pool: Vec<(f64, Option<f64>)> = match config.null_pools.get(&row.split) {
-            Some(names) => names
-                .iter()
-                .filter(|n| **n != row.split)
-                .map(|n| {
-                    random
-                        .get(&(row.treatment.as_str(), n.as_str()))
-                        .copied()
-                        .ok_or_else(|| {
-                            ReportError::Config(format!(
-                                "null_pools: split {:?}: random split {n:?} has no runs in treatment {:?}",
-                                row.split, row.treatment
-                            ))
-                        })
-                })
-                .collect::<Result<_>>()?,
-            None => {
-                let mut v: Vec<(&str, (f64, Option<f64>))> = random
-                    .iter()
-                    .filter(|((t, s), _)| *t == row.treatment && *s != row.split)
-                    .map(|((_, s), &m)| (*s, m))
-                    .collect();
-                v.sort_by(|a, b| a.0.cmp(b.0));
-                v.into_iter().map(|(_, m)| m).collect()
+    let mut family_size: HashMap<(String, Family), usize> = HashMap::new();
+    for ((treatment, family), idx) in &families {
+        family_size.insert((treatment.clone(), *family), idx.len());
+        if *family == Family::NullControl {
+            continue;
+        }
+        let p: Vec<f64> = idx
+            .iter()
+            .map(|&i| {
+                question_mut(&mut rows[i], is_direction)
+                    .p_value
+                    .expect("in a family")
+            })
+            .collect();
+        let ctx = || format!("treatment {treatment:?}: multiple testing");
+        let holm = adjust(&p, Adjustment::Holm).map_err(ReportError::stats(ctx()))?;
+        let bh = adjust(&p, Adjustment::Bh).map_err(ReportError::stats(ctx()))?;
+        for (k, &i) in idx.iter().enumerate() {
+            let question = question_mut(&mut rows[i], is_direction);
+            question.p_holm = Some(holm[k]);
+            question.p_bh = Some(bh[k]);
+        }
+    }
+    for row in rows.iter_mut() {
+        let s = stat(row);
+        let (null_control, predicted_sign, n_seeds, family) = (
+            row.null_control,
+            row.predicted_sign,
+            row.n_seeds,
+            row.family,
+        );
+        let treatment = row.treatment.clone();
+        let question = question_mut(row, is_direction);
+        question.p_tost = if null_control {
+            stat_tost(&s, config)
+        } else {
+            None
+        };
+        let p = if null_control {
+            question.p_value
+        } else {
+            match config.verdict_adjust {
+                Adjustment::Holm => question.p_holm,
+                Adjustment::Bh => question.p_bh,
+                Adjustment::None => question.p_value,
             }
         };
-        out.push(null_p(row, quantity(i, row), &pool)?);
+        question.verdict = verdict::verdict(
+            &Evidence {
+                null_control,
+                predicted_sign: if is_direction {
+                    Some(1)
+                } else {
+                    predicted_sign
+                },
+                n_seeds,
+                estimate: s.estimate,
+                ci: s.ci,
+                p,
+                p_tost: question.p_tost,
+            },
+            &config.rule(),
+        );
+        let m = family_size.get(&(treatment, family)).copied().unwrap_or(1);
+        let alpha = if null_control {
+            config.alpha
+        } else {
+            config.alpha / m as f64
+        };
+        (question.seeds_needed, question.power_note) = power(&s, alpha, config);
     }
-    Ok(out)
+    Ok(())
 }
 
-/// The p-value of one quantity `(estimate, z, bootstrap p)` of `row` against the (estimate,
-/// z) of its null pool: the bootstrap's when the pool is empty, else the parametric null's when
-/// it can be formed, else the rank p-value.
-fn null_p(
-    row: &SummaryRow,
-    (estimate, z, boot_p): (f64, Option<f64>, f64),
-    pool: &[(f64, Option<f64>)],
-) -> Result<NullP> {
-    if pool.is_empty() {
-        return Ok(NullP {
-            p: boot_p,
-            source: PSource::Bootstrap,
-            k: 0,
-            rank: None,
-        });
+/// The direction question of a row, or its strength question.
+fn question_mut(row: &mut SummaryRow, is_direction: bool) -> &mut Question {
+    if is_direction {
+        &mut row.direction
+    } else {
+        &mut row.strength
     }
-    let ctx = || {
-        format!(
-            "split {:?} treatment {:?}: empirical null",
-            row.split, row.treatment
-        )
-    };
-    let estimates: Vec<f64> = pool.iter().map(|m| m.0).collect();
-    let rank = empirical_p_value(estimate, &estimates).map_err(ReportError::stats(ctx()))?;
-    let zs: Option<Vec<f64>> = pool.iter().map(|m| m.1).collect();
-    let parametric = match (z, zs) {
-        (Some(z), Some(zs)) => parametric_null_p_value(z, &zs).ok(),
-        _ => None,
-    };
-    let (p, source) = match parametric {
-        Some(p) => (p, PSource::RandomSplits),
-        None => (rank, PSource::RandomSplitsRank),
-    };
-    Ok(NullP {
-        p,
-        source,
-        k: pool.len(),
-        rank: Some(rank),
-    })
 }
 
-/// Fills each per-seed row's `sign_verdict` from its summary row's prediction.
+/// The TOST p of a statistic against `null_tolerance`.
+fn stat_tost(s: &StatSummary, config: &EffectsConfig) -> Option<f64> {
+    SeedInference {
+        estimate: s.estimate,
+        seed_var: s.seed_var,
+        user_var: s.user_var,
+        interaction_var: 0.0,
+        user_df: s.user_df,
+        std_error: s.std_error,
+        df: s.df,
+        t: None,
+        p_value: s.p_seed,
+        ci: s.ci,
+        n_seeds: s.n_seeds,
+    }
+    .tost_p(config.null_tolerance)
+}
+
+/// Seeds needed and a note (module docs).
+fn power(s: &StatSummary, alpha: f64, config: &EffectsConfig) -> (Option<usize>, String) {
+    let Some(seed_var) = s.seed_var else {
+        return (None, "1 seed: no variance to plan from".into());
+    };
+    if seed_var + s.user_var <= 0.0 {
+        return (None, "no variance measured".into());
+    }
+    let pct = |x: f64| format!("{:.1}", 100.0 * x);
+    match seeds_for_effect(
+        config.min_effect,
+        seed_var,
+        s.user_var,
+        s.user_df,
+        alpha,
+        config.power,
+        config.max_seeds,
+    ) {
+        Ok(r) => match (r.seeds, r.users_factor) {
+            (Some(n), _) => (Some(n), String::new()),
+            (None, Some(f)) => (
+                None,
+                format!(
+                    "no number of seeds reaches {}% power at {} points: held-out users limit it ({}% with unlimited seeds); {:.1}x the held-out users with {} seeds would",
+                    pct(config.power),
+                    pct(config.min_effect),
+                    pct(r.power_limit),
+                    f,
+                    r.users_at_seeds
+                ),
+            ),
+            (None, None) => (
+                None,
+                format!(
+                    "more than {} seeds needed for {}% power at {} points",
+                    config.max_seeds,
+                    pct(config.power),
+                    pct(config.min_effect)
+                ),
+            ),
+        },
+        Err(e) => (None, format!("power: {e}")),
+    }
+}
+
+/// Fills each per-seed row's notes' `sign_verdict` from its summary row's prediction.
 fn per_seed_sign_verdicts(effects: &mut Effects) {
     let by: HashMap<(&str, &str), (bool, Option<i8>)> = effects
         .summary
@@ -914,7 +901,7 @@ fn per_seed_sign_verdicts(effects: &mut Effects) {
             )
         })
         .collect();
-    let tol = effects.config.null_tolerance;
+    let tol = effects.config.notes_null_tolerance;
     for row in &mut effects.per_seed {
         if let Some(&(null, sign)) = by.get(&(row.treatment.as_str(), row.split.as_str())) {
             row.sign_verdict = verdict::sign_verdict(null, sign, row.diff, tol);

@@ -1,7 +1,8 @@
 //! Split effects for prefscope: from the per-pair held-out outcomes of trained runs to the
-//! notes' `diff`, its uncertainty over both training seeds and held-out users, a p-value
-//! calibrated by random splits where there are any, Holm and BH across splits, and a verdict
-//! against the W2/OL predictions.
+//! split statistics (the notes' `diff`, `diff_common`, `adjusted_diff`, `specificity`), their
+//! seed-level t inference over training seeds and held-out users, a random-split null where a
+//! study has enough random splits sized like a split, declared families with Holm and BH, and
+//! a verdict per declared question (strength against the W2/OL predictions, direction).
 //!
 //! The main entry is [`compute_effects`]: [`RunRecord`]s (one per trained model, with its
 //! [`Outcome`]s), [`PairUsers`] (pair → user, from the pair file), [`Groups`] (split → user →
@@ -18,8 +19,8 @@
 //! [`StudyRuns`], and writes the effects tables, the [`diagnostics`]' tables and one
 //! self-contained `index.html` ([`page`], inline SVG from [`plots`]).
 //!
-//! Neighbours: `prefscope-stats` does the statistics (the two-level bootstrap, empirical and
-//! bootstrap p-values, Holm/BH, power), `prefscope-data` reads the pair and groups files,
+//! Neighbours: `prefscope-stats` does the statistics (the seed-level t inference, empirical and
+//! parametric null p-values, Holm/BH, power), `prefscope-data` reads the pair and groups files,
 //! `prefscope-predict` owns the predictions file. This crate does not train and does not link
 //! libtorch, so the plain `prefscope` binary can run it.
 //!
@@ -35,12 +36,15 @@
 //! let fx = compute_effects(&world.runs, &world.pairs, &world.groups, None, &config).unwrap();
 //! let row = &fx.summary[0];
 //! assert_eq!((row.split.as_str(), row.n_seeds, row.x_of_n.as_str()), ("age", 5, "5/5"));
-//! assert!(row.ci_low > 0.0 && row.mean_diff > 0.1);
+//! assert!(row.diff.ci.unwrap()[0] > 0.0 && row.mean_diff > 0.1);
 //! ```
 
 pub mod bench;
+mod cells;
 mod effects;
 mod error;
+mod nulls;
+mod permutation;
 mod runs;
 pub mod synthetic;
 pub mod verdict;
@@ -58,12 +62,14 @@ pub mod truth;
 use std::path::Path;
 
 pub use effects::{
-    cell_seed, compute_effects, EffectRow, Effects, EffectsConfig, PSource, SkippedSeed, SummaryRow,
+    cell_seed, compute_effects, EffectRow, Effects, EffectsConfig, Family, Question, SkippedSeed,
+    StatSummary, StrengthStat, SummaryRow,
 };
 pub use error::{ReportError, Result};
+pub use nulls::PSource;
 pub use prefscope_data::Groups;
 pub use prefscope_predict::Predictions;
-pub use prefscope_stats::{Adjustment, ClusterDraw};
+pub use prefscope_stats::Adjustment;
 pub use runs::{
     read_outcomes, read_runs, write_outcomes, write_runs_csv, Outcome, PairUsers, RunGroup,
     RunRecord,
@@ -75,8 +81,8 @@ pub use study_report::{write_study_report, StudyReport};
 pub use truth::{read_truth, Truth};
 pub use verdict::Verdict;
 pub use write::{
-    csv_text, effect_columns, summary_columns, summary_json, write_effects, write_parquet, Columns,
-    Values,
+    csv_text, effect_columns, format_p, summary_columns, summary_json, summary_text, write_effects,
+    write_parquet, Columns, Values,
 };
 
 /// Everything `prefscope effects` reads.

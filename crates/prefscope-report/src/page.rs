@@ -9,7 +9,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::effects::{EffectRow, Effects, PSource, SummaryRow};
+use crate::effects::{EffectRow, Effects, Family, Question, SummaryRow};
+use crate::nulls::PSource;
 use crate::plots::{self, ForestRow, Plot, Series, StripRow};
 use crate::runs::RunGroup;
 use crate::study_input::StudyRuns;
@@ -205,37 +206,43 @@ fn headline(h: &mut String, page: &Page) {
         h.push_str(" · simulated data: the simulator's ground truth is shown beside the estimates");
     }
     h.push_str("</div>");
-    // Two rows of pills: the verdicts on the mean diff (against the predictions), then on the
-    // specificity (did each group's model learn its own group's preference), random splits
-    // left out of both.
+    // Pills per question and family: the strength verdicts (against the predictions), then
+    // the direction verdicts (did each group's model learn its own group's preference); random
+    // splits are the null sample and are counted apart.
+    let strength_title = format!("strength ({})", fx.config.strength.as_str());
     for (title, of) in [
         (
-            "mean diff vs prediction",
-            &(|r: &SummaryRow| r.verdict) as &dyn Fn(&SummaryRow) -> crate::Verdict,
+            strength_title.as_str(),
+            strength_q as fn(&SummaryRow) -> &Question,
         ),
-        ("own preference learned (specificity)", &|r: &SummaryRow| {
-            r.spec_verdict
-        }),
+        ("direction (specificity, own group better)", direction_q),
     ] {
-        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-        for r in fx.summary.iter().filter(|r| !is_random(page, &r.split)) {
-            *counts.entry(of(r).as_str()).or_default() += 1;
-        }
-        let _ = write!(h, "<div class=\"headline\"><small>{title}:</small> ");
-        for v in [
-            "MATCH",
-            "MISMATCH",
-            "NOT-DETECTED",
-            "NO-PREDICTION",
-            "NULL-OK",
-            "NULL-FAIL",
+        let _ = write!(h, "<div class=\"headline\"><small>{}:</small> ", esc(title));
+        for family in [
+            Family::Confirmatory,
+            Family::Exploratory,
+            Family::NullControl,
         ] {
-            if let Some(n) = counts.get(v) {
-                let _ = write!(
-                    h,
-                    "<span class=\"pill\" style=\"background:{}\">{n} {v}</span>",
-                    plots::css(plots::verdict_color(v))
-                );
+            let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+            for r in fx
+                .summary
+                .iter()
+                .filter(|r| !is_random(page, &r.split) && r.family == family)
+            {
+                *counts.entry(of(r).verdict.as_str()).or_default() += 1;
+            }
+            if counts.is_empty() {
+                continue;
+            }
+            let _ = write!(h, "<small>{}</small> ", family.as_str());
+            for v in plots::VERDICTS {
+                if let Some(n) = counts.get(v) {
+                    let _ = write!(
+                        h,
+                        "<span class=\"pill\" style=\"background:{}\">{n} {v}</span>",
+                        plots::css(plots::verdict_color(v))
+                    );
+                }
             }
         }
         h.push_str("</div>");
@@ -245,27 +252,28 @@ fn headline(h: &mut String, page: &Page) {
         .iter()
         .filter(|r| is_random(page, &r.split))
         .count();
-    let source = if fx.summary.iter().any(|r| {
-        matches!(
-            r.p_source,
-            PSource::RandomSplits | PSource::RandomSplitsRank
-        )
-    }) {
-        format!(
-            "p-values: the empirical null of {n_random} random split(s): each split's mean diff over its bootstrap standard error (z), read against the random splits' z values as a normal sample (prediction-interval t test; the rank p-value among the random splits' diffs, which cannot go below 1/(K+1), is in summary.csv as p_rank), Holm and BH across the splits of each treatment."
-        )
-    } else {
-        "p-values: the two-level bootstrap (no random splits in this study), Holm and BH across the splits of each treatment.".into()
-    };
+    let random_used = fx
+        .summary
+        .iter()
+        .filter(|r| r.strength.p_source == PSource::RandomSplits)
+        .count();
+    let source = format!(
+        "p-values: the seed-level t test of each split's own runs (standard error √(s²/S + V_users), the seed variance over S seeds plus the held-out users' part, Welch–Satterthwaite degrees of freedom), \
+         or, for a real split with at least {} random splits sized like it, its normal score against theirs (prediction-interval t test); {random_used} of the splits used the {n_random} random split(s) (p_source, null_note in summary.csv).",
+        fx.config.min_null
+    );
     let _ = write!(
         h,
-        "<p class=\"note\">diff = pref_acc(A-model on A's held-out pairs) − pref_acc(B-model on B's). \
-         Intervals: {:.0}% two-level bootstrap (seeds, and held-out users within each seed; {} replicates). {} \
-         A split is MATCH or MISMATCH only when detected (adjusted p &lt; {} and the interval excludes 0, at least {} seeds); \
-         the notes' single-seed sign rule is the <i>sign rule</i> column.</p>",
+        "<p class=\"note\">Two declared questions. <b>Strength</b> ({}): does group A's data train a better model, as W2/OL predict from A's larger score gaps; measured on the same pairs for both models, so pair difficulty cancels. \
+         <b>Direction</b> (specificity): is each group's model better on its own group's pairs. \
+         Intervals: {:.0}% seed-level t. {} \
+         Families: splits with a prediction (confirmatory) and without (exploratory) are Holm-adjusted apart; null controls are tested unadjusted and are NULL-OK only when equivalence within ±{} points is shown (TOST), NULL-INCONCLUSIVE when neither that nor an effect is shown. \
+         A split is MATCH or MISMATCH only when detected (adjusted p &lt; {} and the interval excludes 0, at least {} seeds; one seed gets NO-INFERENCE). \
+         The notes' diff = A-model on A's pairs − B-model on B's mixes learning with the groups' pair difficulty: it is shown with the notes' sign rule, never as a verdict.</p>",
+        fx.config.strength.as_str(),
         fx.config.level * 100.0,
-        fx.config.resamples,
         esc(&source),
+        fx.config.null_tolerance * 100.0,
         fx.config.alpha,
         fx.config.min_seeds
     );
@@ -363,21 +371,20 @@ fn summary_table(h: &mut String, page: &Page) {
         h.push_str("<th class=\"l\">treatment</th>");
     }
     h.push_str(
-        "<th>seeds</th><th>mean diff</th><th>95% CI</th><th>x/N</th>\
-         <th>p</th><th>p Holm</th><th>predicted</th><th class=\"l\">verdict</th>",
+        "<th>seeds</th><th class=\"l\">family</th><th>strength [95% CI]</th>\
+         <th>p</th><th>p Holm</th><th>predicted</th><th class=\"l\">strength verdict</th>",
     );
     h.push_str(
-        "<th>specificity [95% CI]</th><th>p Holm</th><th class=\"l\">own preference learned</th>",
+        "<th>specificity [95% CI]</th><th>p Holm</th><th>p perm</th><th class=\"l\">direction verdict</th>",
     );
     if truth.is_some() {
         h.push_str("<th class=\"l\">planted (simulator)</th>");
     }
     h.push_str(
-        "<th class=\"l\">sign rule</th><th>std</th><th>p BH</th><th>seeds for 80% power</th></tr>",
+        "<th>seeds for 80% power</th><th>notes' diff</th><th>x/N</th><th class=\"l\">notes' sign rule</th></tr>",
     );
     for r in &fx.summary {
         let (la, lb) = labels(page.input, &r.split);
-        let c = plots::css(plots::verdict_color(r.verdict.as_str()));
         let _ = write!(
             h,
             "<tr{}><td class=\"l\">{}{}<br><small class=\"grp\">A: {} · B: {}</small></td>",
@@ -398,35 +405,37 @@ fn summary_table(h: &mut String, page: &Page) {
         if multi {
             let _ = write!(h, "<td class=\"l\">{}</td>", esc(&r.treatment));
         }
+        let st = &r.strength;
         let _ = write!(
             h,
-            "<td>{}</td><td><b>{}</b></td><td>{} … {}</td><td>{}</td>\
-             <td title=\"{}\">{}</td><td>{}</td><td>{}</td><td class=\"l v\" style=\"color:{c}\">{}</td>",
+            "<td>{}</td><td class=\"l\">{}</td><td><b>{}</b> {}</td>\
+             <td title=\"{}\">{}</td><td>{}</td><td>{}</td><td class=\"l v\" style=\"color:{}\">{}</td>",
             r.n_seeds,
-            pct(r.mean_diff),
-            pct(r.ci_low),
-            pct(r.ci_high),
-            esc(&r.x_of_n),
-            r.p_source.as_str(),
-            pval(r.p_value),
-            pval(r.p_holm),
+            r.family.as_str(),
+            pct(st.estimate),
+            ci_text(st.ci),
+            esc(&source_text(st)),
+            pval_opt(st.p_value),
+            pval_opt(st.p_holm.or(st.p_tost)),
             match r.predicted_sign {
                 Some(1) => "+",
                 Some(-1) => "−",
                 _ => "–",
             },
-            r.verdict.as_str(),
+            plots::css(plots::verdict_color(st.verdict.as_str())),
+            st.verdict.as_str(),
         );
-        let sc = plots::css(plots::verdict_color(r.spec_verdict.as_str()));
+        let d = &r.direction;
         let _ = write!(
             h,
-            "<td>{} [{} … {}]</td><td title=\"{}\">{}</td><td class=\"l v\" style=\"color:{sc}\">{}</td>",
-            pct(r.mean_specificity),
-            pct(r.spec_ci_low),
-            pct(r.spec_ci_high),
-            r.p_source.as_str(),
-            pval(r.spec_p_holm),
-            r.spec_verdict.as_str(),
+            "<td>{} {}</td><td title=\"{}\">{}</td><td>{}</td><td class=\"l v\" style=\"color:{}\">{}</td>",
+            pct(d.estimate),
+            ci_text(d.ci),
+            esc(&source_text(d)),
+            pval_opt(d.p_holm.or(d.p_tost)),
+            pval(r.spec_p_perm),
+            plots::css(plots::verdict_color(d.verdict.as_str())),
+            d.verdict.as_str(),
         );
         if let Some(t) = truth {
             let _ = write!(
@@ -435,28 +444,62 @@ fn summary_table(h: &mut String, page: &Page) {
                 esc(&truth_text(t.split(&r.split)))
             );
         }
-        let std = r
-            .std_diff
-            .map(|s| pct(s).trim_start_matches('+').to_string());
+        let power = |q: &Question| match q.seeds_needed {
+            Some(n) => format!("<span title=\"{}\">{n}</span>", esc(&q.power_note)),
+            None => format!("<span title=\"{}\">–</span>", esc(&q.power_note)),
+        };
         let _ = write!(
             h,
-            "<td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<td>{} · {}</td><td>{} {}</td><td>{}</td><td class=\"l\">{}</td></tr>",
+            power(st),
+            power(d),
+            pct(r.mean_diff),
+            ci_text(r.diff.ci),
+            esc(&r.x_of_n),
             r.sign_verdict.as_str(),
-            std.unwrap_or("–".into()),
-            pval(r.p_bh),
-            r.seeds_needed.map(|n| n.to_string()).unwrap_or("–".into())
         );
     }
     h.push_str("</table></div>");
-    h.push_str(
-        "<p class=\"note\">p: from the source named in its tooltip; Holm and BH adjust across the splits of a treatment. \
-         Sign rule: the notes' verdict from the sign of the mean alone. \
-         Specificity = (A-model on A − A-model on B) − (B-model on A − B-model on B): \
-         each model learns its own group's preferences better than the other's, with pair difficulty cancelled; \
-         \"own preference learned\" is the verdict rule applied to it with + as the prediction (MATCH: detected above 0), \
-         the signature of a planted preference difference, which the mean diff mixes with the groups' pair difficulty. \
-         Seeds for 80% power: the seeds a t test over seeds needs to detect the observed mean diff at the observed seed-to-seed std.</p>",
+    let _ = write!(
+        h,
+        "<p class=\"note\">p: the seed-level t test, or the random-split null where the tooltip says so; p Holm: adjusted within the split's family (for a null control: the equivalence test's p, TOST within ±{} points). \
+         p perm: the specificity's permutation test over held-out users (models fixed). \
+         Specificity = (A-model on A − A-model on B) − (B-model on A − B-model on B). \
+         Seeds for 80% power (strength · direction): the seeds the test needs to detect {} points at the family's strictest Holm level, given the seed and held-out-user variance measured here; – with the reason in the tooltip (e.g. held-out users limit it). \
+         Notes' diff and sign rule: the notes' statistic and verdict from its sign alone, for comparison.</p>",
+        fx.config.null_tolerance * 100.0,
+        fx.config.min_effect * 100.0
     );
+}
+
+fn strength_q(r: &SummaryRow) -> &Question {
+    &r.strength
+}
+
+fn direction_q(r: &SummaryRow) -> &Question {
+    &r.direction
+}
+
+fn ci_text(ci: Option<[f64; 2]>) -> String {
+    match ci {
+        Some([lo, hi]) => format!("[{} … {}]", pct(lo), pct(hi)),
+        None => "(1 seed)".into(),
+    }
+}
+
+fn pval_opt(p: Option<f64>) -> String {
+    p.map_or("–".into(), pval)
+}
+
+fn source_text(q: &Question) -> String {
+    let mut t = q.p_source.as_str().to_string();
+    if q.n_null > 0 {
+        t += &format!(", {} random splits", q.n_null);
+    }
+    if !q.null_note.is_empty() {
+        t += &format!(" ({})", q.null_note);
+    }
+    t
 }
 
 fn effect_plots(h: &mut String, page: &Page) {
@@ -472,77 +515,106 @@ fn effect_plots(h: &mut String, page: &Page) {
         .iter()
         .filter(|r| is_random(page, &r.split))
         .collect();
-    let mut rows: Vec<ForestRow> = real
-        .iter()
-        .map(|r| {
-            let mut note = r.verdict.as_str().to_string();
-            if let Some(t) = truth.and_then(|t| t.split(&r.split)) {
-                note += match t.gap_sign {
-                    1 => " · planted +",
-                    -1 => " · planted −",
-                    _ => " · none planted",
-                };
-                if t.confound {
-                    note += ", confound";
+    for (title, of, caption) in [
+        (
+            format!("Strength per split ({})", fx.config.strength.as_str()),
+            strength_q as fn(&SummaryRow) -> &Question,
+            "strength statistic over seeds (percentage points), 95% seed-level t CI",
+        ),
+        (
+            "Direction per split (specificity)".to_string(),
+            direction_q,
+            "specificity over seeds (percentage points), 95% seed-level t CI",
+        ),
+    ] {
+        let mut rows: Vec<ForestRow> = real
+            .iter()
+            .map(|r| {
+                let q = of(r);
+                let mut note = q.verdict.as_str().to_string();
+                if let Some(t) = truth.and_then(|t| t.split(&r.split)) {
+                    note += match t.gap_sign {
+                        1 => " · planted +",
+                        -1 => " · planted −",
+                        _ => " · none planted",
+                    };
+                    if t.confound {
+                        note += ", confound";
+                    }
                 }
-            }
-            ForestRow {
-                label: format!(
-                    "{}{}",
-                    row_label(fx, r),
-                    if r.null_control { " (null)" } else { "" }
-                ),
-                mean: r.mean_diff,
-                lo: r.ci_low,
-                hi: r.ci_high,
-                verdict: r.verdict.as_str().into(),
-                null_control: r.null_control,
-                note,
-            }
-        })
-        .collect();
-    if !random.is_empty() {
-        let mut means: Vec<f64> = random
-            .iter()
-            .map(|r| r.mean_diff)
-            .filter(|m| m.is_finite())
+                let [lo, hi] = q.ci.unwrap_or([q.estimate, q.estimate]);
+                ForestRow {
+                    label: format!(
+                        "{}{}",
+                        row_label(fx, r),
+                        if r.null_control { " (null)" } else { "" }
+                    ),
+                    mean: q.estimate,
+                    lo,
+                    hi,
+                    verdict: q.verdict.as_str().into(),
+                    null_control: r.null_control,
+                    note,
+                }
+            })
             .collect();
-        means.sort_by(f64::total_cmp);
-        let q = |p: f64| prefscope_stats::quantile_sorted(&means, p).unwrap_or(f64::NAN);
-        let fails = random
-            .iter()
-            .filter(|r| r.verdict.as_str() == "NULL-FAIL")
-            .count();
-        rows.push(ForestRow {
-            label: format!("{} random splits (null)", random.len()),
-            mean: q(0.5),
-            lo: q(0.025),
-            hi: q(0.975),
-            verdict: if fails == 0 { "NULL-OK" } else { "NULL-FAIL" }.into(),
-            null_control: true,
-            note: format!("median, 95% of their means · {fails} NULL-FAIL"),
-        });
+        if !random.is_empty() {
+            let mut means: Vec<f64> = random
+                .iter()
+                .map(|r| of(r).estimate)
+                .filter(|m| m.is_finite())
+                .collect();
+            means.sort_by(f64::total_cmp);
+            let q = |p: f64| prefscope_stats::quantile_sorted(&means, p).unwrap_or(f64::NAN);
+            let fails = random
+                .iter()
+                .filter(|r| of(r).verdict.as_str() == "NULL-FAIL")
+                .count();
+            rows.push(ForestRow {
+                label: format!("{} random splits (null)", random.len()),
+                mean: q(0.5),
+                lo: q(0.025),
+                hi: q(0.975),
+                verdict: if fails == 0 { "NULL-OK" } else { "NULL-FAIL" }.into(),
+                null_control: true,
+                note: format!("median, 95% of their means · {fails} NULL-FAIL"),
+            });
+        }
+        let _ = write!(h, "<h2 id=\"forest\">{}</h2>", esc(&title));
+        h.push_str(&figure(
+            plots::forest(&rows, caption),
+            "Filled: splits with a prediction or none; hollow on shaded rows: null controls. Colour: verdict (green MATCH, red MISMATCH, grey NOT-DETECTED, blue NO-PREDICTION, purple NULL-OK, orange NULL-FAIL, yellow NULL-INCONCLUSIVE).",
+        ));
     }
-    h.push_str("<h2 id=\"forest\">Mean diff per split</h2>");
-    h.push_str(&figure(
-        plots::forest(&rows, "mean diff over seeds (percentage points), 95% two-level bootstrap CI"),
-        "Filled: splits with a prediction or none; hollow on shaded rows: null controls. Colour: verdict (green MATCH, red MISMATCH, grey NOT-DETECTED, blue NO-PREDICTION, purple NULL-OK, orange NULL-FAIL).",
-    ));
     let all_seeds = seeds(fx);
     let index: BTreeMap<u64, usize> = all_seeds.iter().enumerate().map(|(i, s)| (*s, i)).collect();
     let strip: Vec<StripRow> = real
         .iter()
         .map(|r| StripRow {
             label: row_label(fx, r),
-            points: per_seed(fx, r).map(|e| (index[&e.seed], e.diff)).collect(),
-            mean: r.mean_diff,
+            points: per_seed(fx, r)
+                .map(|e| (index[&e.seed], strength_of_seed(fx, e)))
+                .collect(),
+            mean: r.strength.estimate,
         })
         .collect();
-    h.push_str("<h3>Per-seed diffs</h3>");
+    h.push_str("<h3>Per-seed strength</h3>");
     h.push_str(&figure(
-        plots::seed_strip(&strip, &all_seeds, "diff of each seed (percentage points)"),
+        plots::seed_strip(
+            &strip,
+            &all_seeds,
+            "strength statistic of each seed (percentage points)",
+        ),
         "One dot per seed; the black tick is the mean over seeds. Seeds on both sides of 0 are what made single-seed MATCHes luck.",
     ));
+}
+
+/// A seed's value of the strength statistic.
+fn strength_of_seed(fx: &Effects, e: &EffectRow) -> f64 {
+    match fx.config.strength {
+        crate::StrengthStat::DiffCommon => e.diff_common,
+        crate::StrengthStat::AdjustedDiff => e.adjusted_diff.unwrap_or(f64::NAN),
+    }
 }
 
 fn per_seed<'a>(fx: &'a Effects, r: &'a SummaryRow) -> impl Iterator<Item = &'a EffectRow> {

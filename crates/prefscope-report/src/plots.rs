@@ -16,6 +16,7 @@ const FONT: &str = "sans-serif";
 /// The colour of a verdict, in the plots and on the page.
 pub fn verdict_color(verdict: &str) -> RGBColor {
     match verdict {
+        "NULL-INCONCLUSIVE" => RGBColor(0xc9, 0xa2, 0x27),
         "MATCH" => RGBColor(0x1a, 0x98, 0x50),
         "MISMATCH" => RGBColor(0xd7, 0x30, 0x27),
         "NULL-FAIL" => RGBColor(0xf4, 0x6d, 0x43),
@@ -24,6 +25,18 @@ pub fn verdict_color(verdict: &str) -> RGBColor {
         _ => RGBColor(0x87, 0x87, 0x87),
     }
 }
+
+/// Every verdict, in the order the headline lists them.
+pub const VERDICTS: [&str; 8] = [
+    "MATCH",
+    "MISMATCH",
+    "NOT-DETECTED",
+    "NO-PREDICTION",
+    "NULL-OK",
+    "NULL-INCONCLUSIVE",
+    "NULL-FAIL",
+    "NO-INFERENCE",
+];
 
 /// `#rrggbb` of a colour, for CSS.
 pub fn css(c: RGBColor) -> String {

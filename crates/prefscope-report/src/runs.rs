@@ -83,7 +83,7 @@ impl RunRecord {
     }
 }
 
-/// Pair id → user id, from a pair file (the users are the clusters the bootstrap resamples).
+/// Pair id → user id, from a pair file (the users are the clusters of the seed-level inference and the permutation test).
 /// Pairs and users are numbered in insertion order, so the effects look up each outcome's pair
 /// once and everything after by index.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -5,14 +5,27 @@
 //! uniformly from the inclusive range) and a difficulty `d_u ~ U(−user_spread, user_spread)`
 //! shared by every split and model; per split, a seeded shuffle puts the first `users_a` users
 //! in group A. The group-m model of seed s evaluates every held-out user of the split; pair j
-//! of user u in group g is correct with probability `acc[m][g] + d_u + e_{s,m}`, with the
-//! training noise `e_{s,m} ~ U(−seed_spread, seed_spread)` per split, seed and model, and an
-//! incorrect pair is a tie with probability `tie_rate`. Probabilities must stay in [0, 1]
-//! ([`SyntheticSpec::check`]), so the population mean accuracy of model m on group g is exactly
-//! `acc[m][g]` and the true mean diff is `acc[0][0] − acc[1][1]`.
+//! of user u in group g is correct with probability
+//! `acc[m][g] + d_u + gap_u ± τ_u/2 + e_{s,m}`, where
+//! - `gap_u` is the sum of `difficulty_gap` over the splits that put u in group A (pairs that
+//!   are easier for every model, the baseline included: no learning, only difficulty);
+//! - `τ_u ~ U(−user_taste, user_taste)` is the user's affinity to the group-A model over the
+//!   group-B model (+τ/2 for A's model, −τ/2 for B's, 0 for the baseline), shared by every seed:
+//!   the users' part of `diff_common` and `specificity`, which difficulty cannot give;
+//! - the training noise `e_{s,m} = U(−seed_spread, seed_spread) + N(0, seed_sd²)` per split,
+//!   seed and model.
 //!
-//! The users, their pairs, groups and difficulties come from `data_seed`; the training noise
-//! and the pair outcomes from `run_seed`, so a test can redraw either.
+//! A pair's outcome is `U < p` with `U` the pair's own uniform, shared by every run with
+//! probability `pair_agreement` and fresh otherwise: runs agree on most pairs as DPO seeds
+//! do, while each outcome keeps probability `p`. An incorrect pair is a tie with probability
+//! `tie_rate`. With `baseline = Some(acc)` each seed also has a baseline run (group `all`,
+//! split `baseline`) at `acc + d_u + gap_u + e`. Probabilities must stay in [0, 1]
+//! ([`SyntheticSpec::check`], counting 4 sds of the normal noise; beyond that they are
+//! clamped), so the population mean accuracy of model m on group g is `acc[m][g]` (plus the
+//! gaps) and the true mean diff is `acc[0][0] − acc[1][1]`.
+//!
+//! The users, their pairs, groups, difficulties and tastes come from `data_seed`; the training
+//! noise and the pair outcomes from `run_seed`, so a test can redraw either.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -51,6 +64,13 @@ impl SyntheticSplit {
     pub fn true_specificity(&self) -> f64 {
         (self.acc[0][0] - self.acc[0][1]) - (self.acc[1][0] - self.acc[1][1])
     }
+
+    /// The true `diff_common` with a share `share_a` of the held-out users (and, in
+    /// expectation, pairs) in group A: each model's accuracy over both groups.
+    pub fn true_diff_common(&self, share_a: f64) -> f64 {
+        let on_all = |m: usize| share_a * self.acc[m][0] + (1.0 - share_a) * self.acc[m][1];
+        on_all(0) - on_all(1)
+    }
 }
 
 /// A synthetic world (module docs).
@@ -63,6 +83,16 @@ pub struct SyntheticSpec {
     pub pairs_per_user: (usize, usize),
     pub user_spread: f64,
     pub seed_spread: f64,
+    /// Standard deviation of the normal part of the training noise.
+    pub seed_sd: f64,
+    /// Half-width of the users' A-over-B model affinity `τ_u`.
+    pub user_taste: f64,
+    /// Probability that a run's outcome of a pair uses the pair's shared uniform.
+    pub pair_agreement: f64,
+    /// Per split name, how much easier group A's pairs are for every model.
+    pub difficulty_gap: Vec<(String, f64)>,
+    /// The baseline runs' accuracy, when there are baseline runs.
+    pub baseline: Option<f64>,
     pub tie_rate: f64,
     pub treatment: String,
     pub data_seed: u64,
@@ -79,6 +109,11 @@ impl Default for SyntheticSpec {
             pairs_per_user: (5, 15),
             user_spread: 0.15,
             seed_spread: 0.03,
+            seed_sd: 0.0,
+            user_taste: 0.0,
+            pair_agreement: 0.0,
+            difficulty_gap: Vec::new(),
+            baseline: None,
             tie_rate: 0.0,
             treatment: "dpo".into(),
             data_seed: 1,
@@ -90,9 +125,25 @@ impl Default for SyntheticSpec {
 impl SyntheticSpec {
     /// Errors when some correct-probability can leave [0, 1], or sizes are zero.
     pub fn check(&self) -> Result<()> {
-        let spread = self.user_spread + self.seed_spread;
+        let gaps: f64 = self.difficulty_gap.iter().map(|g| g.1.abs()).sum();
+        let spread =
+            self.user_spread + self.seed_spread + 4.0 * self.seed_sd + self.user_taste / 2.0 + gaps;
+        if !(0.0..=1.0).contains(&self.pair_agreement) {
+            return Err(ReportError::Config(format!(
+                "synthetic world: pair_agreement {} is not in [0, 1]",
+                self.pair_agreement
+            )));
+        }
+        for (name, g) in &self.difficulty_gap {
+            if !self.splits.iter().any(|s| &s.name == name) {
+                return Err(ReportError::Config(format!(
+                    "synthetic world: difficulty_gap names split {name:?} ({g}), which is not a split"
+                )));
+            }
+        }
+        let base = self.baseline.map(|b| [b; 2]);
         for s in &self.splits {
-            for a in s.acc.iter().flatten() {
+            for a in s.acc.iter().flatten().chain(base.iter().flatten()) {
                 if a - spread < 0.0 || a + spread > 1.0 {
                     return Err(ReportError::Config(format!(
                         "synthetic split {:?}: accuracy {a} ± {spread} leaves [0, 1]",
@@ -158,26 +209,74 @@ pub fn generate(spec: &SyntheticSpec) -> Result<SyntheticStudy> {
         }
         membership.push(g);
     }
+    // The new features draw from generators of their own, so a world without them draws
+    // exactly what it drew before they existed.
+    let mut extra = ChaCha8Rng::seed_from_u64(spec.data_seed ^ 0x5eed_7a57e);
+    let taste: Vec<f64> = (0..n_users)
+        .map(|_| {
+            if spec.user_taste > 0.0 {
+                extra.random_range(-1.0..=1.0) * spec.user_taste
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let shared_u: Vec<f64> = if spec.pair_agreement > 0.0 {
+        (0..pair_list.len())
+            .map(|_| extra.random::<f64>())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut gap = vec![0.0; n_users];
+    for (name, g) in &spec.difficulty_gap {
+        let s = spec
+            .splits
+            .iter()
+            .position(|s| &s.name == name)
+            .expect("checked");
+        for u in 0..n_users {
+            if membership[s][u] == 0 {
+                gap[u] += g;
+            }
+        }
+    }
     let mut run = ChaCha8Rng::seed_from_u64(spec.run_seed);
     let mut runs = Vec::new();
+    // One run: `p(u)` is user u's probability before the training noise.
+    let draw_run = |run: &mut ChaCha8Rng, p: &dyn Fn(usize) -> f64| -> Vec<Outcome> {
+        let mut e = run.random_range(-1.0..=1.0) * spec.seed_spread;
+        if spec.seed_sd > 0.0 {
+            e += spec.seed_sd * standard_normal(run);
+        }
+        let mut outcomes = Vec::with_capacity(pair_list.len());
+        for (u, pairs) in pairs_of.iter().enumerate() {
+            let p = (p(u) + e).clamp(0.0, 1.0);
+            for j in pairs.clone() {
+                let shared = spec.pair_agreement > 0.0 && run.random::<f64>() < spec.pair_agreement;
+                let x = if shared {
+                    shared_u[j]
+                } else {
+                    run.random::<f64>()
+                };
+                let correct = x < p;
+                let tie = !correct && spec.tie_rate > 0.0 && run.random::<f64>() < spec.tie_rate;
+                outcomes.push(Outcome {
+                    pair_id: pair_list[j].0.clone(),
+                    correct,
+                    tie,
+                });
+            }
+        }
+        outcomes
+    };
     for seed in spec.seed_values() {
         for (s, split) in spec.splits.iter().enumerate() {
             for (m, group) in [RunGroup::A, RunGroup::B].into_iter().enumerate() {
-                let e = run.random_range(-1.0..=1.0) * spec.seed_spread;
-                let mut outcomes = Vec::with_capacity(pair_list.len());
-                for u in 0..n_users {
-                    let p = split.acc[m][membership[s][u]] + difficulty[u] + e;
-                    for j in pairs_of[u].clone() {
-                        let correct = run.random::<f64>() < p;
-                        let tie =
-                            !correct && spec.tie_rate > 0.0 && run.random::<f64>() < spec.tie_rate;
-                        outcomes.push(Outcome {
-                            pair_id: pair_list[j].0.clone(),
-                            correct,
-                            tie,
-                        });
-                    }
-                }
+                let sign = if m == 0 { 0.5 } else { -0.5 };
+                let outcomes = draw_run(&mut run, &|u| {
+                    split.acc[m][membership[s][u]] + difficulty[u] + gap[u] + sign * taste[u]
+                });
                 runs.push(RunRecord {
                     run_id: format!("{}-{}-s{seed}", split.name, group.as_str()),
                     split: split.name.clone(),
@@ -188,6 +287,18 @@ pub fn generate(spec: &SyntheticSpec) -> Result<SyntheticStudy> {
                     outcomes_path: None,
                 });
             }
+        }
+        if let Some(base) = spec.baseline {
+            let outcomes = draw_run(&mut run, &|u| base + difficulty[u] + gap[u]);
+            runs.push(RunRecord {
+                run_id: format!("baseline-s{seed}"),
+                split: "baseline".into(),
+                group: RunGroup::All,
+                seed,
+                treatment: spec.treatment.clone(),
+                outcomes,
+                outcomes_path: None,
+            });
         }
     }
     let mut pairs = PairUsers::default();
@@ -200,6 +311,14 @@ pub fn generate(spec: &SyntheticSpec) -> Result<SyntheticStudy> {
         groups,
         pair_list,
     })
+}
+
+/// A standard normal draw (Box–Muller, one of the pair), from the world's own generator so
+/// the draws depend on nothing else.
+fn standard_normal(rng: &mut ChaCha8Rng) -> f64 {
+    let u1: f64 = rng.random();
+    let u2: f64 = rng.random();
+    (-2.0 * (1.0 - u1).ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
 /// Paths of a synthetic world written to disk.

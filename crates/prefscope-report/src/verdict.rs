@@ -1,29 +1,31 @@
-//! Verdicts and the small summaries of a split's per-seed diffs (mean, std, x/N).
+//! Verdicts and the small summaries of a split's per-seed values (mean, std, x/N).
 //!
-//! The verdict, in this order:
-//! 1. A null control (a split named in [`crate::EffectsConfig::null_controls`], one whose name
-//!    starts with the random prefix, or one the predictions file marks `null_control`) is
-//!    `NULL-FAIL` when its effect is *detected*, else `NULL-OK`. Predictions are ignored.
-//! 2. A split without a predicted sign (no predictions file, the split not in it, or not
-//!    selected there) is `NO-PREDICTION`.
-//! 3. A split whose effect is not detected is `NOT-DETECTED`.
-//! 4. Otherwise `MATCH` when the sign of the mean diff is the predicted sign, else `MISMATCH`.
+//! A verdict answers one declared question (strength or direction, [`crate::effects`]) for
+//! one split, in this order:
+//! 1. Fewer than `min_seeds` seeds (default 2): `NO-INFERENCE`. With one seed the
+//!    seed-to-seed variance is unmeasured, so a single run can never be MATCH or MISMATCH (the
+//!    notes' lesson); it gets no p-value either.
+//! 2. A null control (a split named in [`crate::EffectsConfig::null_controls`], a random split,
+//!    or one the predictions file marks `null_control`) is tested unadjusted: `NULL-FAIL` when
+//!    its effect is *detected*, `NULL-OK` when equivalence to 0 within the tolerance is shown
+//!    (TOST p below `alpha`), `NULL-INCONCLUSIVE` otherwise: "not detected" alone is absence
+//!    of evidence, not evidence of absence.
+//! 3. A split without a predicted sign is `NO-PREDICTION`.
+//! 4. A split whose effect is not detected is `NOT-DETECTED`.
+//! 5. Otherwise `MATCH` when the sign of the estimate is the predicted sign, else `MISMATCH`.
 //!
-//! *Detected* means all of: at least `min_seeds` seeds (default 2: with one seed the
-//! seed-to-seed variance is unmeasured, so a single run can never be MATCH or MISMATCH, the
-//! notes' lesson), the adjusted p-value (Holm by default) below `alpha`, and the two-level
-//! bootstrap interval on the mean's side of 0 (`ci_low > 0` for a positive mean, `ci_high < 0`
-//! for a negative one). With the bootstrap p-value the interval condition follows from the p
-//! condition (up to the interpolation of the interval's ends), since that p is the smallest
-//! level whose percentile interval reaches 0 and adjusting only raises it; with the
-//! random-split p-value the two can disagree (a narrow interval but a diff the random splits
+//! *Detected* means both: the p-value (adjusted within the split's family, Holm by default;
+//! raw for a null control) below `alpha`, and the seed-level t interval on the estimate's side
+//! of 0 (`ci_low > 0` for a positive estimate, `ci_high < 0` for a negative one). With the
+//! seed-level t p-value the interval condition follows from the p condition; with the
+//! random-split p-value the two can disagree (a narrow interval but an effect the random splits
 //! often reach, or the reverse), and then the effect is not detected: both must say so.
 //!
-//! `sign_verdict` is the notes' rule, with no uncertainty: `MATCH` when the sign of the diff
-//! agrees with the prediction, `MISMATCH` otherwise (a diff of exactly 0 has no sign and is a
-//! `MISMATCH`), `NO-PREDICTION` without one; a null control is `NULL-OK` when
-//! `|diff| < null_tolerance` (default 0.05: the notes called 2.34% and −1.72% OK and a
-//! 10-point null difference "noisy"), else `NULL-FAIL`.
+//! `sign_verdict` is the notes' rule, with no uncertainty, kept as the notes' column and never
+//! a verdict: `MATCH` when the sign of the diff agrees with the prediction, `MISMATCH`
+//! otherwise (a diff of exactly 0 has no sign and is a `MISMATCH`), `NO-PREDICTION` without
+//! one; a null control is `NULL-OK` when `|diff| < notes_null_tolerance` (default 0.05: the
+//! notes called 2.34% and −1.72% OK and a 10-point null difference "noisy"), else `NULL-FAIL`.
 
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +44,11 @@ pub enum Verdict {
     NullOk,
     #[serde(rename = "NULL-FAIL")]
     NullFail,
+    #[serde(rename = "NULL-INCONCLUSIVE")]
+    NullInconclusive,
+    /// One seed: no p-value and no verdict.
+    #[serde(rename = "NO-INFERENCE")]
+    NoInference,
 }
 
 impl Verdict {
@@ -53,6 +60,8 @@ impl Verdict {
             Verdict::NoPrediction => "NO-PREDICTION",
             Verdict::NullOk => "NULL-OK",
             Verdict::NullFail => "NULL-FAIL",
+            Verdict::NullInconclusive => "NULL-INCONCLUSIVE",
+            Verdict::NoInference => "NO-INFERENCE",
         }
     }
 }
@@ -70,10 +79,13 @@ pub struct Evidence {
     /// +1 or −1; `None` when there is no prediction.
     pub predicted_sign: Option<i8>,
     pub n_seeds: usize,
-    pub mean_diff: f64,
-    pub ci: [f64; 2],
-    /// The adjusted p-value the verdict uses.
-    pub p_adjusted: f64,
+    pub estimate: f64,
+    /// The seed-level t interval; `None` with one seed.
+    pub ci: Option<[f64; 2]>,
+    /// The p-value the verdict uses (adjusted in its family; raw for a null control).
+    pub p: Option<f64>,
+    /// The equivalence test's p-value (null controls).
+    pub p_tost: Option<f64>,
 }
 
 /// The rules the verdicts use.
@@ -81,23 +93,30 @@ pub struct Evidence {
 pub struct VerdictRule {
     pub alpha: f64,
     pub min_seeds: usize,
-    pub null_tolerance: f64,
 }
 
 /// Whether the effect is detected (module docs).
 pub fn detected(e: &Evidence, rule: &VerdictRule) -> bool {
-    let ci_side = (e.mean_diff > 0.0 && e.ci[0] > 0.0) || (e.mean_diff < 0.0 && e.ci[1] < 0.0);
-    e.n_seeds >= rule.min_seeds && e.p_adjusted < rule.alpha && ci_side
+    let (Some(ci), Some(p)) = (e.ci, e.p) else {
+        return false;
+    };
+    let ci_side = (e.estimate > 0.0 && ci[0] > 0.0) || (e.estimate < 0.0 && ci[1] < 0.0);
+    e.n_seeds >= rule.min_seeds && p < rule.alpha && ci_side
 }
 
 /// The verdict (module docs).
 pub fn verdict(e: &Evidence, rule: &VerdictRule) -> Verdict {
+    if e.n_seeds < rule.min_seeds || e.p.is_none() {
+        return Verdict::NoInference;
+    }
     let found = detected(e, rule);
     if e.null_control {
         return if found {
             Verdict::NullFail
-        } else {
+        } else if e.p_tost.is_some_and(|p| p < rule.alpha) {
             Verdict::NullOk
+        } else {
+            Verdict::NullInconclusive
         };
     }
     let Some(sign) = e.predicted_sign else {
@@ -105,7 +124,7 @@ pub fn verdict(e: &Evidence, rule: &VerdictRule) -> Verdict {
     };
     if !found {
         Verdict::NotDetected
-    } else if sign_of(e.mean_diff) == Some(sign) {
+    } else if sign_of(e.estimate) == Some(sign) {
         Verdict::Match
     } else {
         Verdict::Mismatch
@@ -172,23 +191,28 @@ mod tests {
     const RULE: VerdictRule = VerdictRule {
         alpha: 0.05,
         min_seeds: 2,
-        null_tolerance: 0.05,
     };
 
-    fn ev(mean: f64, ci: [f64; 2], p: f64) -> Evidence {
+    fn ev(estimate: f64, ci: [f64; 2], p: f64) -> Evidence {
         Evidence {
             null_control: false,
             predicted_sign: Some(1),
             n_seeds: 5,
-            mean_diff: mean,
-            ci,
-            p_adjusted: p,
+            estimate,
+            ci: Some(ci),
+            p: Some(p),
+            p_tost: None,
         }
     }
 
     #[test]
     fn verdict_table() {
         use Verdict::*;
+        let null = |e: Evidence, tost: f64| Evidence {
+            null_control: true,
+            p_tost: Some(tost),
+            ..e
+        };
         let cases = [
             (ev(0.05, [0.01, 0.09], 0.01), Match),
             (ev(-0.05, [-0.09, -0.01], 0.01), Mismatch),
@@ -220,30 +244,22 @@ mod tests {
                     n_seeds: 1,
                     ..ev(0.05, [0.01, 0.09], 0.01)
                 },
-                NotDetected,
+                NoInference,
             ),
             (
                 Evidence {
-                    null_control: true,
+                    ci: None,
+                    p: None,
                     ..ev(0.05, [0.01, 0.09], 0.01)
                 },
-                NullFail,
+                NoInference,
             ),
-            (
-                Evidence {
-                    null_control: true,
-                    ..ev(0.05, [-0.01, 0.09], 0.01)
-                },
-                NullOk,
-            ),
-            (
-                Evidence {
-                    null_control: true,
-                    predicted_sign: None,
-                    ..ev(0.0, [0.0, 0.0], 1.0)
-                },
-                NullOk,
-            ),
+            (null(ev(0.05, [0.01, 0.09], 0.01), 0.9), NullFail),
+            // Not detected and equivalence shown: OK; not shown: inconclusive.
+            (null(ev(0.005, [-0.01, 0.02], 0.4), 0.01), NullOk),
+            (null(ev(0.005, [-0.03, 0.04], 0.6), 0.3), NullInconclusive),
+            // Equivalence at alpha exactly is not shown.
+            (null(ev(0.0, [0.0, 0.0], 1.0), 0.05), NullInconclusive),
         ];
         for (e, want) in cases {
             assert_eq!(verdict(&e, &RULE), want, "{e:?}");

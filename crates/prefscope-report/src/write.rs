@@ -16,7 +16,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
-use crate::effects::{EffectRow, Effects, SummaryRow};
+use crate::effects::{EffectRow, Effects, Question, StatSummary, SummaryRow};
 use crate::error::{ReportError, Result};
 
 /// One column's values.
@@ -94,7 +94,7 @@ pub(crate) fn u<T>(rows: &[T], g: impl Fn(&T) -> u64) -> Values {
     Values::U64(rows.iter().map(|r| Some(g(r))).collect())
 }
 
-/// The columns of `effects.csv`: the issue's, then `sign_verdict`, `run_a`, `run_b`.
+/// The columns of `effects.csv`: the issue's, then the notes' sign rule per seed, `run_a`, `run_b`, `run_all`.
 pub fn effect_columns(rows: &[EffectRow]) -> Columns {
     vec![
         ("split", s(rows, |r| r.split.clone())),
@@ -106,31 +106,81 @@ pub fn effect_columns(rows: &[EffectRow]) -> Columns {
         ("acc_b_on_a", f(rows, |r| r.acc_b_on_a)),
         ("acc_a_common", f(rows, |r| r.acc_a_common)),
         ("acc_b_common", f(rows, |r| r.acc_b_common)),
+        ("acc_all_on_a", fo(rows, |r| r.acc_all_on_a)),
+        ("acc_all_on_b", fo(rows, |r| r.acc_all_on_b)),
         ("diff", f(rows, |r| r.diff)),
         ("diff_common", f(rows, |r| r.diff_common)),
+        ("adjusted_diff", fo(rows, |r| r.adjusted_diff)),
         ("specificity", f(rows, |r| r.specificity)),
         ("n_eval_a", u(rows, |r| r.n_eval_a as u64)),
         ("n_eval_b", u(rows, |r| r.n_eval_b as u64)),
-        ("sign_verdict", s(rows, |r| r.sign_verdict.to_string())),
+        ("notes_sign_rule", s(rows, |r| r.sign_verdict.to_string())),
         ("run_a", s(rows, |r| r.run_a.clone())),
         ("run_b", s(rows, |r| r.run_b.clone())),
+        (
+            "run_all",
+            s(rows, |r| r.run_all.clone().unwrap_or_default()),
+        ),
     ]
 }
 
-/// The columns of `summary.csv`: the issue's, then prefscope's additions.
+/// The columns of one question: `names` in the order statistic, estimate, ci low, ci high,
+/// p, p source, n null, null note, p rank, p Holm, p BH, p TOST, verdict, seed share, seeds
+/// needed, power note.
+fn question_columns(
+    rows: &[SummaryRow],
+    q: impl Fn(&SummaryRow) -> &Question,
+    names: [&'static str; 16],
+) -> Columns {
+    let ci = |k: usize| fo(rows, |r| q(r).ci.map(|c| c[k]));
+    let values = vec![
+        s(rows, |r| q(r).statistic.clone()),
+        f(rows, |r| q(r).estimate),
+        ci(0),
+        ci(1),
+        fo(rows, |r| q(r).p_value),
+        s(rows, |r| q(r).p_source.as_str().to_string()),
+        u(rows, |r| q(r).n_null as u64),
+        s(rows, |r| q(r).null_note.clone()),
+        fo(rows, |r| q(r).p_rank),
+        fo(rows, |r| q(r).p_holm),
+        fo(rows, |r| q(r).p_bh),
+        fo(rows, |r| q(r).p_tost),
+        s(rows, |r| q(r).verdict.to_string()),
+        fo(rows, |r| q(r).seed_share),
+        Values::U64(
+            rows.iter()
+                .map(|r| q(r).seeds_needed.map(|n| n as u64))
+                .collect(),
+        ),
+        s(rows, |r| q(r).power_note.clone()),
+    ];
+    names.into_iter().zip(values).collect()
+}
+
+/// One statistic's mean and seed-level interval: `names` are estimate, ci low, ci high.
+fn stat_columns(
+    rows: &[SummaryRow],
+    st: impl Fn(&SummaryRow) -> Option<&StatSummary>,
+    names: [&'static str; 3],
+) -> Columns {
+    let values = vec![
+        fo(rows, |r| st(r).map(|x| x.estimate)),
+        fo(rows, |r| st(r).and_then(|x| x.ci).map(|c| c[0])),
+        fo(rows, |r| st(r).and_then(|x| x.ci).map(|c| c[1])),
+    ];
+    names.into_iter().zip(values).collect()
+}
+
+/// The columns of `summary.csv`: the split, the strength question (`verdict`), the direction
+/// question (`spec_verdict`, with `spec_p_perm`), the three statistics' means and intervals,
+/// then the notes' diff, x/N and sign rule (labelled `notes_`, never a verdict).
 pub fn summary_columns(rows: &[SummaryRow]) -> Columns {
-    vec![
+    let mut columns: Columns = vec![
         ("split", s(rows, |r| r.split.clone())),
         ("treatment", s(rows, |r| r.treatment.clone())),
         ("n_seeds", u(rows, |r| r.n_seeds as u64)),
-        ("mean_diff", f(rows, |r| r.mean_diff)),
-        ("std_diff", fo(rows, |r| r.std_diff)),
-        ("x_of_n", s(rows, |r| r.x_of_n.clone())),
-        ("ci_low", f(rows, |r| r.ci_low)),
-        ("ci_high", f(rows, |r| r.ci_high)),
-        ("p_value", f(rows, |r| r.p_value)),
-        ("p_holm", f(rows, |r| r.p_holm)),
-        ("p_bh", f(rows, |r| r.p_bh)),
+        ("family", s(rows, |r| r.family.as_str().to_string())),
         (
             "predicted_sign",
             Values::I64(
@@ -139,37 +189,152 @@ pub fn summary_columns(rows: &[SummaryRow]) -> Columns {
                     .collect(),
             ),
         ),
-        ("verdict", s(rows, |r| r.verdict.to_string())),
-        ("mean_specificity", f(rows, |r| r.mean_specificity)),
-        ("spec_ci_low", f(rows, |r| r.spec_ci_low)),
-        ("spec_ci_high", f(rows, |r| r.spec_ci_high)),
-        ("sign_verdict", s(rows, |r| r.sign_verdict.to_string())),
-        ("p_source", s(rows, |r| r.p_source.as_str().to_string())),
-        ("n_null", u(rows, |r| r.n_null as u64)),
-        ("z", fo(rows, |r| r.z)),
-        ("p_rank", fo(rows, |r| r.p_rank)),
-        ("spec_p_value", f(rows, |r| r.spec_p_value)),
-        ("spec_p_holm", f(rows, |r| r.spec_p_holm)),
-        ("spec_verdict", s(rows, |r| r.spec_verdict.to_string())),
-        (
+    ];
+    columns.extend(question_columns(
+        rows,
+        |r| &r.strength,
+        [
+            "strength_stat",
+            "strength",
+            "ci_low",
+            "ci_high",
+            "p_value",
+            "p_source",
+            "n_null",
+            "null_note",
+            "p_rank",
+            "p_holm",
+            "p_bh",
+            "p_tost",
+            "verdict",
+            "seed_share",
             "seeds_needed",
-            Values::U64(
-                rows.iter()
-                    .map(|r| r.seeds_needed.map(|n| n as u64))
-                    .collect(),
-            ),
-        ),
-        ("mean_diff_common", f(rows, |r| r.mean_diff_common)),
-        ("common_ci_low", f(rows, |r| r.common_ci_low)),
-        ("common_ci_high", f(rows, |r| r.common_ci_high)),
+            "power_note",
+        ],
+    ));
+    columns.extend(question_columns(
+        rows,
+        |r| &r.direction,
+        [
+            "spec_stat",
+            "mean_specificity",
+            "spec_ci_low",
+            "spec_ci_high",
+            "spec_p_value",
+            "spec_p_source",
+            "spec_n_null",
+            "spec_null_note",
+            "spec_p_rank",
+            "spec_p_holm",
+            "spec_p_bh",
+            "spec_p_tost",
+            "spec_verdict",
+            "spec_seed_share",
+            "spec_seeds_needed",
+            "spec_power_note",
+        ],
+    ));
+    columns.push(("spec_p_perm", f(rows, |r| r.spec_p_perm)));
+    columns.extend(stat_columns(
+        rows,
+        |r| Some(&r.diff_common),
+        ["mean_diff_common", "common_ci_low", "common_ci_high"],
+    ));
+    columns.extend(stat_columns(
+        rows,
+        |r| r.adjusted_diff.as_ref(),
+        ["mean_adjusted_diff", "adjusted_ci_low", "adjusted_ci_high"],
+    ));
+    columns.extend(stat_columns(
+        rows,
+        |r| Some(&r.diff),
+        ["notes_mean_diff", "notes_diff_ci_low", "notes_diff_ci_high"],
+    ));
+    columns.extend([
+        ("notes_std_diff", fo(rows, |r| r.std_diff)),
+        ("notes_x_of_n", s(rows, |r| r.x_of_n.clone())),
+        ("notes_sign_rule", s(rows, |r| r.sign_verdict.to_string())),
         (
             "null_control",
             Values::Bool(rows.iter().map(|r| r.null_control).collect()),
         ),
         ("n_users_a", u(rows, |r| r.n_users_a as u64)),
         ("n_users_b", u(rows, |r| r.n_users_b as u64)),
-        ("bootstrap_seed", u(rows, |r| r.bootstrap_seed)),
-    ]
+        ("n_eval_a", u(rows, |r| r.n_eval_a as u64)),
+        ("n_eval_b", u(rows, |r| r.n_eval_b as u64)),
+        ("resample_seed", u(rows, |r| r.resample_seed)),
+    ]);
+    columns
+}
+
+/// The summary as a plain-text table for a terminal: per split the strength question
+/// (verdict), the direction question (spec verdict) and the notes' diff beside them, then a
+/// legend.
+pub fn summary_text(fx: &Effects) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let pct = |x: f64| format!("{:+.2}%", 100.0 * x);
+    let ci = |c: Option<[f64; 2]>| match c {
+        Some([lo, hi]) => format!("[{}, {}]", pct(lo), pct(hi)),
+        None => "(1 seed)".into(),
+    };
+    let p = |p: Option<f64>| p.map_or("-".into(), format_p);
+    let _ = writeln!(
+        out,
+        "{:<16} {:<10} {:>2} {:<12} {:>8} {:>19} {:>7} {:>7} {:>4}  {:<17} {:>8} {:>19} {:>7} {:>7}  {:<17} {:>5}  {:>8} {:>4} {:<13}",
+        "split", "treatment", "n", "family", "strength", "95% CI", "p", "p_adj", "pred", "verdict",
+        "spec", "95% CI", "p_adj", "p_perm", "spec verdict", "seeds", "notes", "x/N", "notes' rule"
+    );
+    for r in &fx.summary {
+        let (st, d) = (&r.strength, &r.direction);
+        let _ = writeln!(
+            out,
+            "{:<16} {:<10} {:>2} {:<12} {:>8} {:>19} {:>7} {:>7} {:>4}  {:<17} {:>8} {:>19} {:>7} {:>7}  {:<17} {:>5}  {:>8} {:>4} {:<13}",
+            r.split,
+            r.treatment,
+            r.n_seeds,
+            r.family.as_str(),
+            pct(st.estimate),
+            ci(st.ci),
+            p(st.p_value),
+            p(st.p_holm.or(st.p_tost)),
+            r.predicted_sign.map_or("-".into(), |s| format!("{s:+}")),
+            st.verdict.as_str(),
+            pct(d.estimate),
+            ci(d.ci),
+            p(d.p_holm.or(d.p_tost)),
+            format_p(r.spec_p_perm),
+            d.verdict.as_str(),
+            st.seeds_needed.map_or("-".into(), |n| n.to_string()),
+            pct(r.mean_diff),
+            r.x_of_n,
+            r.sign_verdict.as_str(),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "strength: {} (both models on the same pairs, so pair difficulty cancels); spec: specificity, each model better on its own group. \
+         CI and p: seed-level t (seeds and held-out users; Banerjee's interval), or the random-split null where summary.csv's p_source says so. \
+         p_adj: Holm within the family (confirmatory: splits with a prediction; exploratory: the rest); for null controls the equivalence test's p (TOST, ±{:.1} points). \
+         MATCH/MISMATCH only when p_adj < {} and the CI excludes 0; one seed: NO-INFERENCE. \
+         seeds: seeds for {:.0}% power at {:.1} points (power_note in summary.csv when none suffice). \
+         notes / x/N / notes' rule: the notes' diff (A on A - B on B, which mixes learning with pair difficulty), never a verdict.",
+        fx.config.strength.as_str(),
+        100.0 * fx.config.null_tolerance,
+        fx.config.alpha,
+        100.0 * fx.config.power,
+        100.0 * fx.config.min_effect
+    );
+    out
+}
+
+/// A p-value for a terminal: 3 decimals, or scientific below 1e-3.
+pub fn format_p(p: f64) -> String {
+    if p < 1e-3 {
+        format!("{p:.2e}")
+    } else {
+        format!("{p:.3}")
+    }
 }
 
 /// CSV text of a table.
@@ -218,7 +383,7 @@ pub fn write_parquet(path: &Path, columns: &Columns) -> Result<()> {
     }
 }
 
-/// The JSON document `summary.json`: the settings (with the bootstrap seed), the summary rows,
+/// The JSON document `summary.json`: the settings (with the permutation seed), the summary rows,
 /// the per-seed rows and the skipped seeds.
 pub fn summary_json(effects: &Effects) -> serde_json::Value {
     serde_json::json!({

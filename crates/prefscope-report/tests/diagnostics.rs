@@ -388,21 +388,29 @@ fn random_splits_are_one_null_row_and_no_diagnostic() {
     let s = &report.effects.summary;
     assert_eq!(s.len(), 4);
     let real = s.iter().find(|r| r.split == "s").unwrap();
-    // The three null splits' runs score alike, so their diffs (and z values) are all 0: no
-    // spread to fit a normal null to, and the p-value falls back to the rank p-value.
+    // The three null splits' runs score alike, so their statistics are all 0 with no
+    // variance: no normal score and no spread to fit a normal null to, so the p-value stays the
+    // seed-level t's and the note says why.
     assert!(s
         .iter()
         .filter(|r| r.split.starts_with("random-"))
-        .all(|r| r.z == Some(0.0)));
-    assert_eq!(real.p_source.as_str(), "random-splits-rank");
-    assert_eq!(Some(real.p_value), real.p_rank);
-    assert_eq!(real.n_null, 3);
+        .all(|r| r.strength.estimate == 0.0));
+    assert_eq!(real.strength.p_source.as_str(), "seed-t");
+    assert_eq!(real.strength.p_value, real.diff_common.p_seed);
+    assert_eq!(real.strength.n_null, 0);
+    assert!(
+        real.strength
+            .null_note
+            .starts_with("3 random splits (all) "),
+        "{}",
+        real.strength.null_note
+    );
     let html = std::fs::read_to_string(&report.index).unwrap();
     assert!(
         html.contains("3 random splits (null)"),
         "one forest row for the nulls"
     );
-    assert!(html.contains("the empirical null of 3 random split(s)"));
+    assert!(html.contains("0 of the splits used the 3 random split(s)"));
     let fx = effects(&input);
     let d = diagnose(&input, &fx, &config()).unwrap();
     assert_eq!(d.source.len(), 1, "random splits get no source diagnostic");

@@ -1,14 +1,16 @@
 //! Effects on hand-made runs whose every number is computed by hand below: accuracies with
-//! ties, diff, diff_common, specificity, std_diff, x_of_n, the verdicts (one seed, null
-//! controls, predictions), the empirical-null p-values, Holm/BH against prefscope-stats, the
-//! output files, and the errors for a group with no held-out pairs and other broken run sets.
+//! ties (½), diff, diff_common, adjusted_diff, specificity, std_diff, x_of_n, the seed-level t
+//! in closed form, the verdicts (one seed, null controls with equivalence, predictions), the
+//! random-split null, Holm/BH per family against prefscope-stats, the output files, and the
+//! errors for a group with no held-out pairs and other broken run sets.
 
 use prefscope_data::{Group, Groups, KindFilter};
 use prefscope_predict::{Definition, Model, Predictions, SplitPrediction};
 use prefscope_report::synthetic::{generate, SyntheticSpec, SyntheticSplit};
 use prefscope_report::{
-    compute_effects, summary_columns, write_effects, Adjustment, Effects, EffectsConfig, Outcome,
-    PSource, PairUsers, RunGroup, RunRecord, Verdict,
+    compute_effects, summary_columns, write_effects, Adjustment, Effects, EffectsConfig, Family,
+    Outcome, PSource, PairUsers, RunGroup, RunRecord, StatSummary, StrengthStat, SummaryRow,
+    Verdict,
 };
 
 const USERS: [(&str, Group, &[&str]); 4] = [
@@ -19,7 +21,7 @@ const USERS: [(&str, Group, &[&str]); 4] = [
 ];
 
 /// Outcome codes in the order a1-1, a1-2, a2-1, b1-1, b1-2, b2-1: 'c' correct, 'x' incorrect,
-/// 't' tie (not correct).
+/// 't' tie (credit ½).
 fn run(split: &str, group: RunGroup, seed: u64, codes: &str) -> RunRecord {
     let ids = USERS.iter().flat_map(|(_, _, p)| p.iter());
     let outcomes = ids
@@ -68,6 +70,7 @@ fn predictions(signs: &[(&str, i8)]) -> Predictions {
         splits_left_out: vec![],
         converged: true,
         llf: -50.0,
+        held_out_users_excluded: 0,
         splits: signs
             .iter()
             .map(|&(split, direction)| SplitPrediction {
@@ -88,30 +91,36 @@ fn predictions(signs: &[(&str, i8)]) -> Predictions {
 
 fn runs() -> Vec<RunRecord> {
     vec![
-        // age, seed 1. A-model: A 2/3 (a tie counts as not correct), B 1/3. B-model: A 1/3,
-        // B 2/3. diff 0, diff_common 3/6 - 3/6 = 0, specificity (2/3 - 1/3) - (1/3 - 2/3) = 2/3.
+        // age, seed 1. A-model: A (1 + ½ + 1)/3 = 5/6 (a tie counts ½), B 1/3. B-model: A 1/3,
+        // B 5/6. diff 0, diff_common 7/12 − 7/12 = 0, specificity (5/6 − 1/3) − (1/3 − 5/6) = 1.
         run("age", RunGroup::A, 1, "ctcxcx"),
         run("age", RunGroup::B, 1, "xcxcct"),
-        // age, seed 2. A-model: A 3/3, B 0/3. B-model: A 1/3, B 1/3. diff 2/3, diff_common
-        // 3/6 - 2/6 = 1/6, specificity (1 - 0) - (1/3 - 1/3) = 1.
+        // age, seed 2. A-model: A 3/3, B 0/3. B-model: A 1/3, B (½ + ½ + 1)/3 = 2/3. diff 1/3,
+        // diff_common 3/6 − 3/6 = 0, specificity (1 − 0) − (1/3 − 2/3) = 4/3.
         run("age", RunGroup::A, 2, "cccxxx"),
         run("age", RunGroup::B, 2, "xcxttc"),
-        // safety, one seed: the A-model right on every A pair, the B-model wrong on every B
-        // pair: diff 1 in every resample, so the interval is [1, 1].
+        // safety, one seed.
         run("safety", RunGroup::A, 1, "cccxxx"),
         run("safety", RunGroup::B, 1, "cccxxx"),
-        // familiarity, two seeds of diff 1.
-        run("familiarity", RunGroup::A, 1, "cccxxx"),
-        run("familiarity", RunGroup::B, 1, "cccxxx"),
-        run("familiarity", RunGroup::A, 2, "cccxxx"),
-        run("familiarity", RunGroup::B, 2, "cccxxx"),
-        // region (null control), two seeds of diff 1: a null that fails.
-        run("region", RunGroup::A, 1, "cccxxx"),
-        run("region", RunGroup::B, 1, "cccxxx"),
-        run("region", RunGroup::A, 2, "cccxxx"),
-        run("region", RunGroup::B, 2, "cccxxx"),
-        // A baseline: not part of any effect.
-        run("", RunGroup::All, 1, "cccccc"),
+        // familiarity: every user all right or all wrong under each model, so the held-out
+        // users add no variance. Seed 1: A-model 1 on both groups, B-model 0 on A and 1 on B:
+        // diff_common 1 − 1/2 = 1/2, specificity (1 − 1) − (0 − 1) = 1. Seed 2: B-model 0 on
+        // both: diff_common 1, specificity 0.
+        run("familiarity", RunGroup::A, 1, "cccccc"),
+        run("familiarity", RunGroup::B, 1, "xxxccc"),
+        run("familiarity", RunGroup::A, 2, "cccccc"),
+        run("familiarity", RunGroup::B, 2, "xxxxxx"),
+        // region (null control): the A-model right and the B-model wrong on every pair in both
+        // seeds, diff_common 1 without any variance: a null that fails; specificity 0 without
+        // any variance: equivalent to 0.
+        run("region", RunGroup::A, 1, "cccccc"),
+        run("region", RunGroup::B, 1, "xxxxxx"),
+        run("region", RunGroup::A, 2, "cccccc"),
+        run("region", RunGroup::B, 2, "xxxxxx"),
+        // Baselines (group all) of both seeds: all on A 1, all on B 0 in seed 1; seed 2 all on
+        // A (1 + 0 + 1)/3 = 2/3, all on B 1/3.
+        run("", RunGroup::All, 1, "cccxxx"),
+        run("", RunGroup::All, 2, "cxcxcx"),
     ]
 }
 
@@ -139,52 +148,107 @@ fn accuracies_with_ties_and_per_seed_rows() {
     let (s1, s2) = (age[0], age[1]);
     assert_eq!((s1.seed, s2.seed), (1, 2));
     for (got, want) in [
-        (s1.acc_a_on_a, 2.0 / 3.0),
+        (s1.acc_a_on_a, 5.0 / 6.0),
         (s1.acc_a_on_b, 1.0 / 3.0),
         (s1.acc_b_on_a, 1.0 / 3.0),
-        (s1.acc_b_on_b, 2.0 / 3.0),
-        (s1.acc_a_common, 0.5),
-        (s1.acc_b_common, 0.5),
+        (s1.acc_b_on_b, 5.0 / 6.0),
+        (s1.acc_a_common, 7.0 / 12.0),
+        (s1.acc_b_common, 7.0 / 12.0),
         (s1.diff, 0.0),
         (s1.diff_common, 0.0),
-        (s1.specificity, 2.0 / 3.0),
+        (s1.specificity, 1.0),
+        (s1.acc_all_on_a.unwrap(), 1.0),
+        (s1.acc_all_on_b.unwrap(), 0.0),
+        // (5/6 − 1) − (5/6 − 0)
+        (s1.adjusted_diff.unwrap(), -1.0),
         (s2.acc_a_on_a, 1.0),
-        (s2.acc_b_on_b, 1.0 / 3.0),
-        (s2.diff, 2.0 / 3.0),
-        (s2.diff_common, 1.0 / 6.0),
-        (s2.specificity, 1.0),
+        (s2.acc_b_on_b, 2.0 / 3.0),
+        (s2.diff, 1.0 / 3.0),
+        (s2.diff_common, 0.0),
+        (s2.specificity, 4.0 / 3.0),
+        // (1 − 2/3) − (2/3 − 1/3)
+        (s2.adjusted_diff.unwrap(), 0.0),
     ] {
         assert!(close(got, want), "{got} vs {want}");
     }
     assert_eq!((s1.n_eval_a, s1.n_eval_b), (3, 3));
     assert_eq!(
-        (s1.run_a.as_str(), s1.run_b.as_str()),
-        ("age-A-1", "age-B-1")
+        (s1.run_a.as_str(), s1.run_b.as_str(), s1.run_all.as_deref()),
+        ("age-A-1", "age-B-1", Some("-all-1"))
     );
-    // Sorted by treatment, split, seed; the baseline is in no row.
+    // Sorted by treatment, split, seed; the baselines are in no row of their own.
     let splits: Vec<&str> = fx.summary.iter().map(|r| r.split.as_str()).collect();
     assert_eq!(splits, ["age", "familiarity", "region", "safety"]);
     assert_eq!(fx.per_seed.len(), 7);
+    // Without the seed-2 baseline only safety (seed 1 alone) has an adjusted_diff.
+    let mut r = runs();
+    r.retain(|r| r.run_id != "-all-2");
+    let fx = effects(&r, None);
+    assert!(fx
+        .summary
+        .iter()
+        .all(|s| s.adjusted_diff.is_some() == (s.split == "safety")));
+    let strict = EffectsConfig {
+        strength: StrengthStat::AdjustedDiff,
+        ..config()
+    };
+    let (pairs, groups) = world();
+    let e = compute_effects(&r, &pairs, &groups, None, &strict).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("strength = adjusted_diff needs, for every seed, a baseline run"),
+        "{e}"
+    );
 }
 
+/// With seeds alone varying (no user variance), the seed-level t is the one-sample t test of
+/// the per-seed values: closed forms on one degree of freedom (the Cauchy distribution).
 #[test]
-fn std_x_of_n_and_verdicts_by_hand() {
+fn verdicts_and_the_seed_level_t_by_hand() {
     let pred = predictions(&[("age", 1), ("safety", -1), ("familiarity", 1)]);
     let fx = effects(&runs(), Some(&pred));
     let row = |s: &str| fx.summary.iter().find(|r| r.split == s).unwrap();
 
-    // age: diffs 0 and 2/3; mean 1/3, std sqrt(((1/3)^2 + (1/3)^2) / 1) = sqrt(2)/3; the 0
-    // has no sign, so x/N is 1/2. Two users per group: not detected; the sign rule says MATCH.
+    // familiarity: diff_common 1/2 and 1: mean 3/4, s² = 1/8, SE = √(1/16) = 1/4, t = 3 on
+    // 1 df: p = 1 − 2 atan(3)/π; CI 3/4 ± t_{1, .975} / 4 with t_{1,.975} = tan(0.475 π).
+    let fam = row("familiarity");
+    assert_eq!(fam.family, Family::Confirmatory);
+    assert!(close(fam.diff_common.estimate, 0.75));
+    assert!(close(fam.diff_common.std_error.unwrap(), 0.25));
+    assert!((fam.diff_common.df.unwrap() - 1.0).abs() < 1e-9);
+    assert!(fam.diff_common.user_var.abs() < 1e-12);
+    let p = 1.0 - 2.0 * 3f64.atan() / std::f64::consts::PI;
+    assert!((fam.strength.p_value.unwrap() - p).abs() < 1e-9, "{fam:?}");
+    let half = (0.475 * std::f64::consts::PI).tan() / 4.0;
+    let ci = fam.strength.ci.unwrap();
+    assert!((ci[0] - (0.75 - half)).abs() < 1e-6 && (ci[1] - (0.75 + half)).abs() < 1e-6);
+    assert_eq!(fam.strength.p_source, PSource::SeedT);
+    assert_eq!(fam.strength.seed_share, Some(1.0));
+    // Holm over the confirmatory family {age, familiarity} (safety has one seed: no p).
+    assert_eq!(fam.strength.verdict, Verdict::NotDetected);
+    // Its specificity 1 and 0: mean 1/2, s² 1/2, SE 1/2, t = 1: p = 1/2.
+    assert!((fam.direction.p_value.unwrap() - 0.5).abs() < 1e-9);
+
+    // age: the notes' diff 0 and 1/3: mean 1/6, std √(1/18); the 0 has no sign, so x/N 1/2;
+    // the sign rule says MATCH. diff_common 0 in both seeds.
     let age = row("age");
     assert_eq!(age.n_seeds, 2);
-    assert!(close(age.mean_diff, 1.0 / 3.0));
-    assert!(close(age.std_diff.unwrap(), 2f64.sqrt() / 3.0));
+    assert!(close(age.mean_diff, 1.0 / 6.0));
+    assert!(close(age.std_diff.unwrap(), (1.0f64 / 18.0).sqrt()));
     assert_eq!(age.x_of_n, "1/2");
-    assert!(close(age.mean_specificity, (2.0 / 3.0 + 1.0) / 2.0));
-    assert!(close(age.mean_diff_common, 1.0 / 12.0));
+    assert!(close(age.specificity.estimate, 7.0 / 6.0));
+    assert!(close(age.strength.estimate, 0.0));
+    assert!(close(age.adjusted_diff.as_ref().unwrap().estimate, -0.5));
     assert_eq!(age.predicted_sign, Some(1));
-    assert_eq!(age.verdict, Verdict::NotDetected);
+    assert_eq!(age.strength.verdict, Verdict::NotDetected);
     assert_eq!(age.sign_verdict, Verdict::Match);
+    // Holm over the family of two.
+    let (pa, pf) = (age.strength.p_value.unwrap(), fam.strength.p_value.unwrap());
+    let holm = prefscope_stats::holm(&[pa, pf]).unwrap();
+    assert_eq!(
+        [age.strength.p_holm.unwrap(), fam.strength.p_holm.unwrap()],
+        [holm[0], holm[1]]
+    );
     // The per-seed sign rule: seed 1's diff of 0 is a MISMATCH, seed 2's a MATCH.
     let per: Vec<Verdict> = fx
         .per_seed
@@ -194,75 +258,66 @@ fn std_x_of_n_and_verdicts_by_hand() {
         .collect();
     assert_eq!(per, [Verdict::Mismatch, Verdict::Match]);
 
-    // safety: one seed with diff 1 on every resample, so the interval excludes 0 and the
-    // bootstrap p is its minimum 2 / 1000; still NOT-DETECTED, one seed being one seed. The
-    // sign rule (prediction -1) says MISMATCH. No std, no power figure.
+    // safety: one seed: an estimate, no interval, no p-value, no verdict, no power figure.
     let safety = row("safety");
     assert_eq!((safety.n_seeds, safety.x_of_n.as_str()), (1, "1/1"));
     assert_eq!(safety.std_diff, None);
-    assert_eq!(safety.seeds_needed, None);
-    assert_eq!([safety.ci_low, safety.ci_high], [1.0, 1.0]);
-    assert!(close(safety.p_value, 2.0 / 1000.0));
-    assert_eq!(safety.verdict, Verdict::NotDetected);
+    for q in [&safety.strength, &safety.direction] {
+        assert_eq!(q.verdict, Verdict::NoInference);
+        assert!(q.ci.is_none() && q.p_value.is_none() && q.p_holm.is_none());
+        assert_eq!(q.seeds_needed, None);
+        assert!(q.power_note.starts_with("1 seed"), "{}", q.power_note);
+    }
     assert_eq!(safety.sign_verdict, Verdict::Mismatch);
 
-    // familiarity: two seeds of diff 1; p = 2/1000, Holm over the family of four splits
-    // (age, familiarity, region, safety) at most 4 x 0.002: MATCH. A std of 0: no power figure.
-    let fam = row("familiarity");
-    assert_eq!(fam.x_of_n, "2/2");
-    assert_eq!(fam.std_diff, Some(0.0));
-    assert_eq!(fam.seeds_needed, None);
-    assert!(fam.p_holm <= 4.0 * 0.002 + 1e-15);
-    assert_eq!(fam.verdict, Verdict::Match);
-    assert_eq!(fam.p_source, PSource::Bootstrap);
-
-    // region is the null control by name: detected, so NULL-FAIL, by both rules.
+    // region is the null control by name, tested unadjusted: diff_common 1 with no variance
+    // is detected (NULL-FAIL); specificity 0 with no variance is equivalent to 0 (NULL-OK).
     let region = row("region");
     assert!(region.null_control);
+    assert_eq!(region.family, Family::NullControl);
     assert_eq!(region.predicted_sign, None);
-    assert_eq!(region.verdict, Verdict::NullFail);
+    assert_eq!(region.strength.verdict, Verdict::NullFail);
+    assert_eq!(region.strength.p_holm, None);
+    assert_eq!(region.direction.verdict, Verdict::NullOk);
+    assert_eq!(region.direction.p_tost, Some(0.0));
     assert_eq!(region.sign_verdict, Verdict::NullFail);
 
-    // Without predictions every non-null split is NO-PREDICTION.
+    // Without predictions every non-null split is exploratory and NO-PREDICTION.
     let fx = effects(&runs(), None);
     assert!(fx
         .summary
         .iter()
         .filter(|r| !r.null_control)
-        .all(|r| r.verdict == Verdict::NoPrediction && r.sign_verdict == Verdict::NoPrediction));
+        .all(|r| r.family == Family::Exploratory
+            && [Verdict::NoPrediction, Verdict::NoInference].contains(&r.strength.verdict)
+            && r.sign_verdict == Verdict::NoPrediction));
 }
 
 #[test]
-fn a_flipped_prediction_is_a_mismatch() {
-    let fx = effects(&runs(), Some(&predictions(&[("familiarity", -1)])));
-    let fam = fx
-        .summary
-        .iter()
-        .find(|r| r.split == "familiarity")
-        .unwrap();
-    assert_eq!(fam.verdict, Verdict::Mismatch);
-}
-
-#[test]
-fn a_null_control_that_shows_nothing_is_ok() {
+fn a_detected_strength_effect_against_a_flipped_prediction_is_a_mismatch() {
+    // familiarity with a third seed like the second: diff_common 1/2, 1, 1 (mean 5/6, SE
+    // √(1/36) = 1/6, t = 5 on 2 df, p = 0.0377); alone in its family, so MATCH against +
+    // and MISMATCH against −.
     let mut r = runs();
-    r.retain(|r| r.split != "region");
-    // Seed 1: A on A 2/3, B on B 2/3; seed 2 the same with other pairs: diff 0 twice.
-    r.push(run("region", RunGroup::A, 1, "cxcxxx"));
-    r.push(run("region", RunGroup::B, 1, "xxxccx"));
-    r.push(run("region", RunGroup::A, 2, "xccccc"));
-    r.push(run("region", RunGroup::B, 2, "cccxcc"));
-    let fx = effects(&r, None);
-    let region = fx.summary.iter().find(|r| r.split == "region").unwrap();
-    assert_eq!(region.mean_diff, 0.0);
-    assert_eq!(region.x_of_n, "0/2");
-    assert_eq!(region.verdict, Verdict::NullOk);
-    assert_eq!(region.sign_verdict, Verdict::NullOk);
+    r.push(run("familiarity", RunGroup::A, 3, "cccccc"));
+    r.push(run("familiarity", RunGroup::B, 3, "xxxxxx"));
+    for (sign, want) in [(1, Verdict::Match), (-1, Verdict::Mismatch)] {
+        let fx = effects(&r, Some(&predictions(&[("familiarity", sign)])));
+        let fam = fx
+            .summary
+            .iter()
+            .find(|r| r.split == "familiarity")
+            .unwrap();
+        let p = 2.0 * prefscope_stats::dist::t_cdf(-5.0, 2.0).unwrap();
+        assert!((fam.strength.p_value.unwrap() - p).abs() < 1e-9, "{fam:?}");
+        assert_eq!(fam.strength.verdict, want);
+    }
 }
 
 #[test]
-fn holm_and_bh_are_the_stats_crates_per_treatment() {
-    // A synthetic world with real splits and random splits in two treatments.
+fn holm_and_bh_are_the_stats_crates_per_treatment_and_family() {
+    // A synthetic world with real splits and a null control in two treatments; s0 and s1
+    // have predictions (confirmatory), s2 and s3 do not (exploratory).
     let mut splits: Vec<SyntheticSplit> = (0..4)
         .map(|i| SyntheticSplit {
             name: format!("s{i}"),
@@ -290,21 +345,56 @@ fn holm_and_bh_are_the_stats_crates_per_treatment() {
         resamples: 200,
         ..EffectsConfig::default()
     };
-    let fx = compute_effects(&runs, &pairs, &groups, None, &config).unwrap();
+    let pred = predictions(&[("s0", 1), ("s1", 1)]);
+    let fx = compute_effects(&runs, &pairs, &groups, Some(&pred), &config).unwrap();
     assert_eq!(fx.summary.len(), 10);
     for t in ["dpo", "wpo"] {
-        let rows: Vec<_> = fx.summary.iter().filter(|r| r.treatment == t).collect();
-        let p: Vec<f64> = rows.iter().map(|r| r.p_value).collect();
-        let holm = prefscope_stats::holm(&p).unwrap();
-        let bh = prefscope_stats::benjamini_hochberg(&p).unwrap();
-        for (i, r) in rows.iter().enumerate() {
-            assert_eq!((r.p_holm, r.p_bh), (holm[i], bh[i]), "{t} {}", r.split);
+        for (family, names) in [
+            (Family::Confirmatory, ["s0", "s1"]),
+            (Family::Exploratory, ["s2", "s3"]),
+        ] {
+            let rows: Vec<_> = fx
+                .summary
+                .iter()
+                .filter(|r| r.treatment == t && names.contains(&r.split.as_str()))
+                .collect();
+            assert!(rows.iter().all(|r| r.family == family));
+            for q in [
+                |r: &SummaryRow| r.strength.clone(),
+                |r: &SummaryRow| r.direction.clone(),
+            ] {
+                let p: Vec<f64> = rows.iter().map(|r| q(r).p_value.unwrap()).collect();
+                let holm = prefscope_stats::holm(&p).unwrap();
+                let bh = prefscope_stats::benjamini_hochberg(&p).unwrap();
+                for (i, r) in rows.iter().enumerate() {
+                    assert_eq!(
+                        (q(r).p_holm, q(r).p_bh),
+                        (Some(holm[i]), Some(bh[i])),
+                        "{t} {}",
+                        r.split
+                    );
+                }
+            }
         }
+        let region = fx
+            .summary
+            .iter()
+            .find(|r| r.treatment == t && r.split == "region")
+            .unwrap();
+        assert_eq!((region.strength.p_holm, region.strength.p_bh), (None, None));
+        assert!(region.strength.p_tost.is_some());
     }
 }
 
+/// A row's strength statistic as the random-split null reads it: its seed-level p as a
+/// normal score, `Φ⁻¹(1 − p/2)` with the estimate's sign.
+fn score(s: &StatSummary) -> f64 {
+    let p = s.p_seed.unwrap();
+    -prefscope_stats::dist::normal_quantile(p / 2.0).unwrap() * s.estimate.signum()
+}
+
 #[test]
-fn random_splits_give_the_empirical_null() {
+fn random_splits_give_the_null_of_a_real_split() {
     let mut splits = vec![
         SyntheticSplit {
             name: "age".into(),
@@ -325,64 +415,74 @@ fn random_splits_give_the_empirical_null() {
         ..EffectsConfig::default()
     };
     let fx = compute_effects(&world.runs, &world.pairs, &world.groups, None, &config).unwrap();
-    let random: Vec<(&str, f64, f64)> = fx
+    let random: Vec<(f64, f64)> = fx
         .summary
         .iter()
         .filter(|r| r.split.starts_with("random"))
-        .map(|r| (r.split.as_str(), r.mean_diff, r.z.unwrap()))
+        .map(|r| (r.diff_common.estimate, score(&r.diff_common)))
         .collect();
     assert_eq!(random.len(), 19);
     for row in &fx.summary {
-        // Rank: (1 + #{|null| >= |observed|}) / (1 + K), a random split against the other 18.
-        let pool: Vec<(f64, f64)> = random
+        let q = &row.strength;
+        if row.split.starts_with("random") {
+            // The null sample itself: its own seed-level t, unadjusted, with TOST.
+            assert_eq!((q.p_source, q.n_null), (PSource::SeedT, 0));
+            assert_eq!(q.p_value, row.diff_common.p_seed);
+            assert!(row.null_control && q.p_tost.is_some());
+            continue;
+        }
+        // Rank: (1 + #{|null| >= |observed|}) / (1 + K).
+        let extreme = random
             .iter()
-            .filter(|(s, _, _)| *s != row.split)
-            .map(|(_, m, z)| (*m, *z))
-            .collect();
-        let extreme = pool
-            .iter()
-            .filter(|(m, _)| m.abs() >= row.mean_diff.abs())
+            .filter(|(m, _)| m.abs() >= q.estimate.abs())
             .count();
-        let rank = (1 + extreme) as f64 / (1 + pool.len()) as f64;
-        // Parametric: z against the pool's z values, t with K - 1 df scaled by sqrt(1 + 1/K).
-        let k = pool.len() as f64;
-        let m = pool.iter().map(|p| p.1).sum::<f64>() / k;
-        let sd = (pool.iter().map(|p| (p.1 - m).powi(2)).sum::<f64>() / (k - 1.0)).sqrt();
-        let t = (row.z.unwrap() - m).abs() / (sd * (1.0 + 1.0 / k).sqrt());
+        let rank = (1 + extreme) as f64 / 20.0;
+        // Parametric: the score against the pool's scores, t with K − 1 df scaled by
+        // √(1 + 1/K).
+        let k = 19.0;
+        let m = random.iter().map(|p| p.1).sum::<f64>() / k;
+        let sd = (random.iter().map(|p| (p.1 - m).powi(2)).sum::<f64>() / (k - 1.0)).sqrt();
+        let t = (score(&row.diff_common) - m).abs() / (sd * (1.0 + 1.0 / k).sqrt());
         let want = 2.0 * prefscope_stats::dist::t_cdf(-t, k - 1.0).unwrap();
-        assert_eq!(row.p_source, PSource::RandomSplits);
-        assert_eq!(row.n_null, pool.len());
-        assert!(close(row.p_rank.unwrap(), rank), "{}", row.split);
+        assert_eq!((q.p_source, q.n_null), (PSource::RandomSplits, 19));
+        assert_eq!(q.null_note, "all");
+        assert!(close(q.p_rank.unwrap(), rank), "{}", row.split);
         assert!(
-            close(row.p_value, want),
-            "{}: {} vs {want}",
+            (q.p_value.unwrap() - want).abs() < 1e-9,
+            "{}: {:?} vs {want}",
             row.split,
-            row.p_value
+            q.p_value
         );
-        assert!(row.null_control == (row.split != "age"));
     }
-    // The planted split beats every random split: its rank p is 1/20, and Holm over {age,
-    // region} leaves at most 0.1, so the rank p-value could not detect it at this size; the
-    // parametric null does (its z is far outside the random splits').
+    // The planted split beats every random split: rank p 1/20; the parametric p goes below
+    // it, though only as far as 5 seeds (t on 4 df, turned into a normal score) allow.
     let age = fx.summary.iter().find(|r| r.split == "age").unwrap();
-    assert!(close(age.p_rank.unwrap(), 0.05), "{:?}", age.p_rank);
-    assert!(age.p_holm < 1e-3, "{} (z {:?})", age.p_holm, age.z);
-    assert!(age.ci_low > 0.0);
-    // The random splits are a family of their own: Holm over 19.
-    let rp: Vec<f64> = fx
-        .summary
-        .iter()
-        .filter(|r| r.split.starts_with("random"))
-        .map(|r| r.p_value)
-        .collect();
-    let holm = prefscope_stats::holm(&rp).unwrap();
-    let got: Vec<f64> = fx
-        .summary
-        .iter()
-        .filter(|r| r.split.starts_with("random"))
-        .map(|r| r.p_holm)
-        .collect();
-    assert_eq!(got, holm);
+    assert!(close(age.strength.p_rank.unwrap(), 0.05));
+    assert!(age.strength.p_value.unwrap() < 0.05, "{:?}", age.strength);
+    // A pool of sized-like random splits: too few (2 < min_null = 3) is not used and says
+    // so; 5 are.
+    for (pool, source, k) in [(2, PSource::SeedT, 0), (5, PSource::RandomSplits, 5)] {
+        let config = EffectsConfig {
+            null_pools: [(
+                "age".to_string(),
+                (0..pool).map(|k| format!("random{k:02}")).collect(),
+            )]
+            .into(),
+            ..config.clone()
+        };
+        let fx = compute_effects(&world.runs, &world.pairs, &world.groups, None, &config).unwrap();
+        let age = fx.summary.iter().find(|r| r.split == "age").unwrap();
+        assert_eq!((age.strength.p_source, age.strength.n_null), (source, k));
+        if pool == 2 {
+            assert_eq!(
+                age.strength.null_note,
+                "2 random split(s) (sized-like): fewer than min_null = 3, not used"
+            );
+            assert_eq!(age.strength.p_value, age.diff_common.p_seed);
+        } else {
+            assert_eq!(age.strength.null_note, "sized-like");
+        }
+    }
 }
 
 #[test]
@@ -484,7 +584,7 @@ fn broken_run_sets_are_errors_that_say_what_to_fix() {
 }
 
 #[test]
-fn the_bootstrap_is_reproducible_and_its_seed_recorded() {
+fn the_permutations_are_reproducible_and_their_seed_recorded() {
     let a = effects(&runs(), None);
     let b = effects(&runs(), None);
     assert_eq!(a, b);
@@ -494,7 +594,7 @@ fn the_bootstrap_is_reproducible_and_its_seed_recorded() {
     assert_eq!(effects(&r, None).summary, a.summary);
     let age = a.summary.iter().find(|r| r.split == "age").unwrap();
     assert_eq!(
-        age.bootstrap_seed,
+        age.resample_seed,
         prefscope_report::cell_seed(0, "dpo", "age")
     );
 }
@@ -510,30 +610,33 @@ fn tables_are_written_with_the_issue_columns() {
         text.lines().next().unwrap().to_string()
     };
     assert!(header("effects.csv").starts_with(
-        "split,treatment,seed,acc_a_on_a,acc_b_on_b,acc_a_on_b,acc_b_on_a,acc_a_common,acc_b_common,diff,diff_common,specificity,n_eval_a,n_eval_b,"
+        "split,treatment,seed,acc_a_on_a,acc_b_on_b,acc_a_on_b,acc_b_on_a,acc_a_common,acc_b_common,acc_all_on_a,acc_all_on_b,diff,diff_common,adjusted_diff,specificity,n_eval_a,n_eval_b,"
     ));
     let summary = header("summary.csv");
     assert!(summary.starts_with(
-        "split,treatment,n_seeds,mean_diff,std_diff,x_of_n,ci_low,ci_high,p_value,p_holm,p_bh,predicted_sign,verdict,mean_specificity,spec_ci_low,spec_ci_high,"
+        "split,treatment,n_seeds,family,predicted_sign,strength_stat,strength,ci_low,ci_high,p_value,p_source,"
     ));
-    // summary.json has the same rows with the same names, and the settings with the seed.
+    assert!(summary.contains(",verdict,") && summary.contains(",spec_verdict,"));
+    assert!(summary.contains(",notes_mean_diff,") && summary.contains(",notes_sign_rule,"));
+    // summary.json has the same rows (nested by question), and the settings with the seed.
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("summary.json")).unwrap())
             .unwrap();
-    let keys: Vec<&str> = json["summary"][0]
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    assert_eq!(keys.join(","), summary);
+    let first = &json["summary"][0];
+    assert_eq!(first["split"], "age");
+    assert_eq!(first["strength"]["statistic"], "diff_common");
+    assert_eq!(first["direction"]["statistic"], "specificity");
     assert_eq!(json["settings"]["seed"], 0);
+    assert_eq!(json["settings"]["strength"], "diff_common");
     assert_eq!(json["settings"]["resamples"], 999);
     assert_eq!(json["summary"].as_array().unwrap().len(), fx.summary.len());
-    // One seed: empty std in the csv, null in the JSON.
+    // One seed: an empty interval and p in the csv, null in the JSON.
     let csv = std::fs::read_to_string(dir.path().join("summary.csv")).unwrap();
     let safety = csv.lines().find(|l| l.starts_with("safety,")).unwrap();
-    assert!(safety.starts_with("safety,dpo,1,1,,1/1,"), "{safety}");
+    assert!(
+        safety.starts_with("safety,dpo,1,exploratory,,diff_common,0,,,,seed-t,"),
+        "{safety}"
+    );
     let js = json["summary"]
         .as_array()
         .unwrap()
@@ -564,12 +667,12 @@ fn tables_are_written_with_the_issue_columns() {
 }
 
 /// A planted preference difference (each group's model 0.72 on its own group, 0.55 on the
-/// other) has a true diff of 0 and a true specificity of +0.34: the diff's verdict cannot see
-/// it, the specificity's (`spec_verdict`, `+` as the prediction) calls it MATCH; the same
-/// models swapped (each better on the other group) are a MISMATCH; the region null stays
-/// NULL-OK. `spec_p_holm` is Holm over the treatment's specificity p-values.
+/// other) has a true diff_common of 0 and a true specificity of +0.34: the strength verdict
+/// cannot see it, the direction verdict (`spec_verdict`, `+` as the prediction) calls it
+/// MATCH, with the permutation p at its floor; the same models swapped (each better on the
+/// other group) are a MISMATCH; the region null is not detected.
 #[test]
-fn specificity_verdict_sees_a_preference_difference_the_diff_cannot() {
+fn specificity_verdict_sees_a_preference_difference_the_strength_cannot() {
     let world = generate(&SyntheticSpec {
         splits: vec![
             SyntheticSplit {
@@ -592,16 +695,17 @@ fn specificity_verdict_sees_a_preference_difference_the_diff_cannot() {
     let fx = compute_effects(&world.runs, &world.pairs, &world.groups, None, &config).unwrap();
     let row = |s: &str| fx.summary.iter().find(|r| r.split == s).unwrap();
     let (p, w, n) = (row("prefers"), row("swapped"), row("region"));
-    assert!(p.mean_specificity > 0.2 && p.spec_ci_low > 0.0, "{p:?}");
-    assert_eq!(p.spec_verdict, Verdict::Match, "{p:?}");
-    assert!(p.spec_p_holm < 0.05);
-    assert_eq!(w.spec_verdict, Verdict::Mismatch, "{w:?}");
-    assert_eq!(n.spec_verdict, Verdict::NullOk, "{n:?}");
-    // The diff: no prediction, and its interval covers the true 0 here.
-    assert_eq!(p.verdict, Verdict::NoPrediction);
-    assert!(p.ci_low < 0.0 && 0.0 < p.ci_high, "{p:?}");
-    let sp: Vec<f64> = fx.summary.iter().map(|r| r.spec_p_value).collect();
-    let holm = prefscope_stats::holm(&sp).unwrap();
-    let got: Vec<f64> = fx.summary.iter().map(|r| r.spec_p_holm).collect();
-    assert_eq!(got, holm);
+    assert!(
+        p.direction.estimate > 0.2 && p.direction.ci.unwrap()[0] > 0.0,
+        "{p:?}"
+    );
+    assert_eq!(p.direction.verdict, Verdict::Match, "{p:?}");
+    assert!(p.direction.p_holm.unwrap() < 0.05);
+    assert_eq!(p.spec_p_perm, 1.0 / 1000.0);
+    assert_eq!(w.direction.verdict, Verdict::Mismatch, "{w:?}");
+    assert_ne!(n.direction.verdict, Verdict::NullFail, "{n:?}");
+    // The strength: no prediction, and its interval covers the true 0 here.
+    assert_eq!(p.strength.verdict, Verdict::NoPrediction);
+    let ci = p.strength.ci.unwrap();
+    assert!(ci[0] < 0.0 && 0.0 < ci[1], "{p:?}");
 }

@@ -16,6 +16,7 @@
 
 mod brant;
 mod contingency;
+mod crossed;
 mod design;
 pub mod dist;
 mod error;
@@ -33,6 +34,7 @@ mod separation;
 
 pub use brant::{brant_test, BrantTest, WaldTest};
 pub use contingency::{chi_square_independence, cluster_permutation_chi_square, ChiSquareTest};
+pub use crossed::{seed_level_inference, SeedInference};
 pub use design::Design;
 pub use error::{SeparationKind, StatsError};
 pub use fit::{
@@ -47,7 +49,9 @@ pub use multiboot::{
 };
 pub use multitest::{adjust, benjamini_hochberg, holm, Adjustment};
 pub use ordered::{ordered_logit, OrderedOutcome};
-pub use power::{seeds_needed, t_test_power, SeedsNeeded};
+pub use power::{
+    seed_level_power, seeds_for_effect, seeds_needed, t_test_power, ProspectivePower, SeedsNeeded,
+};
 pub use resample::{
     bca_interval, cluster_bootstrap, permutation_test, quantile_sorted, BcaInterval, BootstrapCi,
     PermutationTest,

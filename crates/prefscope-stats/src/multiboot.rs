@@ -55,11 +55,11 @@ pub struct SeedClusterSums<'a> {
 }
 
 impl SeedClusterSums<'_> {
-    fn n_clusters(&self) -> usize {
+    pub(crate) fn n_clusters(&self) -> usize {
         self.strata.last().map_or(0, |r| r.end)
     }
 
-    fn check(&self) -> Result<(), StatsError> {
+    pub(crate) fn check(&self) -> Result<(), StatsError> {
         if self.n_seeds == 0 {
             return Err(invalid("n_seeds", "need at least one seed"));
         }
@@ -96,7 +96,7 @@ impl SeedClusterSums<'_> {
     /// Per stratum and quantity, the sums of seed `s` weighted by `w` (one weight per cluster),
     /// into `out[stratum * n_quantities + q]`. (Plain index loops: this is the inner loop, and
     /// it stays fast in unoptimised test builds too.)
-    fn weighted(&self, s: usize, w: &[f64], out: &mut [f64]) {
+    pub(crate) fn weighted(&self, s: usize, w: &[f64], out: &mut [f64]) {
         let nq = self.n_quantities;
         let base = s * self.n_clusters() * nq;
         out.fill(0.0);

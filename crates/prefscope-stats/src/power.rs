@@ -119,9 +119,203 @@ pub fn seeds_needed(d: f64, s: f64, alpha: f64, power: f64) -> Result<SeedsNeede
     })
 }
 
+/// The answer of [`seeds_for_effect`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ProspectivePower {
+    /// Smallest number of seeds (2 to `max_seeds`) whose test reaches the target power;
+    /// `None` when none does.
+    pub seeds: Option<usize>,
+    /// Power with infinitely many seeds: the held-out users' variance alone.
+    pub power_limit: f64,
+    /// When no number of seeds is enough because held-out users limit the power: the factor
+    /// by which the held-out users must grow (their variance shrinking in proportion) for
+    /// `users_at_seeds` seeds to reach the target, `None` when even a million-fold does not.
+    pub users_factor: Option<f64>,
+    /// The seed count `users_factor` is computed for: the seeds that would use half of a z
+    /// test's variance budget at this power (at least 10, at most `max_seeds`).
+    pub users_at_seeds: usize,
+}
+
+/// Power of the seed-level t test of [`crate::seed_level_inference`] with `seeds` seeds for a
+/// true mean `delta`: standard error `√(seed_var/S + user_var)`, Welch–Satterthwaite degrees of
+/// freedom (`S − 1` for the seed part, `user_df` for the users'), two-sided at `alpha`, power
+/// from the noncentral t.
+pub fn seed_level_power(
+    delta: f64,
+    seed_var: f64,
+    user_var: f64,
+    user_df: f64,
+    seeds: usize,
+    alpha: f64,
+) -> Result<f64, StatsError> {
+    if seeds < 2 {
+        return Err(invalid("seeds", format!("{seeds}: need at least 2")));
+    }
+    if !(seed_var >= 0.0 && user_var >= 0.0 && seed_var + user_var > 0.0) {
+        return Err(invalid(
+            "variance",
+            format!("seed {seed_var}, users {user_var}: need non-negative parts, not both 0"),
+        ));
+    }
+    if !(alpha > 0.0 && alpha < 1.0) {
+        return Err(invalid("alpha", format!("{alpha} is not in (0, 1)")));
+    }
+    let s = seeds as f64;
+    let seed_part = seed_var / s;
+    let se2 = seed_part + user_var;
+    let denom = seed_part.powi(2) / (s - 1.0)
+        + if user_df > 0.0 {
+            user_var.powi(2) / user_df
+        } else {
+            0.0
+        };
+    // Capped where the t is a normal to every digit that matters and AS 243 stays fast.
+    let df = (se2 * se2 / denom).min(1e6);
+    let crit = t_quantile(1.0 - alpha / 2.0, df)?;
+    let nc = delta.abs() / se2.sqrt();
+    Ok((1.0 - noncentral_t_cdf(crit, df, nc)?) + noncentral_t_cdf(-crit, df, nc)?)
+}
+
+/// Prospective power of the seed-level t test: the seeds needed to detect a smallest effect of
+/// interest `delta` at level `alpha` with probability `power`, given the variance components a
+/// study measured (per-seed variance `seed_var`, the users' variance of the mean `user_var`
+/// with `user_df` degrees of freedom). Seeds are searched from 2 to `max_seeds`. When none
+/// reaches the target and even infinitely many seeds would not (the users' variance alone
+/// leaves the power below it), `users_factor` says how many times more held-out users
+/// `users_at_seeds` seeds would need.
+pub fn seeds_for_effect(
+    delta: f64,
+    seed_var: f64,
+    user_var: f64,
+    user_df: f64,
+    alpha: f64,
+    power: f64,
+    max_seeds: usize,
+) -> Result<ProspectivePower, StatsError> {
+    if !(delta != 0.0 && delta.is_finite()) {
+        return Err(invalid(
+            "delta",
+            format!("{delta} must be a non-zero number"),
+        ));
+    }
+    if !(power > alpha && power < 1.0) {
+        return Err(invalid("power", format!("{power}: must be in (alpha, 1)")));
+    }
+    let z_a = normal_quantile(1.0 - alpha / 2.0)?;
+    let power_limit = if user_var > 0.0 {
+        let nc = delta.abs() / user_var.sqrt();
+        normal_cdf(nc - z_a)? + normal_cdf(-nc - z_a)?
+    } else {
+        1.0
+    };
+    let at = |seeds: usize| seed_level_power(delta, seed_var, user_var, user_df, seeds, alpha);
+    // Power rises with seeds: bisect over 2..=max_seeds.
+    let seeds = if max_seeds >= 2 && at(max_seeds)? >= power {
+        let (mut lo, mut hi) = (1, max_seeds);
+        while hi - lo > 1 {
+            let mid = (lo + hi) / 2;
+            if mid >= 2 && at(mid)? >= power {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        Some(hi)
+    } else {
+        None
+    };
+    // Half the variance budget of a z test at this power for the seeds, half for the users:
+    // the seed count that leaves room for the users (at least 10, at most `max_seeds`).
+    let budget = (delta / (z_a + normal_quantile(power)?)).powi(2);
+    let users_at_seeds = ((2.0 * seed_var / budget).ceil() as usize).clamp(10, max_seeds.max(2));
+    let users_factor = if seeds.is_none() && power_limit < power && user_var > 0.0 {
+        // More users shrink the users' variance as 1/f (and add degrees of freedom).
+        let with = |f: f64| {
+            seed_level_power(
+                delta,
+                seed_var,
+                user_var / f,
+                user_df * f,
+                users_at_seeds,
+                alpha,
+            )
+        };
+        let (mut lo, mut hi) = (1.0, 2.0);
+        while with(hi)? < power {
+            lo = hi;
+            hi *= 2.0;
+            if hi > 1e6 {
+                break;
+            }
+        }
+        for _ in 0..60 {
+            let mid = 0.5 * (lo + hi);
+            if with(mid)? >= power {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        (with(hi)? >= power).then_some(hi)
+    } else {
+        None
+    };
+    Ok(ProspectivePower {
+        seeds,
+        power_limit,
+        users_factor,
+        users_at_seeds,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// With no users' variance the seed-level power is the one-sample t test's; with no seed
+    /// variance and many users' degrees of freedom it is the z test's.
+    #[test]
+    fn seed_level_power_reduces_to_its_limits() {
+        for n in [2, 3, 5, 10] {
+            let a = seed_level_power(0.03, 0.04f64.powi(2), 0.0, 100.0, n, 0.05).unwrap();
+            let b = t_test_power(0.03 / 0.04, n as f64, 0.05).unwrap();
+            assert!((a - b).abs() < 1e-9, "{n}: {a} {b}");
+        }
+        let z = seed_level_power(0.03, 0.0, 0.01f64.powi(2), 1e9, 5, 0.05).unwrap();
+        let want = normal_cdf(3.0 - 1.959963984540054).unwrap()
+            + normal_cdf(-3.0 - 1.959963984540054).unwrap();
+        // AS 243 at the capped 1e6 degrees of freedom agrees with the normal to about 3e-5.
+        assert!((z - want).abs() < 1e-4, "{z} {want}");
+    }
+
+    /// Seeds needed are the smallest count reaching the target; when users' variance alone
+    /// keeps the power below it, no count does and the users' factor brings the seeds of half the budget there.
+    #[test]
+    fn seeds_for_effect_finds_the_smallest_count_or_the_users_needed() {
+        let r = seeds_for_effect(
+            0.02,
+            0.04f64.powi(2),
+            0.005f64.powi(2),
+            200.0,
+            0.05,
+            0.8,
+            1000,
+        )
+        .unwrap();
+        let n = r.seeds.unwrap();
+        let p = |k| seed_level_power(0.02, 0.0016, 0.005f64.powi(2), 200.0, k, 0.05).unwrap();
+        assert!(p(n) >= 0.8 && p(n - 1) < 0.8, "{n}");
+        let r = seeds_for_effect(0.02, 0.0016, 0.015f64.powi(2), 200.0, 0.05, 0.8, 1000).unwrap();
+        assert_eq!(r.seeds, None);
+        assert!(r.power_limit < 0.8);
+        let f = r.users_factor.unwrap();
+        // Half of (0.02 / (1.96 + 0.84))² for 0.0016 / S: S = 63.
+        assert_eq!(r.users_at_seeds, 63);
+        let at = |f: f64| {
+            seed_level_power(0.02, 0.0016, 0.015f64.powi(2) / f, 200.0 * f, 63, 0.05).unwrap()
+        };
+        assert!(at(f) >= 0.8 && at(f * 0.999) < 0.8, "{f}");
+    }
 
     #[test]
     fn tiny_effects_get_guenthers_approximation_quickly() {

@@ -24,6 +24,9 @@ pub struct StudyData {
     pub splits: Vec<Split>,
     /// SHA-256 (hex) of the pairs' canonical JSON, in order: same pairs, same hash.
     pub pairs_hash: String,
+    /// Per real split, the null splits sized like it (`random-k` takes the group sizes of real
+    /// split `k`, cycling): the random-split null of its report.
+    pub sized_like: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl StudyData {
@@ -57,9 +60,17 @@ impl StudyData {
             .iter()
             .map(|def| apply_split(def, &dataset, &pairs))
             .collect();
+        let mut sized_like: std::collections::BTreeMap<String, Vec<String>> = splits
+            .iter()
+            .map(|s| (s.def.name.clone(), Vec::new()))
+            .collect();
         let nulls: Vec<Split> = (1..=study.random_splits)
             .map(|k| {
                 let like = &splits[(k - 1) % splits.len()];
+                sized_like
+                    .get_mut(&like.def.name)
+                    .expect("every real split has an entry")
+                    .push(format!("random-{k}"));
                 let def = SplitDef {
                     name: format!("random-{k}"),
                     rule: SplitRule::RandomSized {
@@ -81,6 +92,7 @@ impl StudyData {
             pairs,
             splits,
             pairs_hash,
+            sized_like,
         })
     }
 

@@ -56,6 +56,8 @@ pub struct Study {
     /// `save_final`); checkpoints are always removed once a run is done, since 150 runs of a
     /// 0.5B model would fill a disk. Not part of any RunId.
     pub keep_weights: bool,
+    /// `[analysis]`: the declared questions of the report. Not part of any RunId.
+    pub analysis: AnalysisSpec,
 }
 
 /// Whether `name` is that of a null split of `grid.random_splits` (`random-<k>`).
@@ -196,6 +198,38 @@ struct RawSpec {
     executor: ExecutorSpec,
     #[serde(default)]
     keep_weights: bool,
+    #[serde(default)]
+    analysis: AnalysisSpec,
+}
+
+/// `[analysis]`: the questions a study declares and the margins its report uses. None of it
+/// enters a RunId (it changes the analysis, not the runs).
+///
+/// ```toml
+/// [analysis]
+/// strength = "diff_common"   # or "adjusted_diff" (needs grid.baseline)
+/// null_tolerance = 2         # accuracy points: a null control is NULL-OK within ±2
+/// min_effect = 2             # accuracy points: the smallest effect the power table plans for
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnalysisSpec {
+    /// The statistic of the strength verdict: `diff_common` or `adjusted_diff`.
+    pub strength: String,
+    /// Equivalence margin of the null controls, in accuracy points.
+    pub null_tolerance: f64,
+    /// Smallest effect of interest of the power calculation, in accuracy points.
+    pub min_effect: f64,
+}
+
+impl Default for AnalysisSpec {
+    fn default() -> Self {
+        AnalysisSpec {
+            strength: "diff_common".into(),
+            null_tolerance: 2.0,
+            min_effect: 2.0,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -247,6 +281,28 @@ impl Study {
             }
         };
 
+        let a = &raw.analysis;
+        if !["diff_common", "adjusted_diff"].contains(&a.strength.as_str()) {
+            return Err(err(format!(
+                "analysis.strength: expected \"diff_common\" or \"adjusted_diff\", found {:?}",
+                a.strength
+            )));
+        }
+        if a.strength == "adjusted_diff" && !raw.grid.baseline {
+            return Err(err(
+                "analysis.strength = \"adjusted_diff\" compares each group's model with the baseline of its seed; set grid.baseline = true".into(),
+            ));
+        }
+        for (key, v) in [
+            ("analysis.null_tolerance", a.null_tolerance),
+            ("analysis.min_effect", a.min_effect),
+        ] {
+            if !(v > 0.0 && v < 100.0) {
+                return Err(err(format!(
+                    "{key}: expected accuracy points in (0, 100), found {v}"
+                )));
+            }
+        }
         if !is_plain_name(&raw.name) {
             return Err(err(format!(
                 "name: expected letters, digits, '-', '_' or '.', found {:?}",
@@ -393,6 +449,7 @@ impl Study {
             treatments,
             executor: raw.executor,
             keep_weights: raw.keep_weights,
+            analysis: raw.analysis,
         })
     }
 

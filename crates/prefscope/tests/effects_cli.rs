@@ -50,6 +50,7 @@ fn predictions() -> Predictions {
         splits_left_out: vec![],
         converged: true,
         llf: -600.0,
+        held_out_users_excluded: 0,
         splits: vec![
             split("familiarity", 1),
             split("safety", 1),
@@ -58,14 +59,14 @@ fn predictions() -> Predictions {
     }
 }
 
-/// Three splits, 4 seeds, 40 + 40 held-out users: familiarity carries a large effect, safety
-/// a small one, region none.
+/// Three splits, 4 seeds, 40 + 40 held-out users: familiarity carries a large strength
+/// effect (its group-A model 17 points better on everyone), safety a small one, region none.
 fn setup(dir: &Path) -> (String, String, String, String) {
     let spec = SyntheticSpec {
         splits: vec![
             SyntheticSplit {
                 name: "familiarity".into(),
-                acc: [[0.78, 0.62], [0.62, 0.62]],
+                acc: [[0.80, 0.78], [0.62, 0.62]],
             },
             SyntheticSplit {
                 name: "safety".into(),
@@ -112,7 +113,7 @@ fn effects_writes_the_library_tables_and_finds_the_planted_effect() {
     let (code, stdout, stderr) = prefscope(&args);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.starts_with("split "), "{stdout}");
-    assert!(stdout.contains("p and CI: two-level bootstrap"), "{stdout}");
+    assert!(stdout.contains("strength: diff_common"), "{stdout}");
     assert!(stdout.contains("wrote effects.csv"), "{stdout}");
 
     // The same tables as the library computes from the same files.
@@ -154,16 +155,67 @@ fn effects_writes_the_library_tables_and_finds_the_planted_effect() {
     assert_eq!(fam["n_seeds"], 4);
     assert_eq!(fam["x_of_n"], "4/4");
     assert_eq!(fam["predicted_sign"], 1);
-    assert_eq!(fam["verdict"], "MATCH", "{fam}");
-    assert_eq!(fam["p_source"], "bootstrap");
-    assert!(fam["ci_low"].as_f64().unwrap() > 0.0);
+    assert_eq!(fam["family"], "confirmatory");
+    assert_eq!(fam["strength"]["verdict"], "MATCH", "{fam}");
+    assert_eq!(fam["strength"]["p_source"], "seed-t");
+    assert!(fam["strength"]["ci"][0].as_f64().unwrap() > 0.0);
     assert_eq!(row("region")["null_control"], true);
     assert!(
-        ["NULL-OK", "NULL-FAIL"].contains(&row("region")["verdict"].as_str().unwrap()),
+        ["NULL-OK", "NULL-FAIL", "NULL-INCONCLUSIVE"]
+            .contains(&row("region")["strength"]["verdict"].as_str().unwrap()),
         "{}",
         row("region")
     );
     assert_eq!(doc["out"], out.to_str().unwrap());
+}
+
+/// The analysis options: a sized-like pool file, the strength statistic, and their errors.
+#[test]
+fn analysis_options_and_their_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (runs, pairs, groups, _) = setup(dir.path());
+    let out = dir.path().join("out");
+    let base = [
+        "effects", "--runs", &runs, "--pairs", &pairs, "--groups", &groups, "--out",
+    ];
+    let run = |extra: &[&str]| {
+        let mut a: Vec<&str> = base.to_vec();
+        a.push(out.to_str().unwrap());
+        a.extend(["--resamples", "50"]);
+        a.extend(extra);
+        prefscope(&a)
+    };
+    // adjusted_diff needs baseline runs, which these runs do not have.
+    let (code, _, stderr) = run(&["--strength", "adjusted_diff"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("strength = adjusted_diff needs, for every seed, a baseline run"),
+        "{stderr}"
+    );
+    // A pools file that is not a JSON object of lists: the file, line and column.
+    let bad = dir.path().join("pools.json");
+    std::fs::write(&bad, "{\"familiarity\": \"random-1\"}\n").unwrap();
+    let (code, _, stderr) = run(&["--null-pools", bad.to_str().unwrap()]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("pools.json:1:"), "{stderr}");
+    assert!(
+        stderr.contains("expected a JSON object of split name"),
+        "{stderr}"
+    );
+    // A pool naming a split that is not random.
+    std::fs::write(&bad, "{\"familiarity\": [\"safety\"]}").unwrap();
+    let (code, _, stderr) = run(&["--null-pools", bad.to_str().unwrap()]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("null_pools: split \"familiarity\": expected random splits"),
+        "{stderr}"
+    );
+    // Tolerances are in points and recorded as shares.
+    let (code, stdout, stderr) = run(&["--null-tolerance", "3", "--min-effect", "1", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let doc: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(doc["settings"]["null_tolerance"], 0.03);
+    assert_eq!(doc["settings"]["min_effect"], 0.01);
 }
 
 #[test]

@@ -187,8 +187,9 @@ pub(super) fn source_diagnostic(
             Ok(fx) => {
                 if let Some(s) = fx.summary.first() {
                     row.mean_diff = s.mean_diff;
-                    row.ci_low = s.ci_low;
-                    row.ci_high = s.ci_high;
+                    let [lo, hi] = s.diff.ci.unwrap_or([f64::NAN; 2]);
+                    row.ci_low = lo;
+                    row.ci_high = hi;
                     row.x_of_n = s.x_of_n.clone();
                 }
             }

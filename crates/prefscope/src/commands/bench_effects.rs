@@ -1,5 +1,5 @@
 //! `prefscope bench effects`: `prefscope effects` on a synthetic study of the size
-//! (150 runs × 3,000 held-out pairs, 2,000 bootstrap replicates), timed by phase beside its
+//! (150 runs × 3,000 held-out pairs, 2,000 specificity permutations), timed by phase beside its
 //! 5 s target (glue around `prefscope_report::bench`).
 
 use prefscope_report::bench::{bench_effects, BenchSize};

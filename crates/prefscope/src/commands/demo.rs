@@ -87,6 +87,11 @@ pub struct Args {
     pub data_only: bool,
 }
 
+/// The demo study's evaluation hold-out: a quarter of the users, by a hash of this seed and
+/// the user id.
+const HOLDOUT_FRACTION: f64 = 0.25;
+const HOLDOUT_SEED: u64 = 20240501;
+
 /// The study spec the demo runs (paths relative to `<out>`).
 fn study_spec(plan: &Plan, jobs: usize) -> String {
     let seeds: Vec<String> = (1..=plan.seeds).map(|s| s.to_string()).collect();
@@ -98,8 +103,8 @@ dir = "study"
 [data]
 prism = "prism"
 kind = "within"
-holdout_fraction = 0.25
-holdout_seed = 20240501
+holdout_fraction = {holdout_fraction}
+holdout_seed = {holdout_seed}
 [grid]
 splits = ["safety", "age", "education", "region"]
 seeds = [{seeds}]
@@ -126,6 +131,8 @@ jobs = {jobs}
         seeds = seeds.join(", "),
         random = plan.random_splits,
         steps = plan.steps,
+        holdout_fraction = HOLDOUT_FRACTION,
+        holdout_seed = HOLDOUT_SEED,
     )
 }
 
@@ -194,6 +201,11 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
         alpha: 0.05,
         adjust: predict::AdjustArg::Holm,
         out: args.out.join(name),
+        // Fitted on the study's training users: the predictions are tested on its held-out
+        // users (the hold-out of the spec below).
+        training_users_only: true,
+        holdout_fraction: Some(HOLDOUT_FRACTION),
+        holdout_seed: Some(HOLDOUT_SEED),
     };
     let w2 = predict::fit_and_write(
         &predictions("w2.json"),

@@ -6,7 +6,9 @@
 
 use std::path::PathBuf;
 
-use prefscope_report::{ClusterDraw, Effects, EffectsConfig, Inputs, PSource};
+use std::collections::BTreeMap;
+
+use prefscope_report::{Effects, EffectsConfig, Inputs, StrengthStat};
 
 use crate::exit::bad_input;
 
@@ -27,39 +29,70 @@ pub struct Args {
     /// Output directory.
     #[arg(long)]
     pub out: PathBuf,
-    /// Two-level bootstrap replicates per split and treatment.
+    /// Permutations of the specificity's permutation test per split and treatment.
     #[arg(long, default_value_t = 2000)]
     pub resamples: usize,
-    /// Seed of the bootstrap (recorded in summary.json).
+    /// Seed of the permutations (recorded in summary.json).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// How held-out users are resampled: one draw shared by all seeds of a replicate (runs
-    /// evaluated on the same held-out users, as in a study) or one per seed (each seed held
-    /// out users of its own).
-    #[arg(long, default_value = "shared", value_parser = parse_draw)]
-    pub user_draw: ClusterDraw,
+    /// The statistic of the strength verdict: diff_common (both models on all held-out pairs)
+    /// or adjusted_diff (each group's gain over the same seed's baseline; needs the baseline
+    /// runs, group all).
+    #[arg(long, default_value = "diff_common", value_parser = parse_strength)]
+    pub strength: StrengthStat,
+    /// Equivalence margin of the null controls' TOST, in accuracy points.
+    #[arg(long, default_value_t = 2.0)]
+    pub null_tolerance: f64,
+    /// Smallest effect of interest of the power calculation, in accuracy points.
+    #[arg(long, default_value_t = 2.0)]
+    pub min_effect: f64,
+    /// A JSON object naming, per real split, the random splits sized like it, e.g.
+    /// {"age": ["random-2", "random-6"]}; a split not named uses every random split.
+    #[arg(long)]
+    pub null_pools: Option<PathBuf>,
     /// Leave out seeds whose group-A or group-B run is missing instead of failing.
     #[arg(long)]
     pub skip_incomplete: bool,
 }
 
-fn parse_draw(s: &str) -> Result<ClusterDraw, String> {
+fn parse_strength(s: &str) -> Result<StrengthStat, String> {
     match s {
-        "shared" => Ok(ClusterDraw::Shared),
-        "per-seed" => Ok(ClusterDraw::PerSeed),
-        other => Err(format!("expected shared or per-seed, found {other:?}")),
+        "diff_common" => Ok(StrengthStat::DiffCommon),
+        "adjusted_diff" => Ok(StrengthStat::AdjustedDiff),
+        other => Err(format!(
+            "expected diff_common or adjusted_diff, found {other:?}"
+        )),
     }
 }
 
 impl Args {
-    pub fn config(&self) -> EffectsConfig {
-        EffectsConfig {
+    pub fn config(&self) -> anyhow::Result<EffectsConfig> {
+        let null_pools = match &self.null_pools {
+            None => BTreeMap::new(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    bad_input(anyhow::anyhow!("{}: cannot read: {e}", path.display()))
+                })?;
+                serde_json::from_str::<BTreeMap<String, Vec<String>>>(&text).map_err(|e| {
+                    bad_input(anyhow::anyhow!(
+                        "{}:{}:{}: expected a JSON object of split name -> list of random split names: {e}",
+                        path.display(),
+                        e.line(),
+                        e.column()
+                    ))
+                })?
+            }
+        };
+        Ok(EffectsConfig {
             resamples: self.resamples,
             seed: self.seed,
-            draw: self.user_draw,
+            strength: self.strength,
+            null_tolerance: self.null_tolerance / 100.0,
+            min_effect: self.min_effect / 100.0,
+            null_pools,
             skip_incomplete: self.skip_incomplete,
             ..EffectsConfig::default()
-        }
+        })
     }
 }
 
@@ -79,7 +112,7 @@ pub fn execute(args: &Args) -> anyhow::Result<Effects> {
         args.predictions.as_deref(),
     )
     .map_err(input)?;
-    let effects = inputs.effects(&args.config()).map_err(input)?;
+    let effects = inputs.effects(&args.config()?).map_err(input)?;
     prefscope_report::write_effects(&args.out, &effects)?;
     Ok(effects)
 }
@@ -91,71 +124,7 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
         doc["out"] = serde_json::json!(args.out);
         return crate::output::print_json(&doc);
     }
-    println!(
-        "{:<16} {:<10} {:>2} {:>8} {:>7} {:>4} {:>19} {:>7} {:>7} {:>4}  {:<13} {:<13} {:>5} {:>8}  {:<12}",
-        "split",
-        "treatment",
-        "n",
-        "diff",
-        "std",
-        "x/N",
-        "95% CI",
-        "p",
-        "p_holm",
-        "pred",
-        "verdict",
-        "sign rule",
-        "seeds",
-        "spec",
-        "spec verdict"
-    );
-    let pct = |x: f64| format!("{:+.2}%", 100.0 * x);
-    for r in &fx.summary {
-        println!(
-            "{:<16} {:<10} {:>2} {:>8} {:>7} {:>4} {:>19} {:>7} {:>7} {:>4}  {:<13} {:<13} {:>5} {:>8}  {}",
-            r.split,
-            r.treatment,
-            r.n_seeds,
-            pct(r.mean_diff),
-            r.std_diff
-                .map_or("-".into(), |s| format!("{:.2}%", 100.0 * s)),
-            r.x_of_n,
-            format!("[{}, {}]", pct(r.ci_low), pct(r.ci_high)),
-            super::splits::format_p(r.p_value),
-            super::splits::format_p(r.p_holm),
-            r.predicted_sign.map_or("-".into(), |s| format!("{s:+}")),
-            r.verdict.as_str(),
-            r.sign_verdict.as_str(),
-            r.seeds_needed.map_or("-".into(), |n| n.to_string()),
-            pct(r.mean_specificity),
-            r.spec_verdict.as_str(),
-        );
-    }
-    let k = fx
-        .summary
-        .iter()
-        .filter(|r| {
-            matches!(
-                r.p_source,
-                PSource::RandomSplits | PSource::RandomSplitsRank
-            )
-        })
-        .map(|r| r.n_null)
-        .max();
-    match k {
-        Some(k) => println!(
-            "p: empirical null of {k} random splits (z against their z values; rank p in summary.csv); CI: two-level bootstrap"
-        ),
-        None => println!(
-            "p and CI: two-level bootstrap (seeds x held-out users, {} replicates, seed {})",
-            fx.config.resamples, fx.config.seed
-        ),
-    }
-    println!(
-        "verdict: MATCH/MISMATCH only when Holm-adjusted p < {} and the CI excludes 0; seeds: seeds for {:.0}% power at the observed mean and std",
-        fx.config.alpha,
-        100.0 * fx.config.power
-    );
+    print!("{}", prefscope_report::summary_text(&fx));
     for s in &fx.skipped {
         println!(
             "skipped: split {} treatment {} seed {} (no group-{} run; {} is there)",

@@ -41,6 +41,20 @@ pub struct Common {
     /// Where to write the predicted directions (JSON).
     #[arg(long)]
     pub out: PathBuf,
+    /// Fit on training users only: leave out the pairs of the evaluation users of the split
+    /// spec's hold-out (`holdout_fraction`, `holdout_seed`; the users `prefscope splits` marks
+    /// `eval` in holdout.csv), so that predictions tested on held-out users are not fitted on
+    /// them. The count is recorded in the file as held_out_users_excluded.
+    #[arg(long)]
+    pub training_users_only: bool,
+    /// With --training-users-only: the hold-out's share of users, instead of the split
+    /// spec's (a study's `holdout_fraction`).
+    #[arg(long, requires = "training_users_only")]
+    pub holdout_fraction: Option<f64>,
+    /// With --training-users-only: the hold-out's seed, instead of the split spec's (a study's
+    /// `holdout_seed`).
+    #[arg(long, requires = "training_users_only")]
+    pub holdout_seed: Option<u64>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -60,8 +74,38 @@ pub struct OlArgs {
 
 /// Fits the model, writes the predicted directions to `c.out`, and returns both.
 pub fn fit_and_write(c: &Common, spec: ModelSpec) -> anyhow::Result<Prediction> {
-    let (_spec, defs, data, pairs) = super::splits::load_inputs(&c.prism, c.spec.as_ref(), c.kind)?;
-    let table = PairTable::build(&defs, &data, &pairs).map_err(|e| match e {
+    let (split_spec, defs, data, pairs) =
+        super::splits::load_inputs(&c.prism, c.spec.as_ref(), c.kind)?;
+    // Groups come from every user with pairs (as the study's splits do); only the fit leaves
+    // the held-out users out.
+    let splits: Vec<_> = defs
+        .iter()
+        .map(|d| prefscope_data::splits::apply_split(d, &data, &pairs))
+        .collect();
+    let holdout = prefscope_data::Holdout {
+        fraction: c.holdout_fraction.unwrap_or(split_spec.holdout.fraction),
+        seed: c.holdout_seed.unwrap_or(split_spec.holdout.seed),
+    };
+    if !(0.0..1.0).contains(&holdout.fraction) {
+        return Err(bad_input(anyhow::anyhow!(
+            "--holdout-fraction: expected a share in [0, 1), found {}",
+            holdout.fraction
+        )));
+    }
+    let (fit_pairs, excluded) = if c.training_users_only {
+        let eval =
+            |p: &prefscope_data::Pair| prefscope_data::splits::is_eval_user(&holdout, &p.user_id);
+        let excluded: std::collections::BTreeSet<&str> = pairs
+            .iter()
+            .filter(|p| eval(p))
+            .map(|p| p.user_id.as_str())
+            .collect();
+        let n = excluded.len();
+        (pairs.iter().filter(|p| !eval(p)).cloned().collect(), n)
+    } else {
+        (pairs, 0)
+    };
+    let table = PairTable::from_splits(&splits, &fit_pairs).map_err(|e| match e {
         PredictError::NoPairs => bad_input(anyhow::anyhow!(
             "{}: no pairs of kind {:?}",
             c.prism.display(),
@@ -79,7 +123,8 @@ pub fn fit_and_write(c: &Common, spec: ModelSpec) -> anyhow::Result<Prediction> 
         alpha: c.alpha,
         adjustment,
     };
-    let prediction = predict(&table, spec, &opts).map_err(bad_input)?;
+    let mut prediction = predict(&table, spec, &opts).map_err(bad_input)?;
+    prediction.predictions.held_out_users_excluded = excluded;
     prediction
         .predictions
         .write(&c.out)

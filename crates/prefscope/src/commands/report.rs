@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use prefscope_report::{
     read_run_folder, read_truth, write_study_report, EffectsConfig, PendingRun, Predictions,
-    ReportError, StudyRuns,
+    ReportError, StrengthStat, StudyRuns,
 };
 use prefscope_study::{plan_study, Store, Study, StudyData, StudyError};
 use serde::Serialize;
@@ -28,10 +28,11 @@ pub struct Args {
     /// Predicted directions (what `prefscope w2` or `prefscope ol` writes), for MATCH/MISMATCH.
     #[arg(long)]
     pub predictions: Option<PathBuf>,
-    /// Bootstrap replicates per split.
+    /// Permutations of each split's specificity permutation test.
     #[arg(long, default_value_t = 2000)]
     pub resamples: usize,
-    /// Seed of the bootstrap draws (the permutation tests use the study's hold-out seed).
+    /// Seed of the permutation draws (the source-model permutation tests use the study's
+    /// hold-out seed).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
@@ -128,6 +129,13 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
         resamples: args.resamples,
         seed: args.seed,
         skip_incomplete: true,
+        strength: match study.analysis.strength.as_str() {
+            "adjusted_diff" => StrengthStat::AdjustedDiff,
+            _ => StrengthStat::DiffCommon,
+        },
+        null_tolerance: study.analysis.null_tolerance / 100.0,
+        min_effect: study.analysis.min_effect / 100.0,
+        null_pools: data.sized_like.clone(),
         ..EffectsConfig::default()
     };
     for s in data.splits.iter().filter(|s| s.def.null_control) {
@@ -158,28 +166,7 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
             summary: &report.effects.summary,
         });
     }
-    println!(
-        "{:<16} {:>6} {:>9} {:>21} {:>5} {:>8}  {:<13} {:>9} {:>21} {:>8}  specificity verdict",
-        "split", "seeds", "mean", "95% CI", "x/N", "p", "verdict", "spec", "95% CI", "p Holm"
-    );
-    for r in &report.effects.summary {
-        println!(
-            "{:<16} {:>6} {:>+8.2}% {:>+9.2}% … {:>+7.2}% {:>5} {:>8.4}  {:<13} {:>+8.2}% {:>+9.2}% … {:>+7.2}% {:>8.4}  {}",
-            r.split,
-            r.n_seeds,
-            r.mean_diff * 100.0,
-            r.ci_low * 100.0,
-            r.ci_high * 100.0,
-            r.x_of_n,
-            r.p_value,
-            r.verdict.as_str(),
-            r.mean_specificity * 100.0,
-            r.spec_ci_low * 100.0,
-            r.spec_ci_high * 100.0,
-            r.spec_p_holm,
-            r.spec_verdict.as_str()
-        );
-    }
+    print!("{}", prefscope_report::summary_text(&report.effects));
     if !input.pending.is_empty() {
         eprintln!(
             "warning: {} of {} runs have no result and are left out (listed in the report)",

@@ -199,11 +199,6 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-/// A p-value with three significant digits, in scientific notation when small.
-pub fn format_p(p: f64) -> String {
-    if p < 1e-3 {
-        format!("{p:.2e}")
-    } else {
-        format!("{p:.3}")
-    }
-}
+/// A p-value with three significant digits, in scientific notation when small (one copy, in
+/// the report crate).
+pub use prefscope_report::format_p;
