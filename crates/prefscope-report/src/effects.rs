@@ -365,6 +365,11 @@ pub struct SummaryRow {
     /// Held-out pairs of group A and B.
     pub n_eval_a: usize,
     pub n_eval_b: usize,
+    /// Training pairs of the group-A and group-B runs (the first seed's; a study's seeds
+    /// share them), when the runs record them: a bigger group trains a better model, which
+    /// the strength statistic cannot tell from a stronger preference.
+    pub n_train_a: Option<usize>,
+    pub n_train_b: Option<usize>,
     /// The notes' statistic: mean of `diff`, its sample std (n − 1; `None` with one seed),
     /// x/N, its seed-level t interval and the notes' sign rule on the mean (never a verdict).
     pub mean_diff: f64,
@@ -429,6 +434,7 @@ struct CellResult {
     stats: Vec<SeedInference>,
     users: [usize; 2],
     pairs: [usize; 2],
+    n_train: [Option<usize>; 2],
     p_perm: f64,
     seed: u64,
 }
@@ -594,6 +600,7 @@ fn cell_effects(
         stats,
         users: [n_a, n_clusters - n_a],
         pairs: pair_totals,
+        n_train: [cell.seeds[0].1.n_train, cell.seeds[0].2.n_train],
         p_perm,
         seed,
     })
@@ -692,6 +699,8 @@ fn summarize(
             n_users_b: r.users[1],
             n_eval_a: r.pairs[0],
             n_eval_b: r.pairs[1],
+            n_train_a: r.n_train[0],
+            n_train_b: r.n_train[1],
             mean_diff,
             std_diff,
             x_of_n: format!("{x}/{n}"),

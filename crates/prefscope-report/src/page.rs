@@ -385,9 +385,13 @@ fn summary_table(h: &mut String, page: &Page) {
     );
     for r in &fx.summary {
         let (la, lb) = labels(page.input, &r.split);
+        let train = match (r.n_train_a, r.n_train_b) {
+            (Some(a), Some(b)) => format!(" · trained on {a} / {b} pairs"),
+            _ => String::new(),
+        };
         let _ = write!(
             h,
-            "<tr{}><td class=\"l\">{}{}<br><small class=\"grp\">A: {} · B: {}</small></td>",
+            "<tr{}><td class=\"l\">{}{}<br><small class=\"grp\">A: {} · B: {}{}</small></td>",
             if r.null_control {
                 " class=\"null\""
             } else {
@@ -400,7 +404,8 @@ fn summary_table(h: &mut String, page: &Page) {
                 ""
             },
             esc(la),
-            esc(lb)
+            esc(lb),
+            esc(&train)
         );
         if multi {
             let _ = write!(h, "<td class=\"l\">{}</td>", esc(&r.treatment));

@@ -71,6 +71,9 @@ pub struct RunRecord {
     /// The outcomes file, when read from one: errors about outcome `i` then cite
     /// `file:(i + 1)`.
     pub outcomes_path: Option<PathBuf>,
+    /// Training pairs of the run, when known (a study's `spec.json`); shown beside the
+    /// strength verdict, since a bigger group trains a better model.
+    pub n_train: Option<usize>,
 }
 
 impl RunRecord {
@@ -310,6 +313,7 @@ pub fn read_runs(path: &Path) -> Result<Vec<RunRecord>> {
                 seed,
                 treatment,
                 outcomes_path: Some(outcomes_path),
+                n_train: None,
             })
         })
         .collect()

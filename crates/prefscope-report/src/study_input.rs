@@ -159,6 +159,7 @@ pub fn read_run_folder(dir: &Path, run_id: &str) -> Result<RunFolder> {
             treatment: spec.treatment,
             outcomes,
             outcomes_path: Some(outcomes_path),
+            n_train: spec.n_train,
         },
         n_train: spec.n_train,
         logps,

@@ -285,6 +285,7 @@ pub fn generate(spec: &SyntheticSpec) -> Result<SyntheticStudy> {
                     treatment: spec.treatment.clone(),
                     outcomes,
                     outcomes_path: None,
+                    n_train: None,
                 });
             }
         }
@@ -298,6 +299,7 @@ pub fn generate(spec: &SyntheticSpec) -> Result<SyntheticStudy> {
                 treatment: spec.treatment.clone(),
                 outcomes,
                 outcomes_path: None,
+                n_train: None,
             });
         }
     }

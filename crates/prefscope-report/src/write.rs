@@ -262,6 +262,14 @@ pub fn summary_columns(rows: &[SummaryRow]) -> Columns {
         ("n_users_b", u(rows, |r| r.n_users_b as u64)),
         ("n_eval_a", u(rows, |r| r.n_eval_a as u64)),
         ("n_eval_b", u(rows, |r| r.n_eval_b as u64)),
+        (
+            "n_train_a",
+            Values::U64(rows.iter().map(|r| r.n_train_a.map(|n| n as u64)).collect()),
+        ),
+        (
+            "n_train_b",
+            Values::U64(rows.iter().map(|r| r.n_train_b.map(|n| n as u64)).collect()),
+        ),
         ("resample_seed", u(rows, |r| r.resample_seed)),
     ]);
     columns

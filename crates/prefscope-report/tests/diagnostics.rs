@@ -130,6 +130,7 @@ fn run(w: &World, id: &str, group: RunGroup, seed: u64, hetero: &Hetero) -> RunF
             treatment: "dpo".into(),
             outcomes,
             outcomes_path: None,
+            n_train: None,
         },
         n_train: Some(100),
         logps: Some(logps),

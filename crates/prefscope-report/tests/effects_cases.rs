@@ -40,6 +40,7 @@ fn run(split: &str, group: RunGroup, seed: u64, codes: &str) -> RunRecord {
         treatment: "dpo".into(),
         outcomes,
         outcomes_path: None,
+        n_train: None,
     }
 }
 
@@ -180,6 +181,14 @@ fn accuracies_with_ties_and_per_seed_rows() {
     let splits: Vec<&str> = fx.summary.iter().map(|r| r.split.as_str()).collect();
     assert_eq!(splits, ["age", "familiarity", "region", "safety"]);
     assert_eq!(fx.per_seed.len(), 7);
+    // Training-pair counts, when the runs record them, stand beside the strength.
+    let mut r = runs();
+    r[0].n_train = Some(10);
+    r[1].n_train = Some(20);
+    let fx = effects(&r, None);
+    let age = fx.summary.iter().find(|s| s.split == "age").unwrap();
+    assert_eq!((age.n_train_a, age.n_train_b), (Some(10), Some(20)));
+    assert!(fx.summary.iter().all(|s| s.split == "age" || s.n_train_a.is_none()));
     // Without the seed-2 baseline only safety (seed 1 alone) has an adjusted_diff.
     let mut r = runs();
     r.retain(|r| r.run_id != "-all-2");
