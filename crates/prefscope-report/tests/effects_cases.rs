@@ -210,6 +210,29 @@ fn accuracies_with_ties_and_per_seed_rows() {
     );
 }
 
+/// Ties count ½ whatever the group: when every model ties on all of group B's pairs (no
+/// preference) and is right on half of group A's, both groups sit at chance, 1/2, so the notes'
+/// diff is 0; counting ties as wrong would have made it +1/2 for no learning at all.
+#[test]
+fn ties_count_half_when_tie_rates_differ_by_group() {
+    // a1-1 c, a1-2 x, a2-1 ... A's three pairs: c, x and (a2-1) c or x by seed, so A's
+    // accuracy is 2/3 or 1/3; B's three pairs all ties.
+    let r = vec![
+        run("age", RunGroup::A, 1, "cxcttt"),
+        run("age", RunGroup::B, 1, "cxcttt"),
+        run("age", RunGroup::A, 2, "cxxttt"),
+        run("age", RunGroup::B, 2, "cxxttt"),
+    ];
+    let fx = effects(&r, None);
+    for row in &fx.per_seed {
+        assert!(close(row.acc_a_on_b, 0.5) && close(row.acc_b_on_b, 0.5), "{row:?}");
+    }
+    let age = &fx.summary[0];
+    // diff per seed: 2/3 − 1/2 and 1/3 − 1/2, mean 0.
+    assert!(close(age.mean_diff, 0.0), "{}", age.mean_diff);
+    assert!(close(age.diff_common.estimate, 0.0));
+}
+
 /// With seeds alone varying (no user variance), the seed-level t is the one-sample t test of
 /// the per-seed values: closed forms on one degree of freedom (the Cauchy distribution).
 #[test]

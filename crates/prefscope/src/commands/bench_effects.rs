@@ -20,6 +20,7 @@ pub struct Args {
     /// Pairs per held-out user: each run evaluates users x this many pairs.
     #[arg(long, default_value_t = 10)]
     pub pairs_per_user: usize,
+    /// Permutations of each split's specificity permutation test.
     #[arg(long, default_value_t = 2000)]
     pub resamples: usize,
 }
@@ -42,7 +43,7 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
         return crate::output::print_json(&doc);
     }
     println!(
-        "effects: {} runs ({} splits x {} seeds x 2 groups), {} held-out pairs each ({} users), {} replicates, {} threads",
+        "effects: {} runs ({} splits x {} seeds x 2 groups), {} held-out pairs each ({} users), {} permutations, {} threads",
         b.size.runs, b.splits, b.size.seeds, b.pairs_per_run, b.size.users, b.size.resamples, b.threads
     );
     println!("  read     {:>7.3} s", b.read_s);
