@@ -571,7 +571,12 @@ fn effect_plots(h: &mut String, page: &Page) {
                 .collect();
             means.sort_by(f64::total_cmp);
             let q = |p: f64| prefscope_stats::quantile_sorted(&means, p).unwrap_or(f64::NAN);
-            let count = |v: &str| random.iter().filter(|r| of(r).verdict.as_str() == v).count();
+            let count = |v: &str| {
+                random
+                    .iter()
+                    .filter(|r| of(r).verdict.as_str() == v)
+                    .count()
+            };
             let (fails, oks) = (count("NULL-FAIL"), count("NULL-OK"));
             // The row's colour: any failure shows; OK only when every one showed equivalence.
             let verdict = if fails > 0 {

@@ -31,10 +31,10 @@
 //! The two-level percentile bootstrap this replaces measured 35/300 (11.7%) at α and 14/300
 //! (4.7%) at α/8 with 3 seeds where training noise dominates: above both bands.
 
-use prefscope_data::KindFilter;
-use prefscope_predict::{Definition, Model, Predictions, SplitPrediction};
+mod common;
+use prefscope_predict::Predictions;
 use prefscope_report::synthetic::{generate, SyntheticSpec, SyntheticSplit};
-use prefscope_report::{compute_effects, Adjustment, Effects, EffectsConfig, SummaryRow, Verdict};
+use prefscope_report::{compute_effects, Effects, EffectsConfig, SummaryRow, Verdict};
 use rayon::prelude::*;
 
 /// The central 99.9% of Binomial(n, p): the smallest k_lo with P(X < k_lo) <= 0.0005 < P(X <=
@@ -103,35 +103,6 @@ fn spec(world: World, splits: Vec<SyntheticSplit>, seeds: usize, r: usize) -> Sy
             user_taste: 0.35,
             ..base
         },
-    }
-}
-
-fn predictions(split: &str, direction: i8) -> Predictions {
-    Predictions {
-        model: Model::Ol,
-        definition: Definition::Threshold { threshold: 14.0 },
-        kind: KindFilter::Within,
-        alpha: 0.05,
-        adjust: Adjustment::None,
-        n: 100,
-        n_clusters: Some(10),
-        pairs_dropped_missing_group: 0,
-        splits_left_out: vec![],
-        converged: true,
-        llf: -50.0,
-        held_out_users_excluded: 0,
-        splits: vec![SplitPrediction {
-            split: split.into(),
-            a_label: "A".into(),
-            b_label: "B".into(),
-            null_control: false,
-            coef: direction as f64,
-            bse: 0.1,
-            p_value: 0.001,
-            p_adjusted: 0.001,
-            selected: true,
-            direction,
-        }],
     }
 }
 
@@ -292,7 +263,7 @@ fn verdicts_answer_their_own_question() {
     let r = 600;
     let (_, hi_half) = binomial_band(r, 0.025);
     let (_, hi_alpha) = binomial_band(r, 0.05);
-    let pred = predictions("split", 1);
+    let pred = common::predictions(&[("split", 1)]);
     let run = |split: SyntheticSplit, gap: f64| -> Vec<SummaryRow> {
         (0..r)
             .into_par_iter()

@@ -4,13 +4,14 @@
 //! random-split null, Holm/BH per family against prefscope-stats, the output files, and the
 //! errors for a group with no held-out pairs and other broken run sets.
 
-use prefscope_data::{Group, Groups, KindFilter};
-use prefscope_predict::{Definition, Model, Predictions, SplitPrediction};
+use prefscope_data::{Group, Groups};
+use prefscope_predict::Predictions;
+mod common;
+use common::predictions;
 use prefscope_report::synthetic::{generate, SyntheticSpec, SyntheticSplit};
 use prefscope_report::{
-    compute_effects, summary_columns, write_effects, Adjustment, Effects, EffectsConfig, Family,
-    Outcome, PSource, PairUsers, RunGroup, RunRecord, StatSummary, StrengthStat, SummaryRow,
-    Verdict,
+    compute_effects, summary_columns, write_effects, Effects, EffectsConfig, Family, Outcome,
+    PSource, PairUsers, RunGroup, RunRecord, StatSummary, StrengthStat, SummaryRow, Verdict,
 };
 
 const USERS: [(&str, Group, &[&str]); 4] = [
@@ -56,38 +57,6 @@ fn world() -> (PairUsers, Groups) {
         }
     }
     (pairs, groups)
-}
-
-fn predictions(signs: &[(&str, i8)]) -> Predictions {
-    Predictions {
-        model: Model::W2,
-        definition: Definition::Threshold { threshold: 14.0 },
-        kind: KindFilter::Within,
-        alpha: 0.05,
-        adjust: Adjustment::None,
-        n: 100,
-        n_clusters: Some(10),
-        pairs_dropped_missing_group: 0,
-        splits_left_out: vec![],
-        converged: true,
-        llf: -50.0,
-        held_out_users_excluded: 0,
-        splits: signs
-            .iter()
-            .map(|&(split, direction)| SplitPrediction {
-                split: split.into(),
-                a_label: "A".into(),
-                b_label: "B".into(),
-                null_control: false,
-                coef: direction as f64,
-                bse: 0.1,
-                p_value: 0.001,
-                p_adjusted: 0.001,
-                selected: direction != 0,
-                direction,
-            })
-            .collect(),
-    }
 }
 
 fn runs() -> Vec<RunRecord> {
@@ -188,7 +157,10 @@ fn accuracies_with_ties_and_per_seed_rows() {
     let fx = effects(&r, None);
     let age = fx.summary.iter().find(|s| s.split == "age").unwrap();
     assert_eq!((age.n_train_a, age.n_train_b), (Some(10), Some(20)));
-    assert!(fx.summary.iter().all(|s| s.split == "age" || s.n_train_a.is_none()));
+    assert!(fx
+        .summary
+        .iter()
+        .all(|s| s.split == "age" || s.n_train_a.is_none()));
     // Without the seed-2 baseline only safety (seed 1 alone) has an adjusted_diff.
     let mut r = runs();
     r.retain(|r| r.run_id != "-all-2");
@@ -225,7 +197,10 @@ fn ties_count_half_when_tie_rates_differ_by_group() {
     ];
     let fx = effects(&r, None);
     for row in &fx.per_seed {
-        assert!(close(row.acc_a_on_b, 0.5) && close(row.acc_b_on_b, 0.5), "{row:?}");
+        assert!(
+            close(row.acc_a_on_b, 0.5) && close(row.acc_b_on_b, 0.5),
+            "{row:?}"
+        );
     }
     let age = &fx.summary[0];
     // diff per seed: 2/3 − 1/2 and 1/3 − 1/2, mean 0.

@@ -244,14 +244,7 @@ where
     let mut psi = vec![0.0; n_seeds * n_clusters * n_stats];
     let mut grad = vec![0.0; width * n_stats];
     for s in 0..n_seeds {
-        data.weighted(s, &ones, &mut sums);
-        stat(&sums, &mut out);
-        if let Some(v) = out.iter().find(|v| !v.is_finite()) {
-            return Err(invalid(
-                "statistic",
-                format!("is {v} on seed {s}'s full evaluation"),
-            ));
-        }
+        data.full_statistic(s, &stat, &ones, &mut sums, &mut out)?;
         per_seed[s].copy_from_slice(&out);
         for i in 0..width {
             let h = 1e-6 * sums[i].abs().max(1.0);

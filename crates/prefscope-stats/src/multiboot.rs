@@ -93,6 +93,30 @@ impl SeedClusterSums<'_> {
         Ok(())
     }
 
+    /// Seed `s`'s statistics on its full evaluation (`ones`: a weight of 1 per cluster) into
+    /// `out`, through the scratch `sums`; an error names the seed when one is not finite.
+    pub(crate) fn full_statistic<F>(
+        &self,
+        s: usize,
+        stat: &F,
+        ones: &[f64],
+        sums: &mut [f64],
+        out: &mut [f64],
+    ) -> Result<(), StatsError>
+    where
+        F: Fn(&[f64], &mut [f64]),
+    {
+        self.weighted(s, ones, sums);
+        stat(sums, out);
+        match out.iter().find(|v| !v.is_finite()) {
+            Some(v) => Err(invalid(
+                "statistic",
+                format!("is {v} on seed {s}'s full evaluation"),
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// Per stratum and quantity, the sums of seed `s` weighted by `w` (one weight per cluster),
     /// into `out[stratum * n_quantities + q]`. (Plain index loops: this is the inner loop, and
     /// it stays fast in unoptimised test builds too.)
@@ -191,14 +215,7 @@ where
     let ones = vec![1.0; n_clusters];
     let mut per_seed = Vec::with_capacity(n_seeds);
     for s in 0..n_seeds {
-        data.weighted(s, &ones, &mut sums);
-        stat(&sums, &mut out);
-        if let Some(v) = out.iter().find(|v| !v.is_finite()) {
-            return Err(invalid(
-                "statistic",
-                format!("is {v} on seed {s}'s full evaluation"),
-            ));
-        }
+        data.full_statistic(s, &stat, &ones, &mut sums, &mut out)?;
         per_seed.push(out.clone());
     }
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);

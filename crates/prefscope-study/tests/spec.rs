@@ -121,6 +121,44 @@ fn bad_grid_is_an_error_before_anything_runs() {
     assert!(e.contains("train.seed"), "{e}");
 }
 
+/// `[analysis]` declares the report's questions: defaults, accepted values, and errors that
+/// name the key before anything runs.
+#[test]
+fn analysis_declares_the_questions() {
+    let s = parse("").unwrap();
+    assert_eq!(
+        (
+            s.analysis.strength.as_str(),
+            s.analysis.null_tolerance,
+            s.analysis.min_effect
+        ),
+        ("diff_common", 2.0, 2.0)
+    );
+    let s = parse("[analysis]\nstrength = \"adjusted_diff\"\nnull_tolerance = 1.5\n").unwrap();
+    assert_eq!(s.analysis.strength, "adjusted_diff");
+    assert_eq!(
+        (s.analysis.null_tolerance, s.analysis.min_effect),
+        (1.5, 2.0)
+    );
+    let e = parse("[analysis]\nstrength = \"diff\"\n").unwrap_err();
+    assert!(
+        e.contains("analysis.strength") && e.contains("\"diff\""),
+        "{e}"
+    );
+    let e = parse("[analysis]\nnull_tolerance = 0\n").unwrap_err();
+    assert!(e.contains("analysis.null_tolerance"), "{e}");
+    let e = parse("[analysis]\nalpha = 0.1\n").unwrap_err();
+    assert!(e.contains("alpha"), "{e}");
+    let base = spec_text(
+        &fixture_model(),
+        50,
+        "[analysis]\nstrength = \"adjusted_diff\"\n",
+    );
+    let e = parse_text(&base.replace("seeds = [1, 2]", "seeds = [1, 2]\nbaseline = false"))
+        .unwrap_err();
+    assert!(e.contains("grid.baseline = true"), "{e}");
+}
+
 #[test]
 fn custom_splits_come_from_a_split_spec() {
     let dir = tempfile::tempdir().unwrap();

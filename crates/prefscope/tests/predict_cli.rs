@@ -63,6 +63,45 @@ fn planted_effects_are_predicted() {
             .iter()
             .any(|s| s == "behavioral"));
     }
+    // Fitted on training users only: the held-out users' pairs leave the fit, their count is
+    // recorded, and the users with pairs split between the fit and the exclusion.
+    let all: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("w2.json")).unwrap())
+            .unwrap();
+    assert_eq!(all["held_out_users_excluded"], 0);
+    let out = dir.path().join("w2-train.json");
+    let (code, err) = prefscope(&[
+        "w2",
+        "--prism",
+        p,
+        "--out",
+        out.to_str().unwrap(),
+        "--training-users-only",
+        "--holdout-fraction",
+        "0.25",
+        "--holdout-seed",
+        "7",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let train: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let excluded = train["held_out_users_excluded"].as_u64().unwrap();
+    let (n_all, n_train) = (all["n"].as_u64().unwrap(), train["n"].as_u64().unwrap());
+    let (c_all, c_train) = (
+        all["n_clusters"].as_u64().unwrap(),
+        train["n_clusters"].as_u64().unwrap(),
+    );
+    assert!(n_train < n_all, "{n_train} of {n_all} pairs");
+    // (A held-out user whose every pair the listwise deletion drops is excluded but was never
+    // a cluster of the full fit either.)
+    assert!(
+        c_train < c_all && c_train + excluded >= c_all,
+        "users: {c_train} fitted + {excluded} held out, {c_all} in the full fit"
+    );
+    // About a quarter held out (300 simulated users; binomial sd about 7.5).
+    assert!((40..=110).contains(&excluded), "{excluded}");
+    // The hold-out options need --training-users-only.
+    let (code, _) = prefscope(&["w2", "--prism", p, "--out", "y.json", "--holdout-seed", "7"]);
+    assert_eq!(code, 2);
     let (code, _) = prefscope(&["w2", "--prism", "/nonexistent", "--out", "x.json"]);
     assert_eq!(code, 2);
 }

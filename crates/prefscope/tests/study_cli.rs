@@ -263,7 +263,16 @@ fn status_json_has_the_documented_shape() {
         !dir.join("shape/study.sqlite").exists(),
         "plan writes no run store"
     );
-    run_ok(&["study", "run", s.to_str().unwrap()], dir);
+    let out = Command::new(bin())
+        .args(["study", "run", s.to_str().unwrap()])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    // Without a terminal the progress bar is hidden: a plain line per finished run instead.
+    assert_eq!(err.matches(" runs finished (").count(), 5, "{err}");
+    assert!(err.contains("study shape: 5/5 runs finished ("), "{err}");
     let st = status(&s, dir);
     let keys: BTreeSet<&str> = st.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(keys, BTreeSet::from(["study", "dir", "counts", "runs"]));

@@ -227,6 +227,10 @@ fn execute(args: &RunArgs, from: &[Status], json: bool) -> anyhow::Result<()> {
                 .progress_chars("=> "),
             );
             bar.set_prefix("study");
+            // Without a terminal (a log file, nohup, CI) the bar is hidden: one plain line per
+            // finished run on stderr instead, so a long study is never silent.
+            let plain = !json && bar.is_hidden();
+            let t0 = std::time::Instant::now();
             let jobs = study.executor.jobs;
             let summary = run_local(&study, &mut store, from, &worker, jobs, &mut |e| match e {
                 ExecEvent::Started { run } => bar.set_message(format!(
@@ -251,6 +255,15 @@ fn execute(args: &RunArgs, from: &[Status], json: bool) -> anyhow::Result<()> {
                     reason,
                 } => {
                     bar.inc(1);
+                    if plain {
+                        eprintln!(
+                            "study {}: {}/{pending} runs finished ({:.0} s): {run_id} {}",
+                            study.name,
+                            bar.position(),
+                            t0.elapsed().as_secs_f64(),
+                            status.as_str()
+                        );
+                    }
                     if status != Status::Done {
                         bar.println(format!(
                             "run {run_id}: {} ({})",
@@ -278,18 +291,25 @@ fn execute(args: &RunArgs, from: &[Status], json: bool) -> anyhow::Result<()> {
             }
             if !args.no_wait && submitted.runs > 0 {
                 let bar = crate::output::progress(submitted.runs as u64, "runs", json);
+                let plain = !json && bar.is_hidden();
+                let mut last_line = String::new();
                 let poll = std::time::Duration::from_secs_f64(args.poll.max(0.1));
                 loop {
                     prefscope_study::reconcile::reconcile(&study, &mut store).map_err(study_err)?;
                     let c = store.counts().map_err(study_err)?;
                     let running = c[&Status::Running];
                     bar.set_position((submitted.runs.saturating_sub(running)) as u64);
-                    bar.set_message(format!(
+                    let line = format!(
                         "done {} failed {} lost {} running {running}",
                         c[&Status::Done],
                         c[&Status::Failed],
                         c[&Status::Lost]
-                    ));
+                    );
+                    if plain && line != last_line {
+                        eprintln!("study {}: {line}", study.name);
+                    }
+                    bar.set_message(line.clone());
+                    last_line = line;
                     if running == 0 {
                         break;
                     }
