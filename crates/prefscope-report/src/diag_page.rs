@@ -11,6 +11,12 @@ use crate::page::{acc, esc, figure, pct, pval, Section};
 use crate::plots::{self, ForestRow, Hist, Series};
 use crate::study_input::StudyRuns;
 
+/// The source-model forest's colours (named in its caption): all pairs, one source model,
+/// standardized over source models.
+const ALL_PAIRS: plotters::style::RGBColor = plotters::style::RGBColor(0x45, 0x75, 0xb4);
+const ONE_SOURCE: plotters::style::RGBColor = plotters::style::RGBColor(0x87, 0x87, 0x87);
+const STANDARDIZED: plotters::style::RGBColor = plotters::style::RGBColor(0x54, 0x27, 0x88);
+
 /// The three sections.
 pub fn sections(d: &Diagnostics, input: &StudyRuns, effects: &Effects) -> Vec<Section> {
     vec![
@@ -122,7 +128,7 @@ fn source(d: &Diagnostics, input: &StudyRuns, effects: &Effects) -> String {
                 .find(|r| r.split == s.split && r.treatment == s.treatment)
                 .and_then(|r| r.diff.ci)
                 .map_or(f64::NAN, |c| c[1]),
-            verdict: "NO-PREDICTION".into(),
+            color: ALL_PAIRS,
             null_control: false,
             note: format!("mean {}", pct(s.mean_diff)),
         }];
@@ -132,7 +138,7 @@ fn source(d: &Diagnostics, input: &StudyRuns, effects: &Effects) -> String {
                 mean: st.mean_diff,
                 lo: st.ci_low,
                 hi: st.ci_high,
-                verdict: "NOT-DETECTED".into(),
+                color: ONE_SOURCE,
                 null_control: false,
                 note: match &st.note {
                     Some(n) => truncate(n, 34),
@@ -145,7 +151,7 @@ fn source(d: &Diagnostics, input: &StudyRuns, effects: &Effects) -> String {
             mean: std_mean,
             lo: std_mean,
             hi: std_mean,
-            verdict: "NULL-OK".into(),
+            color: STANDARDIZED,
             null_control: false,
             note: format!(
                 "{} · {:.0}% of pairs",

@@ -15,6 +15,7 @@ use crate::plots::{self, ForestRow, Plot, Series, StripRow};
 use crate::runs::RunGroup;
 use crate::study_input::StudyRuns;
 use crate::truth::SplitTruth;
+use crate::verdict::Verdict;
 
 /// A section of the page made elsewhere (the diagnostics): its anchor, title and HTML body.
 #[derive(Debug, Clone)]
@@ -109,6 +110,7 @@ th,td{border:1px solid #ddd;padding:3px 7px;text-align:right;white-space:nowrap}
 th{background:#f2f2f2;position:sticky;top:0}
 td.l,th.l{text-align:left}
 td.wrap{white-space:normal;min-width:150px;max-width:260px}
+td.split{white-space:normal;min-width:120px;max-width:230px}
 .scroll{overflow-x:auto}
 tr.null td{background:#f7f4fb}
 .v{font-weight:700}
@@ -223,20 +225,19 @@ fn headline(h: &mut String, page: &Page) {
             Family::Exploratory,
             Family::NullControl,
         ] {
-            let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-            for r in fx
+            let rows: Vec<Verdict> = fx
                 .summary
                 .iter()
                 .filter(|r| !is_random(page, &r.split) && r.family == family)
-            {
-                *counts.entry(of(r).verdict.as_str()).or_default() += 1;
-            }
-            if counts.is_empty() {
+                .map(|r| of(r).verdict)
+                .collect();
+            if rows.is_empty() {
                 continue;
             }
             let _ = write!(h, "<small>{}</small> ", family.as_str());
-            for v in plots::VERDICTS {
-                if let Some(n) = counts.get(v) {
+            for v in Verdict::ALL {
+                let n = rows.iter().filter(|&&x| x == v).count();
+                if n > 0 {
                     let _ = write!(
                         h,
                         "<span class=\"pill\" style=\"background:{}\">{n} {v}</span>",
@@ -372,10 +373,10 @@ fn summary_table(h: &mut String, page: &Page) {
     }
     h.push_str(
         "<th>seeds</th><th class=\"l\">family</th><th>strength [95% CI]</th>\
-         <th>p</th><th>p Holm</th><th>predicted</th><th class=\"l\">strength verdict</th>",
+         <th>p</th><th title=\"Holm within the family; for a null control the equivalence test p\">p adj.</th><th>predicted</th><th class=\"l\">strength verdict</th>",
     );
     h.push_str(
-        "<th>specificity [95% CI]</th><th>p Holm</th><th>p perm</th><th class=\"l\">direction verdict</th>",
+        "<th>specificity [95% CI]</th><th title=\"Holm within the family; for a null control the equivalence test p\">p adj.</th><th>p perm</th><th class=\"l\">direction verdict</th>",
     );
     if truth.is_some() {
         h.push_str("<th class=\"l\">planted (simulator)</th>");
@@ -391,7 +392,7 @@ fn summary_table(h: &mut String, page: &Page) {
         };
         let _ = write!(
             h,
-            "<tr{}><td class=\"l\">{}{}<br><small class=\"grp\">A: {} · B: {}{}</small></td>",
+            "<tr{}><td class=\"l split\">{}{}<br><small class=\"grp\">A: {} · B: {}{}</small></td>",
             if r.null_control {
                 " class=\"null\""
             } else {
@@ -413,7 +414,7 @@ fn summary_table(h: &mut String, page: &Page) {
         let st = &r.strength;
         let _ = write!(
             h,
-            "<td>{}</td><td class=\"l\">{}</td><td><b>{}</b> {}</td>\
+            "<td>{}</td><td class=\"l\">{}</td><td><b>{}</b><br><small>{}</small></td>\
              <td title=\"{}\">{}</td><td>{}</td><td>{}</td><td class=\"l v\" style=\"color:{}\">{}</td>",
             r.n_seeds,
             r.family.as_str(),
@@ -427,19 +428,19 @@ fn summary_table(h: &mut String, page: &Page) {
                 Some(-1) => "−",
                 _ => "–",
             },
-            plots::css(plots::verdict_color(st.verdict.as_str())),
+            plots::css(plots::verdict_color(st.verdict)),
             st.verdict.as_str(),
         );
         let d = &r.direction;
         let _ = write!(
             h,
-            "<td>{} {}</td><td title=\"{}\">{}</td><td>{}</td><td class=\"l v\" style=\"color:{}\">{}</td>",
+            "<td><b>{}</b><br><small>{}</small></td><td title=\"{}\">{}</td><td>{}</td><td class=\"l v\" style=\"color:{}\">{}</td>",
             pct(d.estimate),
             ci_text(d.ci),
             esc(&source_text(d)),
             pval_opt(d.p_holm.or(d.p_tost)),
             pval(r.spec_p_perm),
-            plots::css(plots::verdict_color(d.verdict.as_str())),
+            plots::css(plots::verdict_color(d.verdict)),
             d.verdict.as_str(),
         );
         if let Some(t) = truth {
@@ -455,7 +456,7 @@ fn summary_table(h: &mut String, page: &Page) {
         };
         let _ = write!(
             h,
-            "<td>{} · {}</td><td>{} {}</td><td>{}</td><td class=\"l\">{}</td></tr>",
+            "<td>{} · {}</td><td>{}<br><small>{}</small></td><td>{}</td><td class=\"l\">{}</td></tr>",
             power(st),
             power(d),
             pct(r.mean_diff),
@@ -467,7 +468,7 @@ fn summary_table(h: &mut String, page: &Page) {
     h.push_str("</table></div>");
     let _ = write!(
         h,
-        "<p class=\"note\">p: the seed-level t test, or the random-split null where the tooltip says so; p Holm: adjusted within the split's family (for a null control: the equivalence test's p, TOST within ±{} points). \
+        "<p class=\"note\">p: the seed-level t test, or the random-split null where the tooltip says so; p adj.: Holm-adjusted within the split's family (for a null control: the equivalence test's p, TOST within ±{} points). \
          p perm: the specificity's permutation test over held-out users (models fixed). \
          Specificity = (A-model on A − A-model on B) − (B-model on A − B-model on B). \
          Seeds for 80% power (strength · direction): the seeds the test needs to detect {} points at the family's strictest Holm level, given the seed and held-out-user variance measured here; – with the reason in the tooltip (e.g. held-out users limit it). \
@@ -557,7 +558,7 @@ fn effect_plots(h: &mut String, page: &Page) {
                     mean: q.estimate,
                     lo,
                     hi,
-                    verdict: q.verdict.as_str().into(),
+                    color: plots::verdict_color(q.verdict),
                     null_control: r.null_control,
                     note,
                 }
@@ -571,27 +572,22 @@ fn effect_plots(h: &mut String, page: &Page) {
                 .collect();
             means.sort_by(f64::total_cmp);
             let q = |p: f64| prefscope_stats::quantile_sorted(&means, p).unwrap_or(f64::NAN);
-            let count = |v: &str| {
-                random
-                    .iter()
-                    .filter(|r| of(r).verdict.as_str() == v)
-                    .count()
-            };
-            let (fails, oks) = (count("NULL-FAIL"), count("NULL-OK"));
+            let count = |v: Verdict| random.iter().filter(|r| of(r).verdict == v).count();
+            let (fails, oks) = (count(Verdict::NullFail), count(Verdict::NullOk));
             // The row's colour: any failure shows; OK only when every one showed equivalence.
             let verdict = if fails > 0 {
-                "NULL-FAIL"
+                Verdict::NullFail
             } else if oks == random.len() {
-                "NULL-OK"
+                Verdict::NullOk
             } else {
-                "NULL-INCONCLUSIVE"
+                Verdict::NullInconclusive
             };
             rows.push(ForestRow {
                 label: format!("{} random splits (null)", random.len()),
                 mean: q(0.5),
                 lo: q(0.025),
                 hi: q(0.975),
-                verdict: verdict.into(),
+                color: plots::verdict_color(verdict),
                 null_control: true,
                 note: format!("median, 95% of their means · {fails} NULL-FAIL, {oks} NULL-OK"),
             });

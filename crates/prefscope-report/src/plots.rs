@@ -8,35 +8,26 @@
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use crate::verdict::Verdict;
+
 /// A plot: SVG text, or why it could not be drawn.
 pub type Plot = std::result::Result<String, String>;
 
 const FONT: &str = "sans-serif";
 
-/// The colour of a verdict, in the plots and on the page.
-pub fn verdict_color(verdict: &str) -> RGBColor {
+/// The colour of a verdict, in the plots and on the page (every verdict named, so a new one
+/// cannot fall through to a default colour).
+pub fn verdict_color(verdict: Verdict) -> RGBColor {
     match verdict {
-        "NULL-INCONCLUSIVE" => RGBColor(0xc9, 0xa2, 0x27),
-        "MATCH" => RGBColor(0x1a, 0x98, 0x50),
-        "MISMATCH" => RGBColor(0xd7, 0x30, 0x27),
-        "NULL-FAIL" => RGBColor(0xf4, 0x6d, 0x43),
-        "NULL-OK" => RGBColor(0x54, 0x27, 0x88),
-        "NO-PREDICTION" => RGBColor(0x45, 0x75, 0xb4),
-        _ => RGBColor(0x87, 0x87, 0x87),
+        Verdict::Match => RGBColor(0x1a, 0x98, 0x50),
+        Verdict::Mismatch => RGBColor(0xd7, 0x30, 0x27),
+        Verdict::NullFail => RGBColor(0xf4, 0x6d, 0x43),
+        Verdict::NullOk => RGBColor(0x54, 0x27, 0x88),
+        Verdict::NullInconclusive => RGBColor(0xc9, 0xa2, 0x27),
+        Verdict::NoPrediction => RGBColor(0x45, 0x75, 0xb4),
+        Verdict::NotDetected | Verdict::NoInference => RGBColor(0x87, 0x87, 0x87),
     }
 }
-
-/// Every verdict, in the order the headline lists them.
-pub const VERDICTS: [&str; 8] = [
-    "MATCH",
-    "MISMATCH",
-    "NOT-DETECTED",
-    "NO-PREDICTION",
-    "NULL-OK",
-    "NULL-INCONCLUSIVE",
-    "NULL-FAIL",
-    "NO-INFERENCE",
-];
 
 /// `#rrggbb` of a colour, for CSS.
 pub fn css(c: RGBColor) -> String {
@@ -108,7 +99,8 @@ pub struct ForestRow {
     pub mean: f64,
     pub lo: f64,
     pub hi: f64,
-    pub verdict: String,
+    /// The point's colour (a verdict's: [`verdict_color`]).
+    pub color: RGBColor,
     pub null_control: bool,
     /// Text right of the plot (the verdict, the planted sign).
     pub note: String,
@@ -154,7 +146,7 @@ pub fn forest(rows: &[ForestRow], x_desc: &str) -> Plot {
             .map_err(err)?;
         for (i, r) in rows.iter().enumerate() {
             let y = (n - 1 - i) as f64;
-            let c = verdict_color(&r.verdict);
+            let c = r.color;
             if r.null_control {
                 chart
                     .draw_series(std::iter::once(Rectangle::new(
@@ -541,7 +533,7 @@ mod tests {
                 mean: 0.03,
                 lo: 0.01,
                 hi: 0.05,
-                verdict: "MATCH".into(),
+                color: verdict_color(Verdict::Match),
                 null_control: false,
                 note: "MATCH".into(),
             },
@@ -550,7 +542,7 @@ mod tests {
                 mean: f64::NAN,
                 lo: f64::NAN,
                 hi: f64::NAN,
-                verdict: "NULL-OK".into(),
+                color: verdict_color(Verdict::NullOk),
                 null_control: true,
                 note: "NULL-OK".into(),
             },

@@ -52,6 +52,18 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// Every verdict, in the order the report lists them.
+    pub const ALL: [Verdict; 8] = [
+        Verdict::Match,
+        Verdict::Mismatch,
+        Verdict::NotDetected,
+        Verdict::NoPrediction,
+        Verdict::NullOk,
+        Verdict::NullInconclusive,
+        Verdict::NullFail,
+        Verdict::NoInference,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Match => "MATCH",
