@@ -53,7 +53,7 @@ pub use power::{
     seed_level_power, seeds_for_effect, seeds_needed, t_test_power, ProspectivePower, SeedsNeeded,
 };
 pub use resample::{
-    bca_interval, cluster_bootstrap, permutation_test, quantile_sorted, BcaInterval, BootstrapCi,
-    PermutationTest,
+    bca_interval, cluster_bootstrap, median, permutation_test, quantile_sorted, BcaInterval,
+    BootstrapCi, PermutationTest,
 };
 pub use select::{select_directions, Selected};

@@ -34,6 +34,17 @@ pub struct BootstrapCi {
     pub seed: u64,
 }
 
+/// The median of `xs` in any order (the mean of the two middle values for an even count, as
+/// numpy's): `None` for no values or a NaN among them.
+pub fn median(xs: &[f64]) -> Option<f64> {
+    let mut sorted = xs.to_vec();
+    if sorted.iter().any(|x| x.is_nan()) {
+        return None;
+    }
+    sorted.sort_by(f64::total_cmp);
+    quantile_sorted(&sorted, 0.5).ok()
+}
+
 /// The q-quantile of ascending data by linear interpolation between order statistics (numpy's
 /// default `method='linear'`): position h = (n − 1)·q, value x[⌊h⌋] + (h − ⌊h⌋)·(x[⌈h⌉] − x[⌊h⌋]).
 /// Errors: [`StatsError::Empty`] for no data; [`StatsError::InvalidArgument`] for q outside
@@ -296,6 +307,14 @@ mod tests {
             );
         }
         assert_eq!(quantile_sorted(&[7.0], 0.3).unwrap(), 7.0);
+    }
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[1.0, f64::NAN]), None);
     }
 
     #[test]

@@ -50,9 +50,8 @@ pub fn run(cmd: &BenchCommand, json: bool) -> anyhow::Result<()> {
     }
 }
 
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    prefscope_stats::quantile_sorted(&xs, 0.5).unwrap_or(f64::NAN)
+fn median(xs: Vec<f64>) -> f64 {
+    prefscope_stats::median(&xs).unwrap_or(f64::NAN)
 }
 
 fn ingest(args: &IngestArgs, json: bool) -> anyhow::Result<()> {

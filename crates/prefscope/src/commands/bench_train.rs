@@ -88,9 +88,9 @@ fn default_model() -> anyhow::Result<String> {
     Ok(path.display().to_string())
 }
 
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(|a, b| a.total_cmp(b));
-    xs[xs.len() / 2]
+/// The median (one copy: prefscope-stats'), NaN for no values.
+fn median(xs: Vec<f64>) -> f64 {
+    prefscope_stats::median(&xs).unwrap_or(f64::NAN)
 }
 
 /// The benchmarked model, its HF config.json, its vocabulary and (read from a file) its

@@ -118,9 +118,7 @@ impl Side {
     /// The median seconds of a timed step.
     fn median_step(&self) -> f64 {
         let from = usize::from(self.step_secs.len() > 1);
-        let mut xs = self.step_secs[from..].to_vec();
-        xs.sort_by(f64::total_cmp);
-        xs[xs.len() / 2]
+        prefscope_stats::median(&self.step_secs[from..]).unwrap_or(f64::NAN)
     }
 
     fn summary(&self) -> serde_json::Value {
