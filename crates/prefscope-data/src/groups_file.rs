@@ -1,7 +1,8 @@
 //! Group membership per split, as `prefscope splits` writes it to `groups.csv`: a header naming
 //! at least `split`, `user_id` and `group` (any order, other columns such as `label` ignored),
 //! then one row per user and split with `group` `A` or `B`. Users excluded from a split have
-//! no row for it.
+//! no row for it. [`write_groups_csv`] is the one writer (`split,user_id,group,label`, fields
+//! quoted by the csv crate where they need it).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -13,6 +14,40 @@ use crate::splits::{Group, Split};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Groups {
     splits: BTreeMap<String, HashMap<String, Group>>,
+}
+
+/// Writes `groups.csv` atomically: the header `split,user_id,group,label`, then one row per
+/// `(split, user, group, label)` in the order given.
+pub fn write_groups_csv<'a>(
+    path: &Path,
+    rows: impl IntoIterator<Item = (&'a str, &'a str, Group, &'a str)>,
+) -> Result<()> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let memory = "writing CSV to memory cannot fail";
+    w.write_record(["split", "user_id", "group", "label"])
+        .expect(memory);
+    for (split, user, group, label) in rows {
+        w.write_record([split, user, group.as_str(), label])
+            .expect(memory);
+    }
+    crate::write_bytes_atomic(path, &w.into_inner().expect(memory))
+}
+
+/// [`write_groups_csv`] of applied splits, each group labelled as its split definition names
+/// it.
+pub fn write_splits_groups_csv(path: &Path, splits: &[Split]) -> Result<()> {
+    write_groups_csv(
+        path,
+        splits.iter().flat_map(|s| {
+            s.groups.iter().map(move |(user, &g)| {
+                let label = match g {
+                    Group::A => s.def.a_label.as_str(),
+                    Group::B => s.def.b_label.as_str(),
+                };
+                (s.def.name.as_str(), user.as_str(), g, label)
+            })
+        }),
+    )
 }
 
 impl Groups {
@@ -151,6 +186,26 @@ mod tests {
         assert_eq!(g.group_of("region", "u2"), None);
         assert_eq!(g.group_of("safety", "u1"), None);
         assert_eq!(g.split_names().collect::<Vec<_>>(), ["age", "region"]);
+    }
+
+    /// The writer quotes what needs quoting, and the reader reads back what it wrote.
+    #[test]
+    fn write_round_trips_through_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("groups.csv");
+        let rows = [
+            ("age", "u1", Group::A, "18-34"),
+            ("region", "u,2", Group::B, "say \"x, y\""),
+        ];
+        write_groups_csv(&path, rows).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text,
+            "split,user_id,group,label\nage,u1,A,18-34\nregion,\"u,2\",B,\"say \"\"x, y\"\"\"\n"
+        );
+        let g = Groups::read(&path).unwrap();
+        assert_eq!(g.group_of("age", "u1"), Some(Group::A));
+        assert_eq!(g.group_of("region", "u,2"), Some(Group::B));
     }
 
     #[test]

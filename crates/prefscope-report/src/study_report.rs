@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use prefscope_data::{Group, Groups};
+use prefscope_data::Groups;
 
 use crate::diagnostics;
 use crate::effects::{compute_effects, Effects, EffectsConfig};
@@ -84,22 +84,10 @@ pub fn write_study_report(
     })
 }
 
-/// `groups.csv` as `prefscope splits` writes it: `split,user_id,group,label`.
+/// `groups.csv` as `prefscope splits` writes it (one writer: prefscope-data's).
 fn write_groups_csv(path: &Path, input: &StudyRuns) -> Result<()> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let e = |e: csv::Error| ReportError::table(path, e);
-    w.write_record(["split", "user_id", "group", "label"])
-        .map_err(e)?;
-    for s in &input.splits {
-        for (user, g) in &s.groups {
-            let label = match g {
-                Group::A => &s.def.a_label,
-                Group::B => &s.def.b_label,
-            };
-            w.write_record([s.def.name.as_str(), user, g.as_str(), label])
-                .map_err(e)?;
-        }
-    }
-    let bytes = w.into_inner().map_err(|e| ReportError::table(path, e))?;
-    Ok(prefscope_data::write_bytes_atomic(path, &bytes)?)
+    Ok(prefscope_data::write_splits_groups_csv(
+        path,
+        &input.splits,
+    )?)
 }

@@ -374,16 +374,18 @@ pub fn write_files(study: &SyntheticStudy, dir: &Path) -> Result<SyntheticFiles>
         })
         .collect();
     prefscope_data::write_pairs(&files.pairs, &pairs)?;
-    let mut groups = String::from("split,user_id,group,label\n");
+    let mut rows: Vec<(&str, &str, Group, &str)> = Vec::new();
     for split in study.groups.split_names() {
         let members = study.groups.split(split).expect("a listed split");
         let mut users: Vec<(&String, &Group)> = members.iter().collect();
         users.sort();
-        for (u, g) in users {
-            groups += &format!("{split},{u},{},{}\n", g.as_str(), g.as_str());
-        }
+        rows.extend(
+            users
+                .into_iter()
+                .map(|(u, &g)| (split, u.as_str(), g, g.as_str())),
+        );
     }
-    prefscope_data::write_bytes_atomic(&files.groups, groups.as_bytes())?;
+    prefscope_data::write_groups_csv(&files.groups, rows)?;
     let mut paths = Vec::with_capacity(study.runs.len());
     for r in &study.runs {
         let path = dir.join("runs").join(&r.run_id).join("eval_pairs.jsonl");

@@ -156,24 +156,7 @@ fn write_outputs(
     spec: &SplitSpec,
     pairs: &[prefscope_data::Pair],
 ) -> anyhow::Result<()> {
-    let mut groups = String::from("split,user_id,group,label\n");
-    for s in splits {
-        for (user, g) in &s.groups {
-            let label = if *g == Group::A {
-                &s.def.a_label
-            } else {
-                &s.def.b_label
-            };
-            groups += &format!(
-                "{},{},{},{}\n",
-                csv_field(&s.def.name),
-                csv_field(user),
-                g.as_str(),
-                csv_field(label)
-            );
-        }
-    }
-    prefscope_data::write_bytes_atomic(&args.out.join("groups.csv"), groups.as_bytes())?;
+    prefscope_data::write_splits_groups_csv(&args.out.join("groups.csv"), splits)?;
     let mut holdout = String::from("user_id,set\n");
     for user in users_with_pairs(pairs).keys() {
         let set = if is_eval_user(&spec.holdout, user) {
