@@ -5,8 +5,6 @@ use std::path::PathBuf;
 
 use prefscope_stats::StatsError;
 
-use crate::predictions::Model;
-
 #[derive(Debug, thiserror::Error)]
 pub enum PredictError {
     /// The pair table has no pairs at all.
@@ -24,9 +22,12 @@ pub enum PredictError {
     /// The statistics crate refused the design, the outcome or the selection (alpha).
     #[error("{0}")]
     Stats(StatsError),
-    /// The W2 or OL fit failed.
-    #[error("{}: {error}", match model { Model::W2 => "W2 logit", Model::Ol => "OL ordered logit (ties in score_gap can leave a quartile empty)" })]
-    Fit { model: Model, error: StatsError },
+    /// The W2 or OL fit failed; `model` says which fit ([`crate::Model::fit_name`]).
+    #[error("{model}: {error}")]
+    Fit {
+        model: &'static str,
+        error: StatsError,
+    },
     /// The predictions file could not be read.
     #[error("{}: {error}", path.display())]
     Io {

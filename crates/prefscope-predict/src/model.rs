@@ -56,7 +56,7 @@ pub fn predict(
             }
             let y = w2_outcome(table.gaps(), threshold);
             let fit = logit(&y, table.design(), &fit_opts).map_err(|error| PredictError::Fit {
-                model: Model::W2,
+                model: Model::W2.fit_name(),
                 error,
             })?;
             (Model::W2, fit, Definition::Threshold { threshold })
@@ -68,7 +68,7 @@ pub fn predict(
             let y = OrderedOutcome::from_codes(codes, levels).map_err(PredictError::Stats)?;
             let fit = ordered_logit(&y, table.design(), &fit_opts).map_err(|error| {
                 PredictError::Fit {
-                    model: Model::Ol,
+                    model: Model::Ol.fit_name(),
                     error,
                 }
             })?;

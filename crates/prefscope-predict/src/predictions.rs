@@ -33,6 +33,16 @@ pub enum Model {
     Ol,
 }
 
+impl Model {
+    /// The fit's name in messages.
+    pub fn fit_name(self) -> &'static str {
+        match self {
+            Model::W2 => "W2 logit",
+            Model::Ol => "OL ordered logit (ties in score_gap can leave a quartile empty)",
+        }
+    }
+}
+
 /// The outcome the model was fitted to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", deny_unknown_fields)]

@@ -73,7 +73,7 @@ pub fn write_study_report(
         input,
         effects: &effects,
         files: names,
-        sections: diag.sections(input, &effects),
+        sections: crate::diag_page::sections(&diag, input, &effects),
     });
     prefscope_data::write_bytes_atomic(&index, html.as_bytes())?;
     files.push(index.clone());

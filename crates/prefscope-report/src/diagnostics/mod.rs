@@ -55,7 +55,6 @@ pub use support::{QuantileRow, Support, SupportRow};
 
 use crate::effects::{Effects, EffectsConfig};
 use crate::error::{ReportError, Result};
-use crate::page::Section;
 use crate::runs::RunGroup;
 use crate::study_input::{RunFolder, StudyRuns};
 use crate::write::csv_text;
@@ -163,10 +162,5 @@ impl Diagnostics {
             out.push(path);
         }
         Ok(out)
-    }
-
-    /// The page sections.
-    pub fn sections(&self, input: &StudyRuns, effects: &Effects) -> Vec<Section> {
-        crate::diag_page::sections(self, input, effects)
     }
 }
