@@ -84,6 +84,13 @@ fn logprobs_of_hh_pairs_equal_transformers() {
     assert_eq!(code, 0, "{stderr}");
     let summary: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(summary["pairs"], 4);
+    // Written atomically: the output and the input, no temporary file left beside them.
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["lp.jsonl", "pairs.jsonl"]);
     let lines: Vec<Value> = std::fs::read_to_string(dir.path().join("lp.jsonl"))
         .unwrap()
         .lines()
