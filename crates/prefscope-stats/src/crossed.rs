@@ -1,6 +1,6 @@
 //! Seed-level inference for a mean over training seeds of statistics computed on shared,
 //! clustered evaluation data (the seeds × held-out users crossed design of a study), with a
-//! Student t reference: calibrated at every seed count ≥ 2.
+//! Student t reference for each variance part: valid at every seed count ≥ 2.
 //!
 //! The model. Seed `s`'s statistic on the held-out users is, to first order,
 //! `x_s = μ + Σ_c a_c + b_s + Σ_c ε_sc`: `a_c` the users' sampling noise (shared by every seed,
@@ -18,6 +18,7 @@
 //! cluster). So `V̂_u = V_users − V̂_ε/S` (clamped at 0) and
 //! `SE² = s²/S + V̂_u`: the interaction is counted once, not at both levels as a
 //! bootstrap of a crossed design counts it (Owen 2007, "The pigeonhole bootstrap").
+//!
 //! The reference. Each part gets its own Student t: the interval is Banerjee's (1960)
 //! solution of the Behrens–Fisher problem, `estimate ± √(t²_{S−1}·s²/S + t²_{d_u}·V̂_u)`,
 //! the seed part on `S − 1` degrees of freedom and the users' on `d_u = Σ_k(n_k − 1)`. The
@@ -41,9 +42,9 @@
 //! is about [min, max] of the per-seed values (a plug-in interval, `√((S−1)/S)` too narrow,
 //! with normal-like quantiles where t₂'s are 2.2× wider at 95%); prefscope-report's
 //! calibration tests measured it at 11.7% false detections for a nominal 5% at 3 seeds in a
-//! world where training noise dominates, and this interval within the binomial band of the
-//! nominal rate at 2, 3, 5 and 10 seeds, in that world and in one where users dominate, at α
-//! and α/8.
+//! world where training noise dominates, and this interval never above the binomial band of
+//! the nominal rate at 2, 3, 5 and 10 seeds, in that world and in one where users dominate, at
+//! α and α/8 (inside it wherever one variance part dominates).
 //!
 //! The linearisation takes the gradient by central differences (step `1e-6` of the sum's
 //! size, error far below the sampling noise of any count), so any smooth statistic of the

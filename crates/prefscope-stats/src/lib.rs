@@ -34,7 +34,7 @@ mod separation;
 
 pub use brant::{brant_test, BrantTest, WaldTest};
 pub use contingency::{chi_square_independence, cluster_permutation_chi_square, ChiSquareTest};
-pub use crossed::{seed_level_inference, SeedInference};
+pub use crossed::{seed_level_inference, SeedInference, P_FLOOR};
 pub use design::Design;
 pub use error::{SeparationKind, StatsError};
 pub use fit::{
