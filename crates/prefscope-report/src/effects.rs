@@ -284,21 +284,25 @@ pub struct StatSummary {
     pub user_var: f64,
     pub user_df: f64,
     pub n_seeds: usize,
+    /// The inference these fields come from, for the equivalence test.
+    #[serde(skip)]
+    inference: SeedInference,
 }
 
 impl StatSummary {
-    fn new(r: &SeedInference, n_seeds: usize) -> StatSummary {
+    fn new(r: &SeedInference) -> StatSummary {
         StatSummary {
             estimate: r.estimate,
             std_error: r.std_error,
             df: r.df,
             ci: r.ci,
             p_seed: r.p_value,
-            seed_share: r.seed_share(n_seeds),
+            seed_share: r.seed_share(),
             seed_var: r.seed_var,
             user_var: r.user_var,
             user_df: r.user_df,
-            n_seeds,
+            n_seeds: r.n_seeds,
+            inference: r.clone(),
         }
     }
 }
@@ -550,7 +554,6 @@ fn cell_effects(
         .map_err(ReportError::stats(ctx()))?;
     let seed = cell_seed(config.seed, cell.treatment, cell.split);
     let p_perm = specificity_permutation_p(&data, config.resamples, seed);
-    let mut pair_totals = [0usize; 2];
     let rows = cell
         .seeds
         .iter()
@@ -566,7 +569,6 @@ fn cell_effects(
             let [aa, bb, ab, ba, ac, bc, alla, allb] = accuracies(&unit);
             let mut v = [0.0; 4];
             seed_stats(&unit, &mut v[..n_stats]);
-            pair_totals = [unit[1] as usize, unit[Q + 3] as usize];
             EffectRow {
                 split: cell.split.to_string(),
                 treatment: cell.treatment.to_string(),
@@ -596,12 +598,14 @@ fn cell_effects(
                     .map(|v| v[s].run_id.clone()),
             }
         })
-        .collect();
+        .collect::<Vec<EffectRow>>();
+    // The held-out pairs of the first seed (a study's seeds all evaluate the same ones).
+    let pairs = [rows[0].n_eval_a, rows[0].n_eval_b];
     Ok(CellResult {
         rows,
         stats,
         users: [n_a, n_clusters - n_a],
-        pairs: pair_totals,
+        pairs,
         n_train: [cell.seeds[0].1.n_train, cell.seeds[0].2.n_train],
         p_perm,
         seed,
@@ -687,7 +691,7 @@ fn summarize(
         } else {
             Family::Exploratory
         };
-        let summary = |k: usize| StatSummary::new(&r.stats[k], n);
+        let summary = |k: usize| StatSummary::new(&r.stats[k]);
         let strength_summary = summary(strength_index);
         let specificity = summary(2);
         rows.push(SummaryRow {
@@ -788,7 +792,7 @@ fn decide(rows: &mut [SummaryRow], config: &EffectsConfig, is_direction: bool) -
         let treatment = row.treatment.clone();
         let question = question_mut(row, is_direction);
         question.p_tost = if null_control {
-            stat_tost(&s, config)
+            s.inference.tost_p(config.null_tolerance)
         } else {
             None
         };
@@ -835,24 +839,6 @@ fn question_mut(row: &mut SummaryRow, is_direction: bool) -> &mut Question {
     } else {
         &mut row.strength
     }
-}
-
-/// The TOST p of a statistic against `null_tolerance`.
-fn stat_tost(s: &StatSummary, config: &EffectsConfig) -> Option<f64> {
-    SeedInference {
-        estimate: s.estimate,
-        seed_var: s.seed_var,
-        user_var: s.user_var,
-        interaction_var: 0.0,
-        user_df: s.user_df,
-        std_error: s.std_error,
-        df: s.df,
-        t: None,
-        p_value: s.p_seed,
-        ci: s.ci,
-        n_seeds: s.n_seeds,
-    }
-    .tost_p(config.null_tolerance)
 }
 
 /// Seeds needed and a note (module docs).

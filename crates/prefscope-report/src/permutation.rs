@@ -32,7 +32,7 @@ fn mean_specificity(
                 a[q] += row[q];
             }
         }
-        let b: Vec<f64> = (0..4).map(|q| total[q] - a[q]).collect();
+        let b: [f64; 4] = std::array::from_fn(|q| total[q] - a[q]);
         let (aa, ab) = (a[0] / a[1], b[0] / b[1]);
         let (ba, bb) = (a[2] / a[3], b[2] / b[3]);
         mean += (aa - ab) - (ba - bb);

@@ -89,6 +89,18 @@ fn t_upper(tail: f64, df: f64) -> Option<f64> {
     Some(hi)
 }
 
+/// Welch–Satterthwaite degrees of freedom of `seed_part + user_var` (the seed part on
+/// `n_seeds − 1`, the users' on `user_df`); `seed_part + user_var` must be positive.
+pub(crate) fn welch_df(seed_part: f64, n_seeds: usize, user_var: f64, user_df: f64) -> f64 {
+    let se2 = seed_part + user_var;
+    let users = if user_df > 0.0 {
+        user_var.powi(2) / user_df
+    } else {
+        0.0
+    };
+    se2 * se2 / (seed_part.powi(2) / (n_seeds as f64 - 1.0) + users)
+}
+
 /// One statistic's seed-level inference (module docs). With one seed only the estimate and
 /// the users' part are known: everything that needs the seed-to-seed variance is `None`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -123,10 +135,10 @@ pub struct SeedInference {
 impl SeedInference {
     /// The share of the squared standard error that comes from seeds (`s²/S` over `SE²`), the
     /// rest coming from held-out users; `None` with one seed or a zero standard error.
-    pub fn seed_share(&self, n_seeds: usize) -> Option<f64> {
+    pub fn seed_share(&self) -> Option<f64> {
         let se2 = self.std_error?.powi(2);
         let seed_var = self.seed_var?;
-        (se2 > 0.0).then(|| seed_var / n_seeds as f64 / se2)
+        (se2 > 0.0).then(|| seed_var / self.n_seeds as f64 / se2)
     }
 
     /// The half-width of the two-sided interval at level `1 − alpha` (module docs).
@@ -319,13 +331,7 @@ where
             r.seed_var = Some(s2);
             r.std_error = Some(se2.sqrt());
             if se2 > 0.0 {
-                let denom = seed_part.powi(2) / (s_f - 1.0)
-                    + if user_df > 0.0 {
-                        user_var.powi(2) / user_df
-                    } else {
-                        0.0
-                    };
-                r.df = Some(se2 * se2 / denom);
+                r.df = Some(welch_df(seed_part, n_seeds, user_var, user_df));
                 r.t = Some(estimate / se2.sqrt());
                 let half = r
                     .half_width(1.0 - level)
@@ -439,7 +445,7 @@ mod tests {
         let r = &seed_level_inference(&d, 1, |s, o| o[0] = s[0] - s[1], 0.95).unwrap()[0];
         assert_eq!(r.estimate, -5.0);
         assert!(r.std_error.is_none() && r.p_value.is_none() && r.ci.is_none());
-        assert!(r.seed_share(1).is_none() && r.tost_p(1.0).is_none());
+        assert!(r.seed_share().is_none() && r.tost_p(1.0).is_none());
         // Seeds only (no users' part): the p-value, TOST and the normal score are the
         // one-sample t test's on S − 1 = 4 degrees of freedom.
         let s = SeedInference {
@@ -469,6 +475,6 @@ mod tests {
         let z = s.normal_score().unwrap();
         let back = crate::dist::normal_cdf(-z).unwrap();
         assert!((back - t_cdf(-0.5, 4.0).unwrap()).abs() < 1e-12);
-        assert_eq!(s.seed_share(5), Some(1.0));
+        assert_eq!(s.seed_share(), Some(1.0));
     }
 }

@@ -163,14 +163,8 @@ pub fn seed_level_power(
     let s = seeds as f64;
     let seed_part = seed_var / s;
     let se2 = seed_part + user_var;
-    let denom = seed_part.powi(2) / (s - 1.0)
-        + if user_df > 0.0 {
-            user_var.powi(2) / user_df
-        } else {
-            0.0
-        };
     // Capped where the t is a normal to every digit that matters and AS 243 stays fast.
-    let df = (se2 * se2 / denom).min(1e6);
+    let df = crate::crossed::welch_df(seed_part, seeds, user_var, user_df).min(1e6);
     let crit = t_quantile(1.0 - alpha / 2.0, df)?;
     let nc = delta.abs() / se2.sqrt();
     Ok((1.0 - noncentral_t_cdf(crit, df, nc)?) + noncentral_t_cdf(-crit, df, nc)?)
