@@ -37,11 +37,11 @@
 //! Uncertainty. Each statistic's mean over seeds gets the seed-level t inference of
 //! [`prefscope_stats::seed_level_inference`]: standard error `√(s²/S + V_users)` with the
 //! users' part from the delta method on the held-out users (clusters, within their group) and
-//! the seed-by-user interaction counted once, and Banerjee's interval (each part with its own
-//! Student t quantile, `t_{S−1}` for the seeds) with the p-value that matches it. The tests
-//! find it never above the nominal false-detection rate at 2, 3, 5 and 10 seeds and at it
-//! wherever one variance part dominates (conservative at 2-3 seeds when held-out users
-//! dominate), where the two-level percentile bootstrap it replaces reached 11.7% false
+//! the seed-by-user interaction counted once; the seed part at Student's `t_{S−1}`, the users'
+//! multiplier set so the test is exact when runs do not shift (`prefscope_stats`'
+//! `seed_test`), with the interval and p-value that match it. The tests find it at the
+//! nominal false-detection rate at 2, 3, 5 and 10 seeds, where training noise dominates and
+//! where held-out users do, where the two-level percentile bootstrap it replaces reached 11.7% false
 //! detections for 5% at 3 seeds. `seed_share` is the part of the squared standard error that comes from seeds (the
 //! rest from held-out users, which no number of seeds removes). One seed gets an estimate but
 //! no interval, p-value or verdict (`NO-INFERENCE`).
@@ -843,18 +843,16 @@ fn question_mut(row: &mut SummaryRow, is_direction: bool) -> &mut Question {
 
 /// Seeds needed and a note (module docs).
 fn power(s: &StatSummary, alpha: f64, config: &EffectsConfig) -> (Option<usize>, String) {
-    let Some(seed_var) = s.seed_var else {
+    let Some(parts) = s.inference.parts() else {
         return (None, "1 seed: no variance to plan from".into());
     };
-    if seed_var + s.user_var <= 0.0 {
+    if parts.seed_var + parts.user_var <= 0.0 {
         return (None, "no variance measured".into());
     }
     let pct = |x: f64| format!("{:.1}", 100.0 * x);
     match seeds_for_effect(
         config.min_effect,
-        seed_var,
-        s.user_var,
-        s.user_df,
+        &parts,
         alpha,
         config.power,
         config.max_seeds,

@@ -259,7 +259,7 @@ fn headline(h: &mut String, page: &Page) {
         .filter(|r| r.strength.p_source == PSource::RandomSplits)
         .count();
     let source = format!(
-        "p-values: the seed-level test of each split's own runs (standard error √(s²/S + V_users), the seed variance over S seeds plus the held-out users' part, each part with its own t quantile: t with S − 1 degrees of freedom for the seeds, Banerjee's interval), \
+        "p-values: the seed-level test of each split's own runs (standard error √(s²/S + V_users), the seed variance over S seeds plus the held-out users' part, the seed part at t with S − 1 degrees of freedom, the users' multiplier set so the test is exact when runs do not shift), \
          or, for a real split with at least {} random splits sized like it, its normal score against theirs (prediction-interval t test); {random_used} of the splits used the {n_random} random split(s) (p_source, null_note in summary.csv).",
         fx.config.min_null
     );
@@ -267,7 +267,7 @@ fn headline(h: &mut String, page: &Page) {
         h,
         "<p class=\"note\">Two declared questions. <b>Strength</b> ({}): does group A's data train a better model, as W2/OL predict from A's larger score gaps; measured on the same pairs for both models, so pair difficulty cancels. \
          <b>Direction</b> (specificity): is each group's model better on its own group's pairs. \
-         Intervals: {:.0}% seed-level (Banerjee: √(t²_(S−1)·s²/S + t²_users·V_users), so 3 seeds pay t₂'s 4.30, not a normal 1.96). {} \
+         Intervals: {:.0}% seed-level (√(t²_(S−1)·s²/S + c²·V_users): 3 seeds pay t₂'s 4.30 on the seed part, not a normal 1.96). {} \
          Families: splits with a prediction (confirmatory) and without (exploratory) are Holm-adjusted apart; null controls are tested unadjusted and are NULL-OK only when equivalence within ±{} points is shown (TOST), NULL-INCONCLUSIVE when neither that nor an effect is shown. \
          A split is MATCH or MISMATCH only when detected (adjusted p &lt; {} and the interval excludes 0, at least {} seeds; one seed gets NO-INFERENCE). \
          The notes' diff = A-model on A's pairs − B-model on B's mixes learning with the groups' pair difficulty: it is shown with the notes' sign rule, never as a verdict.</p>",

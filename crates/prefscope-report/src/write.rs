@@ -322,7 +322,7 @@ pub fn summary_text(fx: &Effects) -> String {
     let _ = writeln!(
         out,
         "strength: {} (both models on the same pairs, so pair difficulty cancels); spec: specificity, each model better on its own group. \
-         CI and p: seed-level t (seeds and held-out users; Banerjee's interval), or the random-split null where summary.csv's p_source says so. \
+         CI and p: seed-level test (seeds at t_(S-1) and held-out users), or the random-split null where summary.csv's p_source says so. \
          p_adj: Holm within the family (confirmatory: splits with a prediction; exploratory: the rest); for null controls the equivalence test's p (TOST, ±{:.1} points). \
          MATCH/MISMATCH only when p_adj < {} and the CI excludes 0; one seed: NO-INFERENCE. \
          seeds: seeds for {:.0}% power at {:.1} points (power_note in summary.csv when none suffice). \

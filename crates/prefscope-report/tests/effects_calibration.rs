@@ -11,13 +11,12 @@
 //!   nearly alike).
 //!
 //! At 2, 3, 5 and 10 seeds, null splits are falsely detected at α = 0.05 and in the tail at
-//! α/8 (the threshold Holm needs for 8 splits) no more often than their nominal rates allow,
-//! and the 95% interval covers 0 at least as often, for the strength statistic
-//! (`diff_common`), `adjusted_diff` and the direction statistic (`specificity`): the test is
-//! valid everywhere. It is calibrated (inside the two-sided band) where one variance part
-//! dominates: at 10 seeds in both worlds, and for the strength statistic where training noise
-//! dominates at every seed count. Elsewhere it errs wide (Banerjee's interval: a small seed
-//! part still counts at t₁'s quantile with 2 seeds), printed as "(conservative)". Planted effects: a pair-difficulty gap
+//! α/8 (the threshold Holm needs for 8 splits) at their nominal rates, and the 95% interval
+//! covers 0 at its nominal rate, for the strength statistic (`diff_common`), `adjusted_diff`
+//! and the direction statistic (`specificity`), in both worlds: each count inside the
+//! two-sided binomial band (measured, of 2,000: 69 to 112 at α, 6 to 18 at α/8). Banerjee's
+//! interval, the reference before this one, was valid but conservative where users dominate
+//! at 2 and 3 seeds (36 of 2,000 at α with 2 seeds, 0 at α/8). Planted effects: a pair-difficulty gap
 //! correlated with the prediction is MATCH no more often than chance (the notes' diff and sign
 //! rule said MATCH for most of them); a pure strength effect is detected by the strength
 //! verdict and not by the direction one; a direction effect the other way round. The
@@ -172,27 +171,15 @@ fn null_splits_are_detected_at_the_nominal_rate_in_the_tail_at_every_seed_count(
                         lo <= 0.0 && 0.0 <= hi
                     })
                     .count();
-                // Valid everywhere: never more false detections, nor less coverage, than the
-                // band allows.
-                let valid = k_a <= hi_a && k_t <= hi_t && covered >= lo_c;
-                // Calibrated (both sides of the band) where one variance part dominates: 10
-                // seeds, and the strength statistic where training noise dominates.
-                let must_calibrate =
-                    seeds == 10 || (world == World::Training && name == "diff_common");
-                let calibrated = (lo_a..=hi_a).contains(&k_a)
+                // Calibrated: inside the two-sided band of the nominal rate, in both worlds at
+                // every seed count.
+                let ok = (lo_a..=hi_a).contains(&k_a)
                     && (lo_t..=hi_t).contains(&k_t)
                     && (lo_c..=hi_c).contains(&covered);
-                let ok = valid && (calibrated || !must_calibrate);
                 failed |= !ok;
                 report.push(format!(
                     "{world:?} S={seeds} {name}: p<.05 {k_a}, p<.05/8 {k_t}, covered {covered}{}",
-                    if !ok {
-                        "  <-- FAILS"
-                    } else if !calibrated {
-                        "  (conservative)"
-                    } else {
-                        ""
-                    }
+                    if ok { "" } else { "  <-- FAILS" }
                 ));
             }
         }

@@ -29,6 +29,7 @@ mod multitest;
 mod ordered;
 mod power;
 mod resample;
+mod seed_test;
 mod select;
 mod separation;
 
@@ -51,6 +52,7 @@ pub use multitest::{adjust, benjamini_hochberg, holm, Adjustment};
 pub use ordered::{ordered_logit, OrderedOutcome};
 pub use power::{
     seed_level_power, seeds_for_effect, seeds_needed, t_test_power, ProspectivePower, SeedsNeeded,
+    VarianceParts,
 };
 pub use resample::{
     bca_interval, cluster_bootstrap, median, permutation_test, quantile_sorted, BcaInterval,
