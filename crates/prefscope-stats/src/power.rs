@@ -129,7 +129,8 @@ pub struct ProspectivePower {
     /// Power with infinitely many seeds: the held-out users' variance alone.
     pub power_limit: f64,
     /// When no number of seeds is enough because held-out users limit the power: the factor
-    /// by which the held-out users must grow (their variance shrinking in proportion) for
+    /// by which the held-out users must grow (their variance and the interaction shrinking in
+    /// proportion) for
     /// `users_at_seeds` seeds to reach the target, `None` when even a million-fold does not.
     pub users_factor: Option<f64>,
     /// The seed count `users_factor` is computed for: the seeds that would use half of a z
@@ -246,10 +247,14 @@ pub fn seeds_for_effect(
     let users_factor = if seeds.is_none() && power_limit < power && user_var > 0.0 {
         // More users shrink the users' variance as 1/f (and add degrees of freedom).
         let with = |f: f64| {
+            // The interaction is a mean over the same users: it shrinks with them, in the
+            // per-seed variance too (the runs' shift does not).
+            let shift = (seed_var - parts.interaction_var).max(0.0);
             let more_users = VarianceParts {
+                seed_var: shift + parts.interaction_var / f,
+                interaction_var: parts.interaction_var / f,
                 user_var: user_var / f,
                 user_df: parts.user_df * f,
-                ..*parts
             };
             seed_level_power(delta, &more_users, users_at_seeds, alpha)
         };
@@ -330,9 +335,10 @@ mod tests {
         assert_eq!(r.users_at_seeds, 63);
         let at = |f: f64| {
             let more = VarianceParts {
+                seed_var: 0.0014 + 0.0002 / f,
+                interaction_var: 0.0002 / f,
                 user_var: many.user_var / f,
                 user_df: 200.0 * f,
-                ..many
             };
             seed_level_power(0.02, &more, 63, 0.05).unwrap()
         };
