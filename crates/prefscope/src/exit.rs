@@ -20,6 +20,28 @@ pub fn bad_input<E: Into<anyhow::Error>>(e: E) -> anyhow::Error {
     anyhow::Error::new(BadInput(e.into()))
 }
 
+/// A library error that knows whether the user's input caused it. (`StudyError`'s impl sits in
+/// `commands/study.rs`: its type reaches libtorch's, which the plain binary must not link.)
+pub trait KnowsBadInput: std::error::Error + Send + Sync + 'static {
+    fn is_bad_input(&self) -> bool;
+}
+
+impl KnowsBadInput for prefscope_report::ReportError {
+    fn is_bad_input(&self) -> bool {
+        prefscope_report::ReportError::is_bad_input(self)
+    }
+}
+
+/// The one mapper from a library error to the CLI's: bad input (exit 2) where the library
+/// says so, a failure (exit 1) otherwise.
+pub fn classify<E: KnowsBadInput>(e: E) -> anyhow::Error {
+    if e.is_bad_input() {
+        bad_input(e)
+    } else {
+        anyhow::Error::new(e)
+    }
+}
+
 /// Prints the error, if any, and returns the process exit code.
 pub fn report(result: anyhow::Result<()>) -> i32 {
     let Err(err) = result else { return 0 };

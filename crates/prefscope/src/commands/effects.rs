@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use prefscope_report::{Effects, EffectsConfig, Inputs, StrengthStat};
 
-use crate::exit::bad_input;
+use crate::exit::{bad_input, classify};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -98,13 +98,7 @@ impl Args {
 
 /// Reads the inputs, computes and writes the effects.
 pub fn execute(args: &Args) -> anyhow::Result<Effects> {
-    let input = |e: prefscope_report::ReportError| {
-        if e.is_bad_input() {
-            bad_input(e)
-        } else {
-            e.into()
-        }
-    };
+    let input = classify::<prefscope_report::ReportError>;
     let inputs = Inputs::read(
         &args.runs,
         &args.pairs,

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use prefscope_model::tiny::TinySpec;
 use prefscope_study::tiny::{make_tiny_model, TinyOptions};
 
-use crate::exit::bad_input;
+use crate::exit::classify;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -64,13 +64,7 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
         bar.set_position(step);
         bar.set_message(format!("loss {loss:.3}"));
     })
-    .map_err(|e| {
-        if e.is_bad_input() {
-            bad_input(e)
-        } else {
-            anyhow::Error::new(e)
-        }
-    })?;
+    .map_err(classify)?;
     bar.finish_and_clear();
     if json {
         return crate::output::print_json(&report);

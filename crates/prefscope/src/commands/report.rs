@@ -10,12 +10,12 @@ use std::path::PathBuf;
 use anyhow::Context;
 use prefscope_report::{
     read_run_folder, read_truth, write_study_report, EffectsConfig, PendingRun, Predictions,
-    ReportError, StrengthStat, StudyRuns,
+    StrengthStat, StudyRuns,
 };
-use prefscope_study::{plan_study, Store, Study, StudyData, StudyError};
+use prefscope_study::{plan_study, Store, Study, StudyData};
 use serde::Serialize;
 
-use crate::exit::bad_input;
+use crate::exit::{bad_input, classify};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -46,22 +46,6 @@ struct Output<'a> {
     summary: &'a [prefscope_report::SummaryRow],
 }
 
-fn study_err(e: StudyError) -> anyhow::Error {
-    if e.is_bad_input() {
-        bad_input(e)
-    } else {
-        anyhow::Error::new(e)
-    }
-}
-
-fn report_err(e: ReportError) -> anyhow::Error {
-    if e.is_bad_input() {
-        bad_input(e)
-    } else {
-        anyhow::Error::new(e)
-    }
-}
-
 pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
     if !args.spec.is_file() {
         return Err(bad_input(anyhow::anyhow!(
@@ -69,11 +53,11 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
             args.spec.display()
         )));
     }
-    let study = Study::from_file(&args.spec).map_err(study_err)?;
+    let study = Study::from_file(&args.spec).map_err(classify)?;
     let spec_text = std::fs::read_to_string(&args.spec)
         .with_context(|| format!("reading {}", args.spec.display()))?;
-    let data = StudyData::load(&study).map_err(study_err)?;
-    let plan = plan_study(&study, &data).map_err(study_err)?;
+    let data = StudyData::load(&study).map_err(classify)?;
+    let plan = plan_study(&study, &data).map_err(classify)?;
     let store_path = study.store_path();
     if !store_path.is_file() {
         return Err(bad_input(anyhow::anyhow!(
@@ -82,10 +66,10 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
             args.spec.display()
         )));
     }
-    let store = Store::open_existing(&store_path).map_err(study_err)?;
+    let store = Store::open_existing(&store_path).map_err(classify)?;
     let stored: HashMap<String, prefscope_study::RunRow> = store
         .runs()
-        .map_err(study_err)?
+        .map_err(classify)?
         .into_iter()
         .map(|r| (r.run_id.clone(), r))
         .collect();
@@ -95,7 +79,7 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
     for p in &plan {
         let dir = study.run_dir(&p.id);
         if prefscope_study::worker::read_result(&dir).is_some() {
-            runs.push(read_run_folder(&dir, &p.id).map_err(report_err)?);
+            runs.push(read_run_folder(&dir, &p.id).map_err(classify)?);
         } else {
             let row = stored.get(&p.id);
             pending.push(PendingRun {
@@ -124,7 +108,7 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
         .map(Predictions::read)
         .transpose()
         .map_err(|e| bad_input(anyhow::Error::new(e)))?;
-    let truth = read_truth(&data.prism, &data.splits).map_err(report_err)?;
+    let truth = read_truth(&data.prism, &data.splits).map_err(classify)?;
     let mut config = EffectsConfig {
         resamples: args.resamples,
         seed: args.seed,
@@ -156,7 +140,7 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
         truth,
         permutation_seed: study.data.holdout_seed,
     };
-    let report = write_study_report(&input, &config, &args.out).map_err(report_err)?;
+    let report = write_study_report(&input, &config, &args.out).map_err(classify)?;
     if json {
         return crate::output::print_json(&Output {
             index: &report.index,

@@ -14,7 +14,7 @@ use prefscope_study::worker::Progress;
 use prefscope_study::{plan_study, Status, Store, Study, StudyData, StudyError};
 use serde::Serialize;
 
-use crate::exit::bad_input;
+use crate::exit::classify;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum StudyCommand {
@@ -52,16 +52,14 @@ pub struct RunArgs {
     pub no_wait: bool,
 }
 
-fn study_err(e: StudyError) -> anyhow::Error {
-    if e.is_bad_input() {
-        bad_input(e)
-    } else {
-        anyhow::Error::new(e)
+impl crate::exit::KnowsBadInput for StudyError {
+    fn is_bad_input(&self) -> bool {
+        StudyError::is_bad_input(self)
     }
 }
 
 fn load(spec: &Path) -> anyhow::Result<Study> {
-    Study::from_file(spec).map_err(study_err)
+    Study::from_file(spec).map_err(classify)
 }
 
 pub fn run(cmd: &StudyCommand, json: bool) -> anyhow::Result<()> {
@@ -89,8 +87,8 @@ struct PlanReport {
 
 fn plan(spec: &Path, json: bool) -> anyhow::Result<()> {
     let study = load(spec)?;
-    let data = StudyData::load(&study).map_err(study_err)?;
-    let runs = plan_study(&study, &data).map_err(study_err)?;
+    let data = StudyData::load(&study).map_err(classify)?;
+    let runs = plan_study(&study, &data).map_err(classify)?;
     let mut report = PlanReport {
         study: study.name.clone(),
         dir: study.dir.clone(),
@@ -112,11 +110,11 @@ fn plan(spec: &Path, json: bool) -> anyhow::Result<()> {
             .or_default() += 1;
     }
     if study.store_path().is_file() {
-        let store = Store::open(&study.store_path()).map_err(study_err)?;
+        let store = Store::open(&study.store_path()).map_err(classify)?;
         for r in &runs {
             if store
                 .run(&r.id)
-                .map_err(study_err)?
+                .map_err(classify)?
                 .is_some_and(|row| row.status == Status::Done)
             {
                 report.already_done += 1;
@@ -183,17 +181,17 @@ fn execute(args: &RunArgs, from: &[Status], json: bool) -> anyhow::Result<()> {
     }
     let kind = args.executor.unwrap_or(study.executor.kind);
     let spinner = crate::output::spinner("planning", json);
-    let data = StudyData::load(&study).map_err(study_err)?;
-    let runs = plan_study(&study, &data).map_err(study_err)?;
+    let data = StudyData::load(&study).map_err(classify)?;
+    let runs = plan_study(&study, &data).map_err(classify)?;
     drop(data);
     let spec_text = std::fs::read_to_string(&args.spec).unwrap_or_default();
-    let mut store = Store::open(&study.store_path()).map_err(study_err)?;
+    let mut store = Store::open(&study.store_path()).map_err(classify)?;
     store
         .sync_plan(&study.name, &spec_text, &runs)
-        .map_err(study_err)?;
-    prefscope_study::reconcile::reconcile(&study, &mut store).map_err(study_err)?;
+        .map_err(classify)?;
+    prefscope_study::reconcile::reconcile(&study, &mut store).map_err(classify)?;
     spinner.finish_and_clear();
-    let counts = store.counts().map_err(study_err)?;
+    let counts = store.counts().map_err(classify)?;
     let pending: usize = from.iter().map(|s| counts[s]).sum();
     if !json {
         println!(
@@ -273,13 +271,13 @@ fn execute(args: &RunArgs, from: &[Status], json: bool) -> anyhow::Result<()> {
                     }
                 }
             })
-            .map_err(study_err)?;
+            .map_err(classify)?;
             bar.finish_and_clear();
             report.started = summary.started;
         }
         ExecutorKind::Slurm => {
             let submitted = prefscope_study::slurm::submit(&study, &mut store, from, &worker)
-                .map_err(study_err)?;
+                .map_err(classify)?;
             report.started = submitted.runs;
             report.slurm_arrays = submitted.arrays.clone();
             if !json {
@@ -295,8 +293,8 @@ fn execute(args: &RunArgs, from: &[Status], json: bool) -> anyhow::Result<()> {
                 let mut last_line = String::new();
                 let poll = std::time::Duration::from_secs_f64(args.poll.max(0.1));
                 loop {
-                    prefscope_study::reconcile::reconcile(&study, &mut store).map_err(study_err)?;
-                    let c = store.counts().map_err(study_err)?;
+                    prefscope_study::reconcile::reconcile(&study, &mut store).map_err(classify)?;
+                    let c = store.counts().map_err(classify)?;
                     let running = c[&Status::Running];
                     bar.set_position((submitted.runs.saturating_sub(running)) as u64);
                     let line = format!(
@@ -319,7 +317,7 @@ fn execute(args: &RunArgs, from: &[Status], json: bool) -> anyhow::Result<()> {
             }
         }
     }
-    report.counts = store.counts().map_err(study_err)?;
+    report.counts = store.counts().map_err(classify)?;
     if json {
         return crate::output::print_json(&report);
     }
@@ -365,13 +363,13 @@ struct StatusReport {
 
 fn status(spec: &Path, json: bool) -> anyhow::Result<()> {
     let study = load(spec)?;
-    let mut store = Store::open_existing(&study.store_path()).map_err(study_err)?;
-    prefscope_study::reconcile::reconcile(&study, &mut store).map_err(study_err)?;
-    let rows = store.runs().map_err(study_err)?;
+    let mut store = Store::open_existing(&study.store_path()).map_err(classify)?;
+    prefscope_study::reconcile::reconcile(&study, &mut store).map_err(classify)?;
+    let rows = store.runs().map_err(classify)?;
     let report = StatusReport {
         study: study.name.clone(),
         dir: study.dir.clone(),
-        counts: store.counts().map_err(study_err)?,
+        counts: store.counts().map_err(classify)?,
         runs: rows
             .iter()
             .map(|r| StatusRun {

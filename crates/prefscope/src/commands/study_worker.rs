@@ -11,7 +11,7 @@ use prefscope_study::reconcile::EXIT_INTERRUPTED;
 use prefscope_study::worker::{run_one, Outcome};
 use prefscope_study::Study;
 
-use crate::exit::bad_input;
+use crate::exit::{bad_input, classify};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -41,13 +41,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             let _ = out.flush();
         }
     })
-    .map_err(|e| {
-        if e.is_bad_input() {
-            bad_input(e)
-        } else {
-            anyhow::Error::new(e)
-        }
-    })?;
+    .map_err(classify)?;
     if outcome == Outcome::Interrupted {
         eprintln!(
             "prefscope: run {} stopped on request after a checkpoint",
