@@ -5,11 +5,12 @@
 //! line and against each other), pairs are built by [`build_pairs`], and written or read with
 //! [`write_pairs`] / [`read_pairs`] (Parquet or JSONL, by file extension). Users are split into
 //! groups by a [`SplitSpec`] (read back from `groups.csv` as [`Groups`]); [`simulate::simulate`]
-//! writes PRISM-format data with known effects.
+//! writes PRISM-format data with known effects; [`source_mix::source_model_mix`] tabulates and
+//! tests a split's source-model mix.
 //! This crate knows nothing about models or training: `prefscope-stats` fits regressions on its
-//! tables and `prefscope-train` tokenizes its pairs. It uses `prefscope-stats` for one thing,
-//! [`prefscope_stats::quantile_sorted`], so that medians and gap quantiles have a single
-//! implementation; the statistics crate depends on no prefscope crate.
+//! tables and `prefscope-train` tokenizes its pairs. It uses `prefscope-stats` for medians and
+//! gap quantiles ([`prefscope_stats::quantile_sorted`], one implementation) and for the
+//! source-model mix's tests; the statistics crate depends on no prefscope crate.
 //!
 //! ```no_run
 //! use prefscope_data::{build_pairs, prism::Dataset, PairOptions};
@@ -30,6 +31,7 @@ mod pair;
 mod pair_io;
 pub mod prism;
 pub mod simulate;
+pub mod source_mix;
 pub mod splits;
 mod summary;
 pub mod table;

@@ -2,7 +2,7 @@
 //! table. Null splits `random-*` are left out; every other split is diagnosed.
 //!
 //! (a) **Source-model confound** (`source_mix.csv`, `source_strata.csv`): the source-model mix
-//! of each split's groups with its user-level permutation test ([`source_model_mix`], the
+//! of each split's groups with its user-level permutation test ([`prefscope_data::source_mix::source_model_mix`], the
 //! same computation `prefscope splits` reports), and the effect re-estimated within source
 //! models. A pair's stratum is the model that wrote both its responses (`cross-model` when
 //! they differ). Per stratum with at least [`MIN_STRATUM_PAIRS`] held-out pairs in each group,
@@ -48,8 +48,7 @@ use serde::Serialize;
 
 pub use heterogeneity::{against_probability, binomial_pmf, HeteroRow, UserAccuracy};
 pub use source::{
-    largest_shift, source_model_mix, SourceDiagnostic, SourceModels, StratumEffect, CROSS,
-    MAX_STRATA, MIN_STRATUM_PAIRS, USER_PERMUTATIONS,
+    largest_shift, SourceDiagnostic, StratumEffect, CROSS, MAX_STRATA, MIN_STRATUM_PAIRS,
 };
 pub use support::{QuantileRow, Support, SupportRow};
 

@@ -48,7 +48,7 @@ pub struct SplitReport {
 /// The source-model table and its tests: the report's diagnostic computes them
 /// ([`source_model_mix`]), with its group labels shuffled among users [`USER_PERMUTATIONS`]
 /// times, seeded by the hold-out seed.
-use prefscope_report::diagnostics::{source_model_mix, SourceModels, USER_PERMUTATIONS};
+use prefscope_data::source_mix::{source_model_mix, SourceModels, USER_PERMUTATIONS};
 
 /// What every split-based command starts from: the spec, its resolved splits, the PRISM data
 /// and its pairs of `kind`.
