@@ -399,9 +399,10 @@ pub fn render_template(
             Err(JinjaError::new(ErrorKind::InvalidOperation, msg))
         },
     );
-    env.add_function("strftime_now", |fmt: String| -> String {
-        strftime_now(&fmt)
-    });
+    env.add_function(
+        "strftime_now",
+        |fmt: String| -> Result<String, minijinja::Error> { strftime_now(&fmt) },
+    );
     env.add_filter("tojson", tojson);
     let tmpl = env
         .template_from_str(template)
@@ -484,47 +485,45 @@ fn write_py_json(v: &serde_json::Value, indent: Option<usize>, depth: usize, out
     }
 }
 
-/// `strftime_now` for Llama 3 templates: today's date in UTC for the common `%d %b %Y`-style
-/// formats (days since the epoch converted by the civil-from-days algorithm).
-fn strftime_now(fmt: &str) -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let z = secs.div_euclid(86_400) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    const MONTHS: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
-    let name = MONTHS[(month - 1) as usize];
-    fmt.replace("%d", &format!("{day:02}"))
-        .replace("%m", &format!("{month:02}"))
-        .replace("%Y", &year.to_string())
-        .replace("%B", name)
-        .replace("%b", &name[..3])
+/// `strftime_now` for Llama 3 templates: the current UTC time through `fmt` (chrono's
+/// strftime, the specifiers of Python's; an unknown one is an error naming the format).
+fn strftime_now(fmt: &str) -> Result<String, minijinja::Error> {
+    strftime_at(fmt, chrono::Utc::now())
+}
+
+fn strftime_at(fmt: &str, at: chrono::DateTime<chrono::Utc>) -> Result<String, minijinja::Error> {
+    use chrono::format::{Item, StrftimeItems};
+    let items: Vec<Item> = StrftimeItems::new(fmt).collect();
+    if items.iter().any(|i| matches!(i, Item::Error)) {
+        return Err(minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!("strftime_now: unsupported format {fmt:?}"),
+        ));
+    }
+    Ok(at.format_with_items(items.into_iter()).to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Against Python's `datetime(2024, 7, 26, tzinfo=utc).strftime(...)` (values by hand: a
+    /// Friday, day 208 of a leap year) and a date before the epoch; a bad specifier is an error.
+    #[test]
+    fn strftime_matches_pythons_specifiers() {
+        use chrono::TimeZone;
+        let at = chrono::Utc.with_ymd_and_hms(2024, 7, 26, 9, 5, 0).unwrap();
+        assert_eq!(strftime_at("%d %b %Y", at).unwrap(), "26 Jul 2024");
+        assert_eq!(strftime_at("%d %B %Y", at).unwrap(), "26 July 2024");
+        assert_eq!(
+            strftime_at("%Y-%m-%d %H:%M (%a, %A, day %j)", at).unwrap(),
+            "2024-07-26 09:05 (Fri, Friday, day 208)"
+        );
+        let old = chrono::Utc.with_ymd_and_hms(1969, 12, 31, 0, 0, 0).unwrap();
+        assert_eq!(strftime_at("%d %b %Y", old).unwrap(), "31 Dec 1969");
+        let e = strftime_at("%Q", at).unwrap_err();
+        assert!(e.to_string().contains("unsupported format"), "{e}");
+    }
 
     #[test]
     fn truncation_keeps_prompt_end_and_completion_start() {
