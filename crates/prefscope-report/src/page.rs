@@ -367,24 +367,9 @@ fn summary_table(h: &mut String, page: &Page) {
     let fx = page.effects;
     let truth = page.input.truth.as_ref();
     let multi = multi_treatment(fx);
-    h.push_str("<h2 id=\"summary\">Summary</h2><div class=\"scroll\"><table><tr><th class=\"l\">split</th>");
-    if multi {
-        h.push_str("<th class=\"l\">treatment</th>");
-    }
-    h.push_str(
-        "<th>seeds</th><th class=\"l\">family</th><th>strength [95% CI]</th>\
-         <th>p</th><th title=\"Holm within the family; for a null control the equivalence test p\">p adj.</th><th>predicted</th><th class=\"l\">strength verdict</th>",
-    );
-    h.push_str(
-        "<th>specificity [95% CI]</th><th title=\"Holm within the family; for a null control the equivalence test p\">p adj.</th><th>p perm</th><th class=\"l\">direction verdict</th>",
-    );
-    if truth.is_some() {
-        h.push_str("<th class=\"l\">planted (simulator)</th>");
-    }
-    h.push_str(
-        "<th>seeds for 80% power</th><th>notes' diff</th><th>x/N</th><th class=\"l\">notes' sign rule</th></tr>",
-    );
-    for r in &fx.summary {
+    // Two tables so that each fits a 1280-px window: the verdicts, then what surrounds them
+    // (power, the simulator's truth, the notes' statistic).
+    let split_cell = |h: &mut String, r: &SummaryRow| {
         let (la, lb) = labels(page.input, &r.split);
         let train = match (r.n_train_a, r.n_train_b) {
             (Some(a), Some(b)) => format!(" · trained on {a} / {b} pairs"),
@@ -411,6 +396,24 @@ fn summary_table(h: &mut String, page: &Page) {
         if multi {
             let _ = write!(h, "<td class=\"l\">{}</td>", esc(&r.treatment));
         }
+    };
+    let head = |h: &mut String| {
+        h.push_str("<div class=\"scroll summary\"><table><tr><th class=\"l\">split</th>");
+        if multi {
+            h.push_str("<th class=\"l\">treatment</th>");
+        }
+    };
+    h.push_str("<h2 id=\"summary\">Summary</h2>");
+    head(h);
+    h.push_str(
+        "<th>seeds</th><th class=\"l\">family</th><th>strength<br>[95% CI]</th>\
+         <th>p</th><th title=\"Holm within the family; for a null control the equivalence test p\">p adj.</th><th>pre&shy;dicted</th><th class=\"l\">strength<br>verdict</th>",
+    );
+    h.push_str(
+        "<th>specificity<br>[95% CI]</th><th title=\"Holm within the family; for a null control the equivalence test p\">p adj.</th><th>p perm</th><th class=\"l\">direction<br>verdict</th></tr>",
+    );
+    for r in &fx.summary {
+        split_cell(h, r);
         let st = &r.strength;
         let _ = write!(
             h,
@@ -434,7 +437,7 @@ fn summary_table(h: &mut String, page: &Page) {
         let d = &r.direction;
         let _ = write!(
             h,
-            "<td><b>{}</b><br><small>{}</small></td><td title=\"{}\">{}</td><td>{}</td><td class=\"l v\" style=\"color:{}\">{}</td>",
+            "<td><b>{}</b><br><small>{}</small></td><td title=\"{}\">{}</td><td>{}</td><td class=\"l v\" style=\"color:{}\">{}</td></tr>",
             pct(d.estimate),
             ci_text(d.ci),
             esc(&source_text(d)),
@@ -443,6 +446,17 @@ fn summary_table(h: &mut String, page: &Page) {
             plots::css(plots::verdict_color(d.verdict)),
             d.verdict.as_str(),
         );
+    }
+    h.push_str("</table></div>");
+    head(h);
+    if truth.is_some() {
+        h.push_str("<th class=\"l\">planted (simulator)</th>");
+    }
+    h.push_str(
+        "<th>seeds for 80% power<br>(strength · direction)</th><th>notes' diff</th><th>x/N</th><th class=\"l\">notes' sign rule</th></tr>",
+    );
+    for r in &fx.summary {
+        split_cell(h, r);
         if let Some(t) = truth {
             let _ = write!(
                 h,
@@ -457,8 +471,8 @@ fn summary_table(h: &mut String, page: &Page) {
         let _ = write!(
             h,
             "<td>{} · {}</td><td>{}<br><small>{}</small></td><td>{}</td><td class=\"l\">{}</td></tr>",
-            power(st),
-            power(d),
+            power(&r.strength),
+            power(&r.direction),
             pct(r.mean_diff),
             ci_text(r.diff.ci),
             esc(&r.x_of_n),
@@ -468,7 +482,7 @@ fn summary_table(h: &mut String, page: &Page) {
     h.push_str("</table></div>");
     let _ = write!(
         h,
-        "<p class=\"note\">p: the seed-level t test, or the random-split null where the tooltip says so; p adj.: Holm-adjusted within the split's family (for a null control: the equivalence test's p, TOST within ±{} points). \
+        "<p class=\"note\">p: the seed-level test, or the random-split null where the tooltip says so; p adj.: Holm-adjusted within the split's family (for a null control: the equivalence test's p, TOST within ±{} points). \
          p perm: the specificity's permutation test over held-out users (models fixed). \
          Specificity = (A-model on A − A-model on B) − (B-model on A − B-model on B). \
          Seeds for 80% power (strength · direction): the seeds the test needs to detect {} points at the family's strictest Holm level, given the seed and held-out-user variance measured here; – with the reason in the tooltip (e.g. held-out users limit it). \

@@ -256,6 +256,27 @@ fn report_renders_in_chromium_with_truth_and_missing_runs() {
         "{}",
         &dom[..dom.len().min(500)]
     );
+    // The summary table fits a 1280-px window: no part of it past the viewport or scrolled
+    // out of its box (measured by Chromium's own layout, in a copy with a probe script).
+    let html = std::fs::read_to_string(&index).unwrap();
+    let probe = "<script>const boxes = [...document.querySelectorAll('.scroll.summary')]; \
+        const fits = boxes.length === 2 && boxes.every(b => b.scrollWidth <= b.clientWidth \
+        && b.firstElementChild.getBoundingClientRect().right <= document.documentElement.clientWidth); \
+        document.body.setAttribute('data-summary-fits', String(fits)); \
+        document.body.setAttribute('data-summary-width', boxes.map(b => b.scrollWidth).join('/'));</script>";
+    let probed = report.join("probe.html");
+    std::fs::write(&probed, html.replace("</body>", &format!("{probe}</body>"))).unwrap();
+    let (dom, _) = open_in_chromium(&probed, &["--window-size=1280,1800", "--dump-dom"]);
+    assert!(
+        dom.contains("data-summary-fits=\"true\""),
+        "the summary table does not fit 1280 px: {}",
+        dom.split("data-summary-width=")
+            .nth(1)
+            .unwrap_or("(no probe)")
+            .chars()
+            .take(14)
+            .collect::<String>()
+    );
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report_cli");
     std::fs::create_dir_all(&shots).unwrap();
     let png = shots.join("index.png");
