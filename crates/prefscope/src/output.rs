@@ -48,6 +48,60 @@ pub fn progress(len: u64, message: &str, json: bool) -> ProgressBar {
     bar
 }
 
+/// Progress as plain lines on stderr for logs (stderr not a terminal, `--json` off), where
+/// [`progress`]'s bar is hidden: `label: pos/total (pct%) detail (elapsed)`, at most one line
+/// per [`StepLog::EVERY`] and always one at the last step, so a long command in a log file,
+/// under nohup or in CI is never silent. Inert where the bar is shown.
+#[allow(dead_code)] // the plain binary has no stepped command; the torch binary's use it
+pub struct StepLog {
+    label: &'static str,
+    total: u64,
+    on: bool,
+    start: std::time::Instant,
+    last: Option<std::time::Instant>,
+}
+
+#[allow(dead_code)]
+impl StepLog {
+    /// The most often a line is written.
+    pub const EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+    pub fn new(label: &'static str, total: u64, json: bool) -> StepLog {
+        StepLog {
+            label,
+            total,
+            on: !json && !std::io::stderr().is_terminal(),
+            start: std::time::Instant::now(),
+            last: None,
+        }
+    }
+
+    /// Step `pos` is done; `detail` (built only when a line is written) follows the count.
+    pub fn step(&mut self, pos: u64, detail: impl FnOnce() -> String) {
+        if !self.on {
+            return;
+        }
+        let now = std::time::Instant::now();
+        let due = self.last.is_none_or(|t| now - t >= Self::EVERY);
+        if !(due || pos >= self.total) {
+            return;
+        }
+        self.last = Some(now);
+        let pct = if self.total > 0 {
+            100.0 * pos as f64 / self.total as f64
+        } else {
+            100.0
+        };
+        eprintln!(
+            "{}: {pos}/{} ({pct:.0}%) {} ({:.0} s)",
+            self.label,
+            self.total,
+            detail(),
+            self.start.elapsed().as_secs_f64()
+        );
+    }
+}
+
 /// A spinner for work of unknown length, hidden like [`progress`].
 pub fn spinner(message: &str, json: bool) -> ProgressBar {
     if json || !std::io::stderr().is_terminal() {

@@ -299,6 +299,16 @@ fn train_uses_the_groups_and_hold_out_of_splits() {
         serde_json::from_str(&ok(&["--json", "train", "--config", "all.toml"])).unwrap();
     assert_eq!(summary["train_pairs"], train_a.len());
     assert_eq!(ids(&jsonl(&d.join("out-all/eval_pairs.jsonl"))), eval_all);
+
+    // Without --json and with stderr not a terminal (a log), progress comes as plain lines:
+    // the first step and always the last.
+    std::fs::write(d.join("log.toml"), run_toml("out-log", 2, false)).unwrap();
+    let (code, _, stderr) = run(&["train", "--config", "log.toml"], d);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("train: 1/2 (50%) loss ") && stderr.contains("train: 2/2 (100%) loss "),
+        "{stderr}"
+    );
 }
 
 #[test]

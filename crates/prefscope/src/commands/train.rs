@@ -97,6 +97,7 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
     spinner.finish_and_clear();
 
     let bar = crate::output::progress(cfg.steps, "train", json);
+    let mut log = crate::output::StepLog::new("train", cfg.steps, json);
     let (mut last_acc, mut ref_bar) = (f64::NAN, None::<indicatif::ProgressBar>);
     let summary = prefscope_train::run(&cfg, &policy, &data, &mut |e| match e {
         Event::Reference { done, total } => {
@@ -108,8 +109,7 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
             if let Some(b) = ref_bar.take() {
                 b.finish_and_clear();
             }
-            bar.set_position(s.step);
-            bar.set_message(format!(
+            let detail = format!(
                 "loss {:.4} acc {:.2} eval {:.3} {:.0} tok/s (real) padding {:.0}% ({:.0}% avoided)",
                 s.loss,
                 s.pref_acc,
@@ -117,7 +117,10 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
                 s.tokens_per_sec,
                 100.0 * s.padding,
                 100.0 * s.padding_avoided
-            ));
+            );
+            bar.set_position(s.step);
+            log.step(s.step, || detail.clone());
+            bar.set_message(detail);
         }
         Event::Eval(m) => last_acc = m.pref_acc,
         Event::Checkpoint(_) => {}
