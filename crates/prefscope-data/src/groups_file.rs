@@ -95,17 +95,7 @@ impl Groups {
             .map_err(|e| csv_error(path, e))?;
         let header = rdr.headers().map_err(|e| csv_error(path, e))?.clone();
         let col = |name: &str| {
-            header.iter().position(|h| h == name).ok_or_else(|| {
-                Error::record(
-                    path,
-                    1,
-                    None,
-                    format!(
-                        "expected a column {name:?}, found {:?}",
-                        header.iter().collect::<Vec<_>>()
-                    ),
-                )
-            })
+            csv_column(&header, name).map_err(|message| Error::record(path, 1, None, message))
         };
         let (cs, cu, cg) = (col("split")?, col("user_id")?, col("group")?);
         let mut groups = Groups::default();
@@ -162,6 +152,17 @@ fn csv_error(path: &Path, e: csv::Error) -> Error {
         (_, Some(line)) => Error::record(path, line, None, e.to_string()),
         (_, None) => Error::file(path, e.to_string()),
     }
+}
+
+/// The index of column `name` in a CSV header, or the message of a bad-input error naming
+/// what was expected and found (the caller adds the file and line 1).
+pub fn csv_column(header: &csv::StringRecord, name: &str) -> std::result::Result<usize, String> {
+    header.iter().position(|h| h == name).ok_or_else(|| {
+        format!(
+            "expected a column {name:?}, found {:?}",
+            header.iter().collect::<Vec<_>>()
+        )
+    })
 }
 
 #[cfg(test)]

@@ -235,17 +235,8 @@ pub fn read_runs(path: &Path) -> Result<Vec<RunRecord>> {
         .map_err(|e| csv_error(path, e))?;
     let header = rdr.headers().map_err(|e| csv_error(path, e))?.clone();
     let col = |name: &str| {
-        header.iter().position(|h| h == name).ok_or_else(|| {
-            ReportError::record(
-                path,
-                1,
-                None,
-                format!(
-                    "expected a column {name:?}, found {:?}",
-                    header.iter().collect::<Vec<_>>()
-                ),
-            )
-        })
+        prefscope_data::csv_column(&header, name)
+            .map_err(|message| ReportError::record(path, 1, None, message))
     };
     let cols = [
         col("run_id")?,
