@@ -1,7 +1,8 @@
 //! Statistics for prefscope: binary and ordered logit (or probit) with plain and cluster-robust
 //! covariances equal to statsmodels', tests of independence, bootstrap and permutation tests,
-//! multiple-testing corrections and power, the two-level (seeds x users) bootstrap of split
-//! effects, and the Kolmogorov–Smirnov test of p-value uniformity.
+//! multiple-testing corrections and power, the seed-level test of split effects over seeds x
+//! held-out users with its power (and the two-level bootstrap it replaced), and the
+//! Kolmogorov–Smirnov test of p-value uniformity.
 //!
 //! No file I/O happens here: callers pass plain slices. Errors are [`StatsError`] values that
 //! name the offending column or category; nothing returns NaN for bad input.
