@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::effects::EffectsConfig;
 use crate::error::{ReportError, Result};
 use crate::synthetic::{generate, write_files, SyntheticSpec, SyntheticSplit};
-use crate::{write_effects, Inputs};
+use crate::{write_effects, EffectsInputs};
 
 /// The size of a benchmark run.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -80,7 +80,7 @@ pub fn bench_effects(dir: &Path, size: BenchSize) -> Result<EffectsBench> {
     let files = write_files(&generate(&spec)?, dir)?;
     let setup_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let inputs = Inputs::read(&files.runs, &files.pairs, &files.groups, None)?;
+    let inputs = EffectsInputs::read(&files.runs, &files.pairs, &files.groups, None)?;
     let read_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let config = EffectsConfig {

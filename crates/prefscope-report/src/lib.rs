@@ -10,7 +10,7 @@
 //! [`EffectsConfig`] give [`Effects`]: per-seed [`EffectRow`]s and per-split [`SummaryRow`]s,
 //! written by [`write_effects`]. The column definitions are in [`effects`](crate::effects)'s
 //! docs and the verdict rules in [`verdict`]. A study (`prefscope report`) builds the run
-//! table from its store; `prefscope effects` reads it from a `RUNS.csv` with [`Inputs::read`].
+//! table from its store; `prefscope effects` reads it from a `RUNS.csv` with [`EffectsInputs::read`].
 //! [`synthetic`] draws runs with known truth for tests and benchmarks.
 //!
 //! The study report: [`write_study_report`] takes a study's finished run folders
@@ -75,7 +75,7 @@ pub use runs::{
     RunRecord,
 };
 pub use study_input::{
-    read_run_folder, EvalPoint, PairLogps, PendingRun, RunFolder, StudyRuns, TrainPoint,
+    read_run_folder, EvalPoint, HeldOutLogps, PendingRun, RunFolder, StudyRuns, TrainPoint,
 };
 pub use study_report::{write_study_report, StudyReport};
 pub use truth::{read_truth, Truth};
@@ -87,14 +87,14 @@ pub use write::{
 
 /// Everything `prefscope effects` reads.
 #[derive(Debug, Clone)]
-pub struct Inputs {
+pub struct EffectsInputs {
     pub runs: Vec<RunRecord>,
     pub pairs: PairUsers,
     pub groups: Groups,
     pub predictions: Option<Predictions>,
 }
 
-impl Inputs {
+impl EffectsInputs {
     /// Reads a `RUNS.csv` with its outcomes files, a pair file, a `groups.csv` and, optionally,
     /// a predictions file.
     pub fn read(
@@ -102,8 +102,8 @@ impl Inputs {
         pairs: &Path,
         groups: &Path,
         predictions: Option<&Path>,
-    ) -> Result<Inputs> {
-        Ok(Inputs {
+    ) -> Result<EffectsInputs> {
+        Ok(EffectsInputs {
             pairs: PairUsers::read(pairs)?,
             groups: Groups::read(groups)?,
             predictions: predictions.map(Predictions::read).transpose()?,

@@ -22,7 +22,7 @@ use crate::truth::Truth;
 /// The log-probs of one held-out pair under the trained policy and the reference (summed over
 /// the completion's tokens).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PairLogps {
+pub struct HeldOutLogps {
     pub chosen: f64,
     pub rejected: f64,
     pub ref_chosen: f64,
@@ -57,7 +57,7 @@ pub struct RunFolder {
     /// Training pairs (`n_train` of `spec.json`), when recorded.
     pub n_train: Option<usize>,
     /// Log-probs per outcome (same order as `record.outcomes`), when the file has them all.
-    pub logps: Option<Vec<PairLogps>>,
+    pub logps: Option<Vec<HeldOutLogps>>,
     /// Last row of each step, by step.
     pub train: Vec<TrainPoint>,
     pub eval: Vec<EvalPoint>,
@@ -170,7 +170,7 @@ pub fn read_run_folder(dir: &Path, run_id: &str) -> Result<RunFolder> {
 
 /// The log-prob fields of an outcomes file already read by [`read_outcomes`] (so its lines
 /// are JSON objects); `None` when any line lacks one (outcomes written elsewhere).
-fn read_logps(path: &Path, outcomes: &[Outcome]) -> Result<Option<Vec<PairLogps>>> {
+fn read_logps(path: &Path, outcomes: &[Outcome]) -> Result<Option<Vec<HeldOutLogps>>> {
     let text = std::fs::read_to_string(path).map_err(|e| ReportError::io(path, e))?;
     let mut out = Vec::with_capacity(outcomes.len());
     for (i, line) in text.lines().enumerate() {
@@ -189,7 +189,7 @@ fn read_logps(path: &Path, outcomes: &[Outcome]) -> Result<Option<Vec<PairLogps>
             l.ref_rejected_logp,
         ) {
             (Some(chosen), Some(rejected), Some(ref_chosen), Some(ref_rejected)) => {
-                out.push(PairLogps {
+                out.push(HeldOutLogps {
                     chosen,
                     rejected,
                     ref_chosen,

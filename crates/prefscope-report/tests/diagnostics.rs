@@ -18,7 +18,7 @@ use std::sync::Arc;
 use prefscope_data::{Group, Pair, PairKind, Split, SplitDef, SplitRule};
 use prefscope_report::diagnostics::diagnose;
 use prefscope_report::{
-    compute_effects, write_study_report, EffectsConfig, Groups, Outcome, PairLogps, PairUsers,
+    compute_effects, write_study_report, EffectsConfig, Groups, HeldOutLogps, Outcome, PairUsers,
     RunFolder, RunGroup, RunRecord, StudyRuns,
 };
 
@@ -108,7 +108,7 @@ fn run(w: &World, id: &str, group: RunGroup, seed: u64, hetero: &Hetero) -> RunF
             tie: false,
         });
         let r = if easy { -50.0 } else { -300.0 };
-        logps.push(PairLogps {
+        logps.push(HeldOutLogps {
             chosen: r + 1.0,
             rejected: r + 1.0,
             ref_chosen: r,

@@ -114,7 +114,7 @@ pub fn canonical_json(value: &serde_json::Value) -> String {
 
 /// Indices (into the study's pairs) of what one run trains and evaluates on.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Selection {
+pub struct RunPairs {
     pub train: Vec<usize>,
     pub eval: Vec<usize>,
 }
@@ -123,8 +123,8 @@ pub struct Selection {
 /// (every non-held-out user for a baseline); evaluation pairs are those of held-out users in
 /// either group of the split (every held-out user for a baseline), so each group model is
 /// scored on both groups' users and the analysis can form in-group and cross-group accuracies.
-pub fn select(pairs: &[Pair], holdout: &Holdout, target: Option<(&Split, Group)>) -> Selection {
-    let mut s = Selection::default();
+pub fn select(pairs: &[Pair], holdout: &Holdout, target: Option<(&Split, Group)>) -> RunPairs {
+    let mut s = RunPairs::default();
     for (i, p) in pairs.iter().enumerate() {
         let eval = is_eval_pair(holdout, p);
         let group = target.map(|(split, _)| split.group_of(&p.user_id));
@@ -215,7 +215,7 @@ pub struct PlannedRun {
 /// batch is an error naming the split and group.
 pub fn plan(study: &Study, data: &StudyData, model: &str) -> Result<Vec<PlannedRun>> {
     let holdout = study.holdout();
-    let mut cells: Vec<(String, String, Selection)> = Vec::new();
+    let mut cells: Vec<(String, String, RunPairs)> = Vec::new();
     if study.baseline {
         cells.push((
             BASELINE.into(),

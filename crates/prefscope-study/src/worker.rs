@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::StudyData;
 use crate::error::{Result, StudyError};
-use crate::run::{run_config, select, RunSpec, Selection, BASELINE};
+use crate::run::{run_config, select, RunPairs, RunSpec, BASELINE};
 use crate::spec::Study;
 
 /// `runs/<id>/spec.json`: the run's [`RunSpec`], written when the run is first claimed.
@@ -153,7 +153,7 @@ pub fn run_one(
 }
 
 /// The selection of a run's split and group.
-fn selection_for(data: &StudyData, study: &Study, spec: &RunSpec) -> Result<Selection> {
+fn selection_for(data: &StudyData, study: &Study, spec: &RunSpec) -> Result<RunPairs> {
     let holdout = spec.holdout;
     if spec.split == BASELINE {
         return Ok(select(&data.pairs, &holdout, None));

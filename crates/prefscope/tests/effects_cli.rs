@@ -10,7 +10,7 @@ use std::process::Command;
 use prefscope_data::KindFilter;
 use prefscope_predict::{Definition, Model, Predictions, SplitPrediction};
 use prefscope_report::synthetic::{generate, write_files, SyntheticSpec, SyntheticSplit};
-use prefscope_report::{Adjustment, EffectsConfig, Inputs};
+use prefscope_report::{Adjustment, EffectsConfig, EffectsInputs};
 use serde_json::Value;
 
 fn prefscope(args: &[&str]) -> (i32, String, String) {
@@ -117,7 +117,7 @@ fn effects_writes_the_library_tables_and_finds_the_planted_effect() {
     assert!(stdout.contains("wrote effects.csv"), "{stdout}");
 
     // The same tables as the library computes from the same files.
-    let inputs = Inputs::read(
+    let inputs = EffectsInputs::read(
         Path::new(&runs),
         Path::new(&pairs),
         Path::new(&groups),

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use std::collections::BTreeMap;
 
-use prefscope_report::{Effects, EffectsConfig, Inputs, StrengthStat};
+use prefscope_report::{Effects, EffectsConfig, EffectsInputs, StrengthStat};
 
 use crate::exit::{bad_input, classify};
 
@@ -99,7 +99,7 @@ impl Args {
 /// Reads the inputs, computes and writes the effects.
 pub fn execute(args: &Args) -> anyhow::Result<Effects> {
     let input = classify::<prefscope_report::ReportError>;
-    let inputs = Inputs::read(
+    let inputs = EffectsInputs::read(
         &args.runs,
         &args.pairs,
         &args.groups,
