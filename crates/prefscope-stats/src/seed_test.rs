@@ -88,9 +88,14 @@ impl Chi2Rule {
     }
 }
 
-/// `P(|N(0,1)| > z)`.
+/// `P(N(0,1) > z)`, for any real `z`.
+fn upper_normal(z: f64) -> f64 {
+    0.5 * erfc(z / std::f64::consts::SQRT_2)
+}
+
+/// `P(|N(0,1)| > z)` for `z ≥ 0`.
 fn two_sided_normal(z: f64) -> f64 {
-    erfc(z / std::f64::consts::SQRT_2)
+    2.0 * upper_normal(z)
 }
 
 /// The variance parts of a seed-mean and the test built on them (module docs).
@@ -127,10 +132,16 @@ impl SeedTest {
         }
     }
 
+    /// `a` in the size's integrand `2Φ̄(√(c² + a·χ²_k))`: the seed term `t²·s²/S` over `V_0`
+    /// per unit of `χ²_k`, when `s²` is only interaction.
+    fn seed_weight(&self, t: f64) -> f64 {
+        t * t * self.interaction_share() / self.k()
+    }
+
     /// The size, when runs do not shift, of the test with seed multiplier `t` and users'
     /// multiplier `c` on the normal scale.
     fn size_without_shift(&self, rule: &Chi2Rule, c: f64, t: f64) -> f64 {
-        let a = t * t * self.interaction_share() / self.k();
+        let a = self.seed_weight(t);
         rule.mean(|x| two_sided_normal((c * c + a * x).sqrt()))
     }
 
@@ -148,7 +159,7 @@ impl SeedTest {
         }
         // At c = z_{α/2} the size is at most α (the seed term only adds).
         let (mut lo, mut hi) = (0.0, -normal_quantile(alpha / 2.0)?);
-        let a = t * t * self.interaction_share() / self.k();
+        let a = self.seed_weight(t);
         let target = alpha.ln();
         let mut c = hi * (1.0 - self.interaction_share()).sqrt();
         for _ in 0..100 {
@@ -195,7 +206,7 @@ impl SeedTest {
         if c <= 0.0 {
             return Some(0.0);
         }
-        crate::crossed::t_upper(0.5 * two_sided_normal(c), self.user_df)
+        crate::crossed::t_upper(upper_normal(c), self.user_df)
     }
 
     /// The inverse of [`Self::on_users_scale`].
@@ -286,10 +297,10 @@ impl SeedTest {
         let (s, k) = (self.n_seeds as f64, self.k());
         let (t, users) = self.threshold_parts(alpha)?;
         let sd = (self.seed_var / s + self.user_var).sqrt();
-        let upper = |z: f64| 0.5 * erfc(z / std::f64::consts::SQRT_2);
         Ok(Chi2Rule::cached(k).mean(|x| {
             let threshold = (t * t * self.seed_var * x / (k * s) + users).sqrt();
-            upper((threshold - delta.abs()) / sd) + upper((threshold + delta.abs()) / sd)
+            upper_normal((threshold - delta.abs()) / sd)
+                + upper_normal((threshold + delta.abs()) / sd)
         }))
     }
 }
