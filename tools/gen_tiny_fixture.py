@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Reference fixture of the tiny study model (`prefscope model tiny`) for
-crates/prefscope-study/tests/tiny_model.rs: the folder as prefscope writes it, and what
+crates/prefscope-worker/tests/tiny_model.rs: the folder as prefscope writes it, and what
 transformers makes of it.
 
     cargo build -p prefscope                  # target/debug/prefscope and prefscope-torch
@@ -13,7 +13,7 @@ root, whatever the working directory.
 Simulates a small PRISM folder into target/gen_tiny_fixture/prism (`prefscope simulate --users
 USERS --seed SIM_SEED`; not committed, as it is 0.5 MB for 8 users: the test simulates it again
 and checks the SHA-256 of its files recorded here), builds both models from it, and writes
-crates/prefscope-study/tests/fixtures/tiny/:
+crates/prefscope-worker/tests/fixtures/tiny/:
 
     model/                `prefscope-torch model tiny` with the DIMS below, random weights
     model-sft/            the same with SFT_STEPS warm-start steps
@@ -46,7 +46,7 @@ import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIX_REL = "crates/prefscope-study/tests/fixtures/tiny"
+FIX_REL = "crates/prefscope-worker/tests/fixtures/tiny"
 FIX = os.path.join(ROOT, FIX_REL)
 
 # Small enough that the committed folders stay ~100 KB each, large enough to exercise

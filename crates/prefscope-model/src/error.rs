@@ -87,3 +87,14 @@ impl ModelError {
         }
     }
 }
+
+impl From<prefscope_config::ConfigError> for ModelError {
+    fn from(e: prefscope_config::ConfigError) -> Self {
+        use prefscope_config::ConfigError as C;
+        match e {
+            C::Io { path, source } => ModelError::Io { path, source },
+            C::Format { path, message } => ModelError::Format { path, message },
+            C::Invalid(m) | C::ModelNotFound(m) => ModelError::Input(m),
+        }
+    }
+}

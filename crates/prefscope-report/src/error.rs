@@ -14,6 +14,9 @@ pub enum ReportError {
     /// A pair file or `groups.csv` could not be read, or an output could not be written.
     #[error("{0}")]
     Data(#[from] prefscope_data::Error),
+    /// The study (spec, data, plan, run store) could not be read.
+    #[error(transparent)]
+    Study(#[from] prefscope_study::StudyError),
     /// The predictions file could not be read.
     #[error("{0}")]
     Predict(#[from] prefscope_predict::PredictError),
@@ -89,6 +92,9 @@ impl ReportError {
     /// Whether the error comes from the input (files, runs, settings) rather than from writing
     /// the outputs: the CLI exits 2 for these.
     pub fn is_bad_input(&self) -> bool {
-        !matches!(self, ReportError::Table { .. })
+        match self {
+            ReportError::Study(e) => e.is_bad_input(),
+            e => !matches!(e, ReportError::Table { .. }),
+        }
     }
 }

@@ -13,16 +13,18 @@
 //! table from its store; `prefscope effects` reads it from a `RUNS.csv` with [`EffectsInputs::read`].
 //! [`synthetic`] draws runs with known truth for tests and benchmarks.
 //!
-//! The study report: [`write_study_report`] takes a study's finished run folders
-//! ([`read_run_folder`], read by path, so this crate needs no study crate) with its pairs,
+//! The study report: [`read_study`] reads a study (spec, data, plan and store through
+//! `prefscope-study`'s libtorch-free core) into the run folders that have a result
+//! ([`read_run_folder`]) and the pending runs; [`write_study_report`] takes those with its pairs,
 //! splits, predictions and, for simulated data, the simulator's ground truth ([`truth`]) as a
 //! [`StudyRuns`], and writes the effects tables, the [`diagnostics`]' tables and one
 //! self-contained `index.html` ([`page`], inline SVG from [`plots`]).
 //!
 //! Neighbours: `prefscope-stats` does the statistics (the seed-level t inference, empirical and
 //! parametric null p-values, Holm/BH, power), `prefscope-data` reads the pair and groups files,
-//! `prefscope-predict` owns the predictions file. This crate does not train and does not link
-//! libtorch, so the plain `prefscope` binary can run it.
+//! `prefscope-predict` owns the predictions file, `prefscope-study` the study's spec, plan and
+//! run folders. This crate does not train and must not depend on libtorch (nor on a crate that
+//! does), so the plain `prefscope` binary can run it.
 //!
 //! ```
 //! use prefscope_report::synthetic::{generate, SyntheticSpec, SyntheticSplit};
@@ -43,6 +45,7 @@ pub mod bench;
 mod cells;
 mod effects;
 mod error;
+mod from_study;
 mod nulls;
 mod permutation;
 mod runs;
@@ -66,6 +69,7 @@ pub use effects::{
     StatSummary, StrengthStat, SummaryRow,
 };
 pub use error::{ReportError, Result};
+pub use from_study::{read_study, StudySource};
 pub use nulls::PSource;
 pub use prefscope_data::Groups;
 pub use prefscope_predict::Predictions;

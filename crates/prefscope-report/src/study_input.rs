@@ -1,5 +1,4 @@
-//! A study's runs read from their folders by path, without the study crate (which links
-//! libtorch): `<dir>/runs/<run_id>/` holds `spec.json` (the run's split, group, seed and
+//! A study's runs read from their folders by path: `<dir>/runs/<run_id>/` holds `spec.json` (the run's split, group, seed and
 //! treatment), `eval_pairs.jsonl` (per held-out pair: `pair_id`, `correct`, `tie` and the
 //! summed log-probs `chosen_logp`, `rejected_logp`, `ref_chosen_logp`, `ref_rejected_logp`
 //! over `chosen_tokens` and `rejected_tokens` completion tokens)

@@ -19,9 +19,9 @@ pub enum StudyError {
     /// A data-stage failure (PRISM files, pairs, splits).
     #[error(transparent)]
     Data(#[from] prefscope_data::Error),
-    /// A training-stage failure inside a worker.
+    /// A training config in the spec is out of range.
     #[error(transparent)]
-    Train(#[from] prefscope_train::TrainError),
+    Config(#[from] prefscope_config::ConfigError),
     /// The run store (SQLite) failed.
     #[error("run store {}: {source}", path.display())]
     Store {

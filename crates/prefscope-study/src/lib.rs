@@ -10,12 +10,15 @@
 //! - [`Store`] ([`store`]): the SQLite run store (statuses, attempts, metrics).
 //! - Executors: [`local::run_local`] (worker processes on this machine) and [`slurm::submit`]
 //!   (job arrays); [`reconcile::reconcile`] marks runs whose process or job is gone.
-//! - [`worker::run_one`]: one run in this process, as the executors' workers call it, with
-//!   the study's pairs encoded once ([`token_cache`]).
+//! - [`orchestrate`]: plan -> store -> reconcile before an executor, and the wait for Slurm.
+//! - [`run_files`]: what a run leaves in its folder (`spec.json`, `result.json`) and the
+//!   progress lines its worker prints. The worker itself (libtorch) is `prefscope-worker`'s.
 //!
-//! Neighbours: `prefscope-data` (pairs, splits, hold-out) and `prefscope-train` (the training
-//! of one run) below; the `prefscope` CLI above. No statistics here: `prefscope-report` reads
-//! the runs' outputs.
+//! Neighbours: `prefscope-data` (pairs, splits, hold-out) and `prefscope-config` (the training
+//! config a run hashes) below; `prefscope-worker`, `prefscope-report` and the `prefscope` CLI
+//! above. This crate must not depend on libtorch (nor on a crate that does): `prefscope
+//! report`, `study plan`, `study status` and the executors run in the plain binary. No
+//! statistics here: `prefscope-report` reads the runs' outputs.
 //!
 //! ```no_run
 //! use prefscope_study::{Study, StudyData, Store};
@@ -33,15 +36,14 @@ pub mod data;
 mod error;
 mod fingerprint;
 pub mod local;
+pub mod orchestrate;
 pub mod process;
 pub mod reconcile;
 pub mod run;
+pub mod run_files;
 pub mod slurm;
 pub mod spec;
 pub mod store;
-pub mod tiny;
-pub mod token_cache;
-pub mod worker;
 
 pub use data::StudyData;
 pub use error::{Result, StudyError};
@@ -53,7 +55,7 @@ pub use store::{RunRow, Status, Store};
 /// The model's fingerprint and the study's runs (the model is resolved as training loads it:
 /// a path, or an id in the local Hugging Face cache).
 pub fn plan_study(study: &Study, data: &StudyData) -> Result<Vec<PlannedRun>> {
-    let source = prefscope_model::ModelSource::resolve(&study.model)
+    let source = prefscope_config::ModelSource::resolve(&study.model)
         .map_err(|e| StudyError::spec(&study.spec_path, format!("model.path: {e}")))?;
     let cache = study.dir.join("data").join("model-fingerprint.json");
     let model = model_fingerprint(source.path(), &cache)?;

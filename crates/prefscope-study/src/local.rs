@@ -1,5 +1,5 @@
 //! The local executor: up to `jobs` worker processes at a time on this machine, each running
-//! one claimed run (`<worker> RUN_ID`, e.g. `prefscope-torch study worker SPEC --run`), its
+//! one claimed run (`<worker> RUN_ID`, e.g. `prefscope-torch study-worker SPEC RUN_ID`), its
 //! standard output read for progress, its standard error appended to `runs/<id>/worker.log`.
 //! Workers die with the executor (`PR_SET_PDEATHSIG`), so after a `kill -9` the next
 //! invocation finds their runs' processes gone, marks them lost and resumes them. Each worker
@@ -15,9 +15,9 @@ use std::time::Duration;
 use crate::error::{Result, StudyError};
 use crate::process::{child_owner, current_owner, die_with_parent};
 use crate::reconcile::{outcome_of_exit, reconcile};
+use crate::run_files::{write_spec, Progress};
 use crate::spec::Study;
 use crate::store::{RunRow, Status, Store};
-use crate::worker::{write_spec, Progress};
 
 /// What the executor reports as it goes.
 #[derive(Debug, Clone)]

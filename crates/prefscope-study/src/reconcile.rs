@@ -6,9 +6,9 @@ use std::process::ExitStatus;
 
 use crate::error::Result;
 use crate::process::is_alive;
+use crate::run_files::read_result;
 use crate::spec::Study;
 use crate::store::{Owner, Status, Store};
-use crate::worker::read_result;
 
 /// The worker's exit code when it stopped on request after checkpointing (EX_TEMPFAIL).
 pub const EXIT_INTERRUPTED: i32 = 75;

@@ -193,7 +193,7 @@ pub fn read_group_users(
     Ok(users)
 }
 
-pub(crate) fn ids_hash(pairs: &[Pair], idx: &[usize]) -> String {
+pub fn ids_hash(pairs: &[Pair], idx: &[usize]) -> String {
     let mut h = Sha256::new();
     for &i in idx {
         h.update(pairs[i].pair_id.as_bytes());
@@ -299,7 +299,7 @@ pub fn plan(study: &Study, data: &StudyData, model: &str) -> Result<Vec<PlannedR
 
 /// The training config as it enters the identity: this seed, and none of the settings that
 /// only say where things go.
-fn identity_config(train: &prefscope_train::TrainConfig, seed: u64) -> serde_json::Value {
+fn identity_config(train: &prefscope_config::TrainConfig, seed: u64) -> serde_json::Value {
     let mut cfg = train.clone();
     cfg.seed = seed;
     cfg.out_dir = Default::default();
@@ -317,7 +317,7 @@ pub fn run_config(
     study: &Study,
     spec: &RunSpec,
     run_id: &str,
-) -> Result<prefscope_train::TrainConfig> {
+) -> Result<prefscope_config::TrainConfig> {
     let t = study
         .treatments
         .iter()

@@ -22,9 +22,9 @@ use std::process::Command;
 use crate::error::{Result, StudyError};
 use crate::process::current_owner;
 use crate::reconcile::EXIT_INTERRUPTED;
+use crate::run_files::write_spec;
 use crate::spec::Study;
 use crate::store::{RunRow, Status, Store};
-use crate::worker::write_spec;
 
 /// Runs per job array (Slurm's default MaxArraySize is 1001).
 pub const MAX_ARRAY: usize = 1000;

@@ -24,8 +24,8 @@
 
 use std::path::{Path, PathBuf};
 
+use prefscope_config::TrainConfig;
 use prefscope_data::{KindFilter, SplitDef, SplitSpec};
-use prefscope_train::TrainConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, StudyError};
@@ -78,8 +78,10 @@ pub struct Treatment {
 #[serde(deny_unknown_fields)]
 pub struct DataSpec {
     /// A PRISM folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prism: Option<PathBuf>,
     /// Or a simulated one, written into `<dir>/data/prism`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub simulate: Option<SimulateSpec>,
     /// within | cross | all
     #[serde(default = "d_kind")]
@@ -181,25 +183,38 @@ fn d_true() -> bool {
     true
 }
 
-/// The file as written (before resolution).
-#[derive(Debug, Deserialize)]
+/// The spec file as written, before its paths are resolved and its training tables merged
+/// (what [`Study::from_toml`] reads, and what a program that writes a spec, such as
+/// `prefscope demo`, builds and serialises with [`SpecFile::to_toml`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawSpec {
-    name: String,
-    dir: PathBuf,
-    data: DataSpec,
-    grid: RawGrid,
-    model: RawModel,
+pub struct SpecFile {
+    pub name: String,
+    pub dir: PathBuf,
+    pub data: DataSpec,
+    pub grid: GridSpec,
+    pub model: ModelSpec,
+    /// `[train]`: the keys every treatment starts from (a partial [`TrainConfig`]).
     #[serde(default)]
-    train: toml::Table,
+    pub train: toml::Table,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub treatment: Vec<TreatmentSpec>,
     #[serde(default)]
-    treatment: Vec<RawTreatment>,
+    pub executor: ExecutorSpec,
     #[serde(default)]
-    executor: ExecutorSpec,
+    pub keep_weights: bool,
     #[serde(default)]
-    keep_weights: bool,
-    #[serde(default)]
-    analysis: AnalysisSpec,
+    pub analysis: AnalysisSpec,
+}
+
+impl SpecFile {
+    /// The spec as TOML text.
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string(self).map_err(|e| StudyError::Command {
+            command: "writing a study spec".into(),
+            message: e.to_string(),
+        })
+    }
 }
 
 /// `[analysis]`: the questions a study declares and the margins its report uses. None of it
@@ -232,32 +247,36 @@ impl Default for AnalysisSpec {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// `[grid]`: the splits, seeds, baseline and random null splits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawGrid {
-    splits: Vec<String>,
+pub struct GridSpec {
+    pub splits: Vec<String>,
     /// A split spec file (`prefscope splits --spec` format) whose `[[split]]`s add to the
     /// built-in names.
-    split_spec: Option<PathBuf>,
-    seeds: Vec<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split_spec: Option<PathBuf>,
+    pub seeds: Vec<u64>,
     #[serde(default = "d_true")]
-    baseline: bool,
+    pub baseline: bool,
     #[serde(default)]
-    random_splits: usize,
+    pub random_splits: usize,
 }
 
-#[derive(Debug, Deserialize)]
+/// `[model]`: a path or an id in the local Hugging Face cache.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawModel {
-    path: String,
+pub struct ModelSpec {
+    pub path: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// `[[treatment]]`: a name and the `[train]` keys it changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawTreatment {
-    name: String,
+pub struct TreatmentSpec {
+    pub name: String,
     #[serde(default)]
-    train: toml::Table,
+    pub train: toml::Table,
 }
 
 impl Study {
@@ -271,7 +290,7 @@ impl Study {
     /// are relative to its folder).
     pub fn from_toml(text: &str, path: &Path) -> Result<Study> {
         let err = |m: String| StudyError::spec(path, m);
-        let raw: RawSpec = toml::from_str(text).map_err(|e| err(e.to_string()))?;
+        let raw: SpecFile = toml::from_str(text).map_err(|e| err(e.to_string()))?;
         let base = path.parent().unwrap_or(Path::new("")).to_path_buf();
         let resolve = |p: &Path| {
             if p.is_absolute() {
@@ -386,7 +405,7 @@ impl Study {
             ));
         }
         let raw_treatments = if raw.treatment.is_empty() {
-            vec![RawTreatment {
+            vec![TreatmentSpec {
                 name: "dpo".into(),
                 train: toml::Table::new(),
             }]
@@ -485,7 +504,7 @@ impl Study {
 /// The grid's split names, resolved to definitions: built-ins, or `[[split]]`s of the
 /// `split_spec` file.
 fn resolve_splits(
-    grid: &RawGrid,
+    grid: &GridSpec,
     resolve: &dyn Fn(&Path) -> PathBuf,
     path: &Path,
 ) -> Result<Vec<SplitDef>> {

@@ -56,3 +56,15 @@ impl TrainError {
         }
     }
 }
+
+impl From<prefscope_config::ConfigError> for TrainError {
+    fn from(e: prefscope_config::ConfigError) -> Self {
+        use prefscope_config::ConfigError as C;
+        match e {
+            C::Io { path, source } => TrainError::Io { path, source },
+            C::Format { path, message } => TrainError::Format { path, message },
+            C::Invalid(m) => TrainError::Config(m),
+            C::ModelNotFound(m) => TrainError::Model(m),
+        }
+    }
+}

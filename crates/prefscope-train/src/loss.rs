@@ -17,86 +17,24 @@
 //! variants use summed log-probs. The rewards reported are `beta (logp - ref_logp)` with the same
 //! log-probs the loss sees.
 
-use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
-use crate::error::{Result, TrainError};
+use crate::error::Result;
+pub use prefscope_config::Loss;
 
-/// A DPO-family loss with its hyper-parameters.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Loss {
-    /// DPO (Rafailov et al. 2023) with conservative label smoothing (cDPO).
-    Sigmoid {
-        beta: f64,
-        #[serde(default)]
-        label_smoothing: f64,
-    },
-    /// IPO (Azar et al. 2023) on mean per-token log-probs.
-    Ipo { beta: f64 },
-    /// SLiC-style hinge loss.
-    Hinge { beta: f64 },
-    /// Robust DPO (Chowdhury et al. 2024), unbiased under label noise `label_smoothing`.
-    Robust {
-        beta: f64,
-        #[serde(default)]
-        label_smoothing: f64,
-    },
-}
-
-impl Loss {
-    /// The reward scale `beta`.
-    pub fn beta(&self) -> f64 {
-        match *self {
-            Loss::Sigmoid { beta, .. }
-            | Loss::Ipo { beta }
-            | Loss::Hinge { beta }
-            | Loss::Robust { beta, .. } => beta,
-        }
-    }
-
-    /// True when the loss is defined on mean (per-token) rather than summed log-probs.
-    pub fn uses_mean_logps(&self) -> bool {
-        matches!(self, Loss::Ipo { .. })
-    }
-
-    /// Checks the hyper-parameters' ranges.
-    pub fn validate(&self) -> Result<()> {
-        let beta = self.beta();
-        if !(beta > 0.0 && beta.is_finite()) {
-            return Err(TrainError::Config(format!(
-                "beta must be positive, got {beta}"
-            )));
-        }
-        match *self {
-            Loss::Sigmoid {
-                label_smoothing, ..
-            } if !(0.0..=0.5).contains(&label_smoothing) => Err(TrainError::Config(format!(
-                "label_smoothing must be in [0, 0.5], got {label_smoothing}"
-            ))),
-            Loss::Robust {
-                label_smoothing, ..
-            } if !(0.0..0.5).contains(&label_smoothing) => Err(TrainError::Config(format!(
-                "robust label_smoothing must be in [0, 0.5), got {label_smoothing}"
-            ))),
-            _ => Ok(()),
-        }
-    }
-
-    /// Per-pair losses for margins `m` (any shape).
-    pub fn losses(&self, m: &Tensor) -> Result<Tensor> {
-        match *self {
-            Loss::Sigmoid {
-                beta,
-                label_smoothing,
-            } => sigmoid_loss(m, beta, label_smoothing),
-            Loss::Ipo { beta } => ipo_loss(m, beta),
-            Loss::Hinge { beta } => hinge_loss(m, beta),
-            Loss::Robust {
-                beta,
-                label_smoothing,
-            } => robust_loss(m, beta, label_smoothing),
-        }
+/// Per-pair losses of `loss` for margins `m` (any shape).
+pub fn losses(loss: &Loss, m: &Tensor) -> Result<Tensor> {
+    match *loss {
+        Loss::Sigmoid {
+            beta,
+            label_smoothing,
+        } => sigmoid_loss(m, beta, label_smoothing),
+        Loss::Ipo { beta } => ipo_loss(m, beta),
+        Loss::Hinge { beta } => hinge_loss(m, beta),
+        Loss::Robust {
+            beta,
+            label_smoothing,
+        } => robust_loss(m, beta, label_smoothing),
     }
 }
 

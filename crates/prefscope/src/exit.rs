@@ -20,10 +20,17 @@ pub fn bad_input<E: Into<anyhow::Error>>(e: E) -> anyhow::Error {
     anyhow::Error::new(BadInput(e.into()))
 }
 
-/// A library error that knows whether the user's input caused it. (`StudyError`'s impl sits in
-/// `commands/study.rs`: its type reaches libtorch's, which the plain binary must not link.)
+/// A library error that knows whether the user's input caused it. (`WorkerError`'s impl sits in
+/// `commands/study_worker.rs`: its type reaches libtorch's, which the plain binary must not
+/// link.)
 pub trait KnowsBadInput: std::error::Error + Send + Sync + 'static {
     fn is_bad_input(&self) -> bool;
+}
+
+impl KnowsBadInput for prefscope_study::StudyError {
+    fn is_bad_input(&self) -> bool {
+        prefscope_study::StudyError::is_bad_input(self)
+    }
 }
 
 impl KnowsBadInput for prefscope_report::ReportError {

@@ -4,7 +4,8 @@
 //! Exit codes: 0 success, 1 failure, 2 bad input (a malformed file, a bad flag, an unknown
 //! column). A broken pipe (`prefscope ... | head`) ends the program quietly.
 //!
-//! The commands that need libtorch (`train`, `logprobs`, `bench train`) live in the sibling
+//! The commands that need libtorch (`train`, `logprobs`, `model`, `bench train`, `bench study`)
+//! and the study workers live in the sibling
 //! binary `prefscope-torch` (`torch_main.rs`), which this one runs in its place: every other
 //! command then starts without loading libtorch and CUDA.
 
@@ -64,10 +65,11 @@ pub enum Command {
     Model(commands::torch::Forward),
     /// Studies: a grid of runs (splits x groups x seeds x treatments) from one spec, with a run
     /// store, local or Slurm execution, resume and completion of missing runs.
-    Study(commands::torch::Forward),
+    #[command(subcommand)]
+    Study(commands::study::StudyCommand),
     /// A study's report: one self-contained index.html (summary, forest plot, per-seed diffs,
     /// cross-evaluation, training curves, diagnostics) and the effects tables.
-    Report(commands::torch::Forward),
+    Report(commands::report::Args),
     /// Split effects from per-pair outcomes of runs made anywhere: per-seed diffs, two-level
     /// bootstrap CIs, p-values, Holm/BH, verdicts against W2/OL predictions.
     Effects(commands::effects::Args),

@@ -1,6 +1,7 @@
-//! `prefscope-torch`: the prefscope commands that need libtorch (`train`, `logprobs`, `study`, `model`,
-//! `report`, `bench train`). `prefscope` runs this binary for them, so that its other commands start
-//! without loading libtorch and CUDA; calling it directly works the same.
+//! `prefscope-torch`: the prefscope commands that need libtorch (`train`, `logprobs`, `model`,
+//! `bench train`, `bench study`, and `study-worker`, which the study executors start). `prefscope`
+//! runs this binary for them, so that its other commands start without loading libtorch and
+//! CUDA; calling it directly works the same.
 
 mod exit;
 #[allow(dead_code)] // shared with `prefscope`, which uses all of it
@@ -16,8 +17,6 @@ mod commands {
     pub mod bench_train_trl;
     pub mod logprobs;
     pub mod model_tiny;
-    pub mod report;
-    pub mod study;
     pub mod study_worker;
     pub mod train;
 }
@@ -44,16 +43,9 @@ enum Command {
     /// Benchmarks of the training step.
     #[command(subcommand)]
     Bench(BenchCommand),
-    /// Studies: a grid of runs from one spec, with a run store, local or Slurm execution,
-    /// resume and completion of missing runs.
-    #[command(subcommand)]
-    Study(commands::study::StudyCommand),
     /// Models for studies.
     #[command(subcommand)]
     Model(ModelCommand),
-    /// A study's report: effects, uncertainty, verdicts and diagnostics as one self-contained
-    /// index.html, with the effects tables.
-    Report(commands::report::Args),
     /// One run of a study (started by `prefscope study run`; not meant to be called by hand).
     #[command(hide = true)]
     StudyWorker(commands::study_worker::Args),
@@ -97,9 +89,7 @@ fn main() {
         Command::Logprobs(args) => commands::logprobs::run(args, cli.json),
         Command::Bench(BenchCommand::Train(args)) => commands::bench_train::run(args, cli.json),
         Command::Bench(BenchCommand::Study(args)) => commands::bench_study::run(args, cli.json),
-        Command::Study(cmd) => commands::study::run(cmd, cli.json),
         Command::Model(ModelCommand::Tiny(args)) => commands::model_tiny::run(args, cli.json),
-        Command::Report(args) => commands::report::run(args, cli.json),
         Command::StudyWorker(args) => commands::study_worker::run(args),
     };
     std::process::exit(exit::report(result));

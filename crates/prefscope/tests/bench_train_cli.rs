@@ -22,7 +22,7 @@ fn run(args: &[&str], dir: &Path) -> (i32, String, String) {
 
 fn tiny_model() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../prefscope-study/tests/fixtures/tiny/model")
+        .join("../prefscope-worker/tests/fixtures/tiny/model")
         .canonicalize()
         .unwrap()
 }

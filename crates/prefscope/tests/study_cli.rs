@@ -10,7 +10,8 @@
 //!   and `study complete` starts exactly those again; a USR2 (the time-limit warning) makes a
 //!   run checkpoint, requeue its own task and resume, with the same outputs as if never stopped;
 //! - `study status --json` has exactly the documented shape; `prefscope` itself starts
-//!   without libtorch.
+//!   without libtorch, and `study plan|status|complete` and `report` run in it (never in
+//!   `prefscope-torch`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -322,6 +323,46 @@ fn status_json_has_the_documented_shape() {
     assert!(
         groups.contains(&("age".into(), "A".into()))
             && groups.contains(&("region".into(), "B".into()))
+    );
+
+    // `study plan|status|complete` and `report` run in `prefscope` itself: with prefscope-torch
+    // pointed at nothing and no library path to libtorch, they still work.
+    for args in [
+        vec!["study", "plan", "shape.toml"],
+        vec!["study", "status", "shape.toml"],
+        vec!["study", "complete", "shape.toml"],
+        vec![
+            "report",
+            "shape.toml",
+            "--out",
+            "report",
+            "--resamples",
+            "50",
+        ],
+    ] {
+        let out = Command::new(bin())
+            .args(&args)
+            .current_dir(dir)
+            .env("PREFSCOPE_TORCH", dir.join("no-such-prefscope-torch"))
+            .env_remove("LD_LIBRARY_PATH")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "prefscope {args:?} without libtorch: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(dir.join("report/index.html").is_file());
+    // A run's worker does need it: the same variable makes `study-worker` fail to start.
+    let out = Command::new(bin())
+        .args(["train", "--help"])
+        .env("PREFSCOPE_TORCH", dir.join("no-such-prefscope-torch"))
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "train --help went to prefscope-torch"
     );
 }
 

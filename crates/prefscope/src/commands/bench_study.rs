@@ -1,5 +1,5 @@
 //! `prefscope bench study [--runs N]`: the time to plan, store and read back the status of a
-//! study grid (glue around `prefscope_study::bench`), each beside its target; with
+//! study grid (glue around `prefscope_study::bench` and `prefscope_worker::overhead`), each beside its target; with
 //! `--overhead`, also the local executor's per-run cost beside a tiny-model run's training.
 
 #[derive(Debug, clap::Args)]
@@ -30,7 +30,7 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
             let worker = |spec: &std::path::Path| -> Vec<std::ffi::OsString> {
                 vec![exe.clone().into(), "study-worker".into(), spec.into()]
             };
-            Some(prefscope_study::bench::bench_overhead(
+            Some(prefscope_worker::overhead::bench_overhead(
                 &odir,
                 args.overhead_runs,
                 1,

@@ -155,7 +155,7 @@ fn prism_pairs(
     let picked: Vec<_> = (0..args.pairs)
         .map(|i| all[i * all.len() / args.pairs].clone())
         .collect();
-    let encoded = prefscope_study::worker::encode_with(chat, &picked)?;
+    let encoded = prefscope_worker::worker::encode_with(chat, &picked)?;
     let cut = Truncation::new(args.prompt_len + args.completion_len, args.prompt_len);
     Ok(encoded
         .into_iter()

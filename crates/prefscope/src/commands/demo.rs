@@ -5,8 +5,8 @@
 //! times seeds, plus a baseline and random null splits → the report. Prints where everything
 //! is, ending with the report's `index.html`.
 //!
-//! The data steps run in this process; the tiny model, the study and the report need libtorch
-//! and run as `prefscope-torch` children, like the commands they are. Every step is a command
+//! The data steps run in this process; the tiny model (libtorch) runs as a `prefscope-torch`
+//! child, the study and the report as `prefscope` children, like the commands they are. Every step is a command
 //! a user can run by hand (the study spec is written to `<out>/study.toml`), and a re-run
 //! resumes: the data is rewritten the same, finished runs are kept.
 
@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use prefscope_predict::{ModelSpec, W2_THRESHOLD};
+use prefscope_predict::{ModelSpec as FitSpec, W2_THRESHOLD};
+use prefscope_study::spec::{AnalysisSpec, DataSpec, ExecutorSpec, GridSpec, ModelSpec, SpecFile};
+use prefscope_study::{plan_study, Study, StudyData};
 
 use super::{data, pairs, predict, simulate, splits, validate};
 
@@ -93,48 +95,59 @@ const HOLDOUT_FRACTION: f64 = 0.25;
 const HOLDOUT_SEED: u64 = 20240501;
 
 /// The study spec the demo runs (paths relative to `<out>`).
-fn study_spec(plan: &Plan, jobs: usize) -> String {
-    let seeds: Vec<String> = (1..=plan.seeds).map(|s| s.to_string()).collect();
-    format!(
-        r#"# Written by `prefscope demo`. Run it again with `prefscope study run study.toml`; the
-# same study on real PRISM with Qwen2.5-0.5B-Instruct on a GPU is examples/study-v4-slurm.toml.
-name = "demo"
-dir = "study"
-[data]
-prism = "prism"
-kind = "within"
-holdout_fraction = {holdout_fraction}
-holdout_seed = {holdout_seed}
-[grid]
-splits = ["safety", "age", "education", "region"]
-seeds = [{seeds}]
-baseline = true
-random_splits = {random}
-[model]
-path = "tiny"
-[train]
-steps = {steps}
-batch_size = 8
-micro_batch_size = 8
-eval_batch_size = 64
-max_length = 256
-max_prompt_length = 128
-[train.loss]
-type = "sigmoid"
-beta = 0.1
-[train.schedule]
-lr = 2e-3
-warmup_steps = 10
-[executor]
-jobs = {jobs}
-"#,
-        seeds = seeds.join(", "),
-        random = plan.random_splits,
-        steps = plan.steps,
-        holdout_fraction = HOLDOUT_FRACTION,
-        holdout_seed = HOLDOUT_SEED,
-    )
+fn study_spec(plan: &Plan, jobs: usize) -> SpecFile {
+    let mut train = toml::toml! {
+        batch_size = 8
+        micro_batch_size = 8
+        eval_batch_size = 64
+        max_length = 256
+        max_prompt_length = 128
+        [loss]
+        type = "sigmoid"
+        beta = 0.1
+        [schedule]
+        lr = 2e-3
+        warmup_steps = 10
+    };
+    train.insert("steps".into(), toml::Value::Integer(plan.steps as i64));
+    SpecFile {
+        name: "demo".into(),
+        dir: "study".into(),
+        data: DataSpec {
+            prism: Some("prism".into()),
+            simulate: None,
+            kind: "within".into(),
+            min_gap: 0.0,
+            holdout_fraction: HOLDOUT_FRACTION,
+            holdout_seed: HOLDOUT_SEED,
+        },
+        grid: GridSpec {
+            splits: ["safety", "age", "education", "region"]
+                .map(String::from)
+                .to_vec(),
+            split_spec: None,
+            seeds: (1..=plan.seeds as u64).collect(),
+            baseline: true,
+            random_splits: plan.random_splits,
+        },
+        model: ModelSpec {
+            path: "tiny".into(),
+        },
+        train,
+        treatment: Vec::new(),
+        executor: ExecutorSpec {
+            jobs,
+            ..ExecutorSpec::default()
+        },
+        keep_weights: false,
+        analysis: AnalysisSpec::default(),
+    }
 }
+
+/// The header of the spec file the demo writes.
+const SPEC_HEADER: &str =
+    "# Written by `prefscope demo`. Run it again with `prefscope study run study.toml`; the\n\
+# same study on real PRISM with Qwen2.5-0.5B-Instruct on a GPU is examples/study-v4-slurm.toml.\n";
 
 pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
     let mut plan = args.size.plan();
@@ -209,11 +222,11 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
     };
     let w2 = predict::fit_and_write(
         &predictions("w2.json"),
-        ModelSpec::W2 {
+        FitSpec::W2 {
             threshold: W2_THRESHOLD,
         },
     )?;
-    predict::fit_and_write(&predictions("ol.json"), ModelSpec::Ol)?;
+    predict::fit_and_write(&predictions("ol.json"), FitSpec::Ol)?;
     let predicted: Vec<String> = w2
         .predictions
         .splits
@@ -257,23 +270,33 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
         }
         // Made once: a re-run keeps the model, so finished runs keep their identity.
         if !args.out.join("tiny").join("config.json").is_file() {
-            torch_quiet(&args.out, &tiny, json)?;
+            step(&super::torch::torch_binary()?, &args.out, &tiny, json)?;
         }
         let spec = args.out.join("study.toml");
-        prefscope_data::write_bytes_atomic(&spec, study_spec(&plan, jobs).as_bytes())?;
-        let runs = plan.seeds * (1 + 2 * (4 + plan.random_splits));
+        let text = format!("{SPEC_HEADER}{}", study_spec(&plan, jobs).to_toml()?);
+        prefscope_data::write_bytes_atomic(&spec, text.as_bytes())?;
+        let runs = {
+            let study = Study::from_file(&spec)?;
+            plan_study(&study, &StudyData::load(&study)?)?.len()
+        };
         eprintln!(
             "[8/{steps_total}] study: {runs} runs ({} seeds x (baseline + 4 splits and {} null splits x 2 groups)), {jobs} at a time -> {}",
             plan.seeds,
             plan.random_splits,
             spec.display()
         );
-        torch_quiet(&args.out, &["study", "run", "study.toml"], json)?;
+        step(
+            &own_binary()?,
+            &args.out,
+            &["study", "run", "study.toml"],
+            json,
+        )?;
         eprintln!(
             "[9/{steps_total}] report -> {}",
             args.out.join("report").display()
         );
-        torch_quiet(
+        step(
+            &own_binary()?,
             &args.out,
             &[
                 "report",
@@ -318,11 +341,15 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
     }
 }
 
-/// [`torch`], with its standard output sent to stderr when this demo prints JSON, so that
-/// stdout holds only the demo's own report.
-fn torch_quiet(dir: &Path, args: &[&str], json: bool) -> anyhow::Result<()> {
-    let bin = super::torch::torch_binary()?;
-    let mut cmd = std::process::Command::new(&bin);
+/// This binary (`prefscope`), for the steps that run as its own commands.
+fn own_binary() -> anyhow::Result<std::path::PathBuf> {
+    std::env::current_exe().context("locating the prefscope binary")
+}
+
+/// Runs one step as a child command (`bin ARGS` in `dir`), with its standard output sent to
+/// stderr when this demo prints JSON, so that stdout holds only the demo's own report.
+fn step(bin: &Path, dir: &Path, args: &[&str], json: bool) -> anyhow::Result<()> {
+    let mut cmd = std::process::Command::new(bin);
     cmd.args(args).current_dir(dir);
     if json {
         cmd.stdout(std::io::stderr());

@@ -9,8 +9,10 @@ pub mod fit;
 pub mod import;
 pub mod pairs;
 pub mod predict;
+pub mod report;
 pub mod simulate;
 pub mod splits;
+pub mod study;
 pub mod torch;
 pub mod validate;
 
@@ -33,7 +35,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Model(args) => torch::forward("model", args, cli.json),
         Command::Effects(args) => effects::run(args, cli.json),
         Command::Bench(cmd) => bench::run(cmd, cli.json),
-        Command::Study(args) => torch::forward("study", args, cli.json),
-        Command::Report(args) => torch::forward("report", args, cli.json),
+        Command::Study(cmd) => study::run(cmd, cli.json),
+        Command::Report(args) => report::run(args, cli.json),
     }
 }

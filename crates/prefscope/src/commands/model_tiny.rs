@@ -1,11 +1,11 @@
 //! `prefscope model tiny --prism DIR --out DIR`: a tiny real Qwen2 (tokenizer trained on the
 //! folder's texts, ChatML template, optional next-token warm-start) for CPU studies and the
-//! demo (glue around `prefscope_study::tiny`).
+//! demo (glue around `prefscope_worker::tiny`).
 
 use std::path::PathBuf;
 
 use prefscope_model::tiny::TinySpec;
-use prefscope_study::tiny::{make_tiny_model, TinyOptions};
+use prefscope_worker::tiny::{make_tiny_model, TinyOptions};
 
 use crate::exit::classify;
 

@@ -1,7 +1,8 @@
 //! `prefscope study plan|run|status|complete SPEC`: a whole grid of runs from one spec (glue
-//! around `prefscope_study`). `run` and `complete` start workers (`prefscope-torch
-//! study-worker SPEC RUN_ID`) on this machine or submit them to Slurm; `status` reads the run
-//! store and marks runs whose process or job is gone as lost.
+//! around `prefscope_study`, which has no libtorch: these run in the plain binary). `run` and
+//! `complete` start workers (`prefscope-torch study-worker SPEC RUN_ID`) on this machine or
+//! submit them to Slurm; `status` reads the run store and marks runs whose process or job is
+//! gone as lost.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -9,9 +10,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use prefscope_study::local::{run_local, ExecEvent};
+use prefscope_study::orchestrate::{prepare, wait_for_slurm};
+use prefscope_study::run_files::Progress;
 use prefscope_study::spec::ExecutorKind;
-use prefscope_study::worker::Progress;
-use prefscope_study::{plan_study, Status, Store, Study, StudyData, StudyError};
+use prefscope_study::{plan_study, Status, Store, Study, StudyData};
 use serde::Serialize;
 
 use crate::exit::classify;
@@ -50,12 +52,6 @@ pub struct RunArgs {
     /// Slurm: submit and return without waiting for the jobs.
     #[arg(long)]
     pub no_wait: bool,
-}
-
-impl crate::exit::KnowsBadInput for StudyError {
-    fn is_bad_input(&self) -> bool {
-        StudyError::is_bad_input(self)
-    }
 }
 
 fn load(spec: &Path) -> anyhow::Result<Study> {
@@ -150,10 +146,10 @@ fn plan(spec: &Path, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The worker command: this binary (`prefscope-torch`) with `study-worker SPEC`; the run id is
-/// appended.
+/// The worker command: `prefscope-torch` (beside this binary) with `study-worker SPEC`; the
+/// run id is appended.
 fn worker_command(spec: &Path) -> anyhow::Result<Vec<OsString>> {
-    let torch = std::env::current_exe().context("locating prefscope-torch")?;
+    let torch = super::torch::torch_binary()?;
     let spec = std::fs::canonicalize(spec).with_context(|| format!("{}", spec.display()))?;
     Ok(vec![
         torch.into_os_string(),
@@ -181,15 +177,9 @@ fn execute(args: &RunArgs, from: &[Status], json: bool) -> anyhow::Result<()> {
     }
     let kind = args.executor.unwrap_or(study.executor.kind);
     let spinner = crate::output::spinner("planning", json);
-    let data = StudyData::load(&study).map_err(classify)?;
-    let runs = plan_study(&study, &data).map_err(classify)?;
-    drop(data);
     let spec_text = std::fs::read_to_string(&args.spec).unwrap_or_default();
-    let mut store = Store::open(&study.store_path()).map_err(classify)?;
-    store
-        .sync_plan(&study.name, &spec_text, &runs)
-        .map_err(classify)?;
-    prefscope_study::reconcile::reconcile(&study, &mut store).map_err(classify)?;
+    let prepared = prepare(&study, &spec_text).map_err(classify)?;
+    let mut store = prepared.store;
     spinner.finish_and_clear();
     let counts = store.counts().map_err(classify)?;
     let pending: usize = from.iter().map(|s| counts[s]).sum();
@@ -197,7 +187,7 @@ fn execute(args: &RunArgs, from: &[Status], json: bool) -> anyhow::Result<()> {
         println!(
             "study {}: {} runs, {} done; starting {} ({})",
             study.name,
-            runs.len(),
+            prepared.runs,
             counts[&Status::Done],
             pending,
             from.iter()
@@ -292,9 +282,7 @@ fn execute(args: &RunArgs, from: &[Status], json: bool) -> anyhow::Result<()> {
                 let plain = !json && bar.is_hidden();
                 let mut last_line = String::new();
                 let poll = std::time::Duration::from_secs_f64(args.poll.max(0.1));
-                loop {
-                    prefscope_study::reconcile::reconcile(&study, &mut store).map_err(classify)?;
-                    let c = store.counts().map_err(classify)?;
+                wait_for_slurm(&study, &mut store, poll, &mut |c| {
                     let running = c[&Status::Running];
                     bar.set_position((submitted.runs.saturating_sub(running)) as u64);
                     let line = format!(
@@ -308,11 +296,8 @@ fn execute(args: &RunArgs, from: &[Status], json: bool) -> anyhow::Result<()> {
                     }
                     bar.set_message(line.clone());
                     last_line = line;
-                    if running == 0 {
-                        break;
-                    }
-                    std::thread::sleep(poll);
-                }
+                })
+                .map_err(classify)?;
                 bar.finish_and_clear();
             }
         }

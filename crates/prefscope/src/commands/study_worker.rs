@@ -8,10 +8,18 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use prefscope_study::reconcile::EXIT_INTERRUPTED;
-use prefscope_study::worker::{run_one, Outcome};
+use prefscope_study::run_files::Outcome;
 use prefscope_study::Study;
+use prefscope_worker::worker::run_one;
+use prefscope_worker::WorkerError;
 
 use crate::exit::{bad_input, classify};
+
+impl crate::exit::KnowsBadInput for WorkerError {
+    fn is_bad_input(&self) -> bool {
+        WorkerError::is_bad_input(self)
+    }
+}
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -36,7 +36,7 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
     if let Some(steps) = args.steps {
         cfg.steps = steps;
     }
-    let device = cfg.torch_device().map_err(bad_input)?;
+    let device = prefscope_train::torch_device(&cfg).map_err(bad_input)?;
     let model_path = cfg
         .inputs
         .model
@@ -166,7 +166,7 @@ pub fn read_any_pairs(path: &Path) -> anyhow::Result<Vec<Pair>> {
 
 /// Pair → token ids with the model's chat template.
 pub fn encode_all(policy: &HfPolicy, pairs: &[Pair]) -> anyhow::Result<Vec<TokenizedPair>> {
-    prefscope_study::worker::encode_pairs(policy, pairs)
+    prefscope_worker::worker::encode_pairs(policy, pairs)
         .map_err(bad_input)
         .context("encoding pairs with the chat template")
 }

@@ -22,7 +22,7 @@ use allclose::{compare, max_abs, Report, Tolerance, U32};
 use prefscope_data::simulate::{self, Effects, SimConfig};
 use prefscope_model::tiny::TinySpec;
 use prefscope_model::{load, LoadOptions, Loaded, Message};
-use prefscope_study::tiny::{make_tiny_model, TinyOptions};
+use prefscope_worker::tiny::{make_tiny_model, TinyOptions};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tch::{Kind, Tensor};

@@ -1,4 +1,4 @@
-//! Build script of `prefscope-study`: the libtorch link set-up for its tests
+//! Build script of `prefscope-worker`: the libtorch link set-up for its tests
 //! (shared with `prefscope-model`, see `../prefscope-model/build/libtorch_link.rs`).
 
 include!("../prefscope-model/build/libtorch_link.rs");

@@ -20,7 +20,9 @@ use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use crate::error::{Result, StudyError};
+use prefscope_study::StudyError;
+
+use crate::error::{Result, WorkerError};
 use crate::worker::encode_with;
 
 /// What `prefscope model tiny` does besides the size.
@@ -78,10 +80,7 @@ pub fn make_tiny_model(
     )
     .pairs;
     if pairs.is_empty() {
-        return Err(StudyError::spec(
-            prism,
-            "no preference pairs to train a tokenizer on",
-        ));
+        return Err(StudyError::spec(prism, "no preference pairs to train a tokenizer on").into());
     }
     let texts = pairs.iter().flat_map(|p| {
         p.prompt
@@ -90,7 +89,7 @@ pub fn make_tiny_model(
             .chain([p.chosen.as_str(), p.rejected.as_str()])
     });
     let model_err = |e: prefscope_model::ModelError| {
-        StudyError::Train(prefscope_train::TrainError::Model(e.to_string()))
+        WorkerError::Train(prefscope_train::TrainError::Model(e.to_string()))
     };
     let mut loaded = tiny_qwen2(&opts.spec, texts, out).map_err(model_err)?;
     portable_init(
@@ -153,7 +152,7 @@ pub fn make_tiny_model(
 /// correctly rounded IEEE-754 operations, so no kernel or library enters. Matrices are filled in
 /// the order of their names, row-major.
 fn portable_init(vs: &tch::nn::VarStore, seed: u64, std: f64) -> Result<()> {
-    let tch_err = |e: tch::TchError| StudyError::Train(e.into());
+    let tch_err = |e: tch::TchError| WorkerError::Train(e.into());
     let mut vars: Vec<(String, tch::Tensor)> = vs
         .variables()
         .into_iter()

@@ -1,0 +1,52 @@
+//! What a batch is trained on: a DPO-family [`Loss`], an optional SFT term and WPO weights
+//! (the formulas live in `prefscope-train`'s `dpo` module, which computes them).
+
+use serde::{Deserialize, Serialize};
+
+use crate::loss::Loss;
+
+/// How WPO pairs per-token log-probs with the adjustment `log sum p^2`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WpoAlign {
+    /// Eq. 2 of the paper: token `t`'s log-prob with the distribution that predicted it.
+    #[default]
+    Paper,
+    /// TRL's code as written: the last completion token's log-prob is left out.
+    Trl,
+}
+
+/// WPO weighting options.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Wpo {
+    /// Clamp the pair weight at 1 (TRL, paper code). Default true.
+    #[serde(default = "yes")]
+    pub clamp: bool,
+    /// Token alignment, see [`WpoAlign`].
+    #[serde(default)]
+    pub align: WpoAlign,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Wpo {
+    fn default() -> Self {
+        Wpo {
+            clamp: true,
+            align: WpoAlign::Paper,
+        }
+    }
+}
+
+/// What a batch is trained on: a loss, optionally an SFT term and WPO weights.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Objective {
+    pub loss: Loss,
+    /// Weight of the NLL term on chosen completions (TRL `rpo_alpha`); `None` for none.
+    pub sft_alpha: Option<f64>,
+    /// WPO weighting; `None` for plain (unweighted) pairs.
+    pub wpo: Option<Wpo>,
+}
