@@ -105,6 +105,7 @@ fn repo() -> PathBuf {
 /// counts the same real tokens over the run (the pairs' total), the scaling table reaches
 /// its CSV with one row per point and side, and `--gradient-checkpointing` reaches both sides.
 #[test]
+#[ignore = "heavy: needs TRL in the venv (run with --include-ignored)"]
 fn bench_train_vs_trl_trains_every_side_on_the_same_tokens() {
     let dir = tempfile::tempdir().unwrap();
     let repo = repo();
@@ -178,6 +179,7 @@ fn bench_train_vs_trl_trains_every_side_on_the_same_tokens() {
 /// `--skip-trl`: prefscope against the plain loop alone (no TRL side, no ratio to it), and
 /// the scaling sweep then times prefscope alone.
 #[test]
+#[ignore = "heavy: TRL bench harness with Python peers (run with --include-ignored)"]
 fn bench_train_vs_trl_without_trl_compares_with_the_plain_loop_only() {
     let dir = tempfile::tempdir().unwrap();
     let repo = repo();

@@ -30,6 +30,7 @@ fn demo(dir: &Path) -> Value {
 }
 
 #[test]
+#[ignore = "heavy: the whole demo at CI size, twice (run with --include-ignored)"]
 fn demo_runs_the_whole_program_and_resumes() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();

@@ -116,6 +116,7 @@ jobs = 2
 }
 
 #[test]
+#[ignore = "heavy: needs headless Chromium (tools/chromium-up.sh; run with --include-ignored)"]
 fn report_renders_in_chromium_with_truth_and_missing_runs() {
     let t0 = Instant::now();
     let tmp = tempfile::tempdir().unwrap();

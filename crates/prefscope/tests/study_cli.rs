@@ -141,6 +141,7 @@ fn attempts(study_dir: &Path) -> BTreeMap<String, Vec<String>> {
 }
 
 #[test]
+#[ignore = "heavy: kills and resumes a 20-run study five times (run with --include-ignored)"]
 fn study_killed_anywhere_resumes_to_the_same_outputs() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
@@ -400,6 +401,7 @@ fn slurm_state(task: &str) -> String {
 }
 
 #[test]
+#[ignore = "heavy: needs the Slurm of tools/slurm-up.sh (run with --include-ignored)"]
 fn slurm_cancelled_tasks_are_lost_and_complete_finishes_exactly_those() {
     require_slurm();
     let tmp = tempfile::tempdir().unwrap();
@@ -520,6 +522,7 @@ lr = 1e-3
 /// requeues its own task, and the next start resumes from the checkpoint: one attempt in the
 /// store, a restart in Slurm, and the same held-out outcomes as a run never interrupted.
 #[test]
+#[ignore = "heavy: needs the Slurm of tools/slurm-up.sh (run with --include-ignored)"]
 fn slurm_usr2_checkpoints_requeues_and_resumes() {
     require_slurm();
     let tmp = tempfile::tempdir().unwrap();
