@@ -11,7 +11,7 @@ and the optimizer is torch.optim.AdamW (default implementation). Prints one JSON
     .venv/bin/python tools/bench_train_torch.py --config config.json --pairs 1 \
         --prompt-len 128 --completion-len 128 --steps 3 [--device cuda] [--bf16]
 
-With `--model DIR --pairs-file pairs.jsonl` (the `prefscope bench train --vs trl` form) it
+With `--model DIR --pairs-file pairs.jsonl` (the `prefscope bench train-vs-trl` form) it
 loads the weights of an HF directory and trains on the file's token-id pairs instead, `--pairs`
 of them per step in file order, each batch right-padded to its longest sequence; it then also
 reports every step's real (non-padding) tokens. `--gradient-checkpointing` turns on
@@ -19,7 +19,7 @@ transformers' activation checkpointing (non-reentrant), as TRL's DPOConfig does 
 
 The per-token log-prob is the label's logit minus the row's logsumexp: the same numbers as
 gather(log_softmax) without a second [rows x width x vocab] tensor, so the loop fits the
-`--vs trl` default size (batch 8, max_length 1024) where log_softmax did not.
+`bench train-vs-trl` default size (batch 8, max_length 1024) where log_softmax did not.
 """
 
 import argparse

@@ -1,4 +1,4 @@
-"""TRL side of `prefscope bench train --vs trl`: TRL's DPOTrainer trains an HF model directory
+"""TRL side of `prefscope bench train-vs-trl`: TRL's DPOTrainer trains an HF model directory
 on a file of token-id pairs and reports each optimizer step's time and real tokens.
 
 The pairs file has one JSON object per line with `prompt_ids`, `chosen_ids` and `rejected_ids`

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Fits the log-normal length mix that `prefscope bench train --vs trl` times
+"""Fits the log-normal length mix that `prefscope bench train-vs-trl` times
 (`LengthMix::PRISM_LIKE` in crates/prefscope-train/src/bench.rs) to PRISM's published statistics.
 
     tools/setup-venv.sh --dev && .venv/bin/python tools/fit_prism_lengths.py

@@ -3,7 +3,7 @@
 #
 #   tools/setup-venv.sh            # torch (libtorch for tch), the SmolLM2 GGUF test model, and
 #                                  # TRL's DPOTrainer (trl, datasets, transformers, accelerate):
-#                                  # the peer of `prefscope bench train --vs trl`, which a test runs
+#                                  # the peer of `prefscope bench train-vs-trl`, which a test runs
 #   tools/setup-venv.sh --dev      # also gguf, sentencepiece: to regenerate fixtures
 #
 # Idempotent: re-running only installs what is missing. Creates `.venv/` at the repository root
@@ -19,7 +19,7 @@ GGUF_VERSION=0.19.0
 NUMPY_VERSION=2.4.6
 ACCELERATE_VERSION=1.15.0
 SENTENCEPIECE_VERSION=0.2.3
-# TRL's DPOTrainer and its datasets: the peer of `prefscope bench train --vs trl`.
+# TRL's DPOTrainer and its datasets: the peer of `prefscope bench train-vs-trl`.
 TRL_VERSION=1.16.0
 DATASETS_VERSION=5.2.0
 

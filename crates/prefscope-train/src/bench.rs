@@ -4,7 +4,7 @@
 //! positions only, chunked head, two-pass backward), in f32 or bf16 mixed precision, on CPU or
 //! CUDA (random weights of a named architecture: [`crate::hf::DecoderPolicy::random`]).
 //!
-//! For `prefscope bench train --vs trl`: a seeded PRISM-like mix of pair lengths
+//! For `prefscope bench train-vs-trl`: a seeded PRISM-like mix of pair lengths
 //! ([`LengthMix`], [`mixed_pairs`]), the token-id pairs file both sides read, and
 //! [`time_training`], the real training loop on those pairs.
 
@@ -110,7 +110,7 @@ pub fn time_dpo_steps(
 /// Log-normal lengths of prompts and completions, in tokens, for
 /// [`mixed_pairs`]: `exp(N(ln median, sigma²))`, at least one token.
 ///
-/// [`LengthMix::PRISM_LIKE`] is the mix `prefscope bench train --vs trl` times: a log-normal
+/// [`LengthMix::PRISM_LIKE`] is the mix `prefscope bench train-vs-trl` times: a log-normal
 /// fit (method of moments, in SmolLM2 tokens) to PRISM's published statistics, made by
 /// `tools/fit_prism_lengths.py` and kept in `tests/fixtures/prism_length_mix.json`, which a test
 /// holds the constant to. The script takes the codebook's mean and sd of user messages (69.9 and
@@ -229,7 +229,7 @@ pub fn read_pairs_jsonl(path: &std::path::Path) -> Result<Vec<TokenizedPair>> {
         .collect()
 }
 
-/// The settings both sides of `prefscope bench train --vs trl` train with.
+/// The settings both sides of `prefscope bench train-vs-trl` train with.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct TrainingBench {
     /// Pairs per optimizer step (TRL's `per_device_train_batch_size`, one micro-batch).

@@ -59,8 +59,10 @@ enum ModelCommand {
 
 #[derive(Debug, Subcommand)]
 enum BenchCommand {
-    /// A DPO step (fwd+bwd+AdamW), prefscope vs tools/bench_train_torch.py (default: SmolLM2-135M, CPU); `--vs trl`: the training loop vs TRL's DPOTrainer.
+    /// A DPO step (fwd+bwd+AdamW), prefscope vs tools/bench_train_torch.py (default: SmolLM2-135M, CPU).
     Train(Box<commands::bench_train::TrainArgs>),
+    /// prefscope's training loop vs TRL's DPOTrainer and the plain PyTorch loop, on a PRISM-like mix of lengths (CPU).
+    TrainVsTrl(Box<commands::bench_train_trl::Args>),
     /// Plan, store and status of a 10,000-run study grid, against their targets.
     Study(commands::bench_study::Args),
 }
@@ -88,6 +90,9 @@ fn main() {
         Command::Train(args) => commands::train::run(args, cli.json),
         Command::Logprobs(args) => commands::logprobs::run(args, cli.json),
         Command::Bench(BenchCommand::Train(args)) => commands::bench_train::run(args, cli.json),
+        Command::Bench(BenchCommand::TrainVsTrl(args)) => {
+            commands::bench_train_trl::run(args, cli.json)
+        }
         Command::Bench(BenchCommand::Study(args)) => commands::bench_study::run(args, cli.json),
         Command::Model(ModelCommand::Tiny(args)) => commands::model_tiny::run(args, cli.json),
         Command::StudyWorker(args) => commands::study_worker::run(args),

@@ -1,5 +1,5 @@
 //! `prefscope bench train --pairs-from`: the DPO step timed on real pairs of a PRISM folder (the
-//! tiny study model of prefscope-study's fixture on a small simulated folder), cut as training
+//! tiny study model of prefscope-worker's fixture on a small simulated folder), cut as training
 //! cuts them (max_prompt_length `--prompt-len`, max_length `--prompt-len + --completion-len`).
 
 use std::path::{Path, PathBuf};
@@ -27,7 +27,7 @@ fn tiny_model() -> PathBuf {
         .unwrap()
 }
 
-/// The venv's Python, the plain-loop script and the tiny model, as `--vs trl` arguments.
+/// The venv's Python, the plain-loop script and the tiny model, as `bench train-vs-trl` arguments.
 fn vs_trl_paths(repo: &std::path::Path) -> (String, String, String) {
     let show = |p: PathBuf| p.display().to_string();
     (
@@ -100,7 +100,7 @@ fn repo() -> PathBuf {
         .unwrap()
 }
 
-/// `--vs trl` end to end on the tiny study model: prefscope, TRL's DPOTrainer and the plain
+/// `bench train-vs-trl` end to end on the tiny study model: prefscope, TRL's DPOTrainer and the plain
 /// PyTorch loop each train on the same mixed-length pairs in a process of their own, so each
 /// counts the same real tokens over the run (the pairs' total), the scaling table reaches
 /// its CSV with one row per point and side, and `--gradient-checkpointing` reaches both sides.
@@ -113,7 +113,7 @@ fn bench_train_vs_trl_trains_every_side_on_the_same_tokens() {
     let trl = repo.join("tools/bench_train_trl.py").display().to_string();
     #[rustfmt::skip]
     let args = [
-        "--json", "bench", "train", "--vs", "trl", "--model", &model,
+        "--json", "bench", "train-vs-trl", "--model", &model,
         "--python", &python, "--trl-script", &trl, "--script", &torch,
         "--dataset-pairs", "8", "--batch", "2", "--max-length", "48", "--max-prompt-length", "24",
         "--prompt-median", "12", "--completion-median", "16",
@@ -186,7 +186,7 @@ fn bench_train_vs_trl_without_trl_compares_with_the_plain_loop_only() {
     let (python, torch, model) = vs_trl_paths(&repo);
     #[rustfmt::skip]
     let args = [
-        "--json", "bench", "train", "--vs", "trl", "--skip-trl", "--model", &model,
+        "--json", "bench", "train-vs-trl", "--skip-trl", "--model", &model,
         "--python", &python, "--trl-script", "no-such-script.py", "--script", &torch,
         "--dataset-pairs", "4", "--batch", "2", "--max-length", "48", "--max-prompt-length", "24",
         "--prompt-median", "12", "--completion-median", "16",
@@ -210,4 +210,30 @@ fn bench_train_vs_trl_without_trl_compares_with_the_plain_loop_only() {
         .map(|l| l.split(',').nth(4).unwrap())
         .collect();
     assert_eq!(impls, ["prefscope", "prefscope"], "{csv}");
+}
+
+/// Each benchmark takes only the flags it reads: a flag of the other one is a usage error
+/// (exit 2, naming the flag), never silently ignored.
+#[test]
+fn a_flag_the_benchmark_does_not_read_is_an_error() {
+    for (args, flag) in [
+        (vec!["bench", "train-vs-trl", "--bf16"], "--bf16"),
+        (vec!["bench", "train-vs-trl", "--preset", "qwen2.5-0.5b"], "--preset"),
+        (vec!["bench", "train-vs-trl", "--steps", "3"], "--steps"),
+        (vec!["bench", "train-vs-trl", "--pairs-from", "x"], "--pairs-from"),
+        (vec!["bench", "train", "--batch", "4"], "--batch"),
+        (vec!["bench", "train", "--skip-trl"], "--skip-trl"),
+        (vec!["bench", "train", "--vs", "trl"], "--vs"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_prefscope"))
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("unexpected argument '{flag}'")),
+            "{args:?}: {err}"
+        );
+    }
 }

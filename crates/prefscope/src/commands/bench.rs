@@ -17,6 +17,9 @@ pub enum BenchCommand {
     Ingest(IngestArgs),
     /// A DPO step (fwd+bwd+AdamW), prefscope vs tools/bench_train_torch.py (default: SmolLM2-135M, CPU).
     Train(super::torch::Forward),
+    /// prefscope's training loop vs TRL's DPOTrainer and the plain PyTorch loop, on a PRISM-like
+    /// mix of lengths (CPU).
+    TrainVsTrl(super::torch::Forward),
     /// The study machinery: plan, store and status of a 10,000-run grid, against their targets.
     Study(super::torch::Forward),
     /// `prefscope effects` on 150 synthetic runs x 3,000 held-out pairs, against its 5 s target.
@@ -45,6 +48,7 @@ pub fn run(cmd: &BenchCommand, json: bool) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Ingest(args) => ingest(args, json),
         BenchCommand::Train(args) => super::torch::forward("bench train", args, json),
+        BenchCommand::TrainVsTrl(args) => super::torch::forward("bench train-vs-trl", args, json),
         BenchCommand::Study(args) => super::torch::forward("bench study", args, json),
         BenchCommand::Effects(args) => super::bench_effects::run(args, json),
     }

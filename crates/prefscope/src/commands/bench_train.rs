@@ -10,6 +10,9 @@
 //! `prefscope bench train --preset qwen2.5-0.5b --device cuda --bf16 --pairs 8 --prompt-len 256
 //! --completion-len 256 --steps 50 --skip-pytorch`.
 //!
+//! The real training loop against TRL's DPOTrainer is `bench train-vs-trl` (`bench_train_trl`),
+//! with flags of its own.
+//!
 //! `--pairs-from DIR` times real pairs of a PRISM folder instead of random tokens, encoded with
 //! the model's chat template and cut as training cuts them (`--prompt-len` and
 //! `--completion-len` become max_prompt_length and max_length − max_prompt_length): the step
@@ -67,19 +70,6 @@ pub struct TrainArgs {
     pub python: String,
     #[arg(long, default_value = "tools/bench_train_torch.py")]
     pub script: PathBuf,
-    /// The peer: `pytorch` (the plain loop of --script on one fixed batch) or `trl` (TRL's
-    /// DPOTrainer and the plain loop on a PRISM-like mix of lengths, the real training loop on
-    /// prefscope's side; see `bench_train_trl`).
-    #[arg(long, value_enum, default_value_t = Peer::Pytorch)]
-    pub vs: Peer,
-    #[command(flatten)]
-    pub trl: super::bench_train_trl::TrlArgs,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Peer {
-    Pytorch,
-    Trl,
 }
 
 fn default_model() -> anyhow::Result<String> {
@@ -209,9 +199,6 @@ fn run_pytorch(
 }
 
 pub fn run(args: &TrainArgs, json: bool) -> anyhow::Result<()> {
-    if args.vs == Peer::Trl {
-        return super::bench_train_trl::run(args, json);
-    }
     if args.steps == 0 || args.pairs == 0 {
         return Err(crate::exit::bad_input(anyhow::anyhow!(
             "--steps and --pairs must be at least 1"

