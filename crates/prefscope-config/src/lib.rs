@@ -25,7 +25,7 @@ pub use error::{ConfigError, Result};
 pub use loss::Loss;
 pub use model_source::ModelSource;
 pub use objective::{Objective, Wpo, WpoAlign};
-pub use optimizer::AdamWConfig;
+pub use optimizer::{decays, AdamWConfig};
 pub use schedule::{lr_at, Decay, Schedule};
 pub use train_config::{Inputs, ScheduleConfig, TrainConfig};
 pub use truncation::Truncation;

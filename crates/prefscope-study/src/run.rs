@@ -308,7 +308,14 @@ fn identity_config(train: &prefscope_config::TrainConfig, seed: u64) -> serde_js
     cfg.stop_after = None;
     cfg.save_final = true;
     cfg.inputs = Default::default();
-    serde_json::to_value(&cfg).unwrap_or_default()
+    let mut v = serde_json::to_value(&cfg).unwrap_or_default();
+    // Weight decay once applied to every tensor; it now skips biases and norm weights
+    // (transformers' groups). A run with decay names the rule, so its RunId differs from one
+    // made under the old rule and no resumed run mixes the two; runs without decay keep theirs.
+    if cfg.optimizer.weight_decay != 0.0 {
+        v["optimizer"]["weight_decay_groups"] = "transformers".into();
+    }
+    v
 }
 
 /// The run's training config: the treatment's, with its seed, folder and the study's
@@ -340,6 +347,20 @@ pub fn run_config(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Decay > 0 names transformers' groups in the run's identity (so such a run's RunId is
+    /// new and never resumes one made when decay applied to every tensor); without decay the
+    /// identity is as before (the pinned RunIds of `tests/pinned_ids.rs` hold).
+    #[test]
+    fn weight_decay_names_its_groups_in_the_identity() {
+        let mut cfg: prefscope_config::TrainConfig =
+            toml::from_str("out_dir = \"x\"\n[loss]\ntype = \"sigmoid\"\nbeta = 0.1\n").unwrap();
+        let plain = identity_config(&cfg, 1);
+        assert!(plain["optimizer"].get("weight_decay_groups").is_none());
+        cfg.optimizer.weight_decay = 0.1;
+        let decayed = identity_config(&cfg, 1);
+        assert_eq!(decayed["optimizer"]["weight_decay_groups"], "transformers");
+    }
 
     #[test]
     fn spliced_train_text_gives_the_same_id() {

@@ -62,7 +62,8 @@ impl AdamWState {
     }
 }
 
-/// One AdamW update of every parameter that has a gradient, at learning rate `lr`.
+/// One AdamW update of every parameter that has a gradient, at learning rate `lr`; weight
+/// decay only where [`prefscope_config::decays`] says (transformers' parameter groups).
 pub fn adamw_step(
     params: &BTreeMap<String, Tensor>,
     state: &mut AdamWState,
@@ -108,7 +109,7 @@ pub fn adamw_step(
         let _ = denom.f_add_scalar_(-cfg.eps / step_size)?;
         let m = &state.exp_avg[name];
         let mut p = p.shallow_clone();
-        if cfg.weight_decay != 0.0 {
+        if cfg.weight_decay != 0.0 && prefscope_config::decays(name) {
             let _ = p.f_mul_scalar_(1.0 - lr * cfg.weight_decay)?;
         }
         let _ = p.f_addcdiv_(m, &denom)?;

@@ -218,9 +218,15 @@ fn bench_train_vs_trl_without_trl_compares_with_the_plain_loop_only() {
 fn a_flag_the_benchmark_does_not_read_is_an_error() {
     for (args, flag) in [
         (vec!["bench", "train-vs-trl", "--bf16"], "--bf16"),
-        (vec!["bench", "train-vs-trl", "--preset", "qwen2.5-0.5b"], "--preset"),
+        (
+            vec!["bench", "train-vs-trl", "--preset", "qwen2.5-0.5b"],
+            "--preset",
+        ),
         (vec!["bench", "train-vs-trl", "--steps", "3"], "--steps"),
-        (vec!["bench", "train-vs-trl", "--pairs-from", "x"], "--pairs-from"),
+        (
+            vec!["bench", "train-vs-trl", "--pairs-from", "x"],
+            "--pairs-from",
+        ),
         (vec!["bench", "train", "--batch", "4"], "--batch"),
         (vec!["bench", "train", "--skip-trl"], "--skip-trl"),
         (vec!["bench", "train", "--vs", "trl"], "--vs"),

@@ -282,8 +282,7 @@ fn compare(
 
     let exe = std::env::current_exe().context("locating prefscope-torch")?;
     let mut ours = Command::new(exe);
-    ours.args(["bench", "train-vs-trl", "--side-dir"])
-        .arg(dir);
+    ours.args(["bench", "train-vs-trl", "--side-dir"]).arg(dir);
     finish(
         "prefscope",
         run_measured(&mut ours, &dir.join("prefscope.log"))
@@ -494,12 +493,7 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
 /// (rewritten after every point, so an interrupted sweep keeps the points it timed). A side
 /// that does not finish a point (past this machine's memory, say) gets a row with `failed`
 /// and no numbers, and the sweep goes on.
-fn scaling(
-    dir: &Path,
-    args: &Args,
-    vocab: i64,
-    json: bool,
-) -> anyhow::Result<serde_json::Value> {
+fn scaling(dir: &Path, args: &Args, vocab: i64, json: bool) -> anyhow::Result<serde_json::Value> {
     let t = &args.trl;
     const PROMPT: usize = 64;
     let mut points: Vec<(&str, usize, usize)> = t
