@@ -93,6 +93,21 @@ pub fn detect_format(path: &Path) -> Result<PairFormat> {
     })
 }
 
+/// Reads a prefscope pair table (.jsonl or .parquet), else a generic pair file (TRL
+/// conversational JSONL or HH-RLHF, detected from its first record), in file order. When it is
+/// neither, the error gives both readings' complaints.
+pub fn read_any_pairs(path: &Path) -> Result<Vec<crate::Pair>> {
+    match crate::read_pairs(path) {
+        Ok(p) => Ok(p),
+        Err(table_err) => {
+            let imported = detect_format(path).and_then(|f| import_pairs(path, f));
+            imported.map(|i| i.pairs).map_err(|e| {
+                Error::Spec(format!("{e} (and as a prefscope pair table: {table_err})"))
+            })
+        }
+    }
+}
+
 /// Reads a generic pair file.
 pub fn import_pairs(path: &Path, format: PairFormat) -> Result<Imported> {
     let bytes = read_bytes(path)?;

@@ -40,7 +40,7 @@ pub use atomic::{write_atomic, write_bytes_atomic};
 pub use builder::{build_pairs, pair_id, PairOptions, PairSet};
 pub use error::{Error, Result};
 pub use groups_file::{csv_column, write_groups_csv, write_splits_groups_csv, Groups};
-pub use import::{detect_format, import_pairs, Imported, PairFormat};
+pub use import::{detect_format, import_pairs, read_any_pairs, Imported, PairFormat};
 pub use pair::{KindFilter, Message, Pair, PairKind};
 pub use pair_io::{pair_schema, read_pairs, write_pairs, TableFormat};
 pub use splits::{Group, Holdout, Split, SplitDef, SplitRule, SplitSpec};

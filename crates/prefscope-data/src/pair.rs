@@ -58,7 +58,8 @@ impl std::str::FromStr for KindFilter {
     }
 }
 
-/// One chat message of a prompt, in the role vocabulary of chat templates.
+/// One chat message of a prompt, in the role vocabulary of chat templates (also what
+/// `prefscope-model`'s chat templates render).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     /// `system`, `user` or `assistant`.
@@ -67,9 +68,9 @@ pub struct Message {
 }
 
 impl Message {
-    pub fn new(role: &str, content: impl Into<String>) -> Self {
+    pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
         Message {
-            role: role.to_string(),
+            role: role.into(),
             content: content.into(),
         }
     }

@@ -31,24 +31,8 @@ use tokenizers::Tokenizer;
 
 use crate::error::{ModelError, Result};
 
-/// One chat message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Message {
-    /// `system`, `user` or `assistant`.
-    pub role: String,
-    pub content: String,
-}
-
-impl Message {
-    pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
-        Self {
-            role: role.into(),
-            content: content.into(),
-        }
-    }
-}
-
 pub use prefscope_config::Truncation;
+pub use prefscope_data::Message;
 
 /// A prompt and one completion as token ids.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

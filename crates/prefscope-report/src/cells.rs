@@ -9,19 +9,21 @@
 use std::collections::{BTreeMap, HashSet};
 
 use prefscope_data::Groups;
+use serde::Serialize;
 
-use crate::effects::{EffectsConfig, SkippedSeed};
+use crate::config::EffectsConfig;
 use crate::error::{ReportError, Result};
 use crate::runs::{Outcome, PairUsers, RunGroup, RunRecord};
 
-/// The runs of one split × treatment.
-pub(crate) struct Cell<'a> {
+/// The runs of one split × treatment: run records, or anything that holds one (a study's run
+/// folders, for the diagnostics), so every part of the report groups runs the same way.
+pub(crate) struct Cell<'a, R = RunRecord> {
     pub treatment: &'a str,
     pub split: &'a str,
     /// (seed, group-A run, group-B run), by seed.
-    pub seeds: Vec<(u64, &'a RunRecord, &'a RunRecord)>,
+    pub seeds: Vec<(u64, &'a R, &'a R)>,
     /// Each seed's baseline run (group `all`), when every seed of the cell has one.
-    pub baselines: Option<Vec<&'a RunRecord>>,
+    pub baselines: Option<Vec<&'a R>>,
 }
 
 /// Per-user sums of a cell, `sums[(s * n_clusters + c) * Q + q]` for seed `s`, user (cluster)
@@ -36,22 +38,55 @@ pub(crate) struct CellData {
     pub has_baseline: bool,
 }
 
-/// Quantities per user and seed.
+/// Quantities per user and seed: each [`Model`]'s credit and evaluated pairs.
 pub(crate) const Q: usize = 6;
+
+/// Whose held-out outcomes a quantity sums: group A's model, group B's, the seed's baseline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Model {
+    A = 0,
+    B = 1,
+    Baseline = 2,
+}
+
+/// The models in quantity order.
+pub(crate) const MODELS: [Model; 3] = [Model::A, Model::B, Model::Baseline];
+
+/// Where a model's credit (correct pairs, ties ½) sits among a user's [`Q`] quantities.
+pub(crate) const fn credit_at(m: Model) -> usize {
+    2 * m as usize
+}
+
+/// Where a model's count of evaluated pairs sits among a user's [`Q`] quantities.
+pub(crate) const fn pairs_at(m: Model) -> usize {
+    2 * m as usize + 1
+}
+
+/// A user's place in a split, as the outcomes are resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Membership {
+    /// Not looked up yet.
+    Unseen,
+    /// In neither group of the split: the user's pairs drop.
+    Outside,
+    /// In group A (0) or B (1).
+    Group(usize),
+}
 
 type CellKey<'a> = (&'a str, &'a str);
 
 /// Groups the runs into cells. Errors: a run id twice; two runs for one split × group × seed
 /// × treatment (or two baselines for one seed × treatment); a seed with one of its two runs
 /// (unless `skip_incomplete`, which lists it instead).
-pub(crate) fn cells<'a>(
-    runs: &'a [RunRecord],
+pub(crate) fn cells<'a, R: AsRef<RunRecord>>(
+    runs: &'a [R],
     config: &EffectsConfig,
-) -> Result<(Vec<Cell<'a>>, Vec<SkippedSeed>)> {
+) -> Result<(Vec<Cell<'a, R>>, Vec<SkippedSeed>)> {
     let mut ids: HashSet<&str> = HashSet::new();
-    let mut by: BTreeMap<CellKey, BTreeMap<u64, [Option<&RunRecord>; 2]>> = BTreeMap::new();
-    let mut baselines: BTreeMap<(&str, u64), &RunRecord> = BTreeMap::new();
-    for r in runs {
+    let mut by: BTreeMap<CellKey, BTreeMap<u64, [Option<&R>; 2]>> = BTreeMap::new();
+    let mut baselines: BTreeMap<(&str, u64), &R> = BTreeMap::new();
+    for held in runs {
+        let r = held.as_ref();
         if !ids.insert(&r.run_id) {
             return Err(ReportError::Runs(format!(
                 "run id {:?} appears twice",
@@ -62,10 +97,13 @@ pub(crate) fn cells<'a>(
             RunGroup::A => 0,
             RunGroup::B => 1,
             RunGroup::All => {
-                if let Some(first) = baselines.insert((&r.treatment, r.seed), r) {
+                if let Some(first) = baselines.insert((&r.treatment, r.seed), held) {
                     return Err(ReportError::Runs(format!(
                         "treatment {:?} seed {}: two baseline runs (group all), {:?} and {:?}",
-                        r.treatment, r.seed, first.run_id, r.run_id
+                        r.treatment,
+                        r.seed,
+                        first.as_ref().run_id,
+                        r.run_id
                     )));
                 }
                 continue;
@@ -83,11 +121,11 @@ pub(crate) fn cells<'a>(
                 r.group.as_str(),
                 r.seed,
                 r.treatment,
-                first.run_id,
+                first.as_ref().run_id,
                 r.run_id
             )));
         }
-        *slot = Some(r);
+        *slot = Some(held);
     }
     let mut cells = Vec::new();
     let mut skipped = Vec::new();
@@ -97,6 +135,7 @@ pub(crate) fn cells<'a>(
             match pair {
                 [Some(a), Some(b)] => complete.push((seed, a, b)),
                 [Some(r), None] | [None, Some(r)] => {
+                    let r = r.as_ref();
                     let missing = if r.group == RunGroup::A {
                         RunGroup::B
                     } else {
@@ -122,7 +161,7 @@ pub(crate) fn cells<'a>(
             }
         }
         if !complete.is_empty() {
-            let base: Option<Vec<&RunRecord>> = complete
+            let base: Option<Vec<&R>> = complete
                 .iter()
                 .map(|(seed, _, _)| baselines.get(&(treatment, *seed)).copied())
                 .collect();
@@ -170,9 +209,7 @@ pub(crate) fn cell_data(cell: &Cell, pairs: &PairUsers, groups: &Groups) -> Resu
     })?;
     // Each run's outcomes resolved to (user number, credit); pairs of users in neither group
     // drop. One hash lookup per outcome (its pair); the user's group is looked up once.
-    const UNSEEN: u8 = 3;
-    const OUTSIDE: u8 = 2;
-    let mut user_group = vec![UNSEEN; pairs.n_users()];
+    let mut user_group = vec![Membership::Unseen; pairs.n_users()];
     let mut seen_by = vec![u32::MAX; pairs.len()];
     let models = if cell.baselines.is_some() { 3 } else { 2 };
     let mut resolved: Vec<Vec<Vec<(u32, f64)>>> = Vec::with_capacity(cell.seeds.len());
@@ -201,13 +238,13 @@ pub(crate) fn cell_data(cell: &Cell, pairs: &PairUsers, groups: &Groups) -> Resu
                 }
                 seen_by[p] = stamp;
                 let u = pairs.user_number(p);
-                if user_group[u] == UNSEEN {
+                if user_group[u] == Membership::Unseen {
                     user_group[u] = match members.get(pairs.user_name(u)) {
-                        Some(g) => *g as u8,
-                        None => OUTSIDE,
+                        Some(g) => Membership::Group(*g as usize),
+                        None => Membership::Outside,
                     };
                 }
-                if user_group[u] != OUTSIDE {
+                if user_group[u] != Membership::Outside {
                     all[m].push((u as u32, credit(o)));
                 }
             }
@@ -226,8 +263,8 @@ pub(crate) fn cell_data(cell: &Cell, pairs: &PairUsers, groups: &Groups) -> Resu
     }
     let mut users: [Vec<(&str, usize)>; 2] = [Vec::new(), Vec::new()];
     for (u, &g) in user_group.iter().enumerate() {
-        if g < OUTSIDE && evaluated[u] {
-            users[g as usize].push((pairs.user_name(u), u));
+        if let (Membership::Group(g), true) = (g, evaluated[u]) {
+            users[g].push((pairs.user_name(u), u));
         }
     }
     for (g, name) in [(0, "A"), (1, "B")] {
@@ -257,9 +294,9 @@ pub(crate) fn cell_data(cell: &Cell, pairs: &PairUsers, groups: &Groups) -> Resu
                 if c == u32::MAX {
                     continue;
                 }
-                let at = (s * n_clusters + c as usize) * Q + 2 * m;
-                sums[at] += credit;
-                sums[at + 1] += 1.0;
+                let at = (s * n_clusters + c as usize) * Q;
+                sums[at + credit_at(MODELS[m])] += credit;
+                sums[at + pairs_at(MODELS[m])] += 1.0;
             }
         }
     }
@@ -268,13 +305,13 @@ pub(crate) fn cell_data(cell: &Cell, pairs: &PairUsers, groups: &Groups) -> Resu
         .chain(users[1].iter())
         .map(|u| u.0)
         .collect();
-    let missing = |s: usize, m: usize| -> Vec<usize> {
+    let missing = |s: usize, m: Model| -> Vec<usize> {
         (0..n_clusters)
-            .filter(|&c| sums[(s * n_clusters + c) * Q + 2 * m + 1] == 0.0)
+            .filter(|&c| sums[(s * n_clusters + c) * Q + pairs_at(m)] == 0.0)
             .collect()
     };
     for (s, (seed, a, b)) in cell.seeds.iter().enumerate() {
-        for (m, run) in [a, b].into_iter().enumerate() {
+        for (m, run) in [(Model::A, a), (Model::B, b)] {
             if let Some(&c) = missing(s, m).first() {
                 let group = if c < n_a { "A" } else { "B" };
                 return Err(ReportError::Runs(format!(
@@ -288,7 +325,8 @@ pub(crate) fn cell_data(cell: &Cell, pairs: &PairUsers, groups: &Groups) -> Resu
             }
         }
     }
-    let has_baseline = cell.baselines.is_some() && (0..n_seeds).all(|s| missing(s, 2).is_empty());
+    let has_baseline =
+        cell.baselines.is_some() && (0..n_seeds).all(|s| missing(s, Model::Baseline).is_empty());
     if !has_baseline {
         for v in sums.chunks_mut(Q) {
             v[4] = 0.0;
@@ -301,4 +339,16 @@ pub(crate) fn cell_data(cell: &Cell, pairs: &PairUsers, groups: &Groups) -> Resu
         n_clusters,
         has_baseline,
     })
+}
+
+/// A seed left out because one of its two runs is missing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SkippedSeed {
+    pub split: String,
+    pub treatment: String,
+    pub seed: u64,
+    /// The group whose run is missing.
+    pub missing: RunGroup,
+    /// The run that is there.
+    pub present_run: String,
 }

@@ -80,163 +80,14 @@ use prefscope_stats::{
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::cells::{cell_data, cells, Cell, CellData, Q};
+pub use crate::cells::SkippedSeed;
+use crate::cells::{cell_data, cells, credit_at, pairs_at, Cell, CellData, Model, Q};
+pub use crate::config::{EffectsConfig, StrengthStat};
 use crate::error::{ReportError, Result};
 use crate::nulls::{null_p_values, NullInput, NullP, PSource};
 use crate::permutation::specificity_permutation_p;
-use crate::runs::{PairUsers, RunGroup, RunRecord};
-use crate::verdict::{self, Evidence, Verdict, VerdictRule};
-
-/// Which statistic answers the strength question.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StrengthStat {
-    /// Both models on all held-out pairs of the split.
-    #[default]
-    DiffCommon,
-    /// Each group's gain over the same seed's baseline on its own pairs.
-    AdjustedDiff,
-}
-
-impl StrengthStat {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StrengthStat::DiffCommon => "diff_common",
-            StrengthStat::AdjustedDiff => "adjusted_diff",
-        }
-    }
-}
-
-/// Settings of [`compute_effects`]; every field is recorded in `summary.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct EffectsConfig {
-    /// Permutations of the specificity's permutation test per split × treatment.
-    pub resamples: usize,
-    /// Seed of the permutation draws (each row's own seed is [`cell_seed`] of it).
-    pub seed: u64,
-    /// Confidence level of the intervals.
-    pub level: f64,
-    /// Significance level of the verdicts, the equivalence tests and the power calculation.
-    pub alpha: f64,
-    /// Which adjusted p-value the verdicts use.
-    pub verdict_adjust: Adjustment,
-    /// The statistic of the strength question.
-    pub strength: StrengthStat,
-    /// Splits that are null controls by name (besides random splits and splits the
-    /// predictions file marks `null_control`).
-    pub null_controls: Vec<String>,
-    /// Splits whose name starts with this are random splits: null controls that form the
-    /// random-split null.
-    pub random_prefix: String,
-    /// Which random splits form the null of a split (a study: those sized like it); a split
-    /// not listed uses every random split of its treatment.
-    pub null_pools: BTreeMap<String, Vec<String>>,
-    /// Fewest random splits in a pool for the random-split null to be used.
-    pub min_null: usize,
-    /// Equivalence margin of a null control's TOST (accuracy points as a share: 0.02 is 2).
-    pub null_tolerance: f64,
-    /// The notes' sign rule calls a null control OK when |diff| is below this.
-    pub notes_null_tolerance: f64,
-    /// The smallest effect of interest of the power calculation.
-    pub min_effect: f64,
-    /// Target power of `seeds_needed`.
-    pub power: f64,
-    /// The most seeds the power calculation considers.
-    pub max_seeds: usize,
-    /// Fewest seeds a verdict needs.
-    pub min_seeds: usize,
-    /// Leave out seeds whose group-A or group-B run is missing (listed in
-    /// [`Effects::skipped`]) instead of failing.
-    pub skip_incomplete: bool,
-}
-
-impl Default for EffectsConfig {
-    fn default() -> Self {
-        EffectsConfig {
-            resamples: 2000,
-            seed: 0,
-            level: 0.95,
-            alpha: 0.05,
-            verdict_adjust: Adjustment::Holm,
-            strength: StrengthStat::DiffCommon,
-            null_controls: vec!["region".into()],
-            random_prefix: "random".into(),
-            null_pools: BTreeMap::new(),
-            min_null: 3,
-            null_tolerance: 0.02,
-            notes_null_tolerance: 0.05,
-            min_effect: 0.02,
-            power: 0.8,
-            max_seeds: 1000,
-            min_seeds: 2,
-            skip_incomplete: false,
-        }
-    }
-}
-
-impl EffectsConfig {
-    fn check(&self) -> Result<()> {
-        let bad = |m: String| Err(ReportError::Config(m));
-        if self.resamples < 2 {
-            return bad(format!(
-                "resamples: expected at least 2, found {}",
-                self.resamples
-            ));
-        }
-        for (name, v) in [
-            ("level", self.level),
-            ("alpha", self.alpha),
-            ("power", self.power),
-        ] {
-            if !(v > 0.0 && v < 1.0) {
-                return bad(format!("{name}: expected a number in (0, 1), found {v}"));
-            }
-        }
-        for (name, v) in [
-            ("null_tolerance", self.null_tolerance),
-            ("notes_null_tolerance", self.notes_null_tolerance),
-        ] {
-            if !(v >= 0.0 && v.is_finite()) {
-                return bad(format!("{name}: expected a finite number >= 0, found {v}"));
-            }
-        }
-        if !(self.min_effect > 0.0 && self.min_effect.is_finite()) {
-            return bad(format!(
-                "min_effect: expected a number > 0, found {}",
-                self.min_effect
-            ));
-        }
-        if self.min_seeds < 2 {
-            return bad(format!(
-                "min_seeds: expected at least 2 (one seed has no seed-to-seed variance), found {}",
-                self.min_seeds
-            ));
-        }
-        if self.min_null < 2 || self.max_seeds < 2 {
-            return bad(format!(
-                "min_null and max_seeds: expected at least 2, found {} and {}",
-                self.min_null, self.max_seeds
-            ));
-        }
-        if self.random_prefix.is_empty() {
-            return bad("random_prefix: expected a non-empty prefix, found \"\"".into());
-        }
-        Ok(())
-    }
-
-    fn rule(&self) -> VerdictRule {
-        VerdictRule {
-            alpha: self.alpha,
-            min_seeds: self.min_seeds,
-        }
-    }
-
-    /// Whether `split` is a random split.
-    pub fn is_random(&self, split: &str) -> bool {
-        split.starts_with(&self.random_prefix)
-    }
-}
+use crate::runs::{PairUsers, RunRecord};
+use crate::verdict::{self, Evidence, Verdict};
 
 /// One split × treatment × seed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -396,18 +247,6 @@ pub struct SummaryRow {
     pub resample_seed: u64,
 }
 
-/// A seed left out because one of its two runs is missing.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SkippedSeed {
-    pub split: String,
-    pub treatment: String,
-    pub seed: u64,
-    /// The group whose run is missing.
-    pub missing: RunGroup,
-    /// The run that is there.
-    pub present_run: String,
-}
-
 /// Effects of a set of runs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Effects {
@@ -445,31 +284,64 @@ struct CellResult {
     seed: u64,
 }
 
-/// The accuracies of one seed from its stratum sums (`s[k * Q + q]`, stratum 0 = group A's
-/// users): aa, bb, ab, ba, a common, b common, all on a, all on b.
-fn accuracies(s: &[f64]) -> [f64; 8] {
-    let acc = |k: usize, m: usize| s[k * Q + 2 * m] / s[k * Q + 2 * m + 1];
-    let common = |m: usize| (s[2 * m] + s[Q + 2 * m]) / (s[2 * m + 1] + s[Q + 2 * m + 1]);
-    [
-        acc(0, 0),
-        acc(1, 1),
-        acc(1, 0),
-        acc(0, 1),
-        common(0),
-        common(1),
-        acc(0, 2),
-        acc(1, 2),
-    ]
+/// The accuracies of one seed, from its two strata's sums (`s[stratum * Q + quantity]`,
+/// stratum 0 = group A's held-out users, 1 = group B's).
+struct SeedAccuracies {
+    a_on_a: f64,
+    b_on_b: f64,
+    a_on_b: f64,
+    b_on_a: f64,
+    /// Each model on all held-out pairs of the split (both groups' users).
+    a_common: f64,
+    b_common: f64,
+    /// The baseline on each group's users (NaN without one).
+    all_on_a: f64,
+    all_on_b: f64,
 }
 
-/// diff, diff_common, specificity, and (when `out` has room) adjusted_diff.
+fn accuracies(s: &[f64]) -> SeedAccuracies {
+    let acc =
+        |stratum: usize, m: Model| s[stratum * Q + credit_at(m)] / s[stratum * Q + pairs_at(m)];
+    let common =
+        |m: Model| (s[credit_at(m)] + s[Q + credit_at(m)]) / (s[pairs_at(m)] + s[Q + pairs_at(m)]);
+    SeedAccuracies {
+        a_on_a: acc(0, Model::A),
+        b_on_b: acc(1, Model::B),
+        a_on_b: acc(1, Model::A),
+        b_on_a: acc(0, Model::B),
+        a_common: common(Model::A),
+        b_common: common(Model::B),
+        all_on_a: acc(0, Model::Baseline),
+        all_on_b: acc(1, Model::Baseline),
+    }
+}
+
+/// The statistics of a cell, in the order [`seed_stats`] writes them (and
+/// `seed_level_inference` returns their inferences).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stat {
+    Diff = 0,
+    DiffCommon = 1,
+    Specificity = 2,
+    /// Only with a baseline for every seed.
+    AdjustedDiff = 3,
+}
+
+impl Stat {
+    const fn at(self) -> usize {
+        self as usize
+    }
+}
+
+/// diff, diff_common, specificity, and (when `out` has room) adjusted_diff, at their
+/// [`Stat`] places.
 fn seed_stats(s: &[f64], out: &mut [f64]) {
-    let [aa, bb, ab, ba, ac, bc, alla, allb] = accuracies(s);
-    out[0] = aa - bb;
-    out[1] = ac - bc;
-    out[2] = (aa - ab) - (ba - bb);
-    if out.len() > 3 {
-        out[3] = (aa - alla) - (bb - allb);
+    let a = accuracies(s);
+    out[Stat::Diff.at()] = a.a_on_a - a.b_on_b;
+    out[Stat::DiffCommon.at()] = a.a_common - a.b_common;
+    out[Stat::Specificity.at()] = (a.a_on_a - a.a_on_b) - (a.b_on_a - a.b_on_b);
+    if out.len() > Stat::AdjustedDiff.at() {
+        out[Stat::AdjustedDiff.at()] = (a.a_on_a - a.all_on_a) - (a.b_on_b - a.all_on_b);
     }
 }
 
@@ -549,7 +421,11 @@ fn cell_effects(
             cell.split, cell.treatment
         )
     };
-    let n_stats = if has_baseline { 4 } else { 3 };
+    let n_stats = if has_baseline {
+        Stat::AdjustedDiff.at() + 1
+    } else {
+        Stat::AdjustedDiff.at()
+    };
     let stats = seed_level_inference(&data, n_stats, seed_stats, config.level)
         .map_err(ReportError::stats(ctx()))?;
     let seed = cell_seed(config.seed, cell.treatment, cell.split);
@@ -566,27 +442,28 @@ fn cell_effects(
                     unit[k * Q + q] += sums[(s * n_clusters + c) * Q + q];
                 }
             }
-            let [aa, bb, ab, ba, ac, bc, alla, allb] = accuracies(&unit);
+            let acc = accuracies(&unit);
             let mut v = [0.0; 4];
             seed_stats(&unit, &mut v[..n_stats]);
             EffectRow {
                 split: cell.split.to_string(),
                 treatment: cell.treatment.to_string(),
                 seed: *seed,
-                acc_a_on_a: aa,
-                acc_b_on_b: bb,
-                acc_a_on_b: ab,
-                acc_b_on_a: ba,
-                acc_a_common: ac,
-                acc_b_common: bc,
-                acc_all_on_a: has_baseline.then_some(alla),
-                acc_all_on_b: has_baseline.then_some(allb),
-                diff: v[0],
-                diff_common: v[1],
-                adjusted_diff: has_baseline.then_some(v[3]),
-                specificity: v[2],
-                n_eval_a: unit[1] as usize,
-                n_eval_b: unit[Q + 3] as usize,
+                acc_a_on_a: acc.a_on_a,
+                acc_b_on_b: acc.b_on_b,
+                acc_a_on_b: acc.a_on_b,
+                acc_b_on_a: acc.b_on_a,
+                acc_a_common: acc.a_common,
+                acc_b_common: acc.b_common,
+                acc_all_on_a: has_baseline.then_some(acc.all_on_a),
+                acc_all_on_b: has_baseline.then_some(acc.all_on_b),
+                diff: v[Stat::Diff.at()],
+                diff_common: v[Stat::DiffCommon.at()],
+                adjusted_diff: has_baseline.then_some(v[Stat::AdjustedDiff.at()]),
+                specificity: v[Stat::Specificity.at()],
+                // group A's model on A's users, B's on B's: the split's held-out pairs
+                n_eval_a: unit[pairs_at(Model::A)] as usize,
+                n_eval_b: unit[Q + pairs_at(Model::B)] as usize,
                 // Filled in by `per_seed_sign_verdicts`, which knows the prediction.
                 sign_verdict: Verdict::NoPrediction,
                 run_a: a.run_id.clone(),
@@ -650,9 +527,10 @@ fn summarize(
     };
     // Per row: the strength statistic and the specificity, as the null needs them.
     let strength_index = match config.strength {
-        StrengthStat::DiffCommon => 1,
-        StrengthStat::AdjustedDiff => 3,
-    };
+        StrengthStat::DiffCommon => Stat::DiffCommon,
+        StrengthStat::AdjustedDiff => Stat::AdjustedDiff,
+    }
+    .at();
     let inputs = |k: usize| -> Vec<NullInput> {
         cells
             .iter()
@@ -670,7 +548,7 @@ fn summarize(
             .collect()
     };
     let strength_null = null_p_values(&inputs(strength_index), config)?;
-    let direction_null = null_p_values(&inputs(2), config)?;
+    let direction_null = null_p_values(&inputs(Stat::Specificity.at()), config)?;
     let mut rows: Vec<SummaryRow> = Vec::with_capacity(cells.len());
     for (((cell, r), sn), dn) in cells
         .iter()
@@ -693,7 +571,7 @@ fn summarize(
         };
         let summary = |k: usize| StatSummary::new(&r.stats[k]);
         let strength_summary = summary(strength_index);
-        let specificity = summary(2);
+        let specificity = summary(Stat::Specificity.at());
         rows.push(SummaryRow {
             split: cell.split.to_string(),
             treatment: cell.treatment.to_string(),
@@ -710,15 +588,16 @@ fn summarize(
             mean_diff,
             std_diff,
             x_of_n: format!("{x}/{n}"),
-            diff: summary(0),
+            diff: summary(Stat::Diff.at()),
             sign_verdict: verdict::sign_verdict(
                 null_control,
                 sign,
                 mean_diff,
                 config.notes_null_tolerance,
             ),
-            diff_common: summary(1),
-            adjusted_diff: (r.stats.len() > 3).then(|| summary(3)),
+            diff_common: summary(Stat::DiffCommon.at()),
+            adjusted_diff: (r.stats.len() > Stat::AdjustedDiff.at())
+                .then(|| summary(Stat::AdjustedDiff.at())),
             strength: question(config.strength.as_str(), &strength_summary, sn),
             direction: question("specificity", &specificity, dn),
             specificity,

@@ -43,6 +43,7 @@
 
 pub mod bench;
 mod cells;
+mod config;
 mod effects;
 mod error;
 mod from_study;

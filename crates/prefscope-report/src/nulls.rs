@@ -27,7 +27,7 @@ use std::collections::HashMap;
 use prefscope_stats::{empirical_p_value, parametric_null_p_value};
 use serde::{Deserialize, Serialize};
 
-use crate::effects::EffectsConfig;
+use crate::config::EffectsConfig;
 use crate::error::{ReportError, Result};
 
 /// Where a question's p-value came from.

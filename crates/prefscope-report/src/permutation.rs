@@ -14,27 +14,33 @@ use prefscope_stats::SeedClusterSums;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// The mean over seeds of the specificity when the clusters in `in_a` form group A (the
-/// first four quantities of each cluster: A model credit, pairs; B model credit, pairs).
+use crate::cells::{credit_at, pairs_at, Model};
+
+/// The quantities of the two group models (credit and pairs of A's, then B's): the first
+/// `AB` of each cluster's.
+const AB: usize = 4;
+
+/// The mean over seeds of the specificity when the clusters in `in_a` form group A.
 fn mean_specificity(
     data: &SeedClusterSums,
-    totals: &[[f64; 4]],
+    totals: &[[f64; AB]],
     in_a: &[usize],
     n_clusters: usize,
 ) -> f64 {
     let nq = data.n_quantities;
     let mut mean = 0.0;
     for (s, total) in totals.iter().enumerate() {
-        let mut a = [0.0; 4];
+        let mut a = [0.0; AB];
         for &c in in_a {
-            let row = &data.sums[(s * n_clusters + c) * nq..][..4];
-            for q in 0..4 {
+            let row = &data.sums[(s * n_clusters + c) * nq..][..AB];
+            for q in 0..AB {
                 a[q] += row[q];
             }
         }
-        let b: [f64; 4] = std::array::from_fn(|q| total[q] - a[q]);
-        let (aa, ab) = (a[0] / a[1], b[0] / b[1]);
-        let (ba, bb) = (a[2] / a[3], b[2] / b[3]);
+        let b: [f64; AB] = std::array::from_fn(|q| total[q] - a[q]);
+        let acc = |x: &[f64; AB], m: Model| x[credit_at(m)] / x[pairs_at(m)];
+        let (aa, ab) = (acc(&a, Model::A), acc(&b, Model::A));
+        let (ba, bb) = (acc(&a, Model::B), acc(&b, Model::B));
         mean += (aa - ab) - (ba - bb);
     }
     mean / totals.len() as f64
@@ -47,9 +53,9 @@ pub(crate) fn specificity_permutation_p(data: &SeedClusterSums, n_perm: usize, s
     let n_clusters = data.strata.last().map_or(0, |r| r.end);
     let n_a = data.strata[0].len();
     let nq = data.n_quantities;
-    let totals: Vec<[f64; 4]> = (0..data.n_seeds)
+    let totals: Vec<[f64; AB]> = (0..data.n_seeds)
         .map(|s| {
-            let mut t = [0.0; 4];
+            let mut t = [0.0; AB];
             for c in 0..n_clusters {
                 for (q, v) in t.iter_mut().enumerate() {
                     *v += data.sums[(s * n_clusters + c) * nq + q];

@@ -76,6 +76,12 @@ pub struct RunRecord {
     pub n_train: Option<usize>,
 }
 
+impl AsRef<RunRecord> for RunRecord {
+    fn as_ref(&self) -> &RunRecord {
+        self
+    }
+}
+
 impl RunRecord {
     /// Where outcome `i` came from, for error messages.
     pub(crate) fn origin(&self, i: usize) -> String {

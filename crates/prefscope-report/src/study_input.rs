@@ -62,6 +62,12 @@ pub struct RunFolder {
     pub eval: Vec<EvalPoint>,
 }
 
+impl AsRef<RunRecord> for RunFolder {
+    fn as_ref(&self) -> &RunRecord {
+        &self.record
+    }
+}
+
 /// A planned run without a result (yet): its place in the grid and its store status.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct PendingRun {

@@ -22,6 +22,7 @@ mod design;
 pub mod dist;
 mod error;
 mod fit;
+mod fit_report;
 mod ks;
 mod link;
 mod logit;
@@ -42,6 +43,7 @@ pub use error::{SeparationKind, StatsError};
 pub use fit::{
     cluster_codes, Convergence, Covariance, FitOptions, FitResult, ModelKind, ParamKind,
 };
+pub use fit_report::FitReport;
 pub use ks::{kolmogorov_sf, ks_uniform, KsTest};
 pub use link::Link;
 pub use logit::logit;

@@ -206,7 +206,7 @@ impl SeedTest {
         if c <= 0.0 {
             return Some(0.0);
         }
-        crate::crossed::t_upper(upper_normal(c), self.user_df)
+        crate::dist::t_upper(upper_normal(c), self.user_df)
     }
 
     /// The inverse of [`Self::on_users_scale`].
@@ -229,7 +229,7 @@ impl SeedTest {
     /// its threshold `t²·s²/S + c_t²·V_0`.
     fn threshold_parts(&self, alpha: f64) -> Result<(f64, f64), StatsError> {
         let no_quantile = || crate::error::invalid("alpha", format!("{alpha}: no t quantile"));
-        let t = crate::crossed::t_upper(alpha / 2.0, self.k()).ok_or_else(no_quantile)?;
+        let t = crate::dist::t_upper(alpha / 2.0, self.k()).ok_or_else(no_quantile)?;
         let c = self.users_multiplier_normal(&Chi2Rule::cached(self.k()), alpha, t)?;
         let c_t = self.on_users_scale(c).ok_or_else(no_quantile)?;
         let users = if self.v0() > 0.0 {
@@ -249,7 +249,7 @@ impl SeedTest {
 
     /// Whether the test at level `alpha` rejects "the mean is 0" for an estimate `x`.
     fn rejects(&self, rule: &Chi2Rule, x: f64, alpha: f64) -> Option<bool> {
-        let t = crate::crossed::t_upper(alpha / 2.0, self.k())?;
+        let t = crate::dist::t_upper(alpha / 2.0, self.k())?;
         let room = x * x - t * t * self.seed_var / self.n_seeds as f64;
         if room <= 0.0 {
             return Some(false);

@@ -59,7 +59,10 @@ impl StudyError {
     pub fn is_bad_input(&self) -> bool {
         matches!(
             self,
-            StudyError::Spec { .. } | StudyError::Data(_) | StudyError::UnknownRun(_)
+            StudyError::Spec { .. }
+                | StudyError::Data(_)
+                | StudyError::UnknownRun(_)
+                | StudyError::Config(_)
         )
     }
 }

@@ -42,6 +42,7 @@ pub mod reconcile;
 pub mod run;
 pub mod run_files;
 pub mod slurm;
+pub mod slurm_queue;
 pub mod spec;
 pub mod store;
 

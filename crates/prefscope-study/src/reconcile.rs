@@ -6,12 +6,9 @@ use std::process::ExitStatus;
 
 use crate::error::Result;
 use crate::process::is_alive;
-use crate::run_files::read_result;
+use crate::run_files::{read_result, EXIT_INTERRUPTED};
 use crate::spec::Study;
 use crate::store::{Owner, Status, Store};
-
-/// The worker's exit code when it stopped on request after checkpointing (EX_TEMPFAIL).
-pub const EXIT_INTERRUPTED: i32 = 75;
 
 /// Status, reason and metrics of a run whose worker exited with `exit`.
 pub fn outcome_of_exit(
@@ -77,7 +74,8 @@ pub fn reconcile(study: &Study, store: &mut Store) -> Result<usize> {
         .into_iter()
         .filter(|r| r.status == Status::Running)
         .collect();
-    let jobs = crate::slurm::job_states(running.iter().filter_map(|r| r.slurm_job.as_deref()))?;
+    let jobs =
+        crate::slurm_queue::job_states(running.iter().filter_map(|r| r.slurm_job.as_deref()))?;
     for run in running {
         let gone_reason = if let Some(job) = &run.slurm_job {
             match jobs.get(job) {
@@ -102,7 +100,7 @@ pub fn reconcile(study: &Study, store: &mut Store) -> Result<usize> {
         let (status, metrics) = match read_result(&study.run_dir(&run.run_id)) {
             Some(r) => (Status::Done, Some(r.final_eval)),
             None => (
-                crate::slurm::status_after(&reason, &jobs, run.slurm_job.as_deref()),
+                crate::slurm_queue::status_after(&reason, &jobs, run.slurm_job.as_deref()),
                 None,
             ),
         };

@@ -149,6 +149,60 @@ pub fn is_eval_pair(holdout: &Holdout, pair: &Pair) -> bool {
     }
 }
 
+/// The training and held-out pairs of a run outside a study (`prefscope train`), as its
+/// config's `inputs` say: the pairs file (its first `limit` pairs); held out are
+/// `eval_pairs` when given, else the users `prefscope splits` holds out (`holdout_fraction`,
+/// `holdout_seed`), else `eval_fraction` of them by user seeded by the run's seed (pairs
+/// without a user one by one), so the split does not depend on file order. With `groups`,
+/// `split` and `group`, training keeps that group's users (and evaluation too, unless
+/// `eval_all_groups`). Errors name the config key or the file.
+pub fn standalone_pairs(cfg: &prefscope_config::TrainConfig) -> Result<(Vec<Pair>, Vec<Pair>)> {
+    let inputs = &cfg.inputs;
+    let missing = |key: &str| {
+        StudyError::Config(prefscope_config::ConfigError::Invalid(format!(
+            "inputs.{key} is required"
+        )))
+    };
+    let pairs_path = inputs.pairs.as_ref().ok_or_else(|| missing("pairs"))?;
+    let mut pairs = prefscope_data::read_any_pairs(pairs_path)?;
+    if let Some(limit) = inputs.limit {
+        pairs.truncate(limit);
+    }
+    let (mut train, mut eval): (Vec<Pair>, Vec<Pair>) =
+        match (&inputs.eval_pairs, inputs.holdout_fraction) {
+            (Some(p), _) => (pairs, prefscope_data::read_any_pairs(p)?),
+            (None, Some(fraction)) => {
+                let h = Holdout {
+                    fraction,
+                    seed: inputs.holdout_seed.unwrap_or(Holdout::default().seed),
+                };
+                pairs
+                    .into_iter()
+                    .partition(|p| !is_eval_user(&h, &p.user_id))
+            }
+            (None, None) => {
+                let h = Holdout {
+                    fraction: inputs.eval_fraction,
+                    seed: cfg.seed,
+                };
+                pairs.into_iter().partition(|p| !is_eval_pair(&h, p))
+            }
+        };
+    if let Some(groups) = &inputs.groups {
+        let (Some(split), Some(group)) = (&inputs.split, &inputs.group) else {
+            return Err(StudyError::Config(prefscope_config::ConfigError::Invalid(
+                "inputs.groups needs inputs.split and inputs.group".into(),
+            )));
+        };
+        let users = read_group_users(groups, split, group)?;
+        train.retain(|p| users.contains(&p.user_id));
+        if !inputs.eval_all_groups {
+            eval.retain(|p| users.contains(&p.user_id));
+        }
+    }
+    Ok((train, eval))
+}
+
 /// Users in `group` of `split` in a `groups.csv` written by `prefscope splits` (columns named
 /// by its header: `split`, `user_id`, `group`), read with the `csv` crate. No such user is an
 /// error naming the file, split and group.

@@ -41,6 +41,10 @@ pub enum Progress {
     Eval { step: u64, pref_acc: f64 },
 }
 
+/// The worker's exit code when it stopped on request after checkpointing (EX_TEMPFAIL): the
+/// run is lost, not failed, and resumes from its checkpoint.
+pub const EXIT_INTERRUPTED: i32 = 75;
+
 /// How a worker ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {

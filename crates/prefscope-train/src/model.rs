@@ -119,13 +119,24 @@ pub fn forward(
         Some(lengths) => model.forward_hidden_packed(&batch.ids, lengths, train),
         None => model.forward_hidden(&batch.ids, &batch.attention, train),
     };
+    in_precision(model, batch, bf16, hidden)
+}
+
+/// Runs `forward` (under bf16 autocast when `bf16`) and returns its output with the lm_head
+/// weight in the matching kind (bf16 then, else the f32 parameter itself): the one place a
+/// training forward's precision is set.
+fn in_precision<T>(
+    model: &dyn PolicyModel,
+    batch: &Batch,
+    bf16: bool,
+    forward: impl FnOnce() -> Result<T>,
+) -> Result<(T, Tensor)> {
     if !bf16 {
-        return Ok((hidden()?, model.lm_head()));
+        return Ok((forward()?, model.lm_head()));
     }
-    let hidden = prefscope_model::precision::with_bf16_autocast(batch.ids.device(), hidden)
+    let out = prefscope_model::precision::with_bf16_autocast(batch.ids.device(), forward)
         .map_err(|e| TrainError::Model(e.to_string()))??;
-    let head = model.lm_head().f_to_kind(Kind::BFloat16)?;
-    Ok((hidden, head))
+    Ok((out, model.lm_head().f_to_kind(Kind::BFloat16)?))
 }
 
 /// Forward and backward of one micro-batch: the DPO objective against `reference`, its
@@ -165,14 +176,7 @@ pub fn forward_backward_checkpointed(
 ) -> Result<PairStats> {
     let forward =
         || model.forward_checkpointed(&batch.ids, &batch.attention, batch.lengths.as_deref());
-    let (ck, head) = match bf16 {
-        false => (forward()?, model.lm_head()),
-        true => (
-            prefscope_model::precision::with_bf16_autocast(batch.ids.device(), forward)
-                .map_err(|e| TrainError::Model(e.to_string()))??,
-            model.lm_head().f_to_kind(Kind::BFloat16)?,
-        ),
-    };
+    let (ck, head) = in_precision(model, batch, bf16, forward)?;
     let sel = Selection::of_batch(batch)?;
     let stats = dpo::head_backward(
         &ck.hidden,

@@ -111,15 +111,10 @@ pub fn encode_with(
     pairs
         .iter()
         .map(|p| {
-            let prompt: Vec<prefscope_model::Message> = p
-                .prompt
-                .iter()
-                .map(|m| prefscope_model::Message::new(m.role.clone(), m.content.clone()))
-                .collect();
             Ok(encode_pair(
                 chat,
                 &p.pair_id,
-                &prompt,
+                &p.prompt,
                 &p.chosen,
                 &p.rejected,
             )?)

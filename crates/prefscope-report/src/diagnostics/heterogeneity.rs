@@ -120,19 +120,19 @@ pub(super) fn heterogeneity(
             });
         }
     }
-    for ((treatment, split_name), seeds) in cells {
-        let Some(split) = splits.get(split_name.as_str()) else {
+    for cell in cells {
+        let (treatment, split_name) = (cell.treatment, cell.split);
+        let Some(split) = splits.get(split_name) else {
             continue;
         };
-        for (seed, runs) in seeds {
-            for (g, run) in [Group::A, Group::B].into_iter().zip(runs) {
-                let Some(run) = run else { continue };
+        for (seed, a, b) in &cell.seeds {
+            for (g, run) in [(Group::A, *a), (Group::B, *b)] {
                 let counts = per_user(run);
                 for (u, (n, c)) in &counts {
                     users.push(UserAccuracy {
                         run_id: run.record.run_id.clone(),
-                        split: split_name.clone(),
-                        treatment: treatment.clone(),
+                        split: split_name.to_string(),
+                        treatment: treatment.to_string(),
                         seed: *seed,
                         model_group: g.as_str(),
                         user_id: u.to_string(),
@@ -175,8 +175,8 @@ pub(super) fn heterogeneity(
                     .sum::<f64>()
                     / k;
                 rows.push(HeteroRow {
-                    split: split_name.clone(),
-                    treatment: treatment.clone(),
+                    split: split_name.to_string(),
+                    treatment: treatment.to_string(),
                     seed: *seed,
                     group: g.as_str(),
                     run_id: run.record.run_id.clone(),

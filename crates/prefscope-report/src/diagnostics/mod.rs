@@ -34,13 +34,16 @@
 //!
 //! One file each: `source.rs` (a), `support.rs` (b), `heterogeneity.rs` (c), `tables.rs` (the
 //! CSV columns).
+//!
+//! Every part reads the runs grouped as the effects group them ([`crate::cells`]): the complete
+//! seeds of each split × treatment; a seed left out of the effects is left out here too.
 
 mod heterogeneity;
 mod source;
 mod support;
 mod tables;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use prefscope_data::{Pair, Split};
@@ -52,9 +55,9 @@ pub use source::{
 };
 pub use support::{QuantileRow, Support, SupportRow};
 
+use crate::cells::Cell;
 use crate::effects::{Effects, EffectsConfig};
 use crate::error::{ReportError, Result};
-use crate::runs::RunGroup;
 use crate::study_input::{RunFolder, StudyRuns};
 use crate::write::csv_text;
 
@@ -68,27 +71,9 @@ pub struct Diagnostics {
     pub users: Vec<UserAccuracy>,
 }
 
-/// The two runs (A, B) of each seed of each split × treatment, by seed.
-pub(super) type Cells<'a> = BTreeMap<(String, String), BTreeMap<u64, [Option<&'a RunFolder>; 2]>>;
-
-fn cells<'a>(input: &'a StudyRuns, config: &EffectsConfig) -> Cells<'a> {
-    let mut out: Cells = BTreeMap::new();
-    for r in &input.runs {
-        let g = match r.record.group {
-            RunGroup::A => 0,
-            RunGroup::B => 1,
-            RunGroup::All => continue,
-        };
-        if config.is_random(&r.record.split) {
-            continue;
-        }
-        out.entry((r.record.treatment.clone(), r.record.split.clone()))
-            .or_default()
-            .entry(r.record.seed)
-            .or_default()[g] = Some(r);
-    }
-    out
-}
+/// The cells the diagnostics read: the effects' own grouping ([`crate::cells`]: complete seeds
+/// only, the same ones the effects use), without the random null splits.
+pub(super) type Cells<'a> = Vec<Cell<'a, RunFolder>>;
 
 /// Computes the diagnostics (see the module docs).
 pub fn diagnose(
@@ -106,26 +91,29 @@ pub fn diagnose(
         .iter()
         .map(|s| (s.def.name.as_str(), s))
         .collect();
-    let cells = cells(input, config);
+    let cells: Cells = crate::cells::cells(&input.runs, config)?
+        .0
+        .into_iter()
+        .filter(|c| !config.is_random(c.split))
+        .collect();
     let mut source = Vec::new();
-    for ((treatment, split_name), seeds) in &cells {
-        let Some(split) = splits.get(split_name.as_str()) else {
+    for cell in &cells {
+        let Some(split) = splits.get(cell.split) else {
             continue;
         };
-        let complete: Vec<(u64, &RunFolder, &RunFolder)> = seeds
-            .iter()
-            .filter_map(|(s, [a, b])| Some((*s, (*a)?, (*b)?)))
-            .collect();
-        if complete.is_empty() {
-            continue;
-        }
         let mean_diff = effects
             .summary
             .iter()
-            .find(|r| &r.split == split_name && &r.treatment == treatment)
+            .find(|r| r.split == cell.split && r.treatment == cell.treatment)
             .map_or(f64::NAN, |r| r.mean_diff);
         source.push(source::source_diagnostic(
-            input, config, split, treatment, &complete, &by_id, mean_diff,
+            input,
+            config,
+            split,
+            cell.treatment,
+            &cell.seeds,
+            &by_id,
+            mean_diff,
         )?);
     }
     let support = support::support(input, &by_id);

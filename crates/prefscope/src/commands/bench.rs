@@ -88,20 +88,17 @@ fn ingest_in(dir: &Path, args: &IngestArgs, json: bool) -> anyhow::Result<()> {
         n_pairs = set.pairs.len();
     }
     let ours = median(times);
-    let output = std::process::Command::new(&args.python)
-        .arg(&args.script)
-        .arg(dir)
-        .arg("--runs")
-        .arg(args.runs.max(1).to_string())
-        .output()
-        .with_context(|| format!("running {} {}", args.python, args.script.display()))?;
-    anyhow::ensure!(
-        output.status.success(),
-        "the pandas script failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let theirs: serde_json::Value =
-        serde_json::from_slice(&output.stdout).context("reading the pandas script's JSON")?;
+    let logs = tempfile::tempdir()?;
+    let measured = prefscope_peer::process::run(
+        std::process::Command::new(&args.python)
+            .arg(&args.script)
+            .arg(dir)
+            .arg("--runs")
+            .arg(args.runs.max(1).to_string()),
+        &logs.path().join("pandas.log"),
+    )
+    .context("the pandas side")?;
+    let theirs = prefscope_peer::process::last_json(&measured.stdout, "the pandas script")?;
     let pandas_s = theirs["seconds_median"]
         .as_f64()
         .context("pandas script: no seconds_median")?;

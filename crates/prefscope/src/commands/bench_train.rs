@@ -167,8 +167,10 @@ fn run_pytorch(
     args: &TrainArgs,
     hf_config: &serde_json::Value,
 ) -> anyhow::Result<serde_json::Value> {
-    let config =
-        std::env::temp_dir().join(format!("prefscope-bench-train-{}.json", std::process::id()));
+    let dir = tempfile::Builder::new()
+        .prefix("prefscope-bench-train-")
+        .tempdir()?;
+    let config = dir.path().join("config.json");
     std::fs::write(&config, serde_json::to_string(hf_config)?)?;
     let mut cmd = std::process::Command::new(&args.python);
     cmd.arg(&args.script)
@@ -182,20 +184,12 @@ fn run_pytorch(
     if args.bf16 {
         cmd.arg("--bf16");
     }
-    let output = cmd
-        .output()
-        .with_context(|| format!("running {} {}", args.python, args.script.display()));
-    let _ = std::fs::remove_file(&config);
-    let output = output?;
-    if !output.status.success() {
-        anyhow::bail!(
-            "{} failed (--skip-pytorch times prefscope alone): {}",
-            args.script.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    serde_json::from_slice(output.stdout.trim_ascii())
-        .with_context(|| format!("parsing the output of {}", args.script.display()))
+    let measured = prefscope_peer::process::run(&mut cmd, &dir.path().join("pytorch.log"))
+        .context("the PyTorch side (--skip-pytorch times prefscope alone)")?;
+    Ok(prefscope_peer::process::last_json(
+        &measured.stdout,
+        &args.script.display().to_string(),
+    )?)
 }
 
 pub fn run(args: &TrainArgs, json: bool) -> anyhow::Result<()> {

@@ -9,18 +9,18 @@
 //! which is warm-up and not counted. `--scaling` adds the table of step time and memory over
 //! completion length (batch fixed) and batch (length fixed), printed and written as CSV.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use anyhow::Context;
+use prefscope_peer::steps::{Role, Sides, StepReport};
+use prefscope_peer::{process, scaling, MB};
 use prefscope_train::bench::{
     mixed_pairs, random_pairs, read_pairs_jsonl, time_training, write_pairs_jsonl, BenchShape,
     LengthMix, TrainingBench,
 };
 use prefscope_train::hf::HfPolicy;
 use prefscope_train::{TokenizedPair, Truncation};
-use serde::Serialize;
 
 /// `bench train-vs-trl`'s flags: the model, the Python peers, and the run's shape
 /// ([`TrlArgs`]). Only the flags this benchmark reads: `bench train`'s (`--preset`, `--bf16`,
@@ -110,126 +110,9 @@ pub struct TrlArgs {
     pub side_dir: Option<PathBuf>,
 }
 
-/// What one side reports of one run.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-struct Side {
-    step_secs: Vec<f64>,
-    step_tokens: Vec<f64>,
-    #[serde(default)]
-    peak_rss_bytes: u64,
-    #[serde(default)]
-    process_secs: f64,
-    /// The share of computed positions that were padding, per step (prefscope's side only).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    padding: Vec<f64>,
-    #[serde(default)]
-    versions: serde_json::Value,
-    /// Settings a side reports of itself (TRL: whether gradient checkpointing was on).
-    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
-    settings: serde_json::Value,
-}
-
-impl Side {
-    /// Real tokens per second over the timed steps (all but the first).
-    fn tokens_per_sec(&self) -> f64 {
-        let n = self.step_secs.len();
-        let from = usize::from(n > 1);
-        let tokens: f64 = self.step_tokens[from..].iter().sum();
-        let secs: f64 = self.step_secs[from..].iter().sum();
-        tokens / secs
-    }
-
-    /// The median seconds of a timed step.
-    fn median_step(&self) -> f64 {
-        let from = usize::from(self.step_secs.len() > 1);
-        prefscope_stats::median(&self.step_secs[from..]).unwrap_or(f64::NAN)
-    }
-
-    fn summary(&self) -> serde_json::Value {
-        serde_json::json!({
-            "tokens_per_sec": self.tokens_per_sec(),
-            "median_step_secs": self.median_step(),
-            "peak_rss_bytes": self.peak_rss_bytes,
-            "process_secs": self.process_secs,
-            "step_secs": self.step_secs,
-            "step_tokens": self.step_tokens,
-            "padding": self.padding,
-            "versions": self.versions,
-            "settings": self.settings,
-        })
-    }
-}
-
-/// Runs `cmd` to its end with stdout captured and stderr in `log`: its stdout, its peak RSS in
-/// bytes (the kernel's `ru_maxrss` of that process alone, via `wait4`) and its wall seconds.
-fn run_measured(cmd: &mut Command, log: &Path) -> anyhow::Result<(String, u64, f64)> {
-    let t0 = std::time::Instant::now();
-    let stderr = std::fs::File::create(log).with_context(|| log.display().to_string())?;
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(stderr)
-        .spawn()
-        .with_context(|| format!("starting {cmd:?}"))?;
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .context("child stdout")?
-        .read_to_string(&mut out)?;
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: rusage is plain data; wait4 fills it and reaps the child (which `child` does
-    // not wait for again: dropping a Child does not wait).
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    anyhow::ensure!(
-        r == pid,
-        "waiting for {cmd:?}: {}",
-        std::io::Error::last_os_error()
-    );
-    let secs = t0.elapsed().as_secs_f64();
-    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        let tail: Vec<&str> = text.lines().rev().take(20).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        let how = if libc::WIFSIGNALED(status) {
-            let sig = libc::WTERMSIG(status);
-            let oom = if sig == libc::SIGKILL {
-                " (out of memory?)"
-            } else {
-                ""
-            };
-            format!("was killed by signal {sig}{oom}")
-        } else {
-            format!("exited with status {}", libc::WEXITSTATUS(status))
-        };
-        anyhow::bail!("{cmd:?} {how}:\n{}", tail.join("\n"));
-    }
-    // Linux reports ru_maxrss in KiB.
-    Ok((out, usage.ru_maxrss as u64 * 1024, secs))
-}
-
-/// The last line of a side's stdout, as its report, with the measured process numbers.
-fn side_report(out: &str, rss: u64, secs: f64, what: &str) -> anyhow::Result<Side> {
-    let line = out.lines().rev().find(|l| l.trim_start().starts_with('{'));
-    let mut side: Side = serde_json::from_str(line.unwrap_or(""))
-        .with_context(|| format!("{what}: expected a JSON report as its last line, got {out:?}"))?;
-    anyhow::ensure!(
-        !side.step_secs.is_empty() && side.step_secs.len() == side.step_tokens.len(),
-        "{what}: no step times"
-    );
-    side.peak_rss_bytes = rss;
-    side.process_secs = secs;
-    Ok(side)
-}
-
-/// Each side of one comparison, by name, in the order it ran: its report, or why it did not
-/// finish.
-type Sides = Vec<(&'static str, anyhow::Result<Side>)>;
-
 /// Prints one side's numbers (or its failure) to stderr the moment it finishes, so a later
 /// side's failure or an interrupted run loses none of the sides already timed.
-fn announce(name: &str, side: &anyhow::Result<Side>) {
+fn announce(name: &str, side: &prefscope_peer::Result<StepReport>) {
     match side {
         Ok(s) => eprintln!(
             "{name}: {:.3} s/step (median), {:.1} real tokens/s, {:.0} MB peak RSS, {:.0} s in all; steps {:?} s, tokens {:?}",
@@ -268,26 +151,20 @@ fn compare(
     let threads = tch::get_num_threads().to_string();
     let model = dir.join("model");
     let pairs = dir.join("pairs.jsonl");
-    let mut sides: Sides = vec![];
-    let mut finish = |name: &'static str, side: anyhow::Result<Side>| -> anyhow::Result<()> {
+    let mut sides = Sides::new(strict);
+    let mut finish = |name: &'static str, role: Role, cmd: &mut Command, what: &str| {
+        let side = process::run(cmd, &dir.join(format!("{name}.log")))
+            .and_then(|m| StepReport::from_measured(&m, what));
         announce(name, &side);
-        match side {
-            Err(e) if strict && name != "pytorch" => Err(e.context(format!("the {name} side"))),
-            side => {
-                sides.push((name, side));
-                Ok(())
-            }
-        }
+        sides
+            .push(name, role, side)
+            .map_err(|(name, e)| anyhow::Error::new(e).context(format!("the {name} side")))
     };
 
     let exe = std::env::current_exe().context("locating prefscope-torch")?;
     let mut ours = Command::new(exe);
     ours.args(["bench", "train-vs-trl", "--side-dir"]).arg(dir);
-    finish(
-        "prefscope",
-        run_measured(&mut ours, &dir.join("prefscope.log"))
-            .and_then(|(out, rss, secs)| side_report(&out, rss, secs, "prefscope")),
-    )?;
+    finish("prefscope", Role::Main, &mut ours, "prefscope")?;
 
     if peers.trl {
         let mut trl = Command::new(&args.python);
@@ -304,11 +181,7 @@ fn compare(
         if bench.gradient_checkpointing {
             trl.arg("--gradient-checkpointing");
         }
-        finish(
-            "trl",
-            run_measured(&mut trl, &dir.join("trl.log"))
-                .and_then(|(out, rss, secs)| side_report(&out, rss, secs, "TRL")),
-        )?;
+        finish("trl", Role::Main, &mut trl, "TRL")?;
     }
 
     if peers.pytorch {
@@ -327,11 +200,9 @@ fn compare(
         if bench.gradient_checkpointing {
             plain.arg("--gradient-checkpointing");
         }
-        finish(
-            "pytorch",
-            run_measured(&mut plain, &dir.join("pytorch.log"))
-                .and_then(|(out, rss, secs)| side_report(&out, rss, secs, "PyTorch loop")),
-        )?;
+        // Secondary: its full-vocabulary logits over padded rows need several times the
+        // memory of the other two sides.
+        finish("pytorch", Role::Secondary, &mut plain, "PyTorch loop")?;
     }
     Ok(sides)
 }
@@ -347,7 +218,7 @@ fn side(dir: &Path) -> anyhow::Result<()> {
     let out = dir.join("prefscope-run");
     let _ = std::fs::remove_dir_all(&out);
     let logs = time_training(&policy, pairs, &bench, &out)?;
-    let side = Side {
+    let side = StepReport {
         step_secs: logs
             .iter()
             .map(|s| s.tokens as f64 / s.tokens_per_sec)
@@ -370,8 +241,6 @@ fn side(dir: &Path) -> anyhow::Result<()> {
 fn put_pairs(dir: &Path, pairs: &[TokenizedPair]) -> anyhow::Result<()> {
     Ok(write_pairs_jsonl(&dir.join("pairs.jsonl"), pairs)?)
 }
-
-const MB: f64 = 1024.0 * 1024.0;
 
 pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
     let t = &args.trl;
@@ -427,7 +296,7 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
     };
     let mut sides = vec![];
     let mut pytorch_failed = None;
-    for (name, side) in compare(dir, args, &bench, peers, true)? {
+    for (name, side) in compare(dir, args, &bench, peers, true)?.sides {
         match side {
             Ok(s) => sides.push((name, s)),
             Err(e) => pytorch_failed = Some(format!("{e:#}")),
@@ -435,7 +304,7 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
     }
     let get = |name: &str| sides.iter().find(|(n, _)| *n == name).map(|(_, s)| s);
     let ours = get("prefscope").context("prefscope's side")?;
-    let ratio = |peer: &str, f: &dyn Fn(&Side) -> f64| get(peer).map(|p| f(ours) / f(p));
+    let ratio = |peer: &str, f: &dyn Fn(&StepReport) -> f64| get(peer).map(|p| f(ours) / f(p));
     let mut report = serde_json::json!({
         "model": spec,
         "threads": tch::get_num_threads(),
@@ -443,9 +312,9 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
         "settings": bench,
         "tokens": pairs.iter().map(|p| 2 * p.prompt.len() + p.chosen.len() + p.rejected.len()).sum::<usize>(),
         "sides": sides.iter().map(|(n, s)| (n.to_string(), s.summary())).collect::<serde_json::Map<_, _>>(),
-        "speedup_vs_trl": ratio("trl", &Side::tokens_per_sec),
+        "speedup_vs_trl": ratio("trl", &StepReport::tokens_per_sec),
         "rss_vs_trl": ratio("trl", &|s| s.peak_rss_bytes as f64),
-        "speedup_vs_pytorch": ratio("pytorch", &Side::tokens_per_sec),
+        "speedup_vs_pytorch": ratio("pytorch", &StepReport::tokens_per_sec),
         "pytorch_failed": pytorch_failed,
     });
     if !json {
@@ -495,88 +364,78 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
 /// and no numbers, and the sweep goes on.
 fn scaling(dir: &Path, args: &Args, vocab: i64, json: bool) -> anyhow::Result<serde_json::Value> {
     let t = &args.trl;
-    const PROMPT: usize = 64;
-    let mut points: Vec<(&str, usize, usize)> = t
-        .scaling_lengths
-        .iter()
-        .map(|&l| ("length", t.scaling_batch, l))
-        .collect();
-    points.extend(
-        t.scaling_batches
-            .iter()
-            .map(|&b| ("batch", b, t.scaling_completion)),
-    );
-    anyhow::ensure!(
-        points.iter().all(|&(_, b, l)| b > 0 && l > 0),
-        "--scaling-lengths, --scaling-batches, --scaling-batch and --scaling-completion must be positive"
-    );
+    let points = scaling::points(
+        &t.scaling_lengths,
+        t.scaling_batch,
+        &t.scaling_batches,
+        t.scaling_completion,
+    )
+    .context("--scaling-lengths, --scaling-batches, --scaling-batch, --scaling-completion")?;
     let peers = Peers {
         trl: !t.skip_trl,
         pytorch: false,
     };
-    let mut csv = String::from(
-        "sweep,batch,prompt_len,completion_len,impl,status,step_secs,tokens_per_sec,peak_rss_mb\n",
-    );
-    let mut rows = vec![];
+    let mut rows: Vec<scaling::Row> = vec![];
     if !json {
-        println!("scaling (prompt {PROMPT} tokens, 2 steps a point, the second timed):");
+        println!(
+            "scaling (prompt {} tokens, 2 steps a point, the second timed):",
+            scaling::PROMPT
+        );
         println!("  sweep   batch  completion  impl        s/step  tokens/s  peak MB");
     }
-    for (sweep, batch, completion) in points {
+    for point in points {
         let shape = BenchShape {
-            pairs: 2 * batch,
-            prompt_len: PROMPT,
-            completion_len: completion,
+            pairs: 2 * point.batch,
+            prompt_len: scaling::PROMPT,
+            completion_len: point.completion_len,
             vocab,
         };
         put_pairs(dir, &random_pairs(&shape, 0))?;
         let bench = TrainingBench {
-            batch,
-            max_length: PROMPT + completion,
-            max_prompt_length: PROMPT,
+            batch: point.batch,
+            max_length: scaling::PROMPT + point.completion_len,
+            max_prompt_length: scaling::PROMPT,
             steps: 2,
             packing: !t.no_packing,
             gradient_checkpointing: t.gradient_checkpointing,
         };
-        for (name, side) in compare(dir, args, &bench, peers, false)? {
-            let point = format!("{sweep},{batch},{PROMPT},{completion},{name}");
-            match side {
-                Ok(s) => {
-                    let rss = s.peak_rss_bytes as f64 / MB;
-                    csv.push_str(&format!(
-                        "{point},ok,{:.4},{:.1},{rss:.0}\n",
-                        s.median_step(),
-                        s.tokens_per_sec()
-                    ));
-                    if !json {
-                        println!(
-                            "  {sweep:<7} {batch:>5}  {completion:>10}  {name:<10} {:>7.3} {:>9.1} {rss:>8.0}",
-                            s.median_step(),
-                            s.tokens_per_sec()
-                        );
-                    }
-                    rows.push(serde_json::json!({
-                        "sweep": sweep, "batch": batch, "completion_len": completion, "impl": name,
-                        "step_secs": s.median_step(), "tokens_per_sec": s.tokens_per_sec(),
-                        "peak_rss_bytes": s.peak_rss_bytes,
-                    }));
-                }
-                Err(e) => {
-                    csv.push_str(&format!("{point},failed,,,\n"));
-                    if !json {
-                        println!("  {sweep:<7} {batch:>5}  {completion:>10}  {name:<10} did not finish (see the warning above)");
-                    }
-                    rows.push(serde_json::json!({
-                        "sweep": sweep, "batch": batch, "completion_len": completion, "impl": name,
-                        "error": format!("{e:#}"),
-                    }));
+        for (name, side) in compare(dir, args, &bench, peers, false)?.sides {
+            let row = scaling::Row::new(point, name, &side);
+            if !json {
+                let (sweep, batch, completion) = (point.sweep, point.batch, point.completion_len);
+                match (row.step_secs, row.tokens_per_sec, row.peak_rss_mb) {
+                    (Some(s), Some(tps), Some(rss)) => println!(
+                        "  {sweep:<7} {batch:>5}  {completion:>10}  {name:<10} {s:>7.3} {tps:>9.1} {rss:>8.0}"
+                    ),
+                    _ => println!(
+                        "  {sweep:<7} {batch:>5}  {completion:>10}  {name:<10} did not finish (see the warning above)"
+                    ),
                 }
             }
+            rows.push(row);
         }
-        prefscope_data::write_bytes_atomic(&t.csv, csv.as_bytes())?;
+        scaling::write_csv(&t.csv, &rows)?;
     }
     if !json {
         println!("  written to {}", t.csv.display());
     }
-    Ok(serde_json::Value::Array(rows))
+    Ok(serde_json::Value::Array(
+        rows.iter()
+            .map(|r| {
+                let mut v = serde_json::json!({
+                    "sweep": r.sweep, "batch": r.batch, "completion_len": r.completion_len,
+                    "impl": r.side,
+                });
+                match &r.error {
+                    None => {
+                        v["step_secs"] = r.step_secs.into();
+                        v["tokens_per_sec"] = r.tokens_per_sec.into();
+                        v["peak_rss_bytes"] = r.peak_rss_bytes.into();
+                    }
+                    Some(e) => v["error"] = e.clone().into(),
+                }
+                v
+            })
+            .collect(),
+    ))
 }

@@ -10,9 +10,8 @@ use anyhow::Context;
 use prefscope_data::Table;
 use prefscope_stats::{
     brant_test, logit, ordered_logit, BrantTest, Covariance, Design, FitOptions, FitResult, Link,
-    OrderedOutcome, ParamKind,
+    OrderedOutcome,
 };
-use serde_json::{json, Map, Value};
 
 use crate::exit::bad_input;
 
@@ -168,73 +167,14 @@ pub fn compute(args: &Args) -> anyhow::Result<Fitted> {
     })
 }
 
-fn named(fit: &FitResult, values: impl Iterator<Item = Value>) -> Value {
-    Value::Object(
-        fit.names
-            .iter()
-            .cloned()
-            .zip(values)
-            .collect::<Map<String, Value>>(),
-    )
-}
-
-/// The JSON report.
-pub fn to_json(model: Model, f: &Fitted) -> Value {
-    let fit = &f.fit;
-    let mut out = json!({
-        "model": model_name(model),
-        "link": fit.link.name(),
-        "cov_type": fit.cov_type,
-        "n": fit.n,
-        "n_clusters": fit.n_clusters,
-        "dropped_missing": f.dropped_missing,
-        "params": named(fit, fit.params.iter().map(|v| json!(v))),
-        "bse": named(fit, fit.bse.iter().map(|v| json!(v))),
-        "zvalues": named(fit, fit.zvalues.iter().map(|v| json!(v))),
-        "pvalues": named(fit, fit.pvalues.iter().map(|v| json!(v))),
-        "conf_int": named(fit, fit.conf_int.iter().map(|v| json!(v))),
-        "odds_ratios": named(fit, fit.odds_ratios.iter().map(|v| json!(v))),
-    });
-    let obj = out.as_object_mut().expect("object");
-    if model == Model::Ologit {
-        obj.insert("thresholds".into(), json!(fit.thresholds()));
-        obj.insert("threshold_bse".into(), json!(fit.threshold_bse()));
-        let names: Vec<&String> = fit
-            .names
-            .iter()
-            .zip(&fit.kinds)
-            .filter(|(_, k)| **k == ParamKind::Threshold)
-            .map(|(n, _)| n)
-            .collect();
-        obj.insert("threshold_names".into(), json!(names));
-    }
-    for (k, v) in [
-        ("levels", json!(fit.levels)),
-        ("llf", json!(fit.llf)),
-        ("llnull", json!(fit.llnull)),
-        ("lr_chi2", json!(fit.lr_chi2)),
-        ("lr_df", json!(fit.lr_df)),
-        ("lr_pvalue", json!(fit.lr_pvalue)),
-        ("pseudo_r2", json!(fit.pseudo_r2)),
-        ("aic", json!(fit.aic)),
-        ("bic", json!(fit.bic)),
-        ("converged", json!(fit.convergence.converged)),
-        ("iterations", json!(fit.convergence.iterations)),
-        ("grad_max_abs", json!(fit.convergence.grad_max_abs)),
-        ("warnings", json!(fit.warnings)),
-    ] {
-        obj.insert(k.into(), v);
-    }
-    if let Some(b) = &f.brant {
-        obj.insert("brant".into(), json!(b));
-    }
-    out
-}
-
 pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
     let fitted = compute(args)?;
     if json {
-        return crate::output::print_json(&to_json(args.model, &fitted));
+        return crate::output::print_json(
+            &fitted
+                .fit
+                .report(fitted.dropped_missing, fitted.brant.as_ref()),
+        );
     }
     print!("{}", fitted.fit.summary());
     if fitted.dropped_missing > 0 {

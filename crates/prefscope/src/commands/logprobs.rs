@@ -60,7 +60,7 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
     }
     let device = prefscope_train::parse_device(&args.device).map_err(bad_input)?;
     let policy = HfPolicy::load(&args.model, device).map_err(bad_input)?;
-    let mut pairs = super::train::read_any_pairs(&args.pairs)?;
+    let mut pairs = prefscope_data::read_any_pairs(&args.pairs).map_err(crate::exit::bad_input)?;
     if let Some(n) = args.limit {
         pairs.truncate(n);
     }

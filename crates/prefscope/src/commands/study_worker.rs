@@ -7,8 +7,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use prefscope_study::reconcile::EXIT_INTERRUPTED;
-use prefscope_study::run_files::Outcome;
+use prefscope_study::run_files::{Outcome, EXIT_INTERRUPTED};
 use prefscope_study::Study;
 use prefscope_worker::worker::run_one;
 use prefscope_worker::WorkerError;

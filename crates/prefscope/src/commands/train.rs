@@ -1,19 +1,18 @@
 //! `prefscope train --config run.toml`: DPO training of one model on one pair file (glue around
 //! `prefscope_train::run`), with a progress bar showing loss, pref_acc and tokens/s.
 //!
-//! The held-out pairs come from `inputs.eval_pairs`, or else `inputs.eval_fraction` of the
-//! pairs are held out by user (pairs without a user are held out one by one) by the hold-out
-//! function of `prefscope splits`, seeded by the run's seed, so the split does not depend on
-//! file order. The selection itself lives in `prefscope_study::run`.
+//! Which pairs train and which are held out is `prefscope_study::run::standalone_pairs`
+//! (`inputs.eval_pairs`, the users `prefscope splits` holds out, or `eval_fraction` of them by
+//! user, seeded by the run's seed).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use prefscope_data::Pair;
 use prefscope_train::hf::HfPolicy;
 use prefscope_train::{Event, TokenizedPair, TrainConfig, TrainData};
 
-use crate::exit::bad_input;
+use crate::exit::{bad_input, classify};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -42,54 +41,10 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
         .model
         .clone()
         .ok_or_else(|| bad_input(anyhow::anyhow!("config: inputs.model is required")))?;
-    let pairs_path = cfg
-        .inputs
-        .pairs
-        .clone()
-        .ok_or_else(|| bad_input(anyhow::anyhow!("config: inputs.pairs is required")))?;
     let spinner = crate::output::spinner("loading", json);
     let policy = HfPolicy::load(&model_path.to_string_lossy(), device).map_err(bad_input)?;
-    let mut pairs = read_any_pairs(&pairs_path)?;
-    if let Some(limit) = cfg.inputs.limit {
-        pairs.truncate(limit);
-    }
-    let inputs = &cfg.inputs;
-    let (mut train_pairs, mut eval_pairs) = match (&inputs.eval_pairs, inputs.holdout_fraction) {
-        (Some(p), _) => (pairs, read_any_pairs(p)?),
-        (None, Some(fraction)) => {
-            let h = prefscope_data::Holdout {
-                fraction,
-                seed: inputs
-                    .holdout_seed
-                    .unwrap_or(prefscope_data::Holdout::default().seed),
-            };
-            pairs
-                .into_iter()
-                .partition(|p| !prefscope_data::splits::is_eval_user(&h, &p.user_id))
-        }
-        (None, None) => {
-            let h = prefscope_data::Holdout {
-                fraction: inputs.eval_fraction,
-                seed: cfg.seed,
-            };
-            pairs
-                .into_iter()
-                .partition(|p| !prefscope_study::run::is_eval_pair(&h, p))
-        }
-    };
-    if let Some(groups) = &inputs.groups {
-        let (Some(split), Some(group)) = (&inputs.split, &inputs.group) else {
-            return Err(bad_input(anyhow::anyhow!(
-                "config: inputs.groups needs inputs.split and inputs.group"
-            )));
-        };
-        let users =
-            prefscope_study::run::read_group_users(groups, split, group).map_err(bad_input)?;
-        train_pairs.retain(|p| users.contains(&p.user_id));
-        if !inputs.eval_all_groups {
-            eval_pairs.retain(|p| users.contains(&p.user_id));
-        }
-    }
+    let (train_pairs, eval_pairs) =
+        prefscope_study::run::standalone_pairs(&cfg).map_err(classify)?;
     let data = TrainData {
         train: encode_all(&policy, &train_pairs)?,
         eval: encode_all(&policy, &eval_pairs)?,
@@ -144,23 +99,6 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
         }
         println!("metrics: {}", summary.metrics.display());
         Ok(())
-    }
-}
-
-/// Reads a prefscope pair table (.jsonl or .parquet), else a generic pair file (TRL
-/// conversational JSONL or HH-RLHF), in file order.
-pub fn read_any_pairs(path: &Path) -> anyhow::Result<Vec<Pair>> {
-    match prefscope_data::read_pairs(path) {
-        Ok(p) => Ok(p),
-        Err(table_err) => {
-            let format = prefscope_data::detect_format(path).map_err(bad_input)?;
-            let imported = prefscope_data::import_pairs(path, format).map_err(|e| {
-                bad_input(anyhow::anyhow!(
-                    "{e} (and as a prefscope pair table: {table_err})"
-                ))
-            })?;
-            Ok(imported.pairs)
-        }
     }
 }
 
