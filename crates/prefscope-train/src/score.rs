@@ -33,6 +33,55 @@ pub struct PairScore {
     pub truncated: bool,
 }
 
+/// One line of `prefscope logprobs`' JSONL (one per pair, in input order): summed log-probs
+/// and token counts of both completions, and their per-token ids and log-probs.
+#[derive(Debug, Serialize)]
+struct LogprobLine<'a> {
+    pair_id: &'a str,
+    chosen_logp: f32,
+    rejected_logp: f32,
+    chosen_tokens: u32,
+    rejected_tokens: u32,
+    chosen_token_ids: &'a [i64],
+    rejected_token_ids: &'a [i64],
+    chosen_token_logps: &'a [f32],
+    rejected_token_logps: &'a [f32],
+}
+
+/// Writes the scores of `pairs` to `path` as `prefscope logprobs`' JSONL ([`LogprobLine`]),
+/// atomically: an interrupted run leaves no half-written file that a later diagnostic would
+/// read as complete.
+pub fn write_logprobs_jsonl(
+    path: &std::path::Path,
+    pairs: &[TokenizedPair],
+    scores: &[PairScore],
+) -> Result<()> {
+    use std::io::Write;
+    prefscope_data::write_atomic(path, |out| {
+        let io = |source: std::io::Error| prefscope_data::Error::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        for (p, s) in pairs.iter().zip(scores) {
+            let line = LogprobLine {
+                pair_id: &p.pair_id,
+                chosen_logp: s.chosen.logp,
+                rejected_logp: s.rejected.logp,
+                chosen_tokens: s.chosen.tokens,
+                rejected_tokens: s.rejected.tokens,
+                chosen_token_ids: &s.chosen.token_ids,
+                rejected_token_ids: &s.rejected.token_ids,
+                chosen_token_logps: &s.chosen.token_logps,
+                rejected_token_logps: &s.rejected.token_logps,
+            };
+            serde_json::to_writer(&mut *out, &line).map_err(|e| io(e.into()))?;
+            writeln!(out).map_err(io)?;
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
 /// How to score.
 #[derive(Debug, Clone, Copy)]
 pub struct ScoreOptions {

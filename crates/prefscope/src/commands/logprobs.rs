@@ -7,10 +7,8 @@
 //! rendered with `add_generation_prompt` (TRL's rule; for ChatML: the response, `<|im_end|>`,
 //! a newline).
 
-use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::Context;
 use prefscope_train::hf::HfPolicy;
 use prefscope_train::score::{score_pairs, ScoreOptions};
 use prefscope_train::Truncation;
@@ -77,32 +75,8 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
     let refs: Vec<_> = tokenized.iter().collect();
     let scores = score_pairs(&policy, &refs, &opts, &mut |n| bar.set_position(n as u64))?;
     bar.finish_and_clear();
-    // Written atomically (a temporary file renamed into place): an interrupted run leaves no
-    // half-written file that a later diagnostic would read as complete.
     let truncated = scores.iter().filter(|s| s.truncated).count();
-    prefscope_data::write_atomic(&args.out, |w| {
-        let io = |source: std::io::Error| prefscope_data::Error::Io {
-            path: args.out.clone(),
-            source,
-        };
-        for (p, s) in tokenized.iter().zip(&scores) {
-            let line = serde_json::json!({
-                "pair_id": p.pair_id,
-                "chosen_logp": s.chosen.logp,
-                "rejected_logp": s.rejected.logp,
-                "chosen_tokens": s.chosen.tokens,
-                "rejected_tokens": s.rejected.tokens,
-                "chosen_token_ids": s.chosen.token_ids,
-                "rejected_token_ids": s.rejected.token_ids,
-                "chosen_token_logps": s.chosen.token_logps,
-                "rejected_token_logps": s.rejected.token_logps,
-            });
-            serde_json::to_writer(&mut *w, &line).map_err(|e| io(e.into()))?;
-            writeln!(w).map_err(io)?;
-        }
-        Ok(())
-    })
-    .with_context(|| format!("writing {}", args.out.display()))?;
+    prefscope_train::score::write_logprobs_jsonl(&args.out, &tokenized, &scores)?;
     let n = scores.len().max(1) as f64;
     let mean = |f: &dyn Fn(&prefscope_train::score::PairScore) -> f64| {
         scores.iter().map(f).sum::<f64>() / n
