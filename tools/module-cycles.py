@@ -1,8 +1,10 @@
 """Lists module cycles inside each crate of the workspace (and in the CLI's command modules).
 
-A module's edges are the `crate::NAME` (and, in crates/prefscope/src/commands, `super::NAME`)
-paths its file mentions outside comments; a cycle is a strongly connected component of two or
-more modules. Prints each cycle and exits 1 when there is one, 0 otherwise.
+A module is a top-level module of a crate (its submodules' files count as the module, so a
+parent and its children are one unit), except in crates/prefscope/src/commands, where each
+command file is one. A module's edges are the `crate::NAME` (and, among the commands,
+`super::NAME`) paths its files mention outside comments; a cycle is a strongly connected
+component of two or more modules. Prints each cycle and exits 1 when there is one, 0 otherwise.
 
 Run from the repository root: python3 tools/module-cycles.py
 """

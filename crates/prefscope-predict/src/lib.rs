@@ -14,7 +14,8 @@
 //!
 //! Neighbours: `prefscope-data` supplies the pairs, the PRISM data and the splits;
 //! `prefscope-stats` fits the models (it does no I/O). This crate reads and writes only the
-//! predictions file. The CLI (`prefscope w2`, `prefscope ol`) parses flags and prints.
+//! predictions file. The CLI (`prefscope w2`, `prefscope ol`) parses flags and prints. It must
+//! not know training, studies or the report's verdicts: only the notes' predictions.
 //!
 //! ```
 //! use prefscope_predict::{quartile_codes, quartile_cuts, w2_outcome};

@@ -5,7 +5,11 @@
 //! Kolmogorov–Smirnov test of p-value uniformity.
 //!
 //! No file I/O happens here: callers pass plain slices. Errors are [`StatsError`] values that
-//! name the offending column or category; nothing returns NaN for bad input.
+//! name the offending column or category; nothing returns NaN for bad input. A fit's JSON
+//! report is [`FitReport`] (serde).
+//!
+//! Neighbours: none below (a leaf: statrs and nalgebra only); every other crate may use it.
+//! It must not know files, pairs, studies, models or what a split means: only numbers.
 //!
 //! ```
 //! use prefscope_stats::{logit, Design, FitOptions};
