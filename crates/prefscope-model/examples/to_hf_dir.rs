@@ -11,7 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "{} -> {out} (fingerprint {})",
         loaded.source.display(),
-        loaded.fingerprint()?
+        loaded.weights_digest()?
     );
     Ok(())
 }

@@ -39,7 +39,7 @@
 //! truncation.kept(prompt_len, completion_len) / truncation.apply(&prompt, &completion)
 //!                                  // the same cut on token ids (prefscope-train's collation)
 //! loaded.save_pretrained(dir)      // config.json + model.safetensors + tokenizer files
-//! loaded.fingerprint()             // sha256 of the resolved config + every parameter as
+//! loaded.weights_digest()          // sha256 of the resolved config + every parameter as
 //!                                  // loaded: prefscope-train's reference-cache key
 //! ```
 //!

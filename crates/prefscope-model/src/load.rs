@@ -62,7 +62,7 @@ impl Loaded {
     /// `chat_template.jinja`, and `generation_config.json`, those that exist), a GGUF model gets `tokenizer.json` and `tokenizer_config.json`
     /// written from its [`ChatTokenizer`] (chat template, bos/eos/pad tokens). transformers
     /// loads it with `AutoModelForCausalLM.from_pretrained(dir)`, and [`load`] gives back the
-    /// same tokenization and the same [`fingerprint`](Self::fingerprint).
+    /// same tokenization and the same [`weights_digest`](Self::weights_digest).
     pub fn save_pretrained(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
         let mut config = self.hf_config.clone();
@@ -105,12 +105,13 @@ impl Loaded {
     }
 
     /// SHA-256 (hex) of the resolved model config and every parameter (name, shape, kind,
-    /// bytes), in name order: two models with equal fingerprints compute the same log-probs,
+    /// bytes), in name order: two models with equal digests compute the same log-probs,
     /// wherever they were read from (a GGUF file and the directory `save_pretrained` made of
     /// it agree), and changed weights, or a changed reading of the same file, never share one.
-    /// prefscope-train keys its reference log-prob cache with it. The tokenizer is not
+    /// prefscope-train keys its reference log-prob cache with it. (Not `prefscope-study`'s
+    /// `model_fingerprint`, a hash of the model's files that enters RunIds.) The tokenizer is not
     /// included.
-    pub fn fingerprint(&self) -> Result<String> {
+    pub fn weights_digest(&self) -> Result<String> {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
         h.update(

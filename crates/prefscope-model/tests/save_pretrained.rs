@@ -37,8 +37,8 @@ fn logits(m: &Loaded, ids: &[u32]) -> Tensor {
 /// `a` and `b` are the same model for scoring: fingerprint, encoding, logits.
 fn assert_same_model(a: &Loaded, b: &Loaded, what: &str) {
     assert_eq!(
-        a.fingerprint().unwrap(),
-        b.fingerprint().unwrap(),
+        a.weights_digest().unwrap(),
+        b.weights_digest().unwrap(),
         "{what}: fingerprint"
     );
     let (ea, eb) = (encode(a), encode(b));

@@ -3,8 +3,8 @@
 //! [`DecoderPolicy`], a bare decoder (no tokenizer, no files) for tests and benchmarks. Both
 //! are one [`PolicyModel`] implementation over [`Decoder`], which says only what differs.
 //!
-//! The fingerprint keying the reference cache is `prefscope_model`'s
-//! [`Loaded::fingerprint`] of the model as loaded (its resolved config and every parameter),
+//! The digest keying the reference cache is `prefscope_model`'s
+//! [`Loaded::weights_digest`] of the model as loaded (its resolved config and every parameter),
 //! taken before any training step: a GGUF file and the HF directory saved from it share cached
 //! reference log-probs, and changed weights never reuse stale ones. The final HF directory is
 //! written by [`Loaded::save_pretrained`].
@@ -23,14 +23,14 @@ use crate::model::{padding_mask, PolicyModel};
 /// A loaded decoder with its tokenizer, usable for training and scoring.
 pub struct HfPolicy {
     pub loaded: Loaded,
-    fingerprint: String,
+    weights_digest: String,
 }
 
 impl std::fmt::Debug for HfPolicy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HfPolicy")
             .field("loaded", &self.loaded)
-            .field("fingerprint", &self.fingerprint)
+            .field("weights_digest", &self.weights_digest)
             .finish()
     }
 }
@@ -43,10 +43,10 @@ impl HfPolicy {
             kind: tch::Kind::Float,
         };
         let loaded = prefscope_model::load(spec, &opts).map_err(model_err)?;
-        let fingerprint = loaded.fingerprint().map_err(model_err)?;
+        let weights_digest = loaded.weights_digest().map_err(model_err)?;
         Ok(HfPolicy {
             loaded,
-            fingerprint,
+            weights_digest,
         })
     }
 
@@ -62,7 +62,7 @@ impl Decoder for HfPolicy {
     }
 
     fn identity(&self) -> String {
-        self.fingerprint.clone()
+        self.weights_digest.clone()
     }
 
     fn save(&self, dir: &Path) -> Result<()> {
@@ -81,7 +81,7 @@ pub struct DecoderPolicy {
 }
 
 impl DecoderPolicy {
-    /// Wraps a decoder; `name` is its fingerprint.
+    /// Wraps a decoder; `name` is its weights digest.
     pub fn new(vs: nn::VarStore, model: CausalLm, name: &str) -> Self {
         DecoderPolicy {
             vs,
@@ -131,7 +131,7 @@ impl Decoder for DecoderPolicy {
 pub trait Decoder {
     /// The parameters and the decoder they belong to.
     fn decoder(&self) -> (&nn::VarStore, &CausalLm);
-    /// [`PolicyModel::fingerprint`].
+    /// [`PolicyModel::weights_digest`].
     fn identity(&self) -> String;
     /// [`PolicyModel::save_pretrained`].
     fn save(&self, dir: &Path) -> Result<()>;
@@ -186,7 +186,7 @@ impl<D: Decoder> PolicyModel for D {
         self.decoder().0
     }
 
-    fn fingerprint(&self) -> String {
+    fn weights_digest(&self) -> String {
         self.identity()
     }
 

@@ -1,5 +1,5 @@
 //! What training needs from a decoder: final hidden states, the lm_head weight, the parameters,
-//! a fingerprint for the reference cache, and a way to save itself as an HF directory.
+//! a digest of its weights for the reference cache, and a way to save itself as an HF directory.
 //! `prefscope-model`'s decoders implement it; [`crate::toy::TinyLm`] is a small test model.
 //! [`forward`] runs the forward pass in the run's precision; [`forward_backward`] is one DPO
 //! micro-step of training (and of `prefscope bench train`).
@@ -75,8 +75,8 @@ pub trait PolicyModel {
     fn var_store(&self) -> &nn::VarStore;
 
     /// Identifies the weights as loaded (e.g. a hash of the weight files and config): two
-    /// models with the same fingerprint give the same log-probs. Keys the reference cache.
-    fn fingerprint(&self) -> String;
+    /// models with the same digest give the same log-probs. Keys the reference cache.
+    fn weights_digest(&self) -> String;
 
     /// Writes an HF-loadable directory (config.json, model.safetensors, tokenizer files).
     fn save_pretrained(&self, dir: &Path) -> Result<()>;

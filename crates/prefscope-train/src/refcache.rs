@@ -1,4 +1,4 @@
-//! Reference log-probs cached on disk, one file per (reference model fingerprint, precision),
+//! Reference log-probs cached on disk, one file per (reference model's weights digest, precision),
 //! each pair's value keyed by its id and [`TokenizedPair::scored_hash`]: the hash of what the
 //! reference model actually scores, the token ids after truncation at collation (prompt and
 //! completion, chosen and rejected) and where each completion starts. A reference log-prob is a
@@ -12,9 +12,9 @@
 //!
 //! The length limits and the template were once in the file key, next to a hash of the
 //! untruncated ids; with the hash of the scored ids they are redundant, so they are left out,
-//! and no caller supplies any part of the key. The fingerprint is
-//! [`crate::PolicyModel::fingerprint`] of the model as loaded (for HF and GGUF models
-//! `prefscope_model::Loaded::fingerprint`: config and parameters); the precision is the run's,
+//! and no caller supplies any part of the key. The digest is
+//! [`crate::PolicyModel::weights_digest`] of the model as loaded (for HF and GGUF models
+//! `prefscope_model::Loaded::weights_digest`: config and parameters); the precision is the run's,
 //! in the key because bf16 and f32 log-probs differ in the third digit, so a run never uses
 //! reference values computed in the other precision.
 //!
@@ -38,7 +38,7 @@ use crate::error::{Result, TrainError};
 /// What a cached value depends on besides the pair.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CacheKey {
-    /// The reference model's fingerprint.
+    /// The reference model's weights digest.
     pub model: String,
     /// "f32" or "bf16" (autocast), as the values were computed.
     pub precision: String,

@@ -102,7 +102,7 @@ impl PolicyModel for TinyLm {
         &self.vs
     }
 
-    fn fingerprint(&self) -> String {
+    fn weights_digest(&self) -> String {
         format!(
             "tiny-v{}-h{}-seed{}",
             self.cfg.vocab_size, self.cfg.hidden_size, self.seed

@@ -392,7 +392,7 @@ fn reference_logps(
         .clone()
         .unwrap_or_else(|| cfg.out_dir.join("ref_cache"));
     let key = CacheKey {
-        model: model.fingerprint(),
+        model: model.weights_digest(),
         precision: if cfg.bf16 { "bf16" } else { "f32" }.into(),
     };
     let mut cache = RefCache::open(&dir, &key)?;
