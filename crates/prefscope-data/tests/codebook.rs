@@ -12,7 +12,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
-use prefscope_data::simulate::Effects;
+use prefscope_data::simulate::PlantedEffects;
 use serde_json::Value;
 
 const SLIDERS: [&str; 8] = [
@@ -54,7 +54,7 @@ fn survey() -> &'static [Value] {
     static ROWS: OnceLock<Vec<Value>> = OnceLock::new();
     ROWS.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        common::simulate_into(dir.path(), USERS, 4, Effects::planted_default());
+        common::simulate_into(dir.path(), USERS, 4, PlantedEffects::planted_default());
         let text = std::fs::read_to_string(dir.path().join("survey.jsonl")).unwrap();
         let rows: Vec<Value> = text
             .lines()

@@ -6,11 +6,11 @@ mod common;
 use std::path::Path;
 
 use prefscope_data::prism::Dataset;
-use prefscope_data::simulate::Effects;
+use prefscope_data::simulate::PlantedEffects;
 
 fn fresh() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    common::simulate_into(dir.path(), 6, 1, Effects::default());
+    common::simulate_into(dir.path(), 6, 1, PlantedEffects::default());
     dir
 }
 

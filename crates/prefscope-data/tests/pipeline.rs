@@ -6,7 +6,7 @@ mod common;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use prefscope_data::prism::Dataset;
-use prefscope_data::simulate::Effects;
+use prefscope_data::simulate::PlantedEffects;
 use prefscope_data::{
     build_pairs, pair_id, read_pairs, summarize, write_pairs, KindFilter, PairKind, PairOptions,
 };
@@ -61,7 +61,7 @@ fn count_from_utterances(path: &std::path::Path) -> IndependentCount {
 #[test]
 fn pairs_and_summary_match_an_independent_count() {
     let dir = tempfile::tempdir().unwrap();
-    common::simulate_into(dir.path(), 250, 11, Effects::planted_default());
+    common::simulate_into(dir.path(), 250, 11, PlantedEffects::planted_default());
     let data = Dataset::load(dir.path()).expect("simulated data validates");
     let all = build_pairs(
         &data,
@@ -107,7 +107,7 @@ fn pairs_and_summary_match_an_independent_count() {
 #[test]
 fn pair_fields_follow_the_protocol() {
     let dir = tempfile::tempdir().unwrap();
-    let sim = common::simulate_into(dir.path(), 60, 5, Effects::planted_default());
+    let sim = common::simulate_into(dir.path(), 60, 5, PlantedEffects::planted_default());
     let data = Dataset::load_for_pairs(dir.path()).unwrap();
     let set = build_pairs(
         &data,
@@ -229,7 +229,7 @@ fn pair_ids_equal_the_recorded_hashes() {
 #[test]
 fn pair_tables_round_trip_through_parquet_and_jsonl() {
     let dir = tempfile::tempdir().unwrap();
-    common::simulate_into(&dir.path().join("prism"), 40, 3, Effects::default());
+    common::simulate_into(&dir.path().join("prism"), 40, 3, PlantedEffects::default());
     let data = Dataset::load_for_pairs(&dir.path().join("prism")).unwrap();
     let pairs = build_pairs(
         &data,
@@ -256,7 +256,7 @@ fn pair_tables_round_trip_through_parquet_and_jsonl() {
 fn same_seed_same_bytes_and_other_seed_other_bytes() {
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     for (d, seed) in dirs.iter().zip([9, 9, 10]) {
-        common::simulate_into(d.path(), 120, seed, Effects::planted_default());
+        common::simulate_into(d.path(), 120, seed, PlantedEffects::planted_default());
     }
     for file in [
         "survey.jsonl",

@@ -5,7 +5,7 @@ mod common;
 
 use prefscope_data::prism::Dataset;
 use prefscope_data::simulate::text::is_hedged;
-use prefscope_data::simulate::Effects;
+use prefscope_data::simulate::PlantedEffects;
 use prefscope_data::Pair;
 
 fn mean(xs: &[f64]) -> f64 {
@@ -32,7 +32,7 @@ fn gap_by(
 
 #[test]
 fn planted_effects_show_in_the_planted_direction() {
-    let (_dir, data, pairs) = common::simulated_pairs(1500, 1, Effects::planted_default());
+    let (_dir, data, pairs) = common::simulated_pairs(1500, 1, PlantedEffects::planted_default());
     // (a) gap size: very familiar users (scale 1.6) give larger gaps; older users (0.75) smaller.
     let (fam, rest) = gap_by(&data, &pairs, |u| u.lm_familiarity == "Very familiar");
     assert!(fam > 1.3 * rest, "familiarity: {fam:.2} vs {rest:.2}");
@@ -100,7 +100,7 @@ fn heterogeneity_flips_the_planted_share_of_users() {
     let config = prefscope_data::simulate::SimConfig {
         users: 1500,
         seed: 2,
-        effects: Effects::planted_default(),
+        effects: PlantedEffects::planted_default(),
     };
     let sim = prefscope_data::simulate::simulate(&config);
     let flipped = sim.latents.iter().filter(|l| l.flipped).count() as f64 / 1500.0;
@@ -130,7 +130,7 @@ fn planted_sign(x: f64) -> f64 {
 
 #[test]
 fn the_null_world_has_no_gap_or_preference_effect() {
-    let (_dir, data, pairs) = common::simulated_pairs(1500, 3, Effects::default());
+    let (_dir, data, pairs) = common::simulated_pairs(1500, 3, PlantedEffects::default());
     let (fam, rest) = gap_by(&data, &pairs, |u| u.lm_familiarity == "Very familiar");
     assert!(
         (fam / rest - 1.0).abs() < 0.1,

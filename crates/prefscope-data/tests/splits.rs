@@ -7,14 +7,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
 use prefscope_data::prism::Dataset;
-use prefscope_data::simulate::Effects;
+use prefscope_data::simulate::PlantedEffects;
 use prefscope_data::splits::{apply_split, group_counts, is_eval_user, source_model_counts};
 use prefscope_data::{Group, Holdout, Pair, SplitDef, SplitRule, SplitSpec};
 use proptest::prelude::*;
 
 #[test]
 fn builtin_splits_follow_their_rules() {
-    let (_d, data, pairs) = common::simulated_pairs(400, 21, Effects::planted_default());
+    let (_d, data, pairs) = common::simulated_pairs(400, 21, PlantedEffects::planted_default());
     let users: BTreeSet<&str> = pairs.iter().map(|p| p.user_id.as_str()).collect();
     let defs = SplitSpec::builtin_all().resolve().unwrap();
     let names: Vec<&str> = defs.iter().map(|d| d.name.as_str()).collect();
@@ -83,7 +83,7 @@ fn builtin_splits_follow_their_rules() {
 
 #[test]
 fn group_counts_and_source_models_add_up() {
-    let (_d, data, pairs) = common::simulated_pairs(400, 21, Effects::planted_default());
+    let (_d, data, pairs) = common::simulated_pairs(400, 21, PlantedEffects::planted_default());
     let def = SplitSpec::builtin_all()
         .resolve()
         .unwrap()
@@ -159,7 +159,8 @@ fn spec_files_parse_and_bad_specs_are_clear() {
 fn shared_data() -> &'static (Dataset, Vec<Pair>) {
     static DATA: OnceLock<(Dataset, Vec<Pair>)> = OnceLock::new();
     DATA.get_or_init(|| {
-        let (_dir, data, pairs) = common::simulated_pairs(150, 33, Effects::planted_default());
+        let (_dir, data, pairs) =
+            common::simulated_pairs(150, 33, PlantedEffects::planted_default());
         (data, pairs)
     })
 }

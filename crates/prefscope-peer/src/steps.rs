@@ -81,7 +81,7 @@ impl StepReport {
 
 /// How much a side matters to its comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
+pub enum SideRole {
     /// The comparison is about this side: in a strict comparison its failure ends it.
     Main,
     /// A side whose failure is reported among the sides (e.g. a peer that needs far more
@@ -98,7 +98,7 @@ pub struct Sides {
 }
 
 impl Sides {
-    /// A comparison; with `strict`, a [`Role::Main`] side's failure ends it (the main numbers
+    /// A comparison; with `strict`, a [`SideRole::Main`] side's failure ends it (the main numbers
     /// need every main side), else every failure is kept among the sides (a scaling point past
     /// the machine's memory).
     pub fn new(strict: bool) -> Sides {
@@ -112,11 +112,11 @@ impl Sides {
     pub fn push(
         &mut self,
         name: &'static str,
-        role: Role,
+        role: SideRole,
         side: Result<StepReport>,
     ) -> std::result::Result<(), (&'static str, PeerError)> {
         match side {
-            Err(e) if self.strict && role == Role::Main => Err((name, e)),
+            Err(e) if self.strict && role == SideRole::Main => Err((name, e)),
             side => {
                 self.sides.push((name, side));
                 Ok(())
@@ -172,10 +172,10 @@ mod tests {
             })
         };
         let mut s = Sides::new(true);
-        assert!(s.push("pytorch", Role::Secondary, fail()).is_ok());
-        assert!(s.push("trl", Role::Main, fail()).is_err());
+        assert!(s.push("pytorch", SideRole::Secondary, fail()).is_ok());
+        assert!(s.push("trl", SideRole::Main, fail()).is_err());
         let mut lax = Sides::new(false);
-        assert!(lax.push("trl", Role::Main, fail()).is_ok());
+        assert!(lax.push("trl", SideRole::Main, fail()).is_ok());
         assert_eq!(lax.sides.len(), 1);
     }
 }

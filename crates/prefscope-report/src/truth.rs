@@ -17,7 +17,7 @@
 use std::path::{Path, PathBuf};
 
 use prefscope_data::prism::Dataset;
-use prefscope_data::simulate::{Effects, Feature};
+use prefscope_data::simulate::{Feature, PlantedEffects};
 use prefscope_data::{Group, Split};
 use serde::{Deserialize, Serialize};
 
@@ -84,7 +84,7 @@ struct SimulationFile {
 struct SimulationConfig {
     users: Option<u64>,
     seed: Option<u64>,
-    effects: Effects,
+    effects: PlantedEffects,
 }
 
 /// The truth of `splits` when `prism` holds a `simulation.json`; `None` for real data. Errors
@@ -115,7 +115,7 @@ pub fn read_truth(prism: &Path, splits: &[Split]) -> Result<Option<Truth>> {
 }
 
 fn truth_of(
-    effects: &Effects,
+    effects: &PlantedEffects,
     data: &Dataset,
     splits: &[Split],
     source: PathBuf,
@@ -275,7 +275,7 @@ mod tests {
         let config = SimConfig {
             users: 300,
             seed: 3,
-            effects: Effects::planted_default(),
+            effects: PlantedEffects::planted_default(),
         };
         write_prism(d.path(), &config, &simulate(&config)).unwrap();
         let data = Dataset::load_for_pairs(d.path()).unwrap();

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use prefscope_data::prism::Dataset;
-use prefscope_data::simulate::{self, Effects, SimConfig};
+use prefscope_data::simulate::{self, PlantedEffects, SimConfig};
 use prefscope_data::splits::apply_split;
 use prefscope_data::{build_pairs, Group, Pair, PairOptions, Split, SplitDef, SplitRule};
 use sha2::{Digest, Sha256};
@@ -103,13 +103,13 @@ impl StudyData {
 }
 
 /// Effects by name ("none", "default") or TOML file.
-pub fn load_effects(spec: &str) -> Result<Effects> {
+pub fn load_effects(spec: &str) -> Result<PlantedEffects> {
     match spec {
-        "none" => Ok(Effects::default()),
-        "default" => Ok(Effects::planted_default()),
+        "none" => Ok(PlantedEffects::default()),
+        "default" => Ok(PlantedEffects::planted_default()),
         path => {
             let text = std::fs::read_to_string(path).map_err(|e| StudyError::io(path, e))?;
-            Ok(Effects::from_toml(&text, path)?)
+            Ok(PlantedEffects::from_toml(&text, path)?)
         }
     }
 }

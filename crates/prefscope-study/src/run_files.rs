@@ -1,7 +1,7 @@
 //! What a run leaves in its folder and how a worker talks to the executor that started it:
 //! `spec.json` (the run's [`RunSpec`], written when the run is claimed), `result.json` (written
 //! last, when the run is done), the [`Progress`] lines a worker prints and how it ended
-//! ([`Outcome`]), and which pairs a run trains and evaluates on ([`run_pairs`]). The worker
+//! ([`WorkerOutcome`]), and which pairs a run trains and evaluates on ([`run_pairs`]). The worker
 //! itself (libtorch) is `prefscope-worker`'s; executors, reconciliation and the report read
 //! these without it.
 
@@ -47,7 +47,7 @@ pub const EXIT_INTERRUPTED: i32 = 75;
 
 /// How a worker ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum WorkerOutcome {
     Done,
     /// Stopped on request (a signal) after checkpointing: resume it later.
     Interrupted,

@@ -193,7 +193,7 @@ pub struct SpecFile {
     pub dir: PathBuf,
     pub data: DataSpec,
     pub grid: GridSpec,
-    pub model: ModelSpec,
+    pub model: ModelPath,
     /// `[train]`: the keys every treatment starts from (a partial [`TrainConfig`]).
     #[serde(default)]
     pub train: toml::Table,
@@ -266,7 +266,7 @@ pub struct GridSpec {
 /// `[model]`: a path or an id in the local Hugging Face cache.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ModelSpec {
+pub struct ModelPath {
     pub path: String,
 }
 

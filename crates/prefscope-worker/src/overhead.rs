@@ -82,7 +82,7 @@ pub fn bench_overhead(
     let sim = prefscope_data::simulate::SimConfig {
         users: 300,
         seed: 7,
-        effects: prefscope_data::simulate::Effects::planted_default(),
+        effects: prefscope_data::simulate::PlantedEffects::planted_default(),
     };
     let out = prefscope_data::simulate::simulate(&sim);
     prefscope_data::simulate::write_prism(&prism, &sim, &out)?;

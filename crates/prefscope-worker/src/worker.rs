@@ -11,7 +11,7 @@ use std::sync::atomic::AtomicBool;
 use prefscope_data::Pair;
 use prefscope_study::run::{ids_hash, run_config, RunSpec};
 use prefscope_study::run_files::{
-    clean_up, read_result, run_pairs, Outcome, Progress, RunResult, RESULT_FILE, SPEC_FILE,
+    clean_up, read_result, run_pairs, Progress, RunResult, WorkerOutcome, RESULT_FILE, SPEC_FILE,
 };
 use prefscope_study::{Study, StudyData, StudyError};
 use prefscope_train::hf::{encode_pair, HfPolicy};
@@ -25,11 +25,11 @@ pub fn run_one(
     run_id: &str,
     stop: &AtomicBool,
     progress: &mut dyn FnMut(Progress),
-) -> Result<Outcome> {
+) -> Result<WorkerOutcome> {
     let dir = study.run_dir(run_id);
     if read_result(&dir).is_some() {
         clean_up(&dir)?;
-        return Ok(Outcome::Done);
+        return Ok(WorkerOutcome::Done);
     }
     progress(Progress::Loading);
     let spec_path = dir.join(SPEC_FILE);
@@ -82,7 +82,7 @@ pub fn run_one(
         Event::Checkpoint(_) => {}
     })?;
     if summary.interrupted {
-        return Ok(Outcome::Interrupted);
+        return Ok(WorkerOutcome::Interrupted);
     }
     let result = RunResult {
         run_id: run_id.to_string(),
@@ -95,7 +95,7 @@ pub fn run_one(
     let text = serde_json::to_string_pretty(&result).unwrap_or_default();
     prefscope_data::write_bytes_atomic(&path, text.as_bytes())?;
     clean_up(&dir)?;
-    Ok(Outcome::Done)
+    Ok(WorkerOutcome::Done)
 }
 
 /// Pairs → token ids with the model's chat template.

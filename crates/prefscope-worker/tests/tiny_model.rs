@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use allclose::{compare, max_abs, Report, Tolerance, U32};
-use prefscope_data::simulate::{self, Effects, SimConfig};
+use prefscope_data::simulate::{self, PlantedEffects, SimConfig};
 use prefscope_model::tiny::TinySpec;
 use prefscope_model::{load, LoadOptions, Loaded, Message};
 use prefscope_worker::tiny::{make_tiny_model, TinyOptions};
@@ -80,7 +80,7 @@ fn simulate_prism(dir: &Path) {
     let config = SimConfig {
         users: sim["users"].as_u64().unwrap() as usize,
         seed: sim["seed"].as_u64().unwrap(),
-        effects: Effects::planted_default(),
+        effects: PlantedEffects::planted_default(),
     };
     simulate::write_prism(dir, &config, &simulate::simulate(&config)).unwrap();
     let mut names: Vec<String> = std::fs::read_dir(dir)

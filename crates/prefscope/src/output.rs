@@ -50,10 +50,10 @@ pub fn progress(len: u64, message: &str, json: bool) -> ProgressBar {
 
 /// Progress as plain lines on stderr for logs (stderr not a terminal, `--json` off), where
 /// [`progress`]'s bar is hidden: `label: pos/total (pct%) detail (elapsed)`, at most one line
-/// per [`StepLog::EVERY`] and always one at the last step, so a long command in a log file,
+/// per [`PlainProgress::EVERY`] and always one at the last step, so a long command in a log file,
 /// under nohup or in CI is never silent. Inert where the bar is shown.
 #[allow(dead_code)] // the plain binary has no stepped command; the torch binary's use it
-pub struct StepLog {
+pub struct PlainProgress {
     label: &'static str,
     total: u64,
     on: bool,
@@ -62,12 +62,12 @@ pub struct StepLog {
 }
 
 #[allow(dead_code)]
-impl StepLog {
+impl PlainProgress {
     /// The most often a line is written.
     pub const EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
-    pub fn new(label: &'static str, total: u64, json: bool) -> StepLog {
-        StepLog {
+    pub fn new(label: &'static str, total: u64, json: bool) -> PlainProgress {
+        PlainProgress {
             label,
             total,
             on: !json && !std::io::stderr().is_terminal(),

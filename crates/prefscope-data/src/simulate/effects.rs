@@ -73,10 +73,10 @@ pub struct Heterogeneity {
     pub strength_sd: f64,
 }
 
-/// All planted effects. `Effects::default()` is the null world: no effect of any kind.
+/// All planted effects. `PlantedEffects::default()` is the null world: no effect of any kind.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Effects {
+pub struct PlantedEffects {
     #[serde(default)]
     pub gap: Vec<GapEffect>,
     #[serde(default)]
@@ -122,13 +122,13 @@ flip_fraction = 0.15
 strength_sd = 0.3
 "#;
 
-impl Effects {
+impl PlantedEffects {
     /// The default planted effects, built here field by field so that it cannot fail;
     /// [`DEFAULT_EFFECTS_TOML`] is the same world written as the effects file format (a test
     /// checks that the two agree, value for value).
-    pub fn planted_default() -> Effects {
+    pub fn planted_default() -> PlantedEffects {
         let when = Predicate::one_of;
-        Effects {
+        PlantedEffects {
             gap: vec![
                 GapEffect {
                     when: when("lm_familiarity", &["Very familiar"]),
@@ -183,8 +183,8 @@ impl Effects {
     }
 
     /// Parses and checks an effects file; `origin` names it in errors.
-    pub fn from_toml(text: &str, origin: &str) -> Result<Effects> {
-        let effects: Effects =
+    pub fn from_toml(text: &str, origin: &str) -> Result<PlantedEffects> {
+        let effects: PlantedEffects =
             toml::from_str(text).map_err(|e| Error::Spec(format!("{origin}: {e}")))?;
         effects
             .check()
@@ -234,15 +234,15 @@ mod tests {
     fn the_default_file_states_the_default_world() {
         // Two statements of the default world, the commented file that
         // `--print-default-effects` shows and the struct the simulator uses, agree exactly.
-        let parsed = Effects::from_toml(DEFAULT_EFFECTS_TOML, "default").unwrap();
-        assert_eq!(parsed, Effects::planted_default());
-        Effects::planted_default().check().unwrap();
+        let parsed = PlantedEffects::from_toml(DEFAULT_EFFECTS_TOML, "default").unwrap();
+        assert_eq!(parsed, PlantedEffects::planted_default());
+        PlantedEffects::planted_default().check().unwrap();
     }
 
     #[test]
     fn the_default_world_plants_the_documented_effects() {
         // The sizes the crate README states, looked up by what they act on.
-        let e = Effects::planted_default();
+        let e = PlantedEffects::planted_default();
         let gap = |field: &str| {
             let g: Vec<&GapEffect> = e.gap.iter().filter(|g| g.when.field == field).collect();
             assert_eq!(g.len(), 1, "one gap effect on {field}");
@@ -284,12 +284,16 @@ mod tests {
             (e.heterogeneity.flip_fraction, e.heterogeneity.strength_sd),
             (0.15, 0.3)
         );
-        assert_ne!(e, Effects::default(), "the default is not the null world");
+        assert_ne!(
+            e,
+            PlantedEffects::default(),
+            "the default is not the null world"
+        );
     }
 
     #[test]
     fn bad_effects_are_clear_errors() {
-        let err = Effects::from_toml(
+        let err = PlantedEffects::from_toml(
             "[[gap]]\nwhen = { field = \"shoe_size\", gt = 3 }\nscale = 2.0",
             "e.toml",
         )
@@ -298,7 +302,7 @@ mod tests {
             err.to_string().contains("unknown attribute \"shoe_size\""),
             "{err}"
         );
-        let err = Effects::from_toml("[[source_mix]]\nwhen = { field = \"age\", in = [\"x\"] }\nmodels = { \"gpt-5\" = 2.0 }", "e.toml").unwrap_err();
+        let err = PlantedEffects::from_toml("[[source_mix]]\nwhen = { field = \"age\", in = [\"x\"] }\nmodels = { \"gpt-5\" = 2.0 }", "e.toml").unwrap_err();
         assert!(err.to_string().contains("unknown model \"gpt-5\""), "{err}");
     }
 }

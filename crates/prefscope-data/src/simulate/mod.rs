@@ -1,6 +1,6 @@
 //! The PRISM simulator: writes `survey.jsonl`, `conversations.jsonl` and `utterances.jsonl`
 //! in PRISM's schema, with marginals from the codebook and planted, known effects
-//! ([`Effects`]). The same seed gives the same bytes.
+//! ([`PlantedEffects`]). The same seed gives the same bytes.
 //!
 //! The score model: each user has a base level, a spread (`gap` effects scale it) and weights
 //! on the two text features (`preference` effects set them, `heterogeneity` flips or spreads
@@ -22,7 +22,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 use serde::Serialize;
 
-pub use effects::{Effects, Feature, DEFAULT_EFFECTS_TOML};
+pub use effects::{Feature, PlantedEffects, DEFAULT_EFFECTS_TOML};
 use marginals::{weighted_index, MODELS};
 
 use crate::atomic::write_atomic;
@@ -38,7 +38,7 @@ use crate::prism::{
 pub struct SimConfig {
     pub users: usize,
     pub seed: u64,
-    pub effects: Effects,
+    pub effects: PlantedEffects,
 }
 
 /// A simulated data set, in memory.
@@ -106,7 +106,7 @@ fn user_latent(
     rng: &mut ChaCha8Rng,
     normal: &Normal<f64>,
     user: &SurveyRecord,
-    effects: &Effects,
+    effects: &PlantedEffects,
 ) -> UserLatent {
     let base = 62.0 + 8.0 * normal.sample(rng);
     let spread = effects
@@ -140,7 +140,7 @@ fn user_latent(
     }
 }
 
-fn model_weights(user: &SurveyRecord, effects: &Effects) -> Vec<f64> {
+fn model_weights(user: &SurveyRecord, effects: &PlantedEffects) -> Vec<f64> {
     MODELS
         .iter()
         .map(|m| {

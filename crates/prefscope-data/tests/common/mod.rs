@@ -3,10 +3,10 @@
 
 use std::path::Path;
 
-use prefscope_data::simulate::{self, Effects, SimConfig, Simulated};
+use prefscope_data::simulate::{self, PlantedEffects, SimConfig, Simulated};
 
 /// Simulates `users` users with `effects` into `dir` and returns the in-memory copy.
-pub fn simulate_into(dir: &Path, users: usize, seed: u64, effects: Effects) -> Simulated {
+pub fn simulate_into(dir: &Path, users: usize, seed: u64, effects: PlantedEffects) -> Simulated {
     let config = SimConfig {
         users,
         seed,
@@ -29,7 +29,7 @@ pub fn edit_line(file: &Path, line: usize, f: impl FnOnce(&str) -> String) {
 pub fn simulated_pairs(
     users: usize,
     seed: u64,
-    effects: Effects,
+    effects: PlantedEffects,
 ) -> (
     tempfile::TempDir,
     prefscope_data::prism::Dataset,

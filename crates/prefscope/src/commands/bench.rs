@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use prefscope_data::prism::Dataset;
-use prefscope_data::simulate::{self, Effects, SimConfig};
+use prefscope_data::simulate::{self, PlantedEffects, SimConfig};
 use prefscope_data::{build_pairs, KindFilter, PairOptions};
 
 #[derive(Debug, clap::Subcommand)]
@@ -63,7 +63,7 @@ fn ingest(args: &IngestArgs, json: bool) -> anyhow::Result<()> {
     let config = SimConfig {
         users: args.users,
         seed: 0,
-        effects: Effects::planted_default(),
+        effects: PlantedEffects::planted_default(),
     };
     simulate::write_prism(&dir, &config, &simulate::simulate(&config))?;
     let result = ingest_in(&dir, args, json);

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::Context;
-use prefscope_peer::steps::{Role, Sides, StepReport};
+use prefscope_peer::steps::{SideRole, Sides, StepReport};
 use prefscope_peer::{process, scaling, MB};
 use prefscope_train::bench::{
     mixed_pairs, random_pairs, read_pairs_jsonl, time_training, write_pairs_jsonl, BenchShape,
@@ -152,7 +152,7 @@ fn compare(
     let model = dir.join("model");
     let pairs = dir.join("pairs.jsonl");
     let mut sides = Sides::new(strict);
-    let mut finish = |name: &'static str, role: Role, cmd: &mut Command, what: &str| {
+    let mut finish = |name: &'static str, role: SideRole, cmd: &mut Command, what: &str| {
         let side = process::run(cmd, &dir.join(format!("{name}.log")))
             .and_then(|m| StepReport::from_measured(&m, what));
         announce(name, &side);
@@ -164,7 +164,7 @@ fn compare(
     let exe = std::env::current_exe().context("locating prefscope-torch")?;
     let mut ours = Command::new(exe);
     ours.args(["bench", "train-vs-trl", "--side-dir"]).arg(dir);
-    finish("prefscope", Role::Main, &mut ours, "prefscope")?;
+    finish("prefscope", SideRole::Main, &mut ours, "prefscope")?;
 
     if peers.trl {
         let mut trl = Command::new(&args.python);
@@ -181,7 +181,7 @@ fn compare(
         if bench.gradient_checkpointing {
             trl.arg("--gradient-checkpointing");
         }
-        finish("trl", Role::Main, &mut trl, "TRL")?;
+        finish("trl", SideRole::Main, &mut trl, "TRL")?;
     }
 
     if peers.pytorch {
@@ -202,7 +202,7 @@ fn compare(
         }
         // Secondary: its full-vocabulary logits over padded rows need several times the
         // memory of the other two sides.
-        finish("pytorch", Role::Secondary, &mut plain, "PyTorch loop")?;
+        finish("pytorch", SideRole::Secondary, &mut plain, "PyTorch loop")?;
     }
     Ok(sides)
 }

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use prefscope_predict::{ModelSpec as FitSpec, W2_THRESHOLD};
-use prefscope_study::spec::{AnalysisSpec, DataSpec, ExecutorSpec, GridSpec, ModelSpec, SpecFile};
+use prefscope_predict::{ModelSpec, W2_THRESHOLD};
+use prefscope_study::spec::{AnalysisSpec, DataSpec, ExecutorSpec, GridSpec, ModelPath, SpecFile};
 use prefscope_study::{plan_study, Study, StudyData};
 
 use super::{data, pairs, predict, simulate, splits, validate};
@@ -130,7 +130,7 @@ fn study_spec(plan: &Plan, jobs: usize) -> SpecFile {
             baseline: true,
             random_splits: plan.random_splits,
         },
-        model: ModelSpec {
+        model: ModelPath {
             path: "tiny".into(),
         },
         train,
@@ -222,11 +222,11 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
     };
     let w2 = predict::fit_and_write(
         &predictions("w2.json"),
-        FitSpec::W2 {
+        ModelSpec::W2 {
             threshold: W2_THRESHOLD,
         },
     )?;
-    predict::fit_and_write(&predictions("ol.json"), FitSpec::Ol)?;
+    predict::fit_and_write(&predictions("ol.json"), ModelSpec::Ol)?;
     let predicted: Vec<String> = w2
         .predictions
         .splits

@@ -16,7 +16,7 @@ use prefscope_stats::{
 use crate::exit::bad_input;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Model {
+pub enum FitModel {
     /// Binary outcome (0/1, or two --levels): P(y = 1) = F(const + x'b).
     Logit,
     /// Ordered outcome: P(y <= j) = F(c_j - x'b).
@@ -33,7 +33,7 @@ pub enum LinkArg {
 pub struct Args {
     /// Which model.
     #[arg(value_enum)]
-    pub model: Model,
+    pub model: FitModel,
     /// The table: .csv (with a header row) or .parquet.
     #[arg(long)]
     pub data: PathBuf,
@@ -59,10 +59,10 @@ pub struct Args {
     pub brant: bool,
 }
 
-fn model_name(model: Model) -> &'static str {
+fn model_name(model: FitModel) -> &'static str {
     match model {
-        Model::Logit => "logit",
-        Model::Ologit => "ologit",
+        FitModel::Logit => "logit",
+        FitModel::Ologit => "ologit",
     }
 }
 
@@ -125,7 +125,7 @@ pub fn compute(args: &Args) -> anyhow::Result<Fitted> {
     };
     let context = || format!("{} fit of {} on {}", model_name(args.model), args.y, file);
     let (fit, brant) = match args.model {
-        Model::Logit => {
+        FitModel::Logit => {
             if outcome.levels().len() != 2 {
                 return Err(bad_input(anyhow::anyhow!(
                     "{file}: logit needs a two-level outcome; {} has levels {}",
@@ -148,7 +148,7 @@ pub fn compute(args: &Args) -> anyhow::Result<Fitted> {
                 None,
             )
         }
-        Model::Ologit => {
+        FitModel::Ologit => {
             let fit = ordered_logit(&outcome, &design, &opts)
                 .map_err(bad_input)
                 .with_context(context)?;

@@ -60,7 +60,7 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
         ..TinyOptions::default()
     };
     let bar = crate::output::progress(args.sft_steps, "warm-start", json);
-    let mut log = crate::output::StepLog::new("warm-start", args.sft_steps, json);
+    let mut log = crate::output::PlainProgress::new("warm-start", args.sft_steps, json);
     let report = make_tiny_model(&args.prism, &args.out, &opts, &mut |step, loss| {
         bar.set_position(step);
         log.step(step, || format!("loss {loss:.3}"));

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use prefscope_data::simulate::{self, Effects, SimConfig};
+use prefscope_data::simulate::{self, PlantedEffects, SimConfig};
 
 use crate::exit::bad_input;
 
@@ -27,14 +27,14 @@ pub struct Args {
 }
 
 /// Resolves `--effects`.
-pub fn load_effects(spec: &str) -> anyhow::Result<Effects> {
+pub fn load_effects(spec: &str) -> anyhow::Result<PlantedEffects> {
     match spec {
-        "none" => Ok(Effects::default()),
-        "default" => Ok(Effects::planted_default()),
+        "none" => Ok(PlantedEffects::default()),
+        "default" => Ok(PlantedEffects::planted_default()),
         path => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| bad_input(anyhow::anyhow!("{path}: {e}")))?;
-            Effects::from_toml(&text, path).map_err(bad_input)
+            PlantedEffects::from_toml(&text, path).map_err(bad_input)
         }
     }
 }

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use prefscope_study::run_files::{Outcome, EXIT_INTERRUPTED};
+use prefscope_study::run_files::{WorkerOutcome, EXIT_INTERRUPTED};
 use prefscope_study::Study;
 use prefscope_worker::worker::run_one;
 use prefscope_worker::WorkerError;
@@ -49,7 +49,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         }
     })
     .map_err(classify)?;
-    if outcome == Outcome::Interrupted {
+    if outcome == WorkerOutcome::Interrupted {
         eprintln!(
             "prefscope: run {} stopped on request after a checkpoint",
             args.run_id

@@ -52,7 +52,7 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
     spinner.finish_and_clear();
 
     let bar = crate::output::progress(cfg.steps, "train", json);
-    let mut log = crate::output::StepLog::new("train", cfg.steps, json);
+    let mut log = crate::output::PlainProgress::new("train", cfg.steps, json);
     let (mut last_acc, mut ref_bar) = (f64::NAN, None::<indicatif::ProgressBar>);
     let summary = prefscope_train::run(&cfg, &policy, &data, &mut |e| match e {
         Event::Reference { done, total } => {
