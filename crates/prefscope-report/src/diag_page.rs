@@ -1,13 +1,16 @@
 //! The diagnostics' sections of the report page ([`crate::diagnostics`] computes them):
-//! source-model confound, support mismatch, preference heterogeneity. Tables and inline SVG;
-//! every input string escaped.
+//! source-model confound, support mismatch, preference heterogeneity. Each is rendered from its
+//! template (`templates/diag_*.html`, through [`crate::page`]'s environment) with a typed
+//! context built here: tables, and plots as inline SVG.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 
-use crate::diagnostics::{binomial_pmf, largest_shift, Diagnostics, HeteroRow};
+use serde::Serialize;
+
+use crate::diagnostics::{binomial_pmf, largest_shift, Diagnostics, HeteroRow, SupportRow};
 use crate::effects::Effects;
-use crate::page::{acc, esc, figure, pct, pval, Section};
+use crate::error::Result;
+use crate::page::{acc, figure, multi_treatment, pct, pval, render_template, Figure, Section};
 use crate::plots::{self, ForestRow, Hist, Series};
 use crate::study_input::StudyRuns;
 
@@ -17,172 +20,187 @@ const ALL_PAIRS: plotters::style::RGBColor = plotters::style::RGBColor(0x45, 0x7
 const ONE_SOURCE: plotters::style::RGBColor = plotters::style::RGBColor(0x87, 0x87, 0x87);
 const STANDARDIZED: plotters::style::RGBColor = plotters::style::RGBColor(0x54, 0x27, 0x88);
 
-/// The three sections.
-pub fn sections(d: &Diagnostics, input: &StudyRuns, effects: &Effects) -> Vec<Section> {
-    vec![
+/// The three sections. Errors: a template that does not render (a bug).
+pub fn sections(d: &Diagnostics, input: &StudyRuns, effects: &Effects) -> Result<Vec<Section>> {
+    Ok(vec![
         Section {
             id: "source".into(),
             title: "Diagnostic: source-model confound".into(),
-            html: source(d, input, effects),
+            html: render_template("diag_source.html", source(d, input, effects))?,
         },
         Section {
             id: "support".into(),
             title: "Diagnostic: support mismatch".into(),
-            html: support(d),
+            html: render_template("diag_support.html", support(d))?,
         },
         Section {
             id: "heterogeneity".into(),
             title: "Diagnostic: preference heterogeneity".into(),
-            html: heterogeneity(d, input),
+            html: render_template("diag_heterogeneity.html", heterogeneity(d, input))?,
         },
-    ]
+    ])
 }
 
-fn source(d: &Diagnostics, input: &StudyRuns, effects: &Effects) -> String {
-    let mut h = String::from(
-        "<p class=\"note\">Do the groups' pairs come from different models? The mix is tested over pairs (chi-square, a screen: a user's pairs are not independent) \
-         and over users (the chi-square statistic with group labels shuffled among users). Then the effect within each source model \
-         (pairs whose two responses one model wrote; <i>cross-model</i> otherwise), and the <b>standardized diff</b>: the within-model diffs \
-         weighted alike for both groups. A diff that comes from the groups' source mix vanishes in it. \
-         Tables: <code>source_mix.csv</code>, <code>source_strata.csv</code>.</p>",
-    );
-    if d.source.is_empty() {
-        h.push_str("<p class=\"note\">No split with both groups' runs.</p>");
-    }
-    let multi = effects
-        .summary
+#[derive(Serialize)]
+struct SourceContext {
+    splits: Vec<SourceSplit>,
+}
+
+/// One split's source-model diagnostic.
+#[derive(Serialize)]
+struct SourceSplit {
+    title: String,
+    chi_square: String,
+    permutation: String,
+    /// `; largest shift: …`, or empty.
+    largest_shift: String,
+    /// What the simulator planted, for simulated data.
+    simulator: Option<String>,
+    forest: Figure,
+    mix: Vec<MixRow>,
+}
+
+#[derive(Serialize)]
+struct MixRow {
+    model: String,
+    pairs_a: String,
+    share_a: String,
+    pairs_b: String,
+    share_b: String,
+}
+
+fn source(d: &Diagnostics, input: &StudyRuns, effects: &Effects) -> SourceContext {
+    let multi = multi_treatment(effects);
+    let splits = d
+        .source
         .iter()
-        .any(|r| r.treatment != effects.summary[0].treatment);
-    for s in &d.source {
-        let title = if multi {
-            format!("{} · {}", s.split, s.treatment)
-        } else {
-            s.split.clone()
-        };
-        let _ = write!(h, "<h3>{}</h3>", esc(&title));
-        let chi = s
-            .mix
-            .chi_square
-            .as_ref()
-            .map(|c| {
-                format!(
-                    "χ² {:.1} (df {}), p over pairs {}",
-                    c.statistic,
-                    c.dof,
-                    pval(c.p_value)
-                )
-            })
-            .unwrap_or("no chi-square (fewer than two models or groups with pairs)".into());
-        let perm = s
-            .mix
-            .user_permutation
-            .as_ref()
-            .map(|p| format!("p over users {} ({} shuffles)", pval(p.p_value), p.n_perm))
-            .unwrap_or_default();
-        let shift = largest_shift(&s.mix)
-            .map(|(m, a, b)| {
-                format!(
-                    "; largest shift: {m} {:.1}% of A's pairs vs {:.1}% of B's",
-                    a * 100.0,
-                    b * 100.0
-                )
-            })
-            .unwrap_or_default();
-        let _ = write!(
-            h,
-            "<p class=\"note\">Source mix: {}; {}{}.",
-            esc(&chi),
-            esc(&perm),
-            esc(&shift)
-        );
-        if let Some(t) = input.truth.as_ref().and_then(|t| t.split(&s.split)) {
-            let _ = write!(
-                h,
-                " <b>Simulator:</b> {}.",
-                esc(&if t.confound {
-                    format!("confound planted ({})", t.confound_text.join("; "))
-                } else {
-                    "no confound planted".to_string()
+        .map(|s| {
+            let title = if multi {
+                format!("{} · {}", s.split, s.treatment)
+            } else {
+                s.split.clone()
+            };
+            let chi_square = s
+                .mix
+                .chi_square
+                .as_ref()
+                .map(|c| {
+                    format!(
+                        "χ² {:.1} (df {}), p over pairs {}",
+                        c.statistic,
+                        c.dof,
+                        pval(c.p_value)
+                    )
                 })
-            );
-        }
-        h.push_str("</p>");
-        let std: Vec<f64> = s.standardized.iter().map(|x| x.1).collect();
-        let std_mean = if std.is_empty() {
-            f64::NAN
-        } else {
-            std.iter().sum::<f64>() / std.len() as f64
-        };
-        let mut rows = vec![ForestRow {
-            label: "all pairs".into(),
-            mean: s.mean_diff,
-            lo: effects
+                .unwrap_or("no chi-square (fewer than two models or groups with pairs)".into());
+            let permutation = s
+                .mix
+                .user_permutation
+                .as_ref()
+                .map(|p| format!("p over users {} ({} shuffles)", pval(p.p_value), p.n_perm))
+                .unwrap_or_default();
+            let largest_shift = largest_shift(&s.mix)
+                .map(|(m, a, b)| {
+                    format!(
+                        "; largest shift: {m} {:.1}% of A's pairs vs {:.1}% of B's",
+                        a * 100.0,
+                        b * 100.0
+                    )
+                })
+                .unwrap_or_default();
+            let simulator = input
+                .truth
+                .as_ref()
+                .and_then(|t| t.split(&s.split))
+                .map(|t| {
+                    if t.confound {
+                        format!("confound planted ({})", t.confound_text.join("; "))
+                    } else {
+                        "no confound planted".to_string()
+                    }
+                });
+            let std: Vec<f64> = s.standardized.iter().map(|x| x.1).collect();
+            let std_mean = if std.is_empty() {
+                f64::NAN
+            } else {
+                std.iter().sum::<f64>() / std.len() as f64
+            };
+            let ci = effects
                 .summary
                 .iter()
                 .find(|r| r.split == s.split && r.treatment == s.treatment)
-                .and_then(|r| r.diff.ci)
-                .map_or(f64::NAN, |c| c[0]),
-            hi: effects
-                .summary
-                .iter()
-                .find(|r| r.split == s.split && r.treatment == s.treatment)
-                .and_then(|r| r.diff.ci)
-                .map_or(f64::NAN, |c| c[1]),
-            color: ALL_PAIRS,
-            null_control: false,
-            note: format!("mean {}", pct(s.mean_diff)),
-        }];
-        for st in &s.strata {
-            rows.push(ForestRow {
-                label: st.stratum.clone(),
-                mean: st.mean_diff,
-                lo: st.ci_low,
-                hi: st.ci_high,
-                color: ONE_SOURCE,
+                .and_then(|r| r.diff.ci);
+            let mut rows = vec![ForestRow {
+                label: "all pairs".into(),
+                mean: s.mean_diff,
+                lo: ci.map_or(f64::NAN, |c| c[0]),
+                hi: ci.map_or(f64::NAN, |c| c[1]),
+                color: ALL_PAIRS,
                 null_control: false,
-                note: match &st.note {
-                    Some(n) => truncate(n, 34),
-                    None => format!("{} · n {}/{}", pct(st.mean_diff), st.n_eval_a, st.n_eval_b),
-                },
+                note: format!("mean {}", pct(s.mean_diff)),
+            }];
+            for st in &s.strata {
+                rows.push(ForestRow {
+                    label: st.stratum.clone(),
+                    mean: st.mean_diff,
+                    lo: st.ci_low,
+                    hi: st.ci_high,
+                    color: ONE_SOURCE,
+                    null_control: false,
+                    note: match &st.note {
+                        Some(n) => truncate(n, 34),
+                        None => {
+                            format!("{} · n {}/{}", pct(st.mean_diff), st.n_eval_a, st.n_eval_b)
+                        }
+                    },
+                });
+            }
+            rows.push(ForestRow {
+                label: "standardized".into(),
+                mean: std_mean,
+                lo: std_mean,
+                hi: std_mean,
+                color: STANDARDIZED,
+                null_control: false,
+                note: format!(
+                    "{} · {:.0}% of pairs",
+                    pct(std_mean),
+                    s.standardized_coverage * 100.0
+                ),
             });
-        }
-        rows.push(ForestRow {
-            label: "standardized".into(),
-            mean: std_mean,
-            lo: std_mean,
-            hi: std_mean,
-            color: STANDARDIZED,
-            null_control: false,
-            note: format!(
-                "{} · {:.0}% of pairs",
-                pct(std_mean),
-                s.standardized_coverage * 100.0
-            ),
-        });
-        h.push_str(&figure(
-            plots::forest(&rows, "mean diff (percentage points)"),
-            "Blue: all held-out pairs (its CI as in the summary); grey: within one source model (the notes' diff, seed-level t CI); purple: standardized over source models (mean over seeds).",
-        ));
-        // The mix table: the eight largest models.
-        let ta: f64 = s.mix.a.iter().sum::<f64>().max(1.0);
-        let tb: f64 = s.mix.b.iter().sum::<f64>().max(1.0);
-        let mut idx: Vec<usize> = (0..s.mix.models.len()).collect();
-        idx.sort_by(|&x, &y| (s.mix.a[y] + s.mix.b[y]).total_cmp(&(s.mix.a[x] + s.mix.b[x])));
-        h.push_str("<details><summary>Source-model mix</summary><table><tr><th class=\"l\">model</th><th>pairs of A</th><th>share</th><th>pairs of B</th><th>share</th></tr>");
-        for &i in &idx {
-            let _ = write!(
-                h,
-                "<tr><td class=\"l\">{}</td><td>{}</td><td>{:.1}%</td><td>{}</td><td>{:.1}%</td></tr>",
-                esc(&s.mix.models[i]),
-                s.mix.a[i],
-                s.mix.a[i] / ta * 100.0,
-                s.mix.b[i],
-                s.mix.b[i] / tb * 100.0
+            let forest = figure(
+                plots::forest(&rows, "mean diff (percentage points)"),
+                "Blue: all held-out pairs (its CI as in the summary); grey: within one source model (the notes' diff, seed-level t CI); purple: standardized over source models (mean over seeds).",
             );
-        }
-        h.push_str("</table></details>");
-    }
-    h
+            // The mix table, largest models first.
+            let ta: f64 = s.mix.a.iter().sum::<f64>().max(1.0);
+            let tb: f64 = s.mix.b.iter().sum::<f64>().max(1.0);
+            let mut idx: Vec<usize> = (0..s.mix.models.len()).collect();
+            idx.sort_by(|&x, &y| {
+                (s.mix.a[y] + s.mix.b[y]).total_cmp(&(s.mix.a[x] + s.mix.b[x]))
+            });
+            let mix = idx
+                .iter()
+                .map(|&i| MixRow {
+                    model: s.mix.models[i].clone(),
+                    pairs_a: s.mix.a[i].to_string(),
+                    share_a: format!("{:.1}", s.mix.a[i] / ta * 100.0),
+                    pairs_b: s.mix.b[i].to_string(),
+                    share_b: format!("{:.1}", s.mix.b[i] / tb * 100.0),
+                })
+                .collect();
+            SourceSplit {
+                title,
+                chi_square,
+                permutation,
+                largest_shift,
+                simulator,
+                forest,
+                mix,
+            }
+        })
+        .collect();
+    SourceContext { splits }
 }
 
 fn truncate(s: &str, n: usize) -> String {
@@ -193,32 +211,68 @@ fn truncate(s: &str, n: usize) -> String {
     }
 }
 
-fn support(d: &Diagnostics) -> String {
+#[derive(Serialize)]
+struct SupportContext {
+    runs_without_logps: usize,
+    histograms: Vec<Figure>,
+    quantiles: Option<Figure>,
+    rows: Vec<SupportCells>,
+}
+
+/// A row of the log-probs by source model.
+#[derive(Serialize)]
+struct SupportCells {
+    model: String,
+    role: &'static str,
+    n: usize,
+    ref_mean: String,
+    ref_p10: String,
+    ref_p90: String,
+    policy_mean: String,
+    shift_mean: String,
+    tokens_mean: String,
+    ref_per_token_mean: String,
+    policy_per_token_mean: String,
+}
+
+impl From<&SupportRow> for SupportCells {
+    fn from(r: &SupportRow) -> Self {
+        SupportCells {
+            model: r.model.clone(),
+            role: r.role,
+            n: r.n,
+            ref_mean: format!("{:.1}", r.ref_mean),
+            ref_p10: format!("{:.1}", r.ref_p10),
+            ref_p90: format!("{:.1}", r.ref_p90),
+            policy_mean: format!("{:.1}", r.policy_mean),
+            shift_mean: format!("{:+.3}", r.shift_mean),
+            tokens_mean: r.tokens_mean.map_or("–".into(), |t| format!("{t:.1}")),
+            ref_per_token_mean: r
+                .ref_per_token_mean
+                .map_or("–".into(), |t| format!("{t:.3}")),
+            policy_per_token_mean: r
+                .policy_per_token_mean
+                .map_or("–".into(), |t| format!("{t:.3}")),
+        }
+    }
+}
+
+fn support(d: &Diagnostics) -> SupportContext {
     let sp = &d.support;
-    let mut h = String::from(
-        "<p class=\"note\">Summed log-probs of the held-out chosen and rejected responses under the reference model (before training) \
-         and the trained policy (after), by the model that wrote the response: responses far outside the policy's support \
-         have very negative log-probs. Then pref_acc by quintile of the pair's reference log-prob (the mean of its two responses'). \
-         Per-token log-probs are not kept in run folders (<code>prefscope logprobs</code> writes them). \
-         Tables: <code>support.csv</code>, <code>logprob_quantiles.csv</code>.</p>",
-    );
-    if sp.runs_without_logps > 0 {
-        let _ = write!(
-            h,
-            "<div class=\"warn\">{} run(s) have no log-probs in their outcomes and are left out here.</div>",
-            sp.runs_without_logps
-        );
-    }
     if sp.rows.is_empty() {
-        h.push_str("<p class=\"note\">No run has log-probs.</p>");
-        return h;
+        return SupportContext {
+            runs_without_logps: sp.runs_without_logps,
+            histograms: vec![],
+            quantiles: None,
+            rows: vec![],
+        };
     }
-    let _ = write!(h, "<div class=\"grid\">");
     let per_token: std::collections::HashMap<&str, &[Vec<f64>; 4]> = sp
         .histograms_per_token
         .iter()
         .map(|(m, sets)| (m.as_str(), sets))
         .collect();
+    let mut histograms = vec![];
     for (model, sets) in &sp.histograms {
         let hists = |sets: &[Vec<f64>; 4]| {
             [
@@ -236,18 +290,17 @@ fn support(d: &Diagnostics) -> String {
             })
             .collect::<Vec<_>>()
         };
-        h.push_str(&figure(
+        histograms.push(figure(
             plots::histograms(model, "summed log-prob", &hists(sets), 24, (540, 280)),
             &format!("{model}: policy = {}", sp.policy_runs),
         ));
         if let Some(sets) = per_token.get(model.as_str()) {
-            h.push_str(&figure(
+            histograms.push(figure(
                 plots::histograms(model, "log-prob per token", &hists(sets), 24, (540, 280)),
                 &format!("{model}, per completion token: policy = {}", sp.policy_runs),
             ));
         }
     }
-    h.push_str("</div>");
     let series =
         |f: &dyn Fn(&crate::diagnostics::QuantileRow) -> Option<f64>, label: &str, c| Series {
             label: label.into(),
@@ -271,7 +324,7 @@ fn support(d: &Diagnostics) -> String {
             plots::GROUP_ALL,
         ));
     }
-    h.push_str(&figure(
+    let quantiles = figure(
         plots::lines(
             "pref_acc by reference log-prob quintile",
             "reference log-prob of the pair (mean of the quintile)",
@@ -281,27 +334,13 @@ fn support(d: &Diagnostics) -> String {
             (620, 300),
         ),
         "Mean over runs of each run's pref_acc on the held-out pairs of the quintile.",
-    ));
-    h.push_str("<details><summary>Log-probs by source model</summary><table><tr><th class=\"l\">model</th><th class=\"l\">role</th><th>responses</th><th>reference mean</th><th>p10 … p90</th><th>policy mean</th><th>policy − reference</th><th>tokens</th><th>reference per token</th><th>policy per token</th></tr>");
-    for r in &sp.rows {
-        let _ = write!(
-            h,
-            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{:.1}</td><td>{:.1} … {:.1}</td><td>{:.1}</td><td>{:+.3}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&r.model),
-            r.role,
-            r.n,
-            r.ref_mean,
-            r.ref_p10,
-            r.ref_p90,
-            r.policy_mean,
-            r.shift_mean,
-            r.tokens_mean.map_or("–".into(), |t| format!("{t:.1}")),
-            r.ref_per_token_mean.map_or("–".into(), |t| format!("{t:.3}")),
-            r.policy_per_token_mean.map_or("–".into(), |t| format!("{t:.3}")),
-        );
+    );
+    SupportContext {
+        runs_without_logps: sp.runs_without_logps,
+        histograms,
+        quantiles: Some(quantiles),
+        rows: sp.rows.iter().map(SupportCells::from).collect(),
     }
-    h.push_str("</table></details>");
-    h
 }
 
 /// Rows of one split × treatment × group pooled over seeds.
@@ -327,52 +366,65 @@ fn pooled(rows: &[&HeteroRow]) -> (f64, f64, f64, f64, f64, usize) {
 /// Users per tenth of accuracy, observed and expected, and the users counted.
 type Distribution = ([f64; 10], [f64; 10], f64);
 
-fn heterogeneity(d: &Diagnostics, input: &StudyRuns) -> String {
-    let mut h = String::from(
-        "<p class=\"note\">Do users within a group point the same way? For each group's model, the share of the group's held-out users \
-         with more pairs against the model than for it (a tie counts half), beside the share expected if every user agreed with the model \
-         (each user's correct count Binomial(pairs, the model's accuracy on the group)). An observed share well above the expected one means \
-         users whose preferences point against their group's; so does a dispersion of the users' accuracies well above 1 (their variance over the binomial one), \
-         which, unlike the share, is not diluted when many users disagree. Tables: <code>heterogeneity.csv</code> (per seed), <code>user_accuracy.csv</code> \
-         (every trained model on every held-out user).</p>",
-    );
-    if let Some(t) = &input.truth {
-        let _ = write!(
-            h,
-            "<p class=\"note\"><b>Simulator:</b> {:.0}% of users have their preference direction reversed.</p>",
-            t.flip_fraction * 100.0
-        );
-    }
-    if d.heterogeneity.is_empty() {
-        h.push_str("<p class=\"note\">No split with group runs.</p>");
-        return h;
-    }
-    let mut by: BTreeMap<(&str, &str, &str), Vec<&HeteroRow>> = BTreeMap::new();
+#[derive(Serialize)]
+struct HeterogeneityContext {
+    /// The simulator's share of reversed users (percent), for simulated data.
+    flip_percent: Option<String>,
+    rows: Vec<HeteroCells>,
+    distributions: Vec<Figure>,
+}
+
+/// One split × treatment × group, pooled over seeds.
+#[derive(Serialize)]
+struct HeteroCells {
+    split: String,
+    treatment: String,
+    group: &'static str,
+    users: usize,
+    seeds: usize,
+    model_acc: String,
+    observed: String,
+    expected: String,
+    sd: String,
+    z: String,
+    dispersion: String,
+}
+
+fn heterogeneity(d: &Diagnostics, input: &StudyRuns) -> HeterogeneityContext {
+    let flip_percent = input
+        .truth
+        .as_ref()
+        .map(|t| format!("{:.0}", t.flip_fraction * 100.0));
+    let mut by: BTreeMap<(&str, &str, &'static str), Vec<&HeteroRow>> = BTreeMap::new();
     for r in &d.heterogeneity {
         by.entry((&r.treatment, &r.split, r.group))
             .or_default()
             .push(r);
     }
-    h.push_str("<table><tr><th class=\"l\">split</th><th class=\"l\">treatment</th><th class=\"l\">group</th><th>held-out users</th><th>seeds</th><th>model accuracy on its group</th><th>users against (observed)</th><th>expected if all agreed ± sd</th><th>z</th><th>dispersion (1 = agree)</th></tr>");
-    for ((treatment, split, group), rows) in &by {
-        let (model_acc, obs, exp, sd, dispersion, users) = pooled(rows);
-        let z = if sd > 0.0 { (obs - exp) / sd } else { f64::NAN };
-        let _ = write!(
-            h,
-            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{users}</td><td>{}</td><td>{}</td><td><b>{}</b></td><td>{} ± {}</td><td>{}</td><td>{:.2}</td></tr>",
-            esc(split),
-            esc(treatment),
-            group,
-            rows.len(),
-            acc(model_acc),
-            acc(obs),
-            acc(exp),
-            acc(sd),
-            if z.is_finite() { format!("{z:+.1}") } else { "–".into() },
-            dispersion
-        );
-    }
-    h.push_str("</table><div class=\"grid\">");
+    let rows = by
+        .iter()
+        .map(|((treatment, split, group), rows)| {
+            let (model_acc, obs, exp, sd, dispersion, users) = pooled(rows);
+            let z = if sd > 0.0 { (obs - exp) / sd } else { f64::NAN };
+            HeteroCells {
+                split: split.to_string(),
+                treatment: treatment.to_string(),
+                group,
+                users,
+                seeds: rows.len(),
+                model_acc: acc(model_acc),
+                observed: acc(obs),
+                expected: acc(exp),
+                sd: acc(sd),
+                z: if z.is_finite() {
+                    format!("{z:+.1}")
+                } else {
+                    "–".into()
+                },
+                dispersion: format!("{dispersion:.2}"),
+            }
+        })
+        .collect();
     // Per split: the distribution of users' accuracy under their own group's model, observed
     // and expected if all agreed.
     let model_acc: BTreeMap<&str, f64> = d
@@ -399,43 +451,49 @@ fn heterogeneity(d: &Diagnostics, input: &StudyRuns) -> String {
         }
         e.2 += 1.0;
     }
-    for ((_, split), (obs, exp, n)) in &dist {
-        let steps = |v: &[f64; 10]| {
-            let mut pts = vec![(0.0, 0.0)];
-            for (b, c) in v.iter().enumerate() {
-                pts.push((b as f64 / 10.0, c / n));
-                pts.push(((b + 1) as f64 / 10.0, c / n));
-            }
-            pts.push((1.0, 0.0));
-            pts
-        };
-        let series = [
-            Series {
-                label: "observed".into(),
-                color: plots::GROUP_A,
-                points: steps(obs),
-                dots: false,
-            },
-            Series {
-                label: "expected if all agreed".into(),
-                color: plots::GROUP_ALL,
-                points: steps(exp),
-                dots: false,
-            },
-        ];
-        let top = obs.iter().chain(exp).fold(0.0f64, |m, x| m.max(x / n));
-        h.push_str(&figure(
-            plots::lines(
-                &format!("{split}: users' accuracy under their group's model"),
-                "user's pref_acc",
-                "share of users",
-                &series,
-                Some((0.0, (top * 1.2).max(0.05))),
-                (540, 280),
-            ),
-            &format!("{split}: both groups and all seeds pooled"),
-        ));
+    let distributions = dist
+        .iter()
+        .map(|((_, split), (obs, exp, n))| {
+            let steps = |v: &[f64; 10]| {
+                let mut pts = vec![(0.0, 0.0)];
+                for (b, c) in v.iter().enumerate() {
+                    pts.push((b as f64 / 10.0, c / n));
+                    pts.push(((b + 1) as f64 / 10.0, c / n));
+                }
+                pts.push((1.0, 0.0));
+                pts
+            };
+            let series = [
+                Series {
+                    label: "observed".into(),
+                    color: plots::GROUP_A,
+                    points: steps(obs),
+                    dots: false,
+                },
+                Series {
+                    label: "expected if all agreed".into(),
+                    color: plots::GROUP_ALL,
+                    points: steps(exp),
+                    dots: false,
+                },
+            ];
+            let top = obs.iter().chain(exp).fold(0.0f64, |m, x| m.max(x / n));
+            figure(
+                plots::lines(
+                    &format!("{split}: users' accuracy under their group's model"),
+                    "user's pref_acc",
+                    "share of users",
+                    &series,
+                    Some((0.0, (top * 1.2).max(0.05))),
+                    (540, 280),
+                ),
+                &format!("{split}: both groups and all seeds pooled"),
+            )
+        })
+        .collect();
+    HeterogeneityContext {
+        flip_percent,
+        rows,
+        distributions,
     }
-    h.push_str("</div>");
-    h
 }

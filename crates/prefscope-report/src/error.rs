@@ -50,6 +50,9 @@ pub enum ReportError {
         #[source]
         source: StatsError,
     },
+    /// A page template failed to render (a bug in a template or its context, not in the input).
+    #[error("report template: {0}")]
+    Template(String),
     /// A table could not be encoded (CSV, JSON or Parquet).
     #[error("{}: {message}", path.display())]
     Table { path: PathBuf, message: String },
@@ -94,7 +97,7 @@ impl ReportError {
     pub fn is_bad_input(&self) -> bool {
         match self {
             ReportError::Study(e) => e.is_bad_input(),
-            e => !matches!(e, ReportError::Table { .. }),
+            e => !matches!(e, ReportError::Table { .. } | ReportError::Template(_)),
         }
     }
 }

@@ -3,21 +3,81 @@
 //! counts, where the p-values come from, missing runs), the summary table (with the simulator's
 //! ground truth beside the estimates when the data is simulated), the forest plot, the per-seed
 //! diffs, the 2×2 cross-evaluation maps, the training curves, the diagnostics sections, the
-//! ground truth's details, and the settings, files and RunIds the page was built from. Every
-//! string from the inputs goes through [`esc`].
+//! ground truth's details, and the settings, files and RunIds the page was built from.
+//!
+//! This module owns the page's minijinja templates (`templates/`, embedded in the binary) and
+//! the typed context they are rendered with: text and numbers formatted here ([`pct`], [`acc`],
+//! [`pval`]), escaped by the engine's HTML autoescape. Only markup this crate made goes in
+//! unescaped: the plots' SVG ([`Figure`]) and the diagnostics' rendered [`Section`]s.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
+use std::sync::OnceLock;
+
+use minijinja::{Environment, UndefinedBehavior, Value};
+use serde::Serialize;
 
 use crate::effects::{EffectRow, Effects, Family, Question, SummaryRow};
+use crate::error::{ReportError, Result};
 use crate::nulls::PSource;
 use crate::plots::{self, ForestRow, Plot, Series, StripRow};
 use crate::runs::RunGroup;
-use crate::study_input::StudyRuns;
+use crate::study_input::{PendingRun, RunFolder, StudyRuns};
 use crate::truth::SplitTruth;
 use crate::verdict::Verdict;
 
-/// A section of the page made elsewhere (the diagnostics): its anchor, title and HTML body.
+/// The templates, by name: the page, its parts, and the diagnostics' sections.
+const TEMPLATES: [(&str, &str); 9] = [
+    ("macros.html", include_str!("../templates/macros.html")),
+    ("page.html", include_str!("../templates/page.html")),
+    ("headline.html", include_str!("../templates/headline.html")),
+    ("summary.html", include_str!("../templates/summary.html")),
+    ("truth.html", include_str!("../templates/truth.html")),
+    (
+        "provenance.html",
+        include_str!("../templates/provenance.html"),
+    ),
+    (
+        "diag_source.html",
+        include_str!("../templates/diag_source.html"),
+    ),
+    (
+        "diag_support.html",
+        include_str!("../templates/diag_support.html"),
+    ),
+    (
+        "diag_heterogeneity.html",
+        include_str!("../templates/diag_heterogeneity.html"),
+    ),
+];
+
+/// The template environment: HTML autoescape (every name ends in `.html`), block tags on their
+/// own lines leave no whitespace, and an undefined name is an error rather than empty text.
+fn environment() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        for (name, source) in TEMPLATES {
+            // The sources are part of the crate; every one is rendered by the tests.
+            env.add_template(name, source)
+                .unwrap_or_else(|e| panic!("template {name}: {e:#}"));
+        }
+        env
+    })
+}
+
+/// Renders template `name` with `context`. An error is a bug in a template or its context.
+pub(crate) fn render_template(name: &str, context: impl Serialize) -> Result<String> {
+    environment()
+        .get_template(name)
+        .and_then(|t| t.render(context))
+        .map_err(|e| ReportError::Template(format!("{name}: {e:#}")))
+}
+
+/// A section of the page made elsewhere (the diagnostics): its anchor, title and HTML body
+/// (markup rendered by this module's templates, inserted as is).
 #[derive(Debug, Clone)]
 pub struct Section {
     pub id: String,
@@ -32,22 +92,6 @@ pub struct Page<'a> {
     /// Files written next to `index.html` (names relative to it).
     pub files: Vec<String>,
     pub sections: Vec<Section>,
-}
-
-/// HTML-escapes text for element content and quoted attributes.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// A share as signed percentage points: `+3.12%`.
@@ -79,82 +123,323 @@ pub fn pval(p: f64) -> String {
     }
 }
 
-/// A plot, or its error in a visible box.
-pub fn figure(plot: Plot, caption: &str) -> String {
-    match plot {
-        Ok(svg) => format!(
-            "<figure>{svg}<figcaption>{}</figcaption></figure>",
-            esc(caption)
-        ),
-        Err(e) => format!(
-            "<div class=\"warn\">plot not drawn ({}): {}</div>",
-            esc(caption),
-            esc(&e)
-        ),
+/// A plot for the templates' `figure` macro: its SVG with its caption, or why it was not drawn
+/// (shown in a visible box in its place).
+#[derive(Debug, Clone, Serialize)]
+pub struct Figure {
+    /// The SVG, as a safe value: plotters drew it and escaped the text in it.
+    svg: Option<Value>,
+    caption: String,
+    error: Option<String>,
+}
+
+/// A plot with its caption, or its error.
+pub fn figure(plot: Plot, caption: &str) -> Figure {
+    let (svg, error) = match plot {
+        Ok(svg) => (Some(Value::from_safe_string(svg)), None),
+        Err(e) => (None, Some(e)),
+    };
+    Figure {
+        svg,
+        caption: caption.to_string(),
+        error,
     }
 }
 
-const STYLE: &str = "
-body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;color:#222;background:#fafafa}
-main{max-width:1180px;margin:0 auto;padding:18px 28px 60px;background:#fff}
-h1{font-size:24px;margin:6px 0 2px}h2{font-size:19px;margin:30px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
-h3{font-size:15px;margin:16px 0 6px}
-.sub{color:#666;font-size:13px;margin-bottom:10px}
-.headline{display:flex;flex-wrap:wrap;gap:8px;margin:10px 0}
-.pill{padding:4px 10px;border-radius:12px;color:#fff;font-weight:600;font-size:13px}
-.warn{background:#fff4e5;border:1px solid #f0a050;padding:8px 12px;margin:8px 0;border-radius:4px;font-size:13px}
-.note{color:#555;font-size:13px;margin:6px 0}
-.grp{color:#777;font-size:11px}
-table{border-collapse:collapse;font-size:12.5px;margin:6px 0}
-th,td{border:1px solid #ddd;padding:3px 7px;text-align:right;white-space:nowrap}
-th{background:#f2f2f2;position:sticky;top:0}
-td.l,th.l{text-align:left}
-td.wrap{white-space:normal;min-width:150px;max-width:260px}
-td.split{white-space:normal;min-width:120px;max-width:230px}
-.scroll{overflow-x:auto}
-tr.null td{background:#f7f4fb}
-.v{font-weight:700}
-figure{margin:8px 0}figcaption{font-size:12px;color:#555}
-.grid{display:flex;flex-wrap:wrap;gap:10px}
-.grid figure{margin:0}
-pre{background:#f5f5f5;padding:8px;font-size:12px;overflow-x:auto;max-height:420px}
-details{margin:6px 0}summary{cursor:pointer;font-weight:600}
-code{font-size:12px}
-";
+/// A verdict as the page shows it: its name in its colour.
+#[derive(Serialize)]
+struct VerdictText {
+    verdict: &'static str,
+    color: String,
+}
 
-/// The page's HTML.
-pub fn render(page: &Page) -> String {
-    let mut h = String::with_capacity(1 << 20);
-    let input = page.input;
-    let _ = write!(
-        h,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>prefscope report: {}</title><style>{STYLE}</style></head><body><main>",
-        esc(&input.name)
-    );
-    headline(&mut h, page);
-    summary_table(&mut h, page);
-    effect_plots(&mut h, page);
-    heat_maps(&mut h, page);
-    curves(&mut h, page);
-    for s in &page.sections {
-        let _ = write!(
-            h,
-            "<h2 id=\"{}\">{}</h2>{}",
-            esc(&s.id),
-            esc(&s.title),
-            s.html
-        );
+impl From<Verdict> for VerdictText {
+    fn from(v: Verdict) -> Self {
+        VerdictText {
+            verdict: v.as_str(),
+            color: plots::css(plots::verdict_color(v)),
+        }
     }
-    truth_details(&mut h, page);
-    provenance(&mut h, page);
-    let _ = writeln!(
-        h,
-        "<p class=\"note\">Made by prefscope {} (<code>prefscope report</code>).</p></main></body></html>",
-        env!("CARGO_PKG_VERSION")
-    );
-    h
+}
+
+/// Everything the page's templates read.
+#[derive(Serialize)]
+struct PageContext<'a> {
+    name: &'a str,
+    spec_path: String,
+    spec_text: &'a str,
+    version: &'static str,
+    runs_done: usize,
+    runs_total: usize,
+    n_splits: usize,
+    n_seeds: usize,
+    config: ConfigText,
+    questions: Vec<QuestionPills>,
+    random_used: usize,
+    n_random: usize,
+    predictions: Option<PredictionsText>,
+    pending: Option<PendingText<'a>>,
+    /// The seeds left out, in words; `None` when none was.
+    skipped: Option<String>,
+    /// Several treatments: rows and plots name theirs.
+    multi: bool,
+    truth: Option<TruthText>,
+    rows: Vec<SummaryCells>,
+    forests: Vec<ForestPlot>,
+    seed_strip: Figure,
+    heat_maps: Vec<Figure>,
+    curves: Vec<Curves>,
+    /// Runs of random splits (not drawn).
+    random_runs: usize,
+    sections: Vec<SectionHtml<'a>>,
+    settings: String,
+    files: &'a [String],
+    runs: Vec<RunCells<'a>>,
+}
+
+/// The analysis settings the notes quote.
+#[derive(Serialize)]
+struct ConfigText {
+    strength: &'static str,
+    level: String,
+    min_null: usize,
+    null_tolerance: String,
+    alpha: String,
+    min_seeds: usize,
+    min_effect: String,
+}
+
+/// One question's verdict counts per family.
+#[derive(Serialize)]
+struct QuestionPills {
+    title: String,
+    families: Vec<FamilyPills>,
+}
+
+#[derive(Serialize)]
+struct FamilyPills {
+    family: &'static str,
+    pills: Vec<Pill>,
+}
+
+#[derive(Serialize)]
+struct Pill {
+    n: usize,
+    #[serde(flatten)]
+    verdict: VerdictText,
+}
+
+#[derive(Serialize)]
+struct PredictionsText {
+    model: String,
+    kind: String,
+    alpha: String,
+    path: Option<String>,
+}
+
+#[derive(Serialize)]
+struct PendingText<'a> {
+    n: usize,
+    /// Counts per status: `1 failed, 2 planned`.
+    statuses: String,
+    runs: &'a [PendingRun],
+}
+
+/// A summary row's cells (both tables).
+#[derive(Serialize)]
+struct SummaryCells {
+    split: String,
+    label_a: String,
+    label_b: String,
+    /// ` · trained on A / B pairs`, when known.
+    trained: String,
+    null_control: bool,
+    treatment: String,
+    n_seeds: usize,
+    family: &'static str,
+    predicted: &'static str,
+    strength: QuestionCells,
+    direction: QuestionCells,
+    p_perm: String,
+    planted: String,
+    mean_diff: String,
+    diff_ci: String,
+    x_of_n: String,
+    sign_rule: &'static str,
+}
+
+/// A question's cells.
+#[derive(Serialize)]
+struct QuestionCells {
+    estimate: String,
+    ci: String,
+    /// Where the p-value comes from (the tooltip).
+    p_source: String,
+    p: String,
+    /// Holm within the family, or a null control's equivalence test.
+    p_adjusted: String,
+    #[serde(flatten)]
+    verdict: VerdictText,
+    seeds_needed: String,
+    power_note: String,
+}
+
+impl QuestionCells {
+    fn new(q: &Question) -> Self {
+        QuestionCells {
+            estimate: pct(q.estimate),
+            ci: ci_text(q.ci),
+            p_source: source_text(q),
+            p: pval_opt(q.p_value),
+            p_adjusted: pval_opt(q.p_holm.or(q.p_tost)),
+            verdict: q.verdict.into(),
+            seeds_needed: q.seeds_needed.map_or("–".into(), |n| n.to_string()),
+            power_note: q.power_note.clone(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ForestPlot {
+    title: String,
+    figure: Figure,
+}
+
+/// One split's (and treatment's) training curves.
+#[derive(Serialize)]
+struct Curves {
+    title: String,
+    loss: Figure,
+    pref_acc: Figure,
+}
+
+#[derive(Serialize)]
+struct SectionHtml<'a> {
+    id: &'a str,
+    title: &'a str,
+    /// Rendered by this module's templates.
+    html: Value,
+}
+
+#[derive(Serialize)]
+struct TruthText {
+    source: String,
+    users: String,
+    seed: String,
+    flip_percent: String,
+    carry_min: String,
+    rows: Vec<TruthRow>,
+}
+
+#[derive(Serialize)]
+struct TruthRow {
+    split: String,
+    kind: &'static str,
+    effect: String,
+    share_a: String,
+    share_b: String,
+    carried: bool,
+}
+
+/// A finished run's row.
+#[derive(Serialize)]
+struct RunCells<'a> {
+    run_id: &'a str,
+    split: &'a str,
+    group: &'static str,
+    seed: u64,
+    treatment: &'a str,
+    n_train: String,
+    held_out: usize,
+    pref_acc: String,
+    steps: String,
+}
+
+/// The page's HTML. Errors: a template that does not render (a bug), reported against
+/// `index.html`.
+pub fn render(page: &Page) -> Result<String> {
+    let input = page.input;
+    let fx = page.effects;
+    let random_splits = fx
+        .summary
+        .iter()
+        .filter(|r| is_random(page, &r.split))
+        .count();
+    let context = PageContext {
+        name: &input.name,
+        spec_path: input.spec_path.display().to_string(),
+        spec_text: &input.spec_text,
+        version: env!("CARGO_PKG_VERSION"),
+        runs_done: input.runs.len(),
+        runs_total: input.runs.len() + input.pending.len(),
+        n_splits: fx.summary.len(),
+        n_seeds: seeds(fx).len(),
+        config: ConfigText {
+            strength: fx.config.strength.as_str(),
+            level: format!("{:.0}", fx.config.level * 100.0),
+            min_null: fx.config.min_null,
+            null_tolerance: (fx.config.null_tolerance * 100.0).to_string(),
+            alpha: fx.config.alpha.to_string(),
+            min_seeds: fx.config.min_seeds,
+            min_effect: (fx.config.min_effect * 100.0).to_string(),
+        },
+        questions: question_pills(page),
+        random_used: fx
+            .summary
+            .iter()
+            .filter(|r| r.strength.p_source == PSource::RandomSplits)
+            .count(),
+        n_random: random_splits,
+        predictions: input.predictions.as_ref().map(|p| PredictionsText {
+            model: format!("{:?}", p.model).to_uppercase(),
+            kind: format!("{:?}", p.kind),
+            alpha: p.alpha.to_string(),
+            path: input
+                .predictions_path
+                .as_ref()
+                .map(|p| p.display().to_string()),
+        }),
+        pending: (!input.pending.is_empty()).then(|| pending_text(&input.pending)),
+        skipped: (!fx.skipped.is_empty()).then(|| {
+            fx.skipped
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{} seed {} (group {} missing)",
+                        s.split,
+                        s.seed,
+                        s.missing.as_str()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        }),
+        multi: multi_treatment(fx),
+        truth: truth_text_of(page),
+        rows: fx.summary.iter().map(|r| summary_cells(page, r)).collect(),
+        forests: forests(page),
+        seed_strip: seed_strip(page),
+        heat_maps: heat_maps(page),
+        curves: curves(page),
+        random_runs: input
+            .runs
+            .iter()
+            .filter(|r| is_random(page, &r.record.split))
+            .count(),
+        sections: page
+            .sections
+            .iter()
+            .map(|s| SectionHtml {
+                id: &s.id,
+                title: &s.title,
+                html: Value::from_safe_string(s.html.clone()),
+            })
+            .collect(),
+        settings: serde_json::to_string_pretty(&fx.config).unwrap_or_default(),
+        files: &page.files,
+        runs: input.runs.iter().map(run_cells).collect(),
+    };
+    render_template("page.html", context)
 }
 
 fn labels<'a>(input: &'a StudyRuns, split: &str) -> (&'a str, &'a str) {
@@ -176,7 +461,8 @@ fn is_random(page: &Page, split: &str) -> bool {
             .is_none_or(|s| s.def.null_control)
 }
 
-fn multi_treatment(fx: &Effects) -> bool {
+/// Whether the summary holds more than one treatment.
+pub(crate) fn multi_treatment(fx: &Effects) -> bool {
     fx.summary
         .iter()
         .any(|r| r.treatment != fx.summary[0].treatment)
@@ -190,143 +476,66 @@ fn row_label(fx: &Effects, r: &SummaryRow) -> String {
     }
 }
 
-fn headline(h: &mut String, page: &Page) {
-    let input = page.input;
+/// The headline's pills per question and family: the strength verdicts (against the
+/// predictions), then the direction verdicts (did each group's model learn its own group's
+/// preference); random splits are the null sample and are counted apart.
+fn question_pills(page: &Page) -> Vec<QuestionPills> {
     let fx = page.effects;
-    let total = input.runs.len() + input.pending.len();
-    let _ = write!(
-        h,
-        "<h1>prefscope report: {}</h1><div class=\"sub\">spec <code>{}</code> · {} of {} runs done · {} splits × {} seeds",
-        esc(&input.name),
-        esc(&input.spec_path.display().to_string()),
-        input.runs.len(),
-        total,
-        fx.summary.len(),
-        seeds(fx).len()
-    );
-    if input.truth.is_some() {
-        h.push_str(" · simulated data: the simulator's ground truth is shown beside the estimates");
-    }
-    h.push_str("</div>");
-    // Pills per question and family: the strength verdicts (against the predictions), then
-    // the direction verdicts (did each group's model learn its own group's preference); random
-    // splits are the null sample and are counted apart.
-    let strength_title = format!("strength ({})", fx.config.strength.as_str());
-    for (title, of) in [
+    [
         (
-            strength_title.as_str(),
+            format!("strength ({})", fx.config.strength.as_str()),
             strength_q as fn(&SummaryRow) -> &Question,
         ),
-        ("direction (specificity, own group better)", direction_q),
-    ] {
-        let _ = write!(h, "<div class=\"headline\"><small>{}:</small> ", esc(title));
-        for family in [
+        (
+            "direction (specificity, own group better)".to_string(),
+            direction_q,
+        ),
+    ]
+    .into_iter()
+    .map(|(title, of)| {
+        let families = [
             Family::Confirmatory,
             Family::Exploratory,
             Family::NullControl,
-        ] {
+        ]
+        .into_iter()
+        .filter_map(|family| {
             let rows: Vec<Verdict> = fx
                 .summary
                 .iter()
                 .filter(|r| !is_random(page, &r.split) && r.family == family)
                 .map(|r| of(r).verdict)
                 .collect();
-            if rows.is_empty() {
-                continue;
-            }
-            let _ = write!(h, "<small>{}</small> ", family.as_str());
-            for v in Verdict::ALL {
-                let n = rows.iter().filter(|&&x| x == v).count();
-                if n > 0 {
-                    let _ = write!(
-                        h,
-                        "<span class=\"pill\" style=\"background:{}\">{n} {v}</span>",
-                        plots::css(plots::verdict_color(v))
-                    );
-                }
-            }
-        }
-        h.push_str("</div>");
-    }
-    let n_random = fx
-        .summary
-        .iter()
-        .filter(|r| is_random(page, &r.split))
-        .count();
-    let random_used = fx
-        .summary
-        .iter()
-        .filter(|r| r.strength.p_source == PSource::RandomSplits)
-        .count();
-    let source = format!(
-        "p-values: the seed-level test of each split's own runs (standard error √(s²/S + V_users), the seed variance over S seeds plus the held-out users' part, the seed part at t with S − 1 degrees of freedom, the users' multiplier set so the test is exact when runs do not shift), \
-         or, for a real split with at least {} random splits sized like it, its normal score against theirs (prediction-interval t test); {random_used} of the splits used the {n_random} random split(s) (p_source, null_note in summary.csv).",
-        fx.config.min_null
-    );
-    let _ = write!(
-        h,
-        "<p class=\"note\">Two declared questions. <b>Strength</b> ({}): does group A's data train a better model, as W2/OL predict from A's larger score gaps; measured on the same pairs for both models, so pair difficulty cancels. \
-         <b>Direction</b> (specificity): is each group's model better on its own group's pairs. \
-         Intervals: {:.0}% seed-level (√(t²_(S−1)·s²/S + c²·V_users): 3 seeds pay t₂'s 4.30 on the seed part, not a normal 1.96). {} \
-         Families: splits with a prediction (confirmatory) and without (exploratory) are Holm-adjusted apart; null controls are tested unadjusted and are NULL-OK only when equivalence within ±{} points is shown (TOST), NULL-INCONCLUSIVE when neither that nor an effect is shown. \
-         A split is MATCH or MISMATCH only when detected (adjusted p &lt; {} and the interval excludes 0, at least {} seeds; one seed gets NO-INFERENCE). \
-         The notes' diff = A-model on A's pairs − B-model on B's mixes learning with the groups' pair difficulty: it is shown with the notes' sign rule, never as a verdict.</p>",
-        fx.config.strength.as_str(),
-        fx.config.level * 100.0,
-        esc(&source),
-        fx.config.null_tolerance * 100.0,
-        fx.config.alpha,
-        fx.config.min_seeds
-    );
-    match (&input.predictions, &input.predictions_path) {
-        (Some(p), path) => {
-            let _ = write!(
-                h,
-                "<p class=\"note\">Predicted signs: {} ({:?}, α {}){}.</p>",
-                esc(&format!("{:?}", p.model).to_uppercase()),
-                p.kind,
-                p.alpha,
-                path.as_ref()
-                    .map(|p| format!(" from <code>{}</code>", esc(&p.display().to_string())))
-                    .unwrap_or_default()
-            );
-        }
-        (None, _) => h.push_str(
-            "<div class=\"warn\">No predictions file: no split can MATCH or MISMATCH (pass <code>--predictions</code> with the output of <code>prefscope w2</code> or <code>ol</code>).</div>",
-        ),
-    }
-    if !input.pending.is_empty() {
-        let mut by: BTreeMap<&str, usize> = BTreeMap::new();
-        for p in &input.pending {
-            *by.entry(p.status.as_str()).or_default() += 1;
-        }
-        let what: Vec<String> = by.iter().map(|(s, n)| format!("{n} {s}")).collect();
-        let _ = write!(
-            h,
-            "<div class=\"warn\"><b>{} of {total} runs have no result</b> ({}); the estimates use the finished runs only. \
-             Run <code>prefscope study complete</code> to finish them. They are listed under <a href=\"#provenance\">Settings and runs</a>.</div>",
-            input.pending.len(),
-            esc(&what.join(", "))
-        );
-    }
-    if !fx.skipped.is_empty() {
-        let list: Vec<String> = fx
-            .skipped
-            .iter()
-            .map(|s| {
-                format!(
-                    "{} seed {} (group {} missing)",
-                    s.split,
-                    s.seed,
-                    s.missing.as_str()
-                )
+            (!rows.is_empty()).then(|| FamilyPills {
+                family: family.as_str(),
+                pills: Verdict::ALL
+                    .into_iter()
+                    .filter_map(|v| {
+                        let n = rows.iter().filter(|&&x| x == v).count();
+                        (n > 0).then(|| Pill {
+                            n,
+                            verdict: v.into(),
+                        })
+                    })
+                    .collect(),
             })
-            .collect();
-        let _ = write!(
-            h,
-            "<div class=\"warn\">Seeds left out because one of their two runs is missing: {}.</div>",
-            esc(&list.join("; "))
-        );
+        })
+        .collect();
+        QuestionPills { title, families }
+    })
+    .collect()
+}
+
+fn pending_text(pending: &[PendingRun]) -> PendingText<'_> {
+    let mut by: BTreeMap<&str, usize> = BTreeMap::new();
+    for p in pending {
+        *by.entry(p.status.as_str()).or_default() += 1;
+    }
+    let what: Vec<String> = by.iter().map(|(s, n)| format!("{n} {s}")).collect();
+    PendingText {
+        n: pending.len(),
+        statuses: what.join(", "),
+        runs: pending,
     }
 }
 
@@ -363,133 +572,39 @@ fn truth_text(t: Option<&SplitTruth>) -> String {
     }
 }
 
-fn summary_table(h: &mut String, page: &Page) {
-    let fx = page.effects;
-    let truth = page.input.truth.as_ref();
-    let multi = multi_treatment(fx);
-    // Two tables so that each fits a 1280-px window: the verdicts, then what surrounds them
-    // (power, the simulator's truth, the notes' statistic).
-    let split_cell = |h: &mut String, r: &SummaryRow| {
-        let (la, lb) = labels(page.input, &r.split);
-        let train = match (r.n_train_a, r.n_train_b) {
+fn summary_cells(page: &Page, r: &SummaryRow) -> SummaryCells {
+    let (la, lb) = labels(page.input, &r.split);
+    SummaryCells {
+        split: r.split.clone(),
+        label_a: la.to_string(),
+        label_b: lb.to_string(),
+        trained: match (r.n_train_a, r.n_train_b) {
             (Some(a), Some(b)) => format!(" · trained on {a} / {b} pairs"),
             _ => String::new(),
-        };
-        let _ = write!(
-            h,
-            "<tr{}><td class=\"l split\">{}{}<br><small class=\"grp\">A: {} · B: {}{}</small></td>",
-            if r.null_control {
-                " class=\"null\""
-            } else {
-                ""
-            },
-            esc(&r.split),
-            if r.null_control {
-                " <small>(null)</small>"
-            } else {
-                ""
-            },
-            esc(la),
-            esc(lb),
-            esc(&train)
-        );
-        if multi {
-            let _ = write!(h, "<td class=\"l\">{}</td>", esc(&r.treatment));
-        }
-    };
-    let head = |h: &mut String| {
-        h.push_str("<div class=\"scroll summary\"><table><tr><th class=\"l\">split</th>");
-        if multi {
-            h.push_str("<th class=\"l\">treatment</th>");
-        }
-    };
-    h.push_str("<h2 id=\"summary\">Summary</h2>");
-    head(h);
-    h.push_str(
-        "<th>seeds</th><th class=\"l\">family</th><th>strength<br>[95% CI]</th>\
-         <th>p</th><th title=\"Holm within the family; for a null control the equivalence test p\">p adj.</th><th>pre&shy;dicted</th><th class=\"l\">strength<br>verdict</th>",
-    );
-    h.push_str(
-        "<th>specificity<br>[95% CI]</th><th title=\"Holm within the family; for a null control the equivalence test p\">p adj.</th><th>p perm</th><th class=\"l\">direction<br>verdict</th></tr>",
-    );
-    for r in &fx.summary {
-        split_cell(h, r);
-        let st = &r.strength;
-        let _ = write!(
-            h,
-            "<td>{}</td><td class=\"l\">{}</td><td><b>{}</b><br><small>{}</small></td>\
-             <td title=\"{}\">{}</td><td>{}</td><td>{}</td><td class=\"l v\" style=\"color:{}\">{}</td>",
-            r.n_seeds,
-            r.family.as_str(),
-            pct(st.estimate),
-            ci_text(st.ci),
-            esc(&source_text(st)),
-            pval_opt(st.p_value),
-            pval_opt(st.p_holm.or(st.p_tost)),
-            match r.predicted_sign {
-                Some(1) => "+",
-                Some(-1) => "−",
-                _ => "–",
-            },
-            plots::css(plots::verdict_color(st.verdict)),
-            st.verdict.as_str(),
-        );
-        let d = &r.direction;
-        let _ = write!(
-            h,
-            "<td><b>{}</b><br><small>{}</small></td><td title=\"{}\">{}</td><td>{}</td><td class=\"l v\" style=\"color:{}\">{}</td></tr>",
-            pct(d.estimate),
-            ci_text(d.ci),
-            esc(&source_text(d)),
-            pval_opt(d.p_holm.or(d.p_tost)),
-            pval(r.spec_p_perm),
-            plots::css(plots::verdict_color(d.verdict)),
-            d.verdict.as_str(),
-        );
+        },
+        null_control: r.null_control,
+        treatment: r.treatment.clone(),
+        n_seeds: r.n_seeds,
+        family: r.family.as_str(),
+        predicted: match r.predicted_sign {
+            Some(1) => "+",
+            Some(-1) => "−",
+            _ => "–",
+        },
+        strength: QuestionCells::new(&r.strength),
+        direction: QuestionCells::new(&r.direction),
+        p_perm: pval(r.spec_p_perm),
+        planted: page
+            .input
+            .truth
+            .as_ref()
+            .map(|t| truth_text(t.split(&r.split)))
+            .unwrap_or_default(),
+        mean_diff: pct(r.mean_diff),
+        diff_ci: ci_text(r.diff.ci),
+        x_of_n: r.x_of_n.clone(),
+        sign_rule: r.sign_verdict.as_str(),
     }
-    h.push_str("</table></div>");
-    head(h);
-    if truth.is_some() {
-        h.push_str("<th class=\"l\">planted (simulator)</th>");
-    }
-    h.push_str(
-        "<th>seeds for 80% power<br>(strength · direction)</th><th>notes' diff</th><th>x/N</th><th class=\"l\">notes' sign rule</th></tr>",
-    );
-    for r in &fx.summary {
-        split_cell(h, r);
-        if let Some(t) = truth {
-            let _ = write!(
-                h,
-                "<td class=\"l wrap\">{}</td>",
-                esc(&truth_text(t.split(&r.split)))
-            );
-        }
-        let power = |q: &Question| match q.seeds_needed {
-            Some(n) => format!("<span title=\"{}\">{n}</span>", esc(&q.power_note)),
-            None => format!("<span title=\"{}\">–</span>", esc(&q.power_note)),
-        };
-        let _ = write!(
-            h,
-            "<td>{} · {}</td><td>{}<br><small>{}</small></td><td>{}</td><td class=\"l\">{}</td></tr>",
-            power(&r.strength),
-            power(&r.direction),
-            pct(r.mean_diff),
-            ci_text(r.diff.ci),
-            esc(&r.x_of_n),
-            r.sign_verdict.as_str(),
-        );
-    }
-    h.push_str("</table></div>");
-    let _ = write!(
-        h,
-        "<p class=\"note\">p: the seed-level test, or the random-split null where the tooltip says so; p adj.: Holm-adjusted within the split's family (for a null control: the equivalence test's p, TOST within ±{} points). \
-         p perm: the specificity's permutation test over held-out users (models fixed). \
-         Specificity = (A-model on A − A-model on B) − (B-model on A − B-model on B). \
-         Seeds for 80% power (strength · direction): the seeds the test needs to detect {} points at the family's strictest Holm level, given the seed and held-out-user variance measured here; – with the reason in the tooltip (e.g. held-out users limit it). \
-         Notes' diff and sign rule: the notes' statistic and verdict from its sign alone, for comparison.</p>",
-        fx.config.null_tolerance * 100.0,
-        fx.config.min_effect * 100.0
-    );
 }
 
 fn strength_q(r: &SummaryRow) -> &Question {
@@ -522,7 +637,8 @@ fn source_text(q: &Question) -> String {
     t
 }
 
-fn effect_plots(h: &mut String, page: &Page) {
+/// The forest plots of the two questions.
+fn forests(page: &Page) -> Vec<ForestPlot> {
     let fx = page.effects;
     let truth = page.input.truth.as_ref();
     let real: Vec<&SummaryRow> = fx
@@ -535,6 +651,7 @@ fn effect_plots(h: &mut String, page: &Page) {
         .iter()
         .filter(|r| is_random(page, &r.split))
         .collect();
+    let mut plots = vec![];
     for (title, of, caption) in [
         (
             format!("Strength per split ({})", fx.config.strength.as_str()),
@@ -606,16 +723,26 @@ fn effect_plots(h: &mut String, page: &Page) {
                 note: format!("median, 95% of their means · {fails} NULL-FAIL, {oks} NULL-OK"),
             });
         }
-        let _ = write!(h, "<h2 id=\"forest\">{}</h2>", esc(&title));
-        h.push_str(&figure(
-            plots::forest(&rows, caption),
-            "Filled: splits with a prediction or none; hollow on shaded rows: null controls. Colour: verdict (green MATCH, red MISMATCH, grey NOT-DETECTED, blue NO-PREDICTION, purple NULL-OK, orange NULL-FAIL, yellow NULL-INCONCLUSIVE).",
-        ));
+        plots.push(ForestPlot {
+            title,
+            figure: figure(
+                plots::forest(&rows, caption),
+                "Filled: splits with a prediction or none; hollow on shaded rows: null controls. Colour: verdict (green MATCH, red MISMATCH, grey NOT-DETECTED, blue NO-PREDICTION, purple NULL-OK, orange NULL-FAIL, yellow NULL-INCONCLUSIVE).",
+            ),
+        });
     }
+    plots
+}
+
+/// The per-seed strength of the real splits.
+fn seed_strip(page: &Page) -> Figure {
+    let fx = page.effects;
     let all_seeds = seeds(fx);
     let index: BTreeMap<u64, usize> = all_seeds.iter().enumerate().map(|(i, s)| (*s, i)).collect();
-    let strip: Vec<StripRow> = real
+    let strip: Vec<StripRow> = fx
+        .summary
         .iter()
+        .filter(|r| !is_random(page, &r.split))
         .map(|r| StripRow {
             label: row_label(fx, r),
             points: per_seed(fx, r)
@@ -624,15 +751,14 @@ fn effect_plots(h: &mut String, page: &Page) {
             mean: r.strength.estimate,
         })
         .collect();
-    h.push_str("<h3>Per-seed strength</h3>");
-    h.push_str(&figure(
+    figure(
         plots::seed_strip(
             &strip,
             &all_seeds,
             "strength statistic of each seed (percentage points)",
         ),
         "One dot per seed; the black tick is the mean over seeds. Seeds on both sides of 0 are what made single-seed MATCHes luck.",
-    ));
+    )
 }
 
 /// A seed's value of the strength statistic.
@@ -649,7 +775,8 @@ fn per_seed<'a>(fx: &'a Effects, r: &'a SummaryRow) -> impl Iterator<Item = &'a 
         .filter(move |e| e.split == r.split && e.treatment == r.treatment)
 }
 
-fn heat_maps(h: &mut String, page: &Page) {
+/// The 2×2 cross-evaluation map of each real split, on one colour scale.
+fn heat_maps(page: &Page) -> Vec<Figure> {
     let fx = page.effects;
     let rows: Vec<(&SummaryRow, [[f64; 2]; 2])> = fx
         .summary
@@ -685,206 +812,149 @@ fn heat_maps(h: &mut String, page: &Page) {
         .copied()
         .filter(|v| v.is_finite())
         .fold(f64::NEG_INFINITY, f64::max);
-    h.push_str("<h2 id=\"cross\">Cross-evaluation</h2><p class=\"note\">pref_acc of each group's model on each group's held-out pairs, mean over seeds; one colour scale for all maps. The notes' diff is top-left minus bottom-right; specificity compares each row's two cells.</p><div class=\"grid\">");
-    for (r, m) in &rows {
-        let (la, lb) = labels(page.input, &r.split);
-        h.push_str(&figure(
-            plots::heat_map(&row_label(fx, r), *m, (lo, hi), [la, lb]),
-            &format!("{}: A = {la}, B = {lb}", r.split),
-        ));
-    }
-    h.push_str("</div>");
+    rows.iter()
+        .map(|(r, m)| {
+            let (la, lb) = labels(page.input, &r.split);
+            figure(
+                plots::heat_map(&row_label(fx, r), *m, (lo, hi), [la, lb]),
+                &format!("{}: A = {la}, B = {lb}", r.split),
+            )
+        })
+        .collect()
 }
 
-fn curves(h: &mut String, page: &Page) {
+/// The training curves of every run with a result, by split and treatment (baselines under
+/// their own split). A listing of runs, not the effects' cells: a run whose partner is missing
+/// (a seed the effects leave out) still shows its curve, which is where a failed run is
+/// diagnosed.
+fn curves(page: &Page) -> Vec<Curves> {
     let input = page.input;
-    let fx = page.effects;
-    h.push_str("<h2 id=\"curves\">Training curves</h2><p class=\"note\">Per run, from its <code>metrics.jsonl</code>: training loss, and pref_acc on the held-out pairs at each evaluation (the batch pref_acc of each step where a run has fewer than two evaluations). One line per seed.</p>");
-    let mut cells: BTreeMap<(String, String), Vec<&crate::study_input::RunFolder>> =
-        BTreeMap::new();
-    let mut random_runs = 0;
+    let mut by_split: BTreeMap<(String, String), Vec<&RunFolder>> = BTreeMap::new();
     for r in &input.runs {
-        if is_random(page, &r.record.split) {
-            random_runs += 1;
-            continue;
+        if !is_random(page, &r.record.split) {
+            by_split
+                .entry((r.record.treatment.clone(), r.record.split.clone()))
+                .or_default()
+                .push(r);
         }
-        cells
-            .entry((r.record.treatment.clone(), r.record.split.clone()))
-            .or_default()
-            .push(r);
     }
-    let multi = multi_treatment(fx);
-    for ((treatment, split), runs) in &cells {
-        let (la, lb) = labels(input, split);
-        let name = |g: RunGroup| match g {
-            RunGroup::A => (format!("A ({la})"), plots::GROUP_A),
-            RunGroup::B => (format!("B ({lb})"), plots::GROUP_B),
-            RunGroup::All => ("all users".to_string(), plots::GROUP_ALL),
-        };
-        let mut loss = vec![];
-        let mut accs = vec![];
-        for r in runs {
-            let (label, color) = name(r.record.group);
-            loss.push(Series {
-                label: label.clone(),
-                color,
-                points: r.train.iter().map(|p| (p.step as f64, p.loss)).collect(),
-                dots: r.train.len() < 3,
-            });
-            let points: Vec<(f64, f64)> = if r.eval.len() >= 2 {
-                r.eval.iter().map(|p| (p.step as f64, p.pref_acc)).collect()
-            } else {
-                r.train
-                    .iter()
-                    .map(|p| (p.step as f64, p.pref_acc))
-                    .collect()
+    let multi = multi_treatment(page.effects);
+    by_split
+        .iter()
+        .map(|((treatment, split), runs)| {
+            let (la, lb) = labels(input, split);
+            let name = |g: RunGroup| match g {
+                RunGroup::A => (format!("A ({la})"), plots::GROUP_A),
+                RunGroup::B => (format!("B ({lb})"), plots::GROUP_B),
+                RunGroup::All => ("all users".to_string(), plots::GROUP_ALL),
             };
-            accs.push(Series {
-                label,
-                color,
-                dots: points.len() < 12,
-                points,
-            });
-        }
-        let title = if multi {
-            format!("{split} · {treatment}")
-        } else {
-            split.clone()
-        };
-        let _ = write!(h, "<h3>{}</h3><div class=\"grid\">", esc(&title));
-        h.push_str(&figure(
-            plots::lines(
-                &format!("{title}: loss"),
-                "step",
-                "loss",
-                &loss,
-                None,
-                (520, 260),
-            ),
-            "training loss per step",
-        ));
-        h.push_str(&figure(
-            plots::lines(
-                &format!("{title}: pref_acc"),
-                "step",
-                "pref_acc",
-                &accs,
-                Some((0.0, 1.0)),
-                (520, 260),
-            ),
-            "pref_acc (held-out evaluations, or the step's batch)",
-        ));
-        h.push_str("</div>");
-    }
-    if random_runs > 0 {
-        let _ = write!(
-            h,
-            "<p class=\"note\">The {random_runs} runs of random splits are not drawn; their outcomes are in the summary.</p>"
-        );
-    }
+            let mut loss = vec![];
+            let mut accs = vec![];
+            for r in runs {
+                let (label, color) = name(r.record.group);
+                loss.push(Series {
+                    label: label.clone(),
+                    color,
+                    points: r.train.iter().map(|p| (p.step as f64, p.loss)).collect(),
+                    dots: r.train.len() < 3,
+                });
+                let points: Vec<(f64, f64)> = if r.eval.len() >= 2 {
+                    r.eval.iter().map(|p| (p.step as f64, p.pref_acc)).collect()
+                } else {
+                    r.train
+                        .iter()
+                        .map(|p| (p.step as f64, p.pref_acc))
+                        .collect()
+                };
+                accs.push(Series {
+                    label,
+                    color,
+                    dots: points.len() < 12,
+                    points,
+                });
+            }
+            let title = if multi {
+                format!("{split} · {treatment}")
+            } else {
+                split.clone()
+            };
+            Curves {
+                loss: figure(
+                    plots::lines(
+                        &format!("{title}: loss"),
+                        "step",
+                        "loss",
+                        &loss,
+                        None,
+                        (520, 260),
+                    ),
+                    "training loss per step",
+                ),
+                pref_acc: figure(
+                    plots::lines(
+                        &format!("{title}: pref_acc"),
+                        "step",
+                        "pref_acc",
+                        &accs,
+                        Some((0.0, 1.0)),
+                        (520, 260),
+                    ),
+                    "pref_acc (held-out evaluations, or the step's batch)",
+                ),
+                title,
+            }
+        })
+        .collect()
 }
 
-fn truth_details(h: &mut String, page: &Page) {
-    let Some(t) = &page.input.truth else { return };
-    let _ = write!(
-        h,
-        "<h2 id=\"truth\">Ground truth of the simulation</h2><p class=\"note\">From <code>{}</code> ({} users, seed {}; {:.0}% of users have their preference direction reversed). \
-         A split carries an effect when the share of its users the effect selects differs between the groups by at least {}.</p>\
-         <table><tr><th class=\"l\">split</th><th class=\"l\">kind</th><th class=\"l\">planted effect</th><th>share of A</th><th>share of B</th><th class=\"l\">carried</th></tr>",
-        esc(&t.source.display().to_string()),
-        t.users.map(|u| u.to_string()).unwrap_or("?".into()),
-        t.seed.map(|u| u.to_string()).unwrap_or("?".into()),
-        t.flip_fraction * 100.0,
-        crate::truth::CARRY_MIN
-    );
-    for s in t.splits.iter().filter(|s| !is_random(page, &s.split)) {
-        for e in &s.effects {
-            let _ = write!(
-                h,
-                "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{:.2}</td><td>{:.2}</td><td class=\"l\">{}</td></tr>",
-                esc(&s.split),
-                e.kind,
-                esc(&e.effect),
-                e.share_a,
-                e.share_b,
-                if e.carried { "<b>yes</b>" } else { "no" }
-            );
-        }
-    }
-    h.push_str("</table>");
+/// The simulator's ground truth of the real splits, when the data is simulated.
+fn truth_text_of(page: &Page) -> Option<TruthText> {
+    let t = page.input.truth.as_ref()?;
+    Some(TruthText {
+        source: t.source.display().to_string(),
+        users: t.users.map(|u| u.to_string()).unwrap_or("?".into()),
+        seed: t.seed.map(|u| u.to_string()).unwrap_or("?".into()),
+        flip_percent: format!("{:.0}", t.flip_fraction * 100.0),
+        carry_min: crate::truth::CARRY_MIN.to_string(),
+        rows: t
+            .splits
+            .iter()
+            .filter(|s| !is_random(page, &s.split))
+            .flat_map(|s| {
+                s.effects.iter().map(|e| TruthRow {
+                    split: s.split.clone(),
+                    kind: e.kind,
+                    effect: e.effect.clone(),
+                    share_a: format!("{:.2}", e.share_a),
+                    share_b: format!("{:.2}", e.share_b),
+                    carried: e.carried,
+                })
+            })
+            .collect(),
+    })
 }
 
-fn provenance(h: &mut String, page: &Page) {
-    let input = page.input;
-    let fx = page.effects;
-    h.push_str("<h2 id=\"provenance\">Settings and runs</h2>");
-    let _ = write!(
-        h,
-        "<details><summary>Study spec <code>{}</code></summary><pre>{}</pre></details>",
-        esc(&input.spec_path.display().to_string()),
-        esc(&input.spec_text)
-    );
-    let settings = serde_json::to_string_pretty(&fx.config).unwrap_or_default();
-    let _ = write!(
-        h,
-        "<details><summary>Analysis settings</summary><pre>{}</pre></details>",
-        esc(&settings)
-    );
-    h.push_str("<details><summary>Files in this folder</summary><ul>");
-    for f in &page.files {
-        let _ = write!(h, "<li><a href=\"{0}\"><code>{0}</code></a></li>", esc(f));
-    }
-    h.push_str("</ul></details>");
-    let final_acc = |r: &crate::study_input::RunFolder| {
-        let n = r.record.outcomes.len();
-        let c = r.record.outcomes.iter().filter(|o| o.correct).count();
-        if n == 0 {
+fn run_cells(r: &RunFolder) -> RunCells<'_> {
+    let n = r.record.outcomes.len();
+    let correct = r.record.outcomes.iter().filter(|o| o.correct).count();
+    RunCells {
+        run_id: &r.record.run_id,
+        split: &r.record.split,
+        group: r.record.group.as_str(),
+        seed: r.record.seed,
+        treatment: &r.record.treatment,
+        n_train: r.n_train.map(|n| n.to_string()).unwrap_or("–".into()),
+        held_out: n,
+        pref_acc: acc(if n == 0 {
             f64::NAN
         } else {
-            c as f64 / n as f64
-        }
-    };
-    let _ = write!(
-        h,
-        "<details open><summary>{} finished runs (RunIds)</summary><table><tr><th class=\"l\">run_id</th><th class=\"l\">split</th><th class=\"l\">group</th><th>seed</th><th class=\"l\">treatment</th><th>train pairs</th><th>held-out pairs</th><th>held-out pref_acc</th><th>steps</th></tr>",
-        input.runs.len()
-    );
-    for r in &input.runs {
-        let _ = write!(
-            h,
-            "<tr><td class=\"l\"><code>{}</code></td><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&r.record.run_id),
-            esc(&r.record.split),
-            r.record.group.as_str(),
-            r.record.seed,
-            esc(&r.record.treatment),
-            r.n_train.map(|n| n.to_string()).unwrap_or("–".into()),
-            r.record.outcomes.len(),
-            acc(final_acc(r)),
-            r.train.last().map(|p| p.step.to_string()).unwrap_or("–".into())
-        );
-    }
-    h.push_str("</table></details>");
-    if !input.pending.is_empty() {
-        let _ = write!(
-            h,
-            "<details open><summary>{} runs without a result</summary><table><tr><th class=\"l\">run_id</th><th class=\"l\">split</th><th class=\"l\">group</th><th>seed</th><th class=\"l\">treatment</th><th class=\"l\">status</th><th class=\"l\">reason</th></tr>",
-            input.pending.len()
-        );
-        for p in &input.pending {
-            let _ = write!(
-                h,
-                "<tr><td class=\"l\"><code>{}</code></td><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td></tr>",
-                esc(&p.run_id),
-                esc(&p.split),
-                esc(&p.group),
-                p.seed,
-                esc(&p.treatment),
-                esc(&p.status),
-                esc(p.reason.as_deref().unwrap_or(""))
-            );
-        }
-        h.push_str("</table></details>");
+            correct as f64 / n as f64
+        }),
+        steps: r
+            .train
+            .last()
+            .map(|p| p.step.to_string())
+            .unwrap_or("–".into()),
     }
 }
 
@@ -893,18 +963,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escapes_and_formats() {
-        assert_eq!(
-            esc("<a href=\"x\">&'</a>"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;"
-        );
+    fn formats() {
         assert_eq!(pct(0.0312), "+3.12%");
         assert_eq!(pct(-0.0094), "-0.94%");
         assert_eq!(pct(f64::NAN), "–");
         assert_eq!(pval(0.01234), "0.012");
         assert_eq!(pval(0.00012), "1.2e-4");
         assert_eq!(acc(0.6125), "61.3%");
-        let f = figure(Err("bad <range>".into()), "forest");
-        assert!(f.contains("bad &lt;range&gt;"), "{f}");
+    }
+
+    #[test]
+    fn a_figure_is_its_svg_as_is_or_its_escaped_error() {
+        #[derive(Serialize)]
+        struct Ctx {
+            f: Figure,
+        }
+        let render = |f: Figure| {
+            environment()
+                .render_named_str(
+                    "figure.html",
+                    "{% from 'macros.html' import figure %}{{ figure(f) }}",
+                    Ctx { f },
+                )
+                .unwrap()
+        };
+        let ok = render(figure(
+            Ok("<svg><text>a &amp; b</text></svg>".into()),
+            "x < y",
+        ));
+        assert_eq!(
+            ok,
+            "<figure><svg><text>a &amp; b</text></svg><figcaption>x &lt; y</figcaption></figure>"
+        );
+        let bad = render(figure(Err("bad <range>".into()), "forest"));
+        assert_eq!(
+            bad,
+            "<div class=\"warn\">plot not drawn (forest): bad &lt;range&gt;</div>"
+        );
     }
 }

@@ -73,8 +73,8 @@ pub fn write_study_report(
         input,
         effects: &effects,
         files: names,
-        sections: crate::diag_page::sections(&diag, input, &effects),
-    });
+        sections: crate::diag_page::sections(&diag, input, &effects)?,
+    })?;
     prefscope_data::write_bytes_atomic(&index, html.as_bytes())?;
     files.push(index.clone());
     Ok(StudyReport {
