@@ -9,7 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let loaded = prefscope_model::load(model, &prefscope_model::LoadOptions::default())?;
     loaded.save_pretrained(std::path::Path::new(out))?;
     println!(
-        "{} -> {out} (fingerprint {})",
+        "{} -> {out} (weights digest {})",
         loaded.source.display(),
         loaded.weights_digest()?
     );

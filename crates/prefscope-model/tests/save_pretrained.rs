@@ -1,6 +1,6 @@
 //! `Loaded::save_pretrained` (the one saver: prefscope-train's final model directory is written
 //! by it too) round-trips: a GGUF model saved as an HF directory and that directory saved again
-//! load back with the same fingerprint, the same logits and the same chat encoding, BOS of the
+//! load back with the same weights digest, the same logits and the same chat encoding, BOS of the
 //! Llama-2-chat template included (an earlier saver in prefscope-train wrote a
 //! tokenizer_config.json without `bos_token`, so a reloaded model rendered "" for it).
 
@@ -34,12 +34,12 @@ fn logits(m: &Loaded, ids: &[u32]) -> Tensor {
     })
 }
 
-/// `a` and `b` are the same model for scoring: fingerprint, encoding, logits.
+/// `a` and `b` are the same model for scoring: weights digest, encoding, logits.
 fn assert_same_model(a: &Loaded, b: &Loaded, what: &str) {
     assert_eq!(
         a.weights_digest().unwrap(),
         b.weights_digest().unwrap(),
-        "{what}: fingerprint"
+        "{what}: weights digest"
     );
     let (ea, eb) = (encode(a), encode(b));
     assert_eq!(ea, eb, "{what}: encoded pair");

@@ -62,8 +62,14 @@ pub struct Row {
     pub side: &'static str,
     /// `ok`, or `failed` (no numbers).
     pub status: &'static str,
+    /// Median seconds of a timed step (4 decimals in the CSV).
+    #[serde(serialize_with = "decimals::<4, _>")]
     pub step_secs: Option<f64>,
+    /// Real tokens per second (1 decimal in the CSV).
+    #[serde(serialize_with = "decimals::<1, _>")]
     pub tokens_per_sec: Option<f64>,
+    /// Peak resident memory in MiB (whole MiB in the CSV).
+    #[serde(serialize_with = "decimals::<0, _>")]
     pub peak_rss_mb: Option<f64>,
     /// The same in bytes (JSON only).
     #[serde(skip)]
@@ -90,6 +96,17 @@ impl Row {
             peak_rss_bytes: ok.map(|r| r.peak_rss_bytes),
             error: result.as_ref().err().map(|e| e.to_string()),
         }
+    }
+}
+
+/// A number with `D` decimals (empty when there is none), as the table has always shown it.
+fn decimals<const D: usize, S: serde::Serializer>(
+    v: &Option<f64>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match v {
+        Some(x) => s.serialize_str(&format!("{x:.D$}")),
+        None => s.serialize_str(""),
     }
 }
 
@@ -151,7 +168,7 @@ mod tests {
         assert_eq!(
             text,
             "sweep,batch,prompt_len,completion_len,impl,status,step_secs,tokens_per_sec,peak_rss_mb\n\
-             length,4,64,64,prefscope,ok,0.5,200.0,3.0\n\
+             length,4,64,64,prefscope,ok,0.5000,200.0,3\n\
              length,4,64,64,trl,failed,,,\n"
         );
     }

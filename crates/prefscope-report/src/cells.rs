@@ -329,8 +329,8 @@ pub(crate) fn cell_data(cell: &Cell, pairs: &PairUsers, groups: &Groups) -> Resu
         cell.baselines.is_some() && (0..n_seeds).all(|s| missing(s, Model::Baseline).is_empty());
     if !has_baseline {
         for v in sums.chunks_mut(Q) {
-            v[4] = 0.0;
-            v[5] = 0.0;
+            v[credit_at(Model::Baseline)] = 0.0;
+            v[pairs_at(Model::Baseline)] = 0.0;
         }
     }
     Ok(CellData {

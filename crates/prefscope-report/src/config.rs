@@ -30,13 +30,13 @@ impl StrengthStat {
     }
 }
 
-/// Settings of [`compute_effects`]; every field is recorded in `summary.json`.
+/// Settings of [`crate::compute_effects`]; every field is recorded in `summary.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EffectsConfig {
     /// Permutations of the specificity's permutation test per split × treatment.
     pub resamples: usize,
-    /// Seed of the permutation draws (each row's own seed is [`cell_seed`] of it).
+    /// Seed of the permutation draws (each row's own seed is [`crate::cell_seed`] of it).
     pub seed: u64,
     /// Confidence level of the intervals.
     pub level: f64,
@@ -70,7 +70,7 @@ pub struct EffectsConfig {
     /// Fewest seeds a verdict needs.
     pub min_seeds: usize,
     /// Leave out seeds whose group-A or group-B run is missing (listed in
-    /// [`Effects::skipped`]) instead of failing.
+    /// [`crate::Effects::skipped`]) instead of failing.
     pub skip_incomplete: bool,
 }
 

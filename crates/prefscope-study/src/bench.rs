@@ -87,7 +87,7 @@ pub fn bench_study(dir: &Path, runs: usize) -> Result<StudyBench> {
     })
 }
 
-pub(crate) fn check(ok: bool, what: &str) -> Result<()> {
+fn check(ok: bool, what: &str) -> Result<()> {
     match ok {
         true => Ok(()),
         false => Err(StudyError::Command {

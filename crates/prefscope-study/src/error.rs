@@ -19,7 +19,7 @@ pub enum StudyError {
     /// A data-stage failure (PRISM files, pairs, splits).
     #[error(transparent)]
     Data(#[from] prefscope_data::Error),
-    /// A training config in the spec is out of range.
+    /// A training run's own config (`prefscope train`) lacks an input or is inconsistent.
     #[error(transparent)]
     Config(#[from] prefscope_config::ConfigError),
     /// The run store (SQLite) failed.

@@ -104,7 +104,7 @@ pub fn run_pairs(data: &StudyData, study: &Study, spec: &RunSpec) -> Result<RunP
 }
 
 /// Checkpoints go once a run is done. (Final weights are written only when the study keeps
-/// them: [`run_config`] sets `save_final` from `keep_weights`.)
+/// them: [`crate::run::run_config`] sets `save_final` from `keep_weights`.)
 pub fn clean_up(dir: &Path) -> Result<()> {
     let d = dir.join("checkpoints");
     if d.exists() {

@@ -34,18 +34,19 @@ pub struct PairScore {
 }
 
 /// One line of `prefscope logprobs`' JSONL (one per pair, in input order): summed log-probs
-/// and token counts of both completions, and their per-token ids and log-probs.
+/// and token counts of both completions, and their per-token ids and log-probs. The f32
+/// scores are written as f64 (their exact value), as the file always had them.
 #[derive(Debug, Serialize)]
 struct LogprobLine<'a> {
     pair_id: &'a str,
-    chosen_logp: f32,
-    rejected_logp: f32,
+    chosen_logp: f64,
+    rejected_logp: f64,
     chosen_tokens: u32,
     rejected_tokens: u32,
     chosen_token_ids: &'a [i64],
     rejected_token_ids: &'a [i64],
-    chosen_token_logps: &'a [f32],
-    rejected_token_logps: &'a [f32],
+    chosen_token_logps: Vec<f64>,
+    rejected_token_logps: Vec<f64>,
 }
 
 /// Writes the scores of `pairs` to `path` as `prefscope logprobs`' JSONL ([`LogprobLine`]),
@@ -65,14 +66,14 @@ pub fn write_logprobs_jsonl(
         for (p, s) in pairs.iter().zip(scores) {
             let line = LogprobLine {
                 pair_id: &p.pair_id,
-                chosen_logp: s.chosen.logp,
-                rejected_logp: s.rejected.logp,
+                chosen_logp: s.chosen.logp.into(),
+                rejected_logp: s.rejected.logp.into(),
                 chosen_tokens: s.chosen.tokens,
                 rejected_tokens: s.rejected.tokens,
                 chosen_token_ids: &s.chosen.token_ids,
                 rejected_token_ids: &s.rejected.token_ids,
-                chosen_token_logps: &s.chosen.token_logps,
-                rejected_token_logps: &s.rejected.token_logps,
+                chosen_token_logps: s.chosen.token_logps.iter().map(|&x| x.into()).collect(),
+                rejected_token_logps: s.rejected.token_logps.iter().map(|&x| x.into()).collect(),
             };
             serde_json::to_writer(&mut *out, &line).map_err(|e| io(e.into()))?;
             writeln!(out).map_err(io)?;

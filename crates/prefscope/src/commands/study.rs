@@ -196,7 +196,6 @@ fn execute(args: &RunArgs, from: &[Status], json: bool) -> anyhow::Result<()> {
                 .join(", ")
         );
     }
-    let worker = worker_command(&args.spec)?;
     let mut report = ExecReport {
         study: study.name.clone(),
         executor: kind,
@@ -204,101 +203,106 @@ fn execute(args: &RunArgs, from: &[Status], json: bool) -> anyhow::Result<()> {
         counts: BTreeMap::new(),
         slurm_arrays: Vec::new(),
     };
-    match kind {
-        ExecutorKind::Local => {
-            let bar = crate::output::progress(pending as u64, "runs", json);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{prefix:>8} [{bar:30}] {pos}/{len} runs, eta {eta} | {msg}",
-                )
-                .expect("valid template")
-                .progress_chars("=> "),
-            );
-            bar.set_prefix("study");
-            // Without a terminal (a log file, nohup, CI) the bar is hidden: one plain line per
-            // finished run on stderr instead, so a long study is never silent.
-            let plain = !json && bar.is_hidden();
-            let t0 = std::time::Instant::now();
-            let jobs = study.executor.jobs;
-            let summary = run_local(&study, &mut store, from, &worker, jobs, &mut |e| match e {
-                ExecEvent::Started { run } => bar.set_message(format!(
-                    "{} {}/{} seed {} {}",
-                    run.run_id, run.split, run.group, run.seed, run.treatment
-                )),
-                ExecEvent::Progress { run_id, progress } => match progress {
-                    Progress::Step { step, steps, loss } => {
-                        bar.set_message(format!("{run_id} step {step}/{steps} loss {loss:.4}"))
-                    }
-                    Progress::Reference { done, total } => {
-                        bar.set_message(format!("{run_id} reference {done}/{total}"))
-                    }
-                    Progress::Eval { step, pref_acc } => {
-                        bar.set_message(format!("{run_id} step {step} eval pref_acc {pref_acc:.3}"))
-                    }
-                    Progress::Loading => bar.set_message(format!("{run_id} loading")),
-                },
-                ExecEvent::Finished {
-                    run_id,
-                    status,
-                    reason,
-                } => {
-                    bar.inc(1);
-                    if plain {
-                        eprintln!(
-                            "study {}: {}/{pending} runs finished ({:.0} s): {run_id} {}",
-                            study.name,
-                            bar.position(),
-                            t0.elapsed().as_secs_f64(),
-                            status.as_str()
-                        );
-                    }
-                    if status != Status::Done {
-                        bar.println(format!(
-                            "run {run_id}: {} ({})",
-                            status.as_str(),
-                            reason.unwrap_or_default()
-                        ));
-                    }
-                }
-            })
-            .map_err(classify)?;
-            bar.finish_and_clear();
-            report.started = summary.started;
-        }
-        ExecutorKind::Slurm => {
-            let submitted = prefscope_study::slurm::submit(&study, &mut store, from, &worker)
-                .map_err(classify)?;
-            report.started = submitted.runs;
-            report.slurm_arrays = submitted.arrays.clone();
-            if !json {
-                println!(
-                    "submitted {} runs as job array(s) {}",
-                    submitted.runs,
-                    submitted.arrays.join(", ")
+    // Nothing to run needs no worker (and no prefscope-torch).
+    if pending > 0 {
+        let worker = worker_command(&args.spec)?;
+        match kind {
+            ExecutorKind::Local => {
+                let bar = crate::output::progress(pending as u64, "runs", json);
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{prefix:>8} [{bar:30}] {pos}/{len} runs, eta {eta} | {msg}",
+                    )
+                    .expect("valid template")
+                    .progress_chars("=> "),
                 );
-            }
-            if !args.no_wait && submitted.runs > 0 {
-                let bar = crate::output::progress(submitted.runs as u64, "runs", json);
+                bar.set_prefix("study");
+                // Without a terminal (a log file, nohup, CI) the bar is hidden: one plain line per
+                // finished run on stderr instead, so a long study is never silent.
                 let plain = !json && bar.is_hidden();
-                let mut last_line = String::new();
-                let poll = std::time::Duration::from_secs_f64(args.poll.max(0.1));
-                wait_for_slurm(&study, &mut store, poll, &mut |c| {
-                    let running = c[&Status::Running];
-                    bar.set_position((submitted.runs.saturating_sub(running)) as u64);
-                    let line = format!(
-                        "done {} failed {} lost {} running {running}",
-                        c[&Status::Done],
-                        c[&Status::Failed],
-                        c[&Status::Lost]
-                    );
-                    if plain && line != last_line {
-                        eprintln!("study {}: {line}", study.name);
-                    }
-                    bar.set_message(line.clone());
-                    last_line = line;
-                })
-                .map_err(classify)?;
+                let t0 = std::time::Instant::now();
+                let jobs = study.executor.jobs;
+                let summary =
+                    run_local(&study, &mut store, from, &worker, jobs, &mut |e| match e {
+                        ExecEvent::Started { run } => bar.set_message(format!(
+                            "{} {}/{} seed {} {}",
+                            run.run_id, run.split, run.group, run.seed, run.treatment
+                        )),
+                        ExecEvent::Progress { run_id, progress } => match progress {
+                            Progress::Step { step, steps, loss } => bar.set_message(format!(
+                                "{run_id} step {step}/{steps} loss {loss:.4}"
+                            )),
+                            Progress::Reference { done, total } => {
+                                bar.set_message(format!("{run_id} reference {done}/{total}"))
+                            }
+                            Progress::Eval { step, pref_acc } => bar.set_message(format!(
+                                "{run_id} step {step} eval pref_acc {pref_acc:.3}"
+                            )),
+                            Progress::Loading => bar.set_message(format!("{run_id} loading")),
+                        },
+                        ExecEvent::Finished {
+                            run_id,
+                            status,
+                            reason,
+                        } => {
+                            bar.inc(1);
+                            if plain {
+                                eprintln!(
+                                    "study {}: {}/{pending} runs finished ({:.0} s): {run_id} {}",
+                                    study.name,
+                                    bar.position(),
+                                    t0.elapsed().as_secs_f64(),
+                                    status.as_str()
+                                );
+                            }
+                            if status != Status::Done {
+                                bar.println(format!(
+                                    "run {run_id}: {} ({})",
+                                    status.as_str(),
+                                    reason.unwrap_or_default()
+                                ));
+                            }
+                        }
+                    })
+                    .map_err(classify)?;
                 bar.finish_and_clear();
+                report.started = summary.started;
+            }
+            ExecutorKind::Slurm => {
+                let submitted = prefscope_study::slurm::submit(&study, &mut store, from, &worker)
+                    .map_err(classify)?;
+                report.started = submitted.runs;
+                report.slurm_arrays = submitted.arrays.clone();
+                if !json {
+                    println!(
+                        "submitted {} runs as job array(s) {}",
+                        submitted.runs,
+                        submitted.arrays.join(", ")
+                    );
+                }
+                if !args.no_wait && submitted.runs > 0 {
+                    let bar = crate::output::progress(submitted.runs as u64, "runs", json);
+                    let plain = !json && bar.is_hidden();
+                    let mut last_line = String::new();
+                    let poll = std::time::Duration::from_secs_f64(args.poll.max(0.1));
+                    wait_for_slurm(&study, &mut store, poll, &mut |c| {
+                        let running = c[&Status::Running];
+                        bar.set_position((submitted.runs.saturating_sub(running)) as u64);
+                        let line = format!(
+                            "done {} failed {} lost {} running {running}",
+                            c[&Status::Done],
+                            c[&Status::Failed],
+                            c[&Status::Lost]
+                        );
+                        if plain && line != last_line {
+                            eprintln!("study {}: {line}", study.name);
+                        }
+                        bar.set_message(line.clone());
+                        last_line = line;
+                    })
+                    .map_err(classify)?;
+                    bar.finish_and_clear();
+                }
             }
         }
     }

@@ -16,10 +16,20 @@ pub struct Forward {
     pub args: Vec<String>,
 }
 
-/// The `prefscope-torch` binary next to this one (`PREFSCOPE_TORCH` overrides).
+/// The `prefscope-torch` binary next to this one (`PREFSCOPE_TORCH` overrides), as an
+/// absolute path (it goes into Slurm batch scripts that run elsewhere).
 pub(crate) fn torch_binary() -> anyhow::Result<PathBuf> {
     if let Some(p) = std::env::var_os("PREFSCOPE_TORCH") {
-        return Ok(PathBuf::from(p));
+        let path = PathBuf::from(&p);
+        return std::fs::canonicalize(&path)
+            .ok()
+            .filter(|p| p.is_file())
+            .with_context(|| {
+                format!(
+                    "PREFSCOPE_TORCH={}: no such file (it names the prefscope-torch binary)",
+                    path.display()
+                )
+            });
     }
     let exe = std::env::current_exe().context("locating the prefscope binary")?;
     let path = exe.with_file_name("prefscope-torch");
