@@ -42,9 +42,10 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
         .clone()
         .ok_or_else(|| bad_input(anyhow::anyhow!("config: inputs.model is required")))?;
     let spinner = crate::output::spinner("loading", json);
-    let policy = HfPolicy::load(&model_path.to_string_lossy(), device).map_err(bad_input)?;
+    // The pairs first: a bad pair file or group filter is reported before the model loads.
     let (train_pairs, eval_pairs) =
         prefscope_study::run::standalone_pairs(&cfg).map_err(classify)?;
+    let policy = HfPolicy::load(&model_path.to_string_lossy(), device).map_err(bad_input)?;
     let data = TrainData {
         train: encode_all(&policy, &train_pairs)?,
         eval: encode_all(&policy, &eval_pairs)?,
