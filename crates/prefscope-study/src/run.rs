@@ -203,41 +203,34 @@ pub fn standalone_pairs(cfg: &prefscope_config::TrainConfig) -> Result<(Vec<Pair
     Ok((train, eval))
 }
 
-/// Users in `group` of `split` in a `groups.csv` written by `prefscope splits` (columns named
-/// by its header: `split`, `user_id`, `group`), read with the `csv` crate. No such user is an
-/// error naming the file, split and group.
+/// Users in `group` (`A` or `B`) of `split` in a `groups.csv` written by `prefscope splits`,
+/// read by its one reader ([`prefscope_data::Groups::read`]). No such user is an error naming
+/// the file, split and group.
 pub fn read_group_users(
     path: &std::path::Path,
     split: &str,
     group: &str,
 ) -> Result<std::collections::HashSet<String>> {
-    let mut rdr =
-        csv::Reader::from_path(path).map_err(|e| StudyError::spec(path, e.to_string()))?;
-    let header = rdr
-        .headers()
-        .map_err(|e| StudyError::spec(path, e.to_string()))?
-        .clone();
-    let col = |name: &str| {
-        header.iter().position(|h| h.trim() == name).ok_or_else(|| {
-            StudyError::spec(
+    let want = match group {
+        "A" => Group::A,
+        "B" => Group::B,
+        g => {
+            return Err(StudyError::spec(
                 path,
-                format!(
-                    "line 1: expected a column {name:?}, found {:?}",
-                    header.iter().collect::<Vec<_>>()
-                ),
-            )
-        })
-    };
-    let (cs, cu, cg) = (col("split")?, col("user_id")?, col("group")?);
-    let mut users = std::collections::HashSet::new();
-    for (i, rec) in rdr.records().enumerate() {
-        let rec = rec.map_err(|e| StudyError::spec(path, format!("line {}: {e}", i + 2)))?;
-        if rec.get(cs) == Some(split) && rec.get(cg) == Some(group) {
-            if let Some(u) = rec.get(cu) {
-                users.insert(u.to_string());
-            }
+                format!("group: expected A or B, found {g:?}"),
+            ))
         }
-    }
+    };
+    let groups = prefscope_data::Groups::read(path)?;
+    let users: std::collections::HashSet<String> = groups
+        .split(split)
+        .map(|m| {
+            m.iter()
+                .filter(|(_, g)| **g == want)
+                .map(|(u, _)| u.clone())
+                .collect()
+        })
+        .unwrap_or_default();
     if users.is_empty() {
         return Err(StudyError::spec(
             path,
@@ -247,6 +240,8 @@ pub fn read_group_users(
     Ok(users)
 }
 
+/// SHA-256 (hex) of the ids of the pairs at `idx`, in order: what a [`RunSpec`] records of its
+/// training and evaluation pairs, and what its worker checks them against.
 pub fn ids_hash(pairs: &[Pair], idx: &[usize]) -> String {
     let mut h = Sha256::new();
     for &i in idx {
