@@ -68,11 +68,8 @@ pub struct Row {
     /// Real tokens per second (1 decimal in the CSV).
     #[serde(serialize_with = "decimals::<1, _>")]
     pub tokens_per_sec: Option<f64>,
-    /// Peak resident memory in MiB (whole MiB in the CSV).
-    #[serde(serialize_with = "decimals::<0, _>")]
-    pub peak_rss_mb: Option<f64>,
-    /// The same in bytes (JSON only).
-    #[serde(skip)]
+    /// Peak resident memory in bytes (the CSV's `peak_rss_mb`, in whole MiB).
+    #[serde(rename = "peak_rss_mb", serialize_with = "whole_mib")]
     pub peak_rss_bytes: Option<u64>,
     /// Why the side did not finish (JSON only).
     #[serde(skip)]
@@ -92,7 +89,6 @@ impl Row {
             status: if ok.is_some() { "ok" } else { "failed" },
             step_secs: ok.map(StepReport::median_step),
             tokens_per_sec: ok.map(StepReport::tokens_per_sec),
-            peak_rss_mb: ok.map(|r| r.peak_rss_bytes as f64 / MB),
             peak_rss_bytes: ok.map(|r| r.peak_rss_bytes),
             error: result.as_ref().err().map(|e| e.to_string()),
         }
@@ -108,6 +104,11 @@ fn decimals<const D: usize, S: serde::Serializer>(
         Some(x) => s.serialize_str(&format!("{x:.D$}")),
         None => s.serialize_str(""),
     }
+}
+
+/// Bytes as whole MiB (empty when there are none).
+fn whole_mib<S: serde::Serializer>(v: &Option<u64>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    decimals::<0, S>(&v.map(|b| b as f64 / MB), s)
 }
 
 /// Writes `rows` to `path` as CSV, atomically.

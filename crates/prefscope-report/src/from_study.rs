@@ -40,8 +40,8 @@ pub fn read_study(
             spec.display()
         )));
     }
-    let study = Study::from_file(spec)?;
     let spec_text = std::fs::read_to_string(spec).map_err(|e| ReportError::io(spec, e))?;
+    let study = Study::from_toml(&spec_text, spec)?;
     let data = StudyData::load(&study)?;
     let plan = plan_study(&study, &data)?;
     let store_path = study.store_path();

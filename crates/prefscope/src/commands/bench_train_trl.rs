@@ -403,7 +403,7 @@ fn scaling(dir: &Path, args: &Args, vocab: i64, json: bool) -> anyhow::Result<se
             let row = scaling::Row::new(point, name, &side);
             if !json {
                 let (sweep, batch, completion) = (point.sweep, point.batch, point.completion_len);
-                match (row.step_secs, row.tokens_per_sec, row.peak_rss_mb) {
+                match (row.step_secs, row.tokens_per_sec, row.peak_rss_bytes.map(|b| b as f64 / MB)) {
                     (Some(s), Some(tps), Some(rss)) => println!(
                         "  {sweep:<7} {batch:>5}  {completion:>10}  {name:<10} {s:>7.3} {tps:>9.1} {rss:>8.0}"
                     ),
