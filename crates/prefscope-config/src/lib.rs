@@ -22,7 +22,7 @@ pub mod train_config;
 mod truncation;
 
 pub use error::{ConfigError, Result};
-pub use loss::Loss;
+pub use loss::{validate_ld_alpha, FDivergence, Loss, Losses, Term};
 pub use model_source::ModelSource;
 pub use objective::{Objective, Wpo, WpoAlign};
 pub use optimizer::{decays, AdamWConfig};

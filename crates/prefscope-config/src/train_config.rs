@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ConfigError, Result};
-use crate::loss::Loss;
+use crate::loss::{validate_ld_alpha, FDivergence, Losses};
 use crate::objective::{Objective, Wpo};
 use crate::optimizer::AdamWConfig;
 use crate::schedule::{Decay, Schedule};
@@ -179,7 +179,15 @@ pub struct TrainConfig {
     /// so the setting is gone; an old config that has it is an error saying so.
     #[serde(default, rename = "template", skip_serializing)]
     removed_template: Option<Removed>,
-    pub loss: Loss,
+    /// One loss table, or an array of weighted terms (see the `loss` module).
+    pub loss: Losses,
+    /// f-DPO's divergence (TRL `f_divergence_type`); default the reverse KL (plain DPO).
+    #[serde(default, skip_serializing_if = "FDivergence::is_reverse_kl")]
+    pub f_divergence: FDivergence,
+    /// LD-DPO's weight of the longer response's tokens beyond the shorter's length (TRL
+    /// `ld_alpha`, in [0, 1]); absent for plain sums.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ld_alpha: Option<f64>,
     /// NLL weight on chosen completions (TRL `rpo_alpha`).
     pub sft_alpha: Option<f64>,
     /// WPO weighting; absent for none.
@@ -264,8 +272,16 @@ impl TrainConfig {
 
     /// Checks ranges and consistency.
     pub fn validate(&self) -> Result<()> {
-        self.loss.validate()?;
+        self.loss.validate(&self.f_divergence)?;
+        validate_ld_alpha(self.ld_alpha)?;
         let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.wpo.is_some() && self.loss.sorts_batch() {
+            return bad(
+                "WPO weights pairs, and aot/aot_unpaired sort log-ratios across the batch (a \
+                 pair's loss is not its own): use one or the other, as TRL"
+                    .into(),
+            );
+        }
         if self.micro_batch_tokens == Some(0) {
             return bad("micro_batch_tokens must be at least 1".into());
         }
@@ -308,7 +324,9 @@ impl TrainConfig {
     /// The objective (loss, SFT term, WPO).
     pub fn objective(&self) -> Objective {
         Objective {
-            loss: self.loss,
+            loss: self.loss.clone(),
+            f_divergence: self.f_divergence,
+            ld_alpha: self.ld_alpha,
             sft_alpha: self.sft_alpha,
             wpo: self.wpo,
         }
@@ -364,10 +382,11 @@ mod tests {
         assert!(cfg.save_final);
         assert_eq!(
             cfg.loss,
-            Loss::Sigmoid {
+            crate::Loss::Sigmoid {
                 beta: 0.1,
                 label_smoothing: 0.0
             }
+            .into()
         );
         assert_eq!(cfg.wpo, Some(Wpo::default()));
         let back: TrainConfig = toml::from_str(&cfg.to_toml().unwrap()).unwrap();

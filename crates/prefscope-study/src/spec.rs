@@ -550,10 +550,18 @@ fn resolve_splits(
     Ok(out)
 }
 
-/// Merges `over` into `base`: tables recursively, every other value replaced.
+/// Merges `over` into `base`: tables recursively (but a table with another `type` replaces
+/// the base's whole), every other value replaced.
 fn merge(base: &mut toml::Table, over: toml::Table) {
     for (k, v) in over {
         match (base.get_mut(&k), v) {
+            // a table naming another `type` (another loss or f-divergence) replaces the base's:
+            // the base's other keys belong to its own variant
+            (Some(toml::Value::Table(b)), toml::Value::Table(o))
+                if o.contains_key("type") && o.get("type") != b.get("type") =>
+            {
+                base.insert(k, toml::Value::Table(o));
+            }
             (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
             (_, v) => {
                 base.insert(k, v);

@@ -52,8 +52,45 @@ fn treatments_merge_over_train() {
     assert_eq!(s.treatments[1].train.batch_size, 4, "unmerged keys stay");
     assert_eq!(
         s.treatments[2].train.loss,
-        prefscope_config::Loss::Ipo { beta: 0.5 }
+        prefscope_config::Loss::Ipo { beta: 0.5 }.into()
     );
+}
+
+/// Loss treatments: a combination (an array of tables) replaces the base's table, as does a
+/// table of another `type` (so none of the base's own keys leak into it); f-divergence and
+/// LD-DPO merge like any key.
+#[test]
+fn loss_treatments_replace_the_base_loss() {
+    use prefscope_config::{FDivergence, Loss};
+    let s = parse(
+        "[[treatment]]\nname = \"mpo\"\n[[treatment.train.loss]]\ntype = \"sigmoid\"\nbeta = 0.1\n\
+         weight = 0.8\n[[treatment.train.loss]]\ntype = \"sft\"\n\
+         [[treatment]]\nname = \"disco\"\ntrain = { ld_alpha = 0.5, f_divergence = { type = \
+         \"js_divergence\" }, loss = { type = \"discopop\", beta = 0.2 } }\n",
+    )
+    .unwrap();
+    let mpo = &s.treatments[0].train;
+    let weights: Vec<f64> = mpo.loss.terms().iter().map(|t| t.weight).collect();
+    assert_eq!(weights, [0.8, 1.0]);
+    let disco = &s.treatments[1].train;
+    assert_eq!(
+        disco.loss,
+        Loss::Discopop {
+            beta: 0.2,
+            tau: 0.05
+        }
+        .into()
+    );
+    assert_eq!(
+        (disco.f_divergence, disco.ld_alpha),
+        (FDivergence::JsDivergence, Some(0.5))
+    );
+    let e = parse(
+        "[[treatment]]\nname = \"bad\"\ntrain = { f_divergence = { type = \"js_divergence\" }, \
+         loss = { type = \"nca_pair\", beta = 0.1 } }\n",
+    )
+    .unwrap_err();
+    assert!(e.contains("nca_pair") && e.contains("reverse KL"), "{e}");
 }
 
 #[test]

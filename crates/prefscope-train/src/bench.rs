@@ -68,14 +68,10 @@ pub fn time_dpo_steps(
         &vec![1.0; p],
     )
     .to_device(device)?;
-    let objective = Objective {
-        loss: Loss::Sigmoid {
-            beta: 0.1,
-            label_smoothing: 0.0,
-        },
-        sft_alpha: None,
-        wpo: None,
-    };
+    let objective = Objective::plain(Loss::Sigmoid {
+        beta: 0.1,
+        label_smoothing: 0.0,
+    });
     let mut secs = vec![];
     for i in 0..warmup + steps {
         let t0 = std::time::Instant::now();

@@ -13,14 +13,20 @@
 //! one position but not the adjustment, which drops the last completion token's log-prob from
 //! the sum (the count and all adjustments stay); [`WpoAlign::Trl`] reproduces that exactly.
 //!
-//! **SFT term** (`sft_alpha`, TRL's `rpo_alpha`): `alpha * NLL`, the mean negative log-prob
-//! over all chosen completion tokens of the batch, added to every pair's loss before weighting.
+//! **SFT term** (`sft_alpha`, TRL's `rpo_alpha` before 1.x, now its `sft` loss term):
+//! `alpha * NLL`, the mean negative log-prob over all chosen completion tokens of the batch,
+//! added to every pair's loss before weighting.
+//!
+//! **LD-DPO** (`ld_alpha`, Liu et al. 2024): each response's log-prob is the sum over the
+//! tokens both completions of its pair have (the shorter one's length) plus `ld_alpha` times
+//! the sum over the longer one's remaining tokens, for the policy and the reference alike, as
+//! TRL. The tails are a second per-sequence sum ([`crate::logps::Selection::tail_mask`]).
 
 use tch::{Kind, Tensor};
 
 use crate::error::{Result, TrainError};
 use crate::logps::{self, Selection};
-use crate::loss::{self, Loss};
+use crate::loss;
 pub use prefscope_config::{Objective, Wpo, WpoAlign};
 
 /// Summed completion log-probs and token counts of `P` pairs.
@@ -34,6 +40,9 @@ pub struct PairLogps {
     pub chosen_tokens: Tensor,
     /// `[P]` f32 rejected completion token counts.
     pub rejected_tokens: Tensor,
+    /// `[P]` summed log-probs of the tokens past the pair's shorter completion (LD-DPO's
+    /// "tail": nonzero for the longer response only); `None` where not computed.
+    pub tails: Option<(Tensor, Tensor)>,
 }
 
 impl PairLogps {
@@ -54,7 +63,15 @@ impl PairLogps {
             rejected: sums.f_narrow(0, p, p)?,
             chosen_tokens: counts.f_narrow(0, 0, p)?,
             rejected_tokens: counts.f_narrow(0, p, p)?,
+            tails: None,
         })
+    }
+
+    /// Adds the tails from `[2P]` tail sums (chosen first).
+    pub fn with_tails(mut self, tails: &Tensor) -> Result<Self> {
+        let p = self.chosen.size1()?;
+        self.tails = Some((tails.f_narrow(0, 0, p)?, tails.f_narrow(0, p, p)?));
+        Ok(self)
     }
 
     /// Pairs from host values (e.g. the reference cache).
@@ -69,6 +86,7 @@ impl PairLogps {
             rejected: Tensor::from_slice(rejected),
             chosen_tokens: Tensor::from_slice(chosen_tokens),
             rejected_tokens: Tensor::from_slice(rejected_tokens),
+            tails: None,
         }
     }
 
@@ -79,19 +97,43 @@ impl PairLogps {
             rejected: self.rejected.f_to(device)?,
             chosen_tokens: self.chosen_tokens.f_to(device)?,
             rejected_tokens: self.rejected_tokens.f_to(device)?,
+            tails: match &self.tails {
+                Some((c, r)) => Some((c.f_to(device)?, r.f_to(device)?)),
+                None => None,
+            },
         })
     }
 
-    /// The (chosen, rejected) log-probs a loss sees: sums, or means for IPO.
-    pub fn for_loss(&self, loss: &Loss) -> Result<(Tensor, Tensor)> {
-        if loss.uses_mean_logps() {
-            Ok((
-                self.chosen.f_div(&self.chosen_tokens)?,
-                self.rejected.f_div(&self.rejected_tokens)?,
-            ))
-        } else {
-            Ok((self.chosen.shallow_clone(), self.rejected.shallow_clone()))
-        }
+    /// The (chosen, rejected) log-probs the losses see: the sums, or under LD-DPO
+    /// `shared + ld_alpha tail = sum - (1 - ld_alpha) tail` (TRL's `ld_alpha`).
+    pub fn weighted(&self, ld_alpha: Option<f64>) -> Result<(Tensor, Tensor)> {
+        let Some(alpha) = ld_alpha else {
+            return Ok((self.chosen.shallow_clone(), self.rejected.shallow_clone()));
+        };
+        let (tc, tr) = self.tails.as_ref().ok_or_else(|| {
+            TrainError::Input("LD-DPO (ld_alpha) needs the tail log-probs of every pair".into())
+        })?;
+        Ok((
+            self.chosen.f_sub(&tc.f_mul_scalar(1.0 - alpha)?)?,
+            self.rejected.f_sub(&tr.f_mul_scalar(1.0 - alpha)?)?,
+        ))
+    }
+
+    /// The completion token counts, at least 1 (the per-token losses' divisors).
+    fn token_counts(&self) -> Result<(Tensor, Tensor)> {
+        Ok((
+            self.chosen_tokens.f_clamp_min(1.0)?,
+            self.rejected_tokens.f_clamp_min(1.0)?,
+        ))
+    }
+
+    /// The mean negative log-prob over all chosen completion tokens (a scalar).
+    fn chosen_nll(&self) -> Result<Tensor> {
+        Ok(self
+            .chosen
+            .f_sum(self.chosen.kind())?
+            .f_neg()?
+            .f_div(&self.chosen_tokens.f_sum(self.chosen.kind())?)?)
     }
 }
 
@@ -111,6 +153,31 @@ pub struct PairStats {
     pub rejected_logps: Tensor,
 }
 
+/// Everything the losses read ([`loss::Scores`]), from policy and reference log-probs.
+pub fn scores(
+    objective: &Objective,
+    policy: &PairLogps,
+    reference: &PairLogps,
+) -> Result<loss::Scores> {
+    let (pc, pr) = policy.weighted(objective.ld_alpha)?;
+    let (rc, rr) = reference.weighted(objective.ld_alpha)?;
+    let chosen_logratios = pc.f_sub(&rc)?;
+    let rejected_logratios = pr.f_sub(&rr)?;
+    let f = &objective.f_divergence;
+    let (chosen_tokens, rejected_tokens) = policy.token_counts()?;
+    Ok(loss::Scores {
+        chosen_scores: loss::f_score(f, &chosen_logratios)?,
+        rejected_scores: loss::f_score(f, &rejected_logratios)?,
+        chosen_logratios,
+        rejected_logratios,
+        chosen_tokens,
+        rejected_tokens,
+        policy_margin: pc.f_sub(&pr)?,
+        reference_margin: rc.f_sub(&rr)?,
+        sft_nll: policy.chosen_nll()?,
+    })
+}
+
 /// Per-pair losses of `objective` for policy and reference log-probs and optional weights.
 /// Differentiable in `policy`.
 pub fn pair_losses(
@@ -120,17 +187,10 @@ pub fn pair_losses(
     weights: Option<&Tensor>,
 ) -> Result<Tensor> {
     prefscope_model::vml::ensure_accurate_math();
-    let (pc, pr) = policy.for_loss(&objective.loss)?;
-    let (rc, rr) = reference.for_loss(&objective.loss)?;
-    let margin = pc.f_sub(&pr)?.f_sub(&rc.f_sub(&rr)?)?;
-    let mut losses = loss::losses(&objective.loss, &margin)?;
+    let s = scores(objective, policy, reference)?;
+    let mut losses = loss::combined(&objective.loss, &s)?;
     if let Some(alpha) = objective.sft_alpha {
-        let nll = policy
-            .chosen
-            .f_sum(Kind::Float)?
-            .f_neg()?
-            .f_div(&policy.chosen_tokens.f_sum(Kind::Float)?)?;
-        losses = losses.f_add(&nll.f_mul_scalar(alpha)?)?;
+        losses = losses.f_add(&s.sft_nll.f_mul_scalar(alpha)?)?;
     }
     if let Some(w) = weights {
         losses = losses.f_mul(w)?;
@@ -138,14 +198,26 @@ pub fn pair_losses(
     Ok(losses)
 }
 
-/// `beta (logp - ref_logp)` for chosen and rejected, with the log-probs the loss sees.
-pub fn rewards(loss: &Loss, policy: &PairLogps, reference: &PairLogps) -> Result<(Tensor, Tensor)> {
-    let (pc, pr) = policy.for_loss(loss)?;
-    let (rc, rr) = reference.for_loss(loss)?;
-    let beta = loss.beta();
+/// `beta (logp - ref_logp)` for chosen and rejected, with the log-probs the first loss term
+/// sees (LD-weighted under LD-DPO; per token for `ipo` and `sigmoid_norm`).
+pub fn rewards(
+    objective: &Objective,
+    policy: &PairLogps,
+    reference: &PairLogps,
+) -> Result<(Tensor, Tensor)> {
+    let (pc, pr) = policy.weighted(objective.ld_alpha)?;
+    let (rc, rr) = reference.weighted(objective.ld_alpha)?;
+    let (mut dc, mut dr) = (pc.f_sub(&rc)?, pr.f_sub(&rr)?);
+    let first = objective.loss.first();
+    if first.uses_mean_logps() {
+        let (nc, nr) = policy.token_counts()?;
+        dc = dc.f_div(&nc)?;
+        dr = dr.f_div(&nr)?;
+    }
+    let beta = first.beta();
     Ok((
-        pc.f_sub(&rc)?.f_mul_scalar(beta)?.f_detach()?,
-        pr.f_sub(&rr)?.f_mul_scalar(beta)?.f_detach()?,
+        dc.f_mul_scalar(beta)?.f_detach()?,
+        dr.f_mul_scalar(beta)?.f_detach()?,
     ))
 }
 
@@ -215,16 +287,31 @@ pub fn head_backward(
         None => None,
     };
     let leaf = sums.f_detach()?.set_requires_grad(true);
-    let policy = PairLogps::from_concat(&leaf, sel.counts())?;
+    let mut policy = PairLogps::from_concat(&leaf, sel.counts())?;
+    // LD-DPO: the tail sums are a second leaf; a tail token's gradient adds its tail's
+    let tail = match objective.ld_alpha {
+        Some(_) => {
+            let mask = sel.tail_mask()?;
+            let sums = sel.sum_per_seq(&tokens.logps.f_detach()?.f_mul(&mask)?)?;
+            let leaf = sums.set_requires_grad(true);
+            policy = policy.with_tails(&leaf)?;
+            Some((mask, leaf))
+        }
+        None => None,
+    };
     let losses = pair_losses(objective, &policy, reference, weights.as_ref())?;
     losses
         .f_mean(Kind::Float)?
         .f_mul_scalar(scale)?
         .f_backward()?;
-    let upstream = leaf.grad().f_index_select(0, sel.seq())?;
+    let mut upstream = leaf.grad().f_index_select(0, sel.seq())?;
+    if let Some((mask, leaf)) = &tail {
+        let extra = leaf.grad().f_index_select(0, sel.seq())?.f_mul(mask)?;
+        upstream = upstream.f_add(&extra)?;
+    }
     let grad_hidden = logps::backward_head(hidden, lm_head, sel, &upstream, chunk)?;
     logps::backward_hidden(hidden, &grad_hidden)?;
-    let (chosen_rewards, rejected_rewards) = rewards(&objective.loss, &policy, reference)?;
+    let (chosen_rewards, rejected_rewards) = rewards(objective, &policy, reference)?;
     let p = policy.chosen.size1()?;
     Ok(PairStats {
         losses: losses.f_detach()?,

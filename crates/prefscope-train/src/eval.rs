@@ -154,7 +154,8 @@ mod tests {
                 chosen: -1.0,
                 rejected: -1.0,
                 chosen_tokens: 1,
-                rejected_tokens: 1
+                rejected_tokens: 1,
+                tails: None,
             };
             3
         ];

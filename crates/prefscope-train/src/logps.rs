@@ -36,6 +36,9 @@ pub struct Selection {
     length: i64,
     /// Completion tokens per sequence.
     counts: Vec<i64>,
+    /// Host copies: each scored token's sequence and its 1-based place in its completion.
+    seq_host: Vec<i64>,
+    place: Vec<i64>,
 }
 
 impl Selection {
@@ -88,6 +91,7 @@ impl Selection {
         };
         let (ids_h, mask_h) = (host(ids)?, host(completion_mask)?);
         let (mut rows, mut labels, mut seq, mut last) = (vec![], vec![], vec![], vec![]);
+        let mut place = vec![];
         let mut counts = vec![0i64; spans.len()];
         let mut start = 0i64;
         for (s, &len) in spans.iter().enumerate() {
@@ -99,6 +103,7 @@ impl Selection {
                 rows.push(start + t - 1);
                 labels.push(ids_h[i]);
                 seq.push(s as i64);
+                place.push(counts[s] + 1);
                 let next_is_completion = t + 1 < len && mask_h[i + 1] != 0;
                 last.push(if next_is_completion { 0f32 } else { 1f32 });
                 counts[s] += 1;
@@ -113,6 +118,8 @@ impl Selection {
             batch,
             length,
             counts,
+            seq_host: seq,
+            place,
         })
     }
 
@@ -139,6 +146,34 @@ impl Selection {
     /// `[n]` token ids being scored.
     pub fn labels(&self) -> &Tensor {
         &self.labels
+    }
+
+    /// `[n]` f32 LD-DPO tail indicator of a pair batch (`2P` sequences, the chosen ones
+    /// first): 1.0 for a token past the shorter completion of its pair, else 0.0.
+    pub fn tail_mask(&self) -> Result<Tensor> {
+        let n = self.counts.len();
+        if !n.is_multiple_of(2) {
+            return Err(TrainError::Input(format!(
+                "{n} sequences are not pairs (LD-DPO needs chosen then rejected)"
+            )));
+        }
+        let p = n / 2;
+        let mask: Vec<f32> = self
+            .seq_host
+            .iter()
+            .zip(&self.place)
+            .map(|(&s, &place)| {
+                let s = s as usize;
+                let partner = if s < p { s + p } else { s - p };
+                let shared = self.counts[s].min(self.counts[partner]);
+                if place > shared {
+                    1.0
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        Ok(Tensor::from_slice(&mask).f_to(self.seq.device())?)
     }
 
     /// Sums a per-token `[n]` tensor into a per-sequence tensor (`[sequences]`).

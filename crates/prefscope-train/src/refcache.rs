@@ -19,7 +19,7 @@
 //! reference values computed in the other precision.
 //!
 //! Layout: `<dir>/<key>.jsonl`, one line per pair: `pair_id`, `scored_hash`, summed log-probs
-//! and token counts of chosen and rejected; `<dir>/<key>.meta.json` says what the key stands
+//! and token counts of chosen and rejected (and LD-DPO's tails, see [`RefLogps::tails`]); `<dir>/<key>.meta.json` says what the key stands
 //! for. Lines are appended with one `write` each, so runs sharing a cache can add to it side by
 //! side; a repeated pair simply appears twice with the same values. Files written under the
 //! older keys have other names and are never read.
@@ -59,6 +59,11 @@ pub struct RefLogps {
     pub rejected: f32,
     pub chosen_tokens: u32,
     pub rejected_tokens: u32,
+    /// Summed log-probs past the pair's shorter completion (LD-DPO's tails), chosen and
+    /// rejected. Lines written before LD-DPO lack them; a run with `ld_alpha` rescores such a
+    /// pair and appends a complete line, which later readers keep (the last line wins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tails: Option<[f32; 2]>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -186,6 +191,7 @@ mod tests {
             rejected: -2.25,
             chosen_tokens: 1,
             rejected_tokens: 2,
+            tails: Some([0.0, -0.75]),
         };
         let t = Truncation::new(512, 256);
         let mut c = RefCache::open(dir.path(), &key).unwrap();

@@ -19,6 +19,8 @@ pub struct SeqScore {
     pub tokens: u32,
     /// Mean over tokens of `log p(y_t) - log sum p^2` (WPO's per-sequence log-weight).
     pub wpo_logw: f32,
+    /// Summed log-prob of the tokens past the pair's shorter completion (LD-DPO's tail).
+    pub tail_logp: f32,
     /// The completion token ids and their log-probs, when asked for.
     pub token_ids: Vec<i64>,
     pub token_logps: Vec<f32>,
@@ -146,6 +148,8 @@ pub fn score_pairs(
         let sel = Selection::of_batch(&batch)?;
         let tokens = crate::logps::token_logps(&hidden, &lm_head, &sel, opts.logit_chunk, true)?;
         let sums: Vec<f32> = Vec::try_from(sel.sum_per_seq(&tokens.logps)?.f_to(Device::Cpu)?)?;
+        let tails = sel.sum_per_seq(&tokens.logps.f_mul(&sel.tail_mask()?)?)?;
+        let tails: Vec<f32> = Vec::try_from(tails.f_to(Device::Cpu)?)?;
         let adj = tokens.log_sum_p2.as_ref().expect("asked for");
         let w = sel.sum_per_seq(&tokens.logps.f_sub(adj)?)?;
         let w: Vec<f32> = Vec::try_from(w.f_to(Device::Cpu)?.f_to_kind(Kind::Float)?)?;
@@ -173,6 +177,7 @@ pub fn score_pairs(
                 logp: sums[i],
                 tokens: n as u32,
                 wpo_logw: if n > 0 { w[i] / n as f32 } else { 0.0 },
+                tail_logp: tails[i],
                 token_ids,
                 token_logps,
             });

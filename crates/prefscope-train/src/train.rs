@@ -17,7 +17,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
-use tch::{Device, Kind};
+use tch::{Device, Kind, Tensor};
 
 use crate::batch::{
     collate, collate_packed, padded_positions, pair_tokens, row_length, token_budget_batches,
@@ -266,13 +266,19 @@ fn micro_step(
     };
     let r: Vec<RefLogps> = pairs.iter().map(|p| refs[&p.pair_id]).collect();
     let f = |g: fn(&RefLogps) -> f32| r.iter().map(g).collect::<Vec<f32>>();
-    let reference = PairLogps::from_values(
+    let mut reference = PairLogps::from_values(
         &f(|x| x.chosen),
         &f(|x| x.rejected),
         &f(|x| x.chosen_tokens as f32),
         &f(|x| x.rejected_tokens as f32),
-    )
-    .to_device(device)?;
+    );
+    if objective.ld_alpha.is_some() {
+        // every value has tails: reference_logps rescored those cached without
+        let tail = |i: usize| r.iter().map(move |x| x.tails.map_or(0.0, |t| t[i]));
+        let tails: Vec<f32> = tail(0).chain(tail(1)).collect();
+        reference = reference.with_tails(&Tensor::from_slice(&tails))?;
+    }
+    let reference = reference.to_device(device)?;
     let step = match cfg.gradient_checkpointing {
         true => crate::model::forward_backward_checkpointed,
         false => crate::model::forward_backward,
@@ -412,8 +418,12 @@ fn reference_logps(
         .iter()
         .map(|p| (p.pair_id.as_str(), p.scored_hash(&t)))
         .collect();
+    // LD-DPO reads the tails: a value cached before they were recorded is a miss
+    let need_tails = cfg.ld_alpha.is_some();
     let cached = |cache: &RefCache, p: &TokenizedPair| {
-        cache.get_hashed(&p.pair_id, &hashes[p.pair_id.as_str()])
+        cache
+            .get_hashed(&p.pair_id, &hashes[p.pair_id.as_str()])
+            .filter(|r| !need_tails || r.tails.is_some())
     };
     // train and eval apart, each in its own order and in the evaluation's micro-batches, so an
     // untrained policy reproduces the reference exactly (same padding, same kernels: margin 0)
@@ -445,6 +455,7 @@ fn reference_logps(
                     rejected: s.rejected.logp,
                     chosen_tokens: s.chosen.tokens,
                     rejected_tokens: s.rejected.tokens,
+                    tails: Some([s.chosen.tail_logp, s.rejected.tail_logp]),
                 };
                 (*p, r)
             })

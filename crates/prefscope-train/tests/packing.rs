@@ -75,12 +75,12 @@ fn pairs(vocab: i64) -> Vec<TokenizedPair> {
 /// NLL), so it is the one part of the loss that depends on how a step is cut.
 fn objective(sft: bool) -> Objective {
     Objective {
-        loss: Loss::Sigmoid {
-            beta: 0.1,
-            label_smoothing: 0.0,
-        },
         sft_alpha: sft.then_some(0.2),
         wpo: Some(Wpo::default()),
+        ..Objective::plain(Loss::Sigmoid {
+            beta: 0.1,
+            label_smoothing: 0.0,
+        })
     }
 }
 

@@ -161,9 +161,9 @@ fn case_inputs(f: &Value, case: &Value) -> (Objective, PairLogps, String) {
         Some(other) => panic!("unknown wpo {other}"),
     };
     let objective = Objective {
-        loss,
         sft_alpha: case["sft_alpha"].as_f64(),
         wpo,
+        ..Objective::plain(loss)
     };
     let reference = if kind == "ipo" {
         // the fixture gives reference means; the cache holds sums: sum = mean * count
@@ -246,4 +246,114 @@ fn losses_wpo_weights_rewards_and_gradients_match_pytorch() {
         checked += 1;
     }
     assert_eq!(checked, CASES);
+}
+
+/// LD-DPO through the training step: [`dpo::head_backward`] adds each tail token's share of
+/// the gradient through a second per-sequence leaf (the tails). Its gradients with respect to
+/// the hidden states and the weight equal one autograd graph over full logits, where each token
+/// log-prob enters its sequence's sum with coefficient 1 or `ld_alpha` (tail tokens found here
+/// from the token counts alone), within [`head_tolerance`]; with the tails' gradient left out
+/// (`ld_alpha` read as 1 in the graph) the comparison fails.
+#[test]
+fn ld_dpo_backward_matches_one_graph_over_full_logits() {
+    let f = fixture();
+    let s = setup(&f);
+    let counts = s.sel.counts().to_vec();
+    let p = counts.len() / 2;
+    let (b, t, _) = s.hidden.size3().unwrap();
+    let ids = Tensor::from_slice(&ints(&f["ids"])).reshape([b, t]);
+    let mask = ints(&f["completion_mask"]);
+    // token order of a Selection: row-major positions t >= 1 inside the completion
+    let (mut index, mut seq, mut place) = (vec![], vec![], vec![0i64; b as usize]);
+    let mut tail = vec![];
+    for i in 0..b {
+        for j in 1..t {
+            if mask[(i * t + j) as usize] != 0 {
+                index.push(i * t + j - 1);
+                seq.push(i);
+                place[i as usize] += 1;
+                let partner = if (i as usize) < p {
+                    i as usize + p
+                } else {
+                    i as usize - p
+                };
+                let shared = counts[i as usize].min(counts[partner]);
+                tail.push(if place[i as usize] > shared {
+                    1f32
+                } else {
+                    0.0
+                });
+            }
+        }
+    }
+    assert!(
+        tail.iter().any(|&x| x > 0.0),
+        "the fixture has unequal pairs"
+    );
+    let cf: Vec<f32> = counts.iter().map(|&c| c as f32).collect();
+    let refs: Vec<f32> = (0..2 * p).map(|i| -3.0 - 0.5 * i as f32).collect();
+    let ref_tails: Vec<f32> = (0..2 * p).map(|i| -0.25 * (i % 3) as f32).collect();
+    let reference = PairLogps::from_values(&refs[..p], &refs[p..], &cf[..p], &cf[p..])
+        .with_tails(&Tensor::from_slice(&ref_tails))
+        .unwrap();
+    let ld = 0.3;
+    for loss in [
+        Loss::Sigmoid {
+            beta: 0.1,
+            label_smoothing: 0.0,
+        },
+        Loss::SigmoidNorm { beta: 0.5 },
+        Loss::BcoPair { beta: 0.1 },
+    ] {
+        let objective = Objective {
+            ld_alpha: Some(ld),
+            sft_alpha: Some(0.2),
+            ..Objective::plain(loss)
+        };
+        let hidden = s.hidden.copy().set_requires_grad(true);
+        let weight = s.weight.copy().set_requires_grad(true);
+        dpo::head_backward(&hidden, &weight, &s.sel, &reference, &objective, 2, 1.0).unwrap();
+        let graph = |tail_grad: bool| {
+            let h = s.hidden.copy().set_requires_grad(true);
+            let w = s.weight.copy().set_requires_grad(true);
+            let (_, _, hd) = h.size3().unwrap();
+            let logp = h
+                .reshape([-1, hd])
+                .matmul(&w.tr())
+                .log_softmax(-1, Kind::Float)
+                .index_select(0, &Tensor::from_slice(&index));
+            let labels = ids
+                .reshape([-1])
+                .index_select(0, &(Tensor::from_slice(&index) + 1));
+            let tok = logp.gather(1, &labels.unsqueeze(1), false).squeeze_dim(1);
+            let seq_t = Tensor::from_slice(&seq);
+            let zeros = || Tensor::zeros([2 * p as i64], (Kind::Float, tch::Device::Cpu));
+            let sums = zeros().index_add(0, &seq_t, &tok);
+            let tail_t = Tensor::from_slice(&tail);
+            let tails = zeros().index_add(0, &seq_t, &(&tok * &tail_t));
+            let tails = if tail_grad { tails } else { tails.detach() };
+            let policy = PairLogps::from_concat(&sums, &counts)
+                .unwrap()
+                .with_tails(&tails)
+                .unwrap();
+            dpo::pair_losses(&objective, &policy, &reference, None)
+                .unwrap()
+                .mean(Kind::Float)
+                .backward();
+            (to_vec(&h.grad()), to_vec(&w.grad()))
+        };
+        let (gh, gw) = graph(true);
+        let report = head_report(&to_vec(&hidden.grad()), &gh)
+            .worse(head_report(&to_vec(&weight.grad()), &gw));
+        println!("{} ld {ld}: {report}", loss.name());
+        report.assert_passes(&format!("{} with ld_alpha", loss.name()));
+        let (bh, bw) = graph(false);
+        let wrong = head_report(&to_vec(&hidden.grad()), &bh)
+            .worse(head_report(&to_vec(&weight.grad()), &bw));
+        assert!(
+            !wrong.passes(),
+            "{}: tails' gradient left out passes",
+            loss.name()
+        );
+    }
 }

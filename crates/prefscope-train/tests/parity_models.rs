@@ -83,12 +83,12 @@ fn grad_of(m: &DecoderPolicy, tensor: &str) -> Vec<f32> {
 /// The f32 objective of the fixture's step.
 fn f32_objective() -> Objective {
     Objective {
-        loss: Loss::Sigmoid {
-            beta: 0.1,
-            label_smoothing: 0.0,
-        },
         sft_alpha: Some(0.2),
         wpo: Some(Wpo::default()),
+        ..Objective::plain(Loss::Sigmoid {
+            beta: 0.1,
+            label_smoothing: 0.0,
+        })
     }
 }
 
@@ -256,12 +256,12 @@ fn bf16_grad_tolerance(scale: f64) -> Tolerance {
 /// The bf16 case's objective: plain sigmoid DPO.
 fn bf16_objective() -> Objective {
     Objective {
-        loss: Loss::Sigmoid {
-            beta: 0.1,
-            label_smoothing: 0.0,
-        },
         sft_alpha: None,
         wpo: None,
+        ..Objective::plain(Loss::Sigmoid {
+            beta: 0.1,
+            label_smoothing: 0.0,
+        })
     }
 }
 

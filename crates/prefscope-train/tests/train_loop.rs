@@ -205,7 +205,7 @@ fn reference_cache_is_reused_and_filter_drops_pairs() {
     let out = tempfile::tempdir().unwrap();
     let mut cfg = config(out.path(), 1);
     cfg.ref_cache_dir = Some(cache.path().to_path_buf());
-    cfg.loss = Loss::Ipo { beta: 0.1 };
+    cfg.loss = Loss::Ipo { beta: 0.1 }.into();
     let mut computed = 0;
     prefscope_train::run(&cfg, &model(), &d, &mut |e| {
         if let Event::Reference { total, .. } = e {
@@ -453,4 +453,89 @@ fn save_final_false_writes_no_final_directory_and_resumes() {
         .join("checkpoints/step-00000006/state.json")
         .is_file());
     assert!(out.path().join("eval_pairs.jsonl").is_file());
+}
+
+/// LD-DPO reads the reference's tail log-probs: values cached before they were recorded are
+/// scored again (never read as tail 0), the new lines carry them (0 for the shorter response
+/// of a pair, nonzero for a longer one), and a later LD-DPO run finds them all. The run is a
+/// weighted combination (TRL's MPO recipe) and trains to finite losses.
+#[test]
+fn ld_dpo_rescores_reference_values_cached_without_tails() {
+    let _lock = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let d = TrainData {
+        train: data(8, 5),
+        eval: data(4, 6),
+    };
+    let cache = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut cfg = config(out.path(), 0);
+    cfg.ref_cache_dir = Some(cache.path().to_path_buf());
+    prefscope_train::run(&cfg, &model(), &d, &mut |_| {}).unwrap();
+    let file = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().unwrap() == "jsonl")
+        .unwrap();
+    // the cache as an older prefscope wrote it: no tails
+    let old: String = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert!(v.as_object_mut().unwrap().remove("tails").is_some());
+            format!("{v}\n")
+        })
+        .collect();
+    std::fs::write(&file, old).unwrap();
+
+    let ld_run = |dir: &Path| {
+        let mut cfg = config(dir, 4);
+        cfg.ref_cache_dir = Some(cache.path().to_path_buf());
+        cfg.ld_alpha = Some(0.5);
+        cfg.loss = toml::from_str::<toml::Table>(
+            "[[loss]]\ntype = \"sigmoid\"\nbeta = 0.5\nweight = 0.8\n[[loss]]\n\
+             type = \"bco_pair\"\nbeta = 0.5\nweight = 0.2\n[[loss]]\ntype = \"sft\"\n",
+        )
+        .unwrap()["loss"]
+            .clone()
+            .try_into()
+            .unwrap();
+        cfg.validate().unwrap();
+        let mut computed = 0;
+        let s = prefscope_train::run(&cfg, &model(), &d, &mut |e| {
+            if let Event::Reference { total, .. } = e {
+                computed = total
+            }
+        })
+        .unwrap();
+        (computed, s)
+    };
+    let out2 = tempfile::tempdir().unwrap();
+    let (computed, s) = ld_run(out2.path());
+    assert_eq!(computed, 12, "values without tails were read as complete");
+    assert!(s.final_eval.is_some());
+    let (mut unequal, mut lines) = (0, 0);
+    for l in std::fs::read_to_string(&file).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        let Some(t) = v["tails"].as_array() else {
+            continue;
+        };
+        lines += 1;
+        let (nc, nr) = (
+            v["chosen_tokens"].as_u64().unwrap(),
+            v["rejected_tokens"].as_u64().unwrap(),
+        );
+        let (tc, tr) = (t[0].as_f64().unwrap(), t[1].as_f64().unwrap());
+        assert_eq!(tc != 0.0, nc > nr, "{l}");
+        assert_eq!(tr != 0.0, nr > nc, "{l}");
+        unequal += usize::from(nc != nr);
+    }
+    assert_eq!(lines, 12);
+    assert!(unequal > 0, "the data has pairs of unequal lengths");
+    let out3 = tempfile::tempdir().unwrap();
+    assert_eq!(
+        ld_run(out3.path()).0,
+        0,
+        "the rescored values were not kept"
+    );
 }
