@@ -99,7 +99,17 @@ fn reference(pairs: &[&TokenizedPair]) -> PairLogps {
         .collect();
     let ct: Vec<f32> = pairs.iter().map(|p| count(p, &p.chosen)).collect();
     let rt: Vec<f32> = pairs.iter().map(|p| count(p, &p.rejected)).collect();
+    // LD-DPO tails: -4 per token past the pair's shorter completion
+    let tail = |a: &[f32], b: &[f32]| -> Vec<f32> {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| -4.0 * (x - y).max(0.0))
+            .collect()
+    };
+    let tails = [tail(&ct, &rt), tail(&rt, &ct)].concat();
     PairLogps::from_values(&c, &r, &ct, &rt)
+        .with_tails(&Tensor::from_slice(&tails))
+        .unwrap()
 }
 
 fn values(t: &Tensor) -> Vec<f32> {
@@ -214,6 +224,34 @@ fn packed_batch_equals_padded_batch_on_tiny_qwen2_and_llama() {
         let got = run(&m, std::slice::from_ref(&all), true, &objective(true));
         assert_same(&got, &want, &format!("{name} packed"));
     }
+}
+
+/// The new loss paths on packed rows: LD-DPO's tail sums (from each sequence's own token
+/// places, whatever the row layout) and a weighted combination with a length-normalised and an
+/// SFT term give the padded batch's numbers.
+#[test]
+fn packed_batch_equals_padded_batch_under_ld_dpo_and_a_combination() {
+    use prefscope_config::{Losses, Term};
+    let m = load_tiny("tiny-qwen2", Device::Cpu);
+    let data = pairs(96);
+    let all: Vec<&TokenizedPair> = data.iter().collect();
+    let terms = [
+        (Loss::SigmoidNorm { beta: 0.5 }, 0.7),
+        (Loss::BcoPair { beta: 0.1 }, 0.3),
+        (Loss::Sft { beta: 0.1 }, 1.0),
+    ];
+    let objective = Objective {
+        ld_alpha: Some(0.4),
+        ..Objective::plain(Losses::new(
+            terms
+                .iter()
+                .map(|&(loss, weight)| Term { loss, weight })
+                .collect(),
+        ))
+    };
+    let want = run(&m, std::slice::from_ref(&all), false, &objective);
+    let got = run(&m, std::slice::from_ref(&all), true, &objective);
+    assert_same(&got, &want, "tiny-qwen2 packed, LD-DPO + combination");
 }
 
 #[test]
