@@ -1,5 +1,5 @@
 //! The diagnostics' sections of the report page ([`crate::diagnostics`] computes them):
-//! source-model confound, support mismatch, preference heterogeneity. Each is rendered from its
+//! source-model confound, support mismatch, preference heterogeneity, ranking. Each is rendered from its
 //! template (`templates/diag_*.html`, through [`crate::page`]'s environment) with a typed
 //! context built here: tables, and plots as inline SVG.
 
@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::diagnostics::{binomial_pmf, largest_shift, Diagnostics, HeteroRow, SupportRow};
+use crate::diagnostics::{
+    binomial_pmf, largest_shift, Diagnostics, HeteroRow, RankingRow, SupportRow,
+};
 use crate::effects::Effects;
 use crate::error::Result;
 use crate::page::{acc, figure, multi_treatment, pct, pval, render_template, Figure, Section};
@@ -20,7 +22,7 @@ const ALL_PAIRS: plotters::style::RGBColor = plotters::style::RGBColor(0x45, 0x7
 const ONE_SOURCE: plotters::style::RGBColor = plotters::style::RGBColor(0x87, 0x87, 0x87);
 const STANDARDIZED: plotters::style::RGBColor = plotters::style::RGBColor(0x54, 0x27, 0x88);
 
-/// The three sections. Errors: a template that does not render (a bug).
+/// The four sections. Errors: a template that does not render (a bug).
 pub fn sections(d: &Diagnostics, input: &StudyRuns, effects: &Effects) -> Result<Vec<Section>> {
     Ok(vec![
         Section {
@@ -38,7 +40,70 @@ pub fn sections(d: &Diagnostics, input: &StudyRuns, effects: &Effects) -> Result
             title: "Diagnostic: preference heterogeneity".into(),
             html: render_template("diag_heterogeneity.html", heterogeneity(d, input))?,
         },
+        Section {
+            id: "ranking".into(),
+            title: "Diagnostic: ranking (what training moved)".into(),
+            html: render_template("diag_ranking.html", ranking(d))?,
+        },
     ])
+}
+
+#[derive(Serialize)]
+struct RankingContext {
+    rows: Vec<RankingCells>,
+}
+
+/// One split × treatment × model group × held-out group, means over seeds.
+#[derive(Serialize)]
+struct RankingCells {
+    split: String,
+    treatment: String,
+    model_group: &'static str,
+    heldout_group: &'static str,
+    seeds: usize,
+    pairs: usize,
+    reward_acc: String,
+    policy_acc: String,
+    policy_acc_per_token: String,
+    reference_acc: String,
+    reference_acc_per_token: String,
+    flipped_up: String,
+    flipped_down: String,
+}
+
+fn ranking(d: &Diagnostics) -> RankingContext {
+    type Key<'a> = (&'a str, &'a str, &'static str, &'static str);
+    let mut by: BTreeMap<Key, Vec<&RankingRow>> = BTreeMap::new();
+    for r in &d.ranking {
+        by.entry((&r.treatment, &r.split, r.model_group, r.heldout_group))
+            .or_default()
+            .push(r);
+    }
+    let rows = by
+        .into_iter()
+        .map(|((treatment, split, model_group, heldout_group), rows)| {
+            let mean = |f: &dyn Fn(&RankingRow) -> Option<f64>| -> String {
+                let v: Option<Vec<f64>> = rows.iter().map(|r| f(r)).collect();
+                v.map_or("–".into(), |v| acc(v.iter().sum::<f64>() / v.len() as f64))
+            };
+            RankingCells {
+                split: split.to_string(),
+                treatment: treatment.to_string(),
+                model_group,
+                heldout_group,
+                seeds: rows.len(),
+                pairs: rows.iter().map(|r| r.ranking.pairs).max().unwrap_or(0),
+                reward_acc: mean(&|r| Some(r.ranking.reward_acc)),
+                policy_acc: mean(&|r| Some(r.ranking.policy_acc)),
+                policy_acc_per_token: mean(&|r| r.ranking.policy_acc_per_token),
+                reference_acc: mean(&|r| Some(r.ranking.reference_acc)),
+                reference_acc_per_token: mean(&|r| r.ranking.reference_acc_per_token),
+                flipped_up: mean(&|r| Some(r.ranking.flipped_up)),
+                flipped_down: mean(&|r| Some(r.ranking.flipped_down)),
+            }
+        })
+        .collect();
+    RankingContext { rows }
 }
 
 #[derive(Serialize)]

@@ -63,7 +63,7 @@ mod study_input;
 mod study_report;
 pub mod truth;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub use effects::{
     cell_seed, compute_effects, EffectRow, Effects, EffectsConfig, Family, Question, SkippedSeed,
@@ -126,4 +126,33 @@ impl EffectsInputs {
             config,
         )
     }
+
+    /// The ranking diagnostics ([`diagnostics::RankingRow`]) of every group run whose
+    /// outcomes file has the log-prob fields (prefscope's `eval_pairs.jsonl` has them); other
+    /// runs are left out.
+    pub fn ranking(&self) -> Result<Vec<diagnostics::RankingRow>> {
+        let mut rows = Vec::new();
+        for run in self.runs.iter().filter(|r| r.group != RunGroup::All) {
+            let Some(path) = &run.outcomes_path else {
+                continue;
+            };
+            let Some(logps) = study_input::read_logps(path, &run.outcomes)? else {
+                continue;
+            };
+            let group_of = |pair_id: &str| {
+                let user = self.pairs.user_of(pair_id)?;
+                self.groups.group_of(&run.split, user)
+            };
+            rows.extend(diagnostics::ranking_rows_of_run(run, &logps, group_of));
+        }
+        Ok(rows)
+    }
+}
+
+/// Writes `ranking.csv` ([`EffectsInputs::ranking`]) into `dir`; returns its path.
+pub fn write_ranking(dir: &Path, rows: &[diagnostics::RankingRow]) -> Result<PathBuf> {
+    let path = dir.join("ranking.csv");
+    let text = write::csv_text(&diagnostics::ranking_columns(rows));
+    prefscope_data::write_bytes_atomic(&path, text.as_bytes())?;
+    Ok(path)
 }

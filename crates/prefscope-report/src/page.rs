@@ -26,7 +26,7 @@ use crate::truth::SplitTruth;
 use crate::verdict::Verdict;
 
 /// The templates, by name: the page, its parts, and the diagnostics' sections.
-const TEMPLATES: [(&str, &str); 9] = [
+const TEMPLATES: [(&str, &str); 10] = [
     ("macros.html", include_str!("../templates/macros.html")),
     ("page.html", include_str!("../templates/page.html")),
     ("headline.html", include_str!("../templates/headline.html")),
@@ -47,6 +47,10 @@ const TEMPLATES: [(&str, &str); 9] = [
     (
         "diag_heterogeneity.html",
         include_str!("../templates/diag_heterogeneity.html"),
+    ),
+    (
+        "diag_ranking.html",
+        include_str!("../templates/diag_ranking.html"),
     ),
 ];
 

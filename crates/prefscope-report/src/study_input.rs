@@ -175,7 +175,7 @@ pub fn read_run_folder(dir: &Path, run_id: &str) -> Result<RunFolder> {
 
 /// The log-prob fields of an outcomes file already read by [`read_outcomes`] (so its lines
 /// are JSON objects); `None` when any line lacks one (outcomes written elsewhere).
-fn read_logps(path: &Path, outcomes: &[Outcome]) -> Result<Option<Vec<HeldOutLogps>>> {
+pub(crate) fn read_logps(path: &Path, outcomes: &[Outcome]) -> Result<Option<Vec<HeldOutLogps>>> {
     let text = std::fs::read_to_string(path).map_err(|e| ReportError::io(path, e))?;
     let mut out = Vec::with_capacity(outcomes.len());
     for (i, line) in text.lines().enumerate() {

@@ -8,7 +8,10 @@
 //! - heterogeneity: in group A a quarter of the users disagree with everything the model says;
 //!   the observed share of users against the model is far above the binomial expectation,
 //!   while group B, whose users all agree, sits at its expectation;
-//! - `write_study_report` writes every table and a page with the three sections, escaping a
+//! - ranking: log-probs planted so that a quarter of every held-out group's pairs is flipped
+//!   up by training and a quarter down give those shares, and the reward accuracy of the
+//!   margins;
+//! - `write_study_report` writes every table and a page with the four sections, escaping a
 //!   hostile split label.
 
 use std::collections::BTreeMap;
@@ -311,6 +314,45 @@ fn users_against_their_group_model_stand_out_from_the_binomial_spread() {
     assert_eq!((u0.n_pairs, u0.correct, u0.user_group), (20, 0, "A"));
 }
 
+/// Every pair's log-probs by its index `i`: the reference ranks it right when `i` is even; the
+/// policy keeps `i % 4 == 0` right, flips `1` up, flips `2` down and keeps `3` wrong. The
+/// reward margin `-(log pi(r) - log ref(r))` is then 0, +4, -4 and 0.
+#[test]
+fn ranking_shares_come_out_as_planted() {
+    let w = world("A");
+    let mut input = study(&w, &|_, _| None);
+    for r in &mut input.runs {
+        for (i, l) in r.logps.as_mut().unwrap().iter_mut().enumerate() {
+            let reference_right = i % 2 == 0;
+            let policy_right = i % 4 < 2;
+            *l = HeldOutLogps {
+                chosen: -10.0,
+                rejected: if policy_right { -12.0 } else { -8.0 },
+                ref_chosen: -10.0,
+                ref_rejected: if reference_right { -12.0 } else { -8.0 },
+                tokens: Some([10.0, 10.0]),
+            };
+        }
+    }
+    let d = diagnose(&input, &effects(&input), &config()).unwrap();
+    // 3 seeds × 2 group runs × 2 held-out groups (the baseline runs are not group runs)
+    assert_eq!(d.ranking.len(), 12);
+    for row in &d.ranking {
+        let r = row.ranking;
+        assert_eq!(r.pairs, USERS / 2 * PAIRS_PER_USER, "{row:?}");
+        assert_eq!((r.reference_acc, r.policy_acc), (0.5, 0.5), "{row:?}");
+        assert_eq!((r.flipped_up, r.flipped_down), (0.25, 0.25), "{row:?}");
+        assert_eq!(r.reward_acc, 0.25, "{row:?}");
+        assert_eq!(r.policy_acc_per_token, Some(0.5), "{row:?}");
+    }
+    let groups: std::collections::BTreeSet<(&str, &str)> = d
+        .ranking
+        .iter()
+        .map(|r| (r.model_group, r.heldout_group))
+        .collect();
+    assert_eq!(groups.len(), 4);
+}
+
 #[test]
 fn study_report_writes_every_table_and_an_escaped_page() {
     let w = world("<b>A</b> & co");
@@ -329,6 +371,7 @@ fn study_report_writes_every_table_and_an_escaped_page() {
         "logprob_quantiles.csv",
         "heterogeneity.csv",
         "user_accuracy.csv",
+        "ranking.csv",
         "index.html",
     ] {
         assert!(out.path().join(f).is_file(), "{f}");
@@ -348,6 +391,7 @@ fn study_report_writes_every_table_and_an_escaped_page() {
         "source",
         "support",
         "heterogeneity",
+        "ranking",
         "provenance",
     ] {
         assert!(html.contains(&format!("id=\"{id}\"")), "section {id}");

@@ -34,6 +34,7 @@ mod multiboot;
 mod multitest;
 mod ordered;
 mod power;
+pub mod ranking;
 mod resample;
 mod seed_test;
 mod select;

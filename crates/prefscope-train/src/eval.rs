@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use prefscope_stats::ranking::{ranking, RankedPair, Ranking};
+
 use crate::batch::TokenizedPair;
 use crate::refcache::RefLogps;
 use crate::score::PairScore;
@@ -30,6 +32,11 @@ pub struct EvalMetrics {
     pub rejected_logp: f64,
     /// Mean WPO pair weight `min(1, exp(w_c + w_r))` under the policy.
     pub wpo_weight: f64,
+    /// What training moved ([`prefscope_stats::ranking`]): the shares of pairs the policy and
+    /// the reference rank right by likelihood (summed and per token), and of the reference's
+    /// rankings training flipped up and down. Absent in metrics written before.
+    #[serde(default)]
+    pub ranking: Option<Ranking>,
 }
 
 /// One held-out pair under the policy and the reference.
@@ -94,6 +101,20 @@ pub fn outcomes(
 /// Summarises scored pairs against their reference log-probs.
 pub fn summarise(step: u64, beta: f64, scores: &[PairScore], refs: &[RefLogps]) -> EvalMetrics {
     let n = scores.len().max(1) as f64;
+    let ranked: Vec<RankedPair> = scores
+        .iter()
+        .zip(refs)
+        .map(|(s, r)| RankedPair {
+            chosen: s.chosen.logp as f64,
+            rejected: s.rejected.logp as f64,
+            ref_chosen: r.chosen as f64,
+            ref_rejected: r.rejected as f64,
+            tokens: Some([
+                s.chosen.tokens.max(1) as f64,
+                s.rejected.tokens.max(1) as f64,
+            ]),
+        })
+        .collect();
     let (mut acc, mut ties, mut margin, mut cr, mut rr, mut cl, mut rl, mut w) =
         (0usize, 0usize, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
     for (s, r) in scores.iter().zip(refs) {
@@ -123,6 +144,7 @@ pub fn summarise(step: u64, beta: f64, scores: &[PairScore], refs: &[RefLogps]) 
         chosen_logp: cl / n,
         rejected_logp: rl / n,
         wpo_weight: w / n,
+        ranking: Some(ranking(&ranked)),
     }
 }
 

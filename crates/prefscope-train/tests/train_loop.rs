@@ -265,6 +265,13 @@ fn untrained_policy_ties_every_held_out_pair() {
     let ev = s.final_eval.unwrap();
     assert_eq!((ev.pairs, ev.ties, ev.pref_acc), (11, 11, 0.0));
     assert_eq!(ev.margin_mean, 0.0);
+    // the policy is the reference: it ranks as the reference does and flips nothing
+    let r = ev.ranking.unwrap();
+    assert_eq!((r.pairs, r.reward_acc), (11, 0.0));
+    assert_eq!(r.policy_acc, r.reference_acc);
+    assert_eq!(r.policy_acc_per_token, r.reference_acc_per_token);
+    assert_eq!((r.flipped_up, r.flipped_down), (0.0, 0.0));
+    assert!(r.reference_acc > 0.0 && r.reference_acc < 1.0, "{r:?}");
 }
 
 /// The stop flag of `run_until` (set here from the step callback, as a signal handler would set
@@ -513,7 +520,14 @@ fn ld_dpo_rescores_reference_values_cached_without_tails() {
     let out2 = tempfile::tempdir().unwrap();
     let (computed, s) = ld_run(out2.path());
     assert_eq!(computed, 12, "values without tails were read as complete");
-    assert!(s.final_eval.is_some());
+    let ev = s.final_eval.unwrap();
+    let r = ev.ranking.unwrap();
+    assert_eq!(
+        r.reward_acc, ev.pref_acc,
+        "the ranking's reward accuracy is pref_acc"
+    );
+    let moved = r.reference_acc + r.flipped_up - r.flipped_down;
+    assert!((r.policy_acc - moved).abs() < 1e-12, "{r:?}");
     let (mut unequal, mut lines) = (0, 0);
     for l in std::fs::read_to_string(&file).unwrap().lines() {
         let v: serde_json::Value = serde_json::from_str(l).unwrap();

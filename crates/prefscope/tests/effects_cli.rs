@@ -131,7 +131,31 @@ fn effects_writes_the_library_tables_and_finds_the_planted_effect() {
     };
     let lib = dir.path().join("lib");
     prefscope_report::write_effects(&lib, &inputs.effects(&config).unwrap()).unwrap();
-    for f in ["effects.csv", "summary.csv", "summary.json"] {
+    // the ranking diagnostics from the outcomes' log-probs: the synthetic policy moves only the
+    // chosen response, from a reference tie, so every right ranking is a flip up
+    let ranking = inputs.ranking().unwrap();
+    assert_eq!(
+        ranking.len(),
+        3 * 4 * 2 * 2,
+        "splits × seeds × group runs × held-out groups"
+    );
+    for r in &ranking {
+        let k = r.ranking;
+        assert!(k.pairs > 0, "{r:?}");
+        assert_eq!((k.reference_acc, k.flipped_down), (0.0, 0.0), "{r:?}");
+        assert_eq!(
+            (k.policy_acc, k.flipped_up),
+            (k.reward_acc, k.reward_acc),
+            "{r:?}"
+        );
+        assert_eq!(
+            k.policy_acc_per_token, None,
+            "no token counts in these outcomes"
+        );
+    }
+    prefscope_report::write_ranking(&lib, &ranking).unwrap();
+    assert!(stdout.contains("ranking.csv"), "{stdout}");
+    for f in ["effects.csv", "summary.csv", "summary.json", "ranking.csv"] {
         assert_eq!(
             std::fs::read_to_string(out.join(f)).unwrap(),
             std::fs::read_to_string(lib.join(f)).unwrap(),

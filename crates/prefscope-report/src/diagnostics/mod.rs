@@ -32,13 +32,20 @@
 //! model's accuracy `p` then drops towards 1/2 and so does what agreeing users would show);
 //! the dispersion is not.
 //!
-//! One file each: `source.rs` (a), `support.rs` (b), `heterogeneity.rs` (c), `tables.rs` (the
-//! CSV columns).
+//! (d) **Ranking** (`ranking.csv`): per group run and held-out group, the reward accuracy
+//! (`pref_acc`), the policy's and the reference's likelihood rankings (`log pi(c) > log pi(r)`,
+//! summed and per token) and the shares of the reference's rankings training flipped, up and
+//! down ([`prefscope_stats::ranking`]; Chen et al. 2024 found DPO rarely flips them). Runs whose
+//! outcomes lack log-probs are left out.
+//!
+//! One file each: `source.rs` (a), `support.rs` (b), `heterogeneity.rs` (c), `ranking.rs` (d),
+//! `tables.rs` (the CSV columns).
 //!
 //! Every part reads the runs grouped as the effects group them ([`crate::cells`]): the complete
 //! seeds of each split × treatment; a seed left out of the effects is left out here too.
 
 mod heterogeneity;
+mod ranking;
 mod source;
 mod support;
 mod tables;
@@ -50,10 +57,12 @@ use prefscope_data::{Pair, Split};
 use serde::Serialize;
 
 pub use heterogeneity::{against_probability, binomial_pmf, HeteroRow, UserAccuracy};
+pub use ranking::{run_rows as ranking_rows_of_run, RankingRow};
 pub use source::{
     largest_shift, SourceDiagnostic, StratumEffect, CROSS, MAX_STRATA, MIN_STRATUM_PAIRS,
 };
 pub use support::{QuantileRow, Support, SupportRow};
+pub use tables::ranking_columns;
 
 use crate::cells::Cell;
 use crate::effects::{Effects, EffectsConfig};
@@ -67,6 +76,7 @@ pub struct Diagnostics {
     pub source: Vec<SourceDiagnostic>,
     pub support: Support,
     pub heterogeneity: Vec<HeteroRow>,
+    pub ranking: Vec<RankingRow>,
     #[serde(skip)]
     pub users: Vec<UserAccuracy>,
 }
@@ -118,10 +128,12 @@ pub fn diagnose(
     }
     let support = support::support(input, &by_id);
     let (heterogeneity, users) = heterogeneity::heterogeneity(input, &cells, &splits, &by_id);
+    let ranking = ranking::ranking_rows(&cells, &splits, &by_id);
     Ok(Diagnostics {
         source,
         support,
         heterogeneity,
+        ranking,
         users,
     })
 }

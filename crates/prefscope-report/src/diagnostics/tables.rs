@@ -1,6 +1,6 @@
 //! The diagnostics' CSV tables, one per file name, as named columns.
 
-use super::{mean, Diagnostics, SourceDiagnostic, StratumEffect};
+use super::{mean, Diagnostics, RankingRow, SourceDiagnostic, StratumEffect};
 use crate::write::{fo, s, u, Columns, Values};
 
 /// A column of finite numbers (a non-finite value is written empty).
@@ -141,6 +141,35 @@ impl Diagnostics {
                     ("correct", u(us, |r| r.correct as u64)),
                 ],
             ),
+            ("ranking.csv", ranking_columns(&self.ranking)),
         ]
     }
+}
+
+/// `ranking.csv`'s columns (the study report's diagnostic and `prefscope effects`).
+pub fn ranking_columns(rk: &[RankingRow]) -> Columns {
+    let per_token =
+        |g: fn(&RankingRow) -> Option<f64>| fo(rk, move |r| g(r).filter(|x| x.is_finite()));
+    vec![
+        ("split", s(rk, |r| r.split.clone())),
+        ("treatment", s(rk, |r| r.treatment.clone())),
+        ("seed", u(rk, |r| r.seed)),
+        ("run_id", s(rk, |r| r.run_id.clone())),
+        ("model_group", s(rk, |r| r.model_group.to_string())),
+        ("heldout_group", s(rk, |r| r.heldout_group.to_string())),
+        ("pairs", u(rk, |r| r.ranking.pairs as u64)),
+        ("reward_acc", f(rk, |r| r.ranking.reward_acc)),
+        ("policy_acc", f(rk, |r| r.ranking.policy_acc)),
+        (
+            "policy_acc_per_token",
+            per_token(|r| r.ranking.policy_acc_per_token),
+        ),
+        ("reference_acc", f(rk, |r| r.ranking.reference_acc)),
+        (
+            "reference_acc_per_token",
+            per_token(|r| r.ranking.reference_acc_per_token),
+        ),
+        ("flipped_up", f(rk, |r| r.ranking.flipped_up)),
+        ("flipped_down", f(rk, |r| r.ranking.flipped_down)),
+    ]
 }

@@ -2,7 +2,8 @@
 //! `prefscope_report`). Reads `RUNS.csv` (run_id, split, group = A | B | all, seed, treatment,
 //! outcomes = a JSONL path relative to the csv), the pair file, `groups.csv` and optionally a
 //! W2/OL predictions file; writes effects.csv, summary.csv, summary.json and Parquet copies to
-//! `--out`, and prints the summary (or, with `--json`, summary.json's rows).
+//! `--out` (and ranking.csv when the outcomes have log-probs), and prints the summary (or, with
+//! `--json`, summary.json's rows).
 
 use std::path::PathBuf;
 
@@ -96,8 +97,9 @@ impl Args {
     }
 }
 
-/// Reads the inputs, computes and writes the effects.
-pub fn execute(args: &Args) -> anyhow::Result<Effects> {
+/// Reads the inputs, computes and writes the effects (and the ranking diagnostics when the
+/// outcomes have log-probs: `ranking` tells).
+pub fn execute(args: &Args) -> anyhow::Result<(Effects, bool)> {
     let input = classify::<prefscope_report::ReportError>;
     let inputs = EffectsInputs::read(
         &args.runs,
@@ -108,11 +110,15 @@ pub fn execute(args: &Args) -> anyhow::Result<Effects> {
     .map_err(input)?;
     let effects = inputs.effects(&args.config()?).map_err(input)?;
     prefscope_report::write_effects(&args.out, &effects)?;
-    Ok(effects)
+    let ranking = inputs.ranking().map_err(input)?;
+    if !ranking.is_empty() {
+        prefscope_report::write_ranking(&args.out, &ranking)?;
+    }
+    Ok((effects, !ranking.is_empty()))
 }
 
 pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
-    let fx = execute(args)?;
+    let (fx, ranking) = execute(args)?;
     if json {
         let mut doc = prefscope_report::summary_json(&fx);
         doc["out"] = serde_json::json!(args.out);
@@ -129,8 +135,9 @@ pub fn run(args: &Args, json: bool) -> anyhow::Result<()> {
             s.present_run
         );
     }
+    let ranking = if ranking { ", ranking.csv" } else { "" };
     println!(
-        "wrote effects.csv, summary.csv, summary.json, effects.parquet and summary.parquet to {}",
+        "wrote effects.csv, summary.csv, summary.json, effects.parquet{ranking} and summary.parquet to {}",
         args.out.display()
     );
     Ok(())
