@@ -27,5 +27,5 @@ pub use model_source::ModelSource;
 pub use objective::{Objective, Wpo, WpoAlign};
 pub use optimizer::{decays, AdamWConfig};
 pub use schedule::{lr_at, Decay, Schedule};
-pub use train_config::{Inputs, ScheduleConfig, TrainConfig};
+pub use train_config::{Inputs, RefSync, ScheduleConfig, TrainConfig};
 pub use truncation::Truncation;

@@ -188,6 +188,10 @@ pub struct TrainConfig {
     /// `ld_alpha`, in [0, 1]); absent for plain sums.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ld_alpha: Option<f64>,
+    /// TR-DPO: the reference moves toward the policy every few steps (TRL `sync_ref_model`);
+    /// absent for a fixed reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ref_sync: Option<RefSync>,
     /// NLL weight on chosen completions (TRL `rpo_alpha`).
     pub sft_alpha: Option<f64>,
     /// WPO weighting; absent for none.
@@ -201,6 +205,35 @@ pub struct TrainConfig {
     pub schedule: ScheduleConfig,
     #[serde(default)]
     pub inputs: Inputs,
+}
+
+/// TR-DPO's reference sync (Gorbatovski et al. 2024, arXiv 2404.09656), as TRL's
+/// `SyncRefModelCallback`: after every `every`-th optimizer step the reference's weights
+/// become `mixup_alpha * policy + (1 - mixup_alpha) * reference`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefSync {
+    /// TRL `ref_model_mixup_alpha` (default 0.6): 1 copies the policy, 0 keeps the reference.
+    #[serde(default = "d_mixup_alpha")]
+    pub mixup_alpha: f64,
+    /// TRL `ref_model_sync_steps` (default 512).
+    #[serde(default = "d_sync_every")]
+    pub every: u64,
+}
+
+fn d_mixup_alpha() -> f64 {
+    0.6
+}
+
+fn d_sync_every() -> u64 {
+    512
+}
+
+impl RefSync {
+    /// True once the first sync has happened, after `step` optimizer steps.
+    pub fn synced_by(&self, step: u64) -> bool {
+        step >= self.every
+    }
 }
 
 /// A key that is no longer a setting: reading one is an error that says why and what to do.
@@ -275,6 +308,14 @@ impl TrainConfig {
         self.loss.validate(&self.f_divergence)?;
         validate_ld_alpha(self.ld_alpha)?;
         let bad = |m: String| Err(ConfigError::Invalid(m));
+        if let Some(r) = self.ref_sync {
+            if !(0.0..=1.0).contains(&r.mixup_alpha) || r.every == 0 {
+                return bad(format!(
+                    "ref_sync: mixup_alpha must be in [0, 1] and every at least 1, got {} and {}",
+                    r.mixup_alpha, r.every
+                ));
+            }
+        }
         if self.wpo.is_some() && self.loss.sorts_batch() {
             return bad(
                 "WPO weights pairs, and aot/aot_unpaired sort log-ratios across the batch (a \

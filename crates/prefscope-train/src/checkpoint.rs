@@ -1,6 +1,6 @@
 //! Checkpoints: `<out>/checkpoints/step-<k>/` with `model.safetensors` (parameters, f32),
-//! `optimizer.safetensors` (AdamW moments) and `state.json` (step, data cursor, seed, the full
-//! config). A checkpoint is written into a temporary directory and renamed into place, so a
+//! `optimizer.safetensors` (AdamW moments), `reference.safetensors` (TR-DPO's moving reference,
+//! for runs with `ref_sync`) and `state.json` (step, data cursor, seed, the full config). A checkpoint is written into a temporary directory and renamed into place, so a
 //! killed run leaves either the whole checkpoint or none.
 //!
 //! The random state needs no saving: the data order of each epoch is a pure function of
@@ -34,11 +34,13 @@ pub struct CheckpointState {
     pub config: String,
 }
 
-/// Saves a checkpoint of `params` and `opt` under `out/checkpoints/step-<step>`.
+/// Saves a checkpoint of `params`, `opt` and a moving reference's weights (if any) under
+/// `out/checkpoints/step-<step>`.
 pub fn save(
     out: &Path,
     params: &BTreeMap<String, Tensor>,
     opt: &AdamWState,
+    reference: Option<&BTreeMap<String, Tensor>>,
     state: &CheckpointState,
 ) -> Result<PathBuf> {
     let root = out.join("checkpoints");
@@ -57,6 +59,13 @@ pub fn save(
         .map(|(k, t)| (k.clone(), t.detach()))
         .collect();
     Tensor::write_safetensors(&named, tmp.join("model.safetensors"))?;
+    if let Some(reference) = reference {
+        let named: Vec<(String, Tensor)> = reference
+            .iter()
+            .map(|(k, t)| (k.clone(), t.shallow_clone()))
+            .collect();
+        Tensor::write_safetensors(&named, tmp.join(REFERENCE_FILE))?;
+    }
     let moments = opt.named_tensors();
     if !moments.is_empty() {
         Tensor::write_safetensors(&moments, tmp.join("optimizer.safetensors"))?;
@@ -70,6 +79,15 @@ pub fn save(
     }
     std::fs::rename(&tmp, &dir).map_err(|e| TrainError::io(&dir, e))?;
     Ok(dir)
+}
+
+/// The moving reference's file in a checkpoint.
+const REFERENCE_FILE: &str = "reference.safetensors";
+
+/// Loads a checkpoint's moving reference into `reference` (copied in place); an error naming
+/// the file when the checkpoint has none or it lacks a tensor.
+pub fn load_reference(dir: &Path, reference: &BTreeMap<String, Tensor>) -> Result<()> {
+    copy_into(&dir.join(REFERENCE_FILE), reference)
 }
 
 /// The newest complete checkpoint under `out`, if any.
@@ -102,29 +120,7 @@ pub fn load(
     let text = std::fs::read_to_string(&state_path).map_err(|e| TrainError::io(&state_path, e))?;
     let state: CheckpointState =
         serde_json::from_str(&text).map_err(|e| TrainError::format(&state_path, e))?;
-    let model_path = dir.join("model.safetensors");
-    let saved: BTreeMap<String, Tensor> =
-        Tensor::read_safetensors(&model_path)?.into_iter().collect();
-    {
-        let _guard = tch::no_grad_guard();
-        for (name, p) in params {
-            let src = saved
-                .get(name)
-                .ok_or_else(|| TrainError::format(&model_path, format!("missing tensor {name}")))?;
-            if src.size() != p.size() {
-                return Err(TrainError::format(
-                    &model_path,
-                    format!(
-                        "tensor {name}: shape {:?}, model has {:?}",
-                        src.size(),
-                        p.size()
-                    ),
-                ));
-            }
-            let mut p = p.shallow_clone();
-            p.f_copy_(&src.f_to(p.device())?)?;
-        }
-    }
+    copy_into(&dir.join("model.safetensors"), params)?;
     let opt_path = dir.join("optimizer.safetensors");
     let moments = if opt_path.exists() {
         Tensor::read_safetensors(&opt_path)?
@@ -142,4 +138,32 @@ pub fn load(
         .collect::<Result<Vec<_>>>()?;
     let opt = AdamWState::from_named(state.step, moments)?;
     Ok((opt, state))
+}
+
+/// Copies the tensors of the safetensors file `path` into `params` by name; a missing tensor or
+/// another shape is an error naming it.
+fn copy_into(path: &Path, params: &BTreeMap<String, Tensor>) -> Result<()> {
+    if !path.exists() {
+        return Err(TrainError::format(path, "the checkpoint has no such file"));
+    }
+    let saved: BTreeMap<String, Tensor> = Tensor::read_safetensors(path)?.into_iter().collect();
+    let _guard = tch::no_grad_guard();
+    for (name, p) in params {
+        let src = saved
+            .get(name)
+            .ok_or_else(|| TrainError::format(path, format!("missing tensor {name}")))?;
+        if src.size() != p.size() {
+            return Err(TrainError::format(
+                path,
+                format!(
+                    "tensor {name}: shape {:?}, model has {:?}",
+                    src.size(),
+                    p.size()
+                ),
+            ));
+        }
+        let mut p = p.shallow_clone();
+        p.f_copy_(&src.f_to(p.device())?)?;
+    }
+    Ok(())
 }

@@ -51,6 +51,7 @@ mod loss;
 pub mod metrics;
 pub mod model;
 pub mod optim;
+pub mod ref_sync;
 pub mod refcache;
 pub mod score;
 pub mod sft;

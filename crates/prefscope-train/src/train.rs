@@ -30,6 +30,7 @@ use crate::error::{Result, TrainError};
 use crate::eval::{self, EvalMetrics};
 use crate::model::{named_parameters, PolicyModel};
 use crate::optim::{optimizer_step, AdamWState};
+use crate::ref_sync::MovingReference;
 use crate::refcache::{CacheKey, RefCache, RefLogps};
 use crate::schedule::lr_at;
 use crate::score::{score_pairs, PairScore, ScoreOptions};
@@ -142,10 +143,19 @@ pub fn run_until(
     let eval_refs: Vec<RefLogps> = data.eval.iter().map(|p| refs[&p.pair_id]).collect();
     let order = EpochOrder::new(cfg, &data.train, &train_idx);
 
+    // ---- TR-DPO's moving reference: the loaded weights, before a checkpoint replaces them
+    let mut moving = match cfg.ref_sync {
+        Some(_) => Some(MovingReference::new(&params)?),
+        None => None,
+    };
+
     // ---- resume
     let (mut opt, mut step, mut cursor, resumed_from) = match checkpoint::latest(out)? {
         Some(dir) if cfg.resume => {
             let (opt, st) = checkpoint::load(&dir, &params)?;
+            if let Some(m) = &moving {
+                checkpoint::load_reference(&dir, m.weights())?;
+            }
             (opt, st.step, st.cursor, Some(st.step))
         }
         _ => (AdamWState::default(), 0, Cursor::default(), None),
@@ -158,7 +168,7 @@ pub fn run_until(
         let requested = stop.load(Ordering::SeqCst);
         if requested || cfg.stop_after == Some(step) {
             if requested && resumed_from != Some(step) {
-                let dir = save_checkpoint(cfg, &params, &opt, step, cursor)?;
+                let dir = save_checkpoint(cfg, &params, &opt, moving.as_ref(), step, cursor)?;
                 on(Event::Checkpoint(&dir));
             }
             return Ok(summary(
@@ -186,12 +196,21 @@ pub fn run_until(
             .iter()
             .map(|m| padded_positions(m, &cfg.truncation()))
             .sum();
+        // after TR-DPO's first sync the reference is scored on the spot, never from the cache
+        let moved = match (&moving, cfg.ref_sync) {
+            (Some(m), Some(sync)) if sync.synced_by(step) => Some((m, &params)),
+            _ => None,
+        };
         for micro in micro_batches(cfg, &pairs) {
             // Each micro-batch's mean loss weighs by its share of the step's pairs: the
             // step's loss is the mean over its `batch_size` pairs however they are cut.
             let scale = micro.len() as f64 / pairs.len() as f64;
+            let reference = Reference {
+                cached: &refs,
+                moved,
+            };
             micro_step(
-                cfg, model, &micro, &refs, &objective, scale, device, &mut acc,
+                cfg, model, &micro, &reference, &objective, scale, device, &mut acc,
             )?;
         }
         if !acc.loss.is_finite() {
@@ -209,11 +228,16 @@ pub fn run_until(
             step,
         )?;
         step += 1;
+        if let (Some(m), Some(sync)) = (&mut moving, cfg.ref_sync) {
+            if step % sync.every == 0 {
+                m.sync(&params, sync.mixup_alpha)?;
+            }
+        }
         let log = acc.log(step, norm, lr, t0.elapsed().as_secs_f64());
         log_line(&metrics_path, "train", &log)?;
         on(Event::Step(&log));
         if cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0 && step < cfg.steps {
-            let dir = save_checkpoint(cfg, &params, &opt, step, cursor)?;
+            let dir = save_checkpoint(cfg, &params, &opt, moving.as_ref(), step, cursor)?;
             on(Event::Checkpoint(&dir));
         }
     }
@@ -229,7 +253,7 @@ pub fn run_until(
         on(Event::Eval(&m));
         final_eval = Some(m);
     }
-    let dir = save_checkpoint(cfg, &params, &opt, step, cursor)?;
+    let dir = save_checkpoint(cfg, &params, &opt, moving.as_ref(), step, cursor)?;
     on(Event::Checkpoint(&dir));
     crate::metrics::jsonl_to_parquet(&metrics_path)?;
     let final_dir = out.join("final");
@@ -254,7 +278,7 @@ fn micro_step(
     cfg: &TrainConfig,
     model: &dyn PolicyModel,
     pairs: &[&TokenizedPair],
-    refs: &HashMap<String, RefLogps>,
+    reference: &Reference,
     objective: &dpo::Objective,
     scale: f64,
     device: Device,
@@ -264,21 +288,10 @@ fn micro_step(
         true => collate_packed(pairs, &cfg.truncation(), device)?,
         false => collate(pairs, &cfg.truncation(), device)?,
     };
-    let r: Vec<RefLogps> = pairs.iter().map(|p| refs[&p.pair_id]).collect();
-    let f = |g: fn(&RefLogps) -> f32| r.iter().map(g).collect::<Vec<f32>>();
-    let mut reference = PairLogps::from_values(
-        &f(|x| x.chosen),
-        &f(|x| x.rejected),
-        &f(|x| x.chosen_tokens as f32),
-        &f(|x| x.rejected_tokens as f32),
-    );
-    if objective.ld_alpha.is_some() {
-        // every value has tails: reference_logps rescored those cached without
-        let tail = |i: usize| r.iter().map(move |x| x.tails.map_or(0.0, |t| t[i]));
-        let tails: Vec<f32> = tail(0).chain(tail(1)).collect();
-        reference = reference.with_tails(&Tensor::from_slice(&tails))?;
-    }
-    let reference = reference.to_device(device)?;
+    let reference = match reference.moved {
+        Some((m, params)) => m.pair_logps(model, params, &batch, cfg.logit_chunk, cfg.bf16)?,
+        None => cached_reference(pairs, reference.cached, objective, device)?,
+    };
     let step = match cfg.gradient_checkpointing {
         true => crate::model::forward_backward_checkpointed,
         false => crate::model::forward_backward,
@@ -293,6 +306,40 @@ fn micro_step(
         cfg.bf16,
     )?;
     acc.add(&stats, &batch, scale)
+}
+
+/// Where a micro-batch's reference log-probs come from: the cache (the model as loaded), or
+/// after TR-DPO's first sync the moving reference with the parameters to swap it into.
+struct Reference<'a> {
+    cached: &'a HashMap<String, RefLogps>,
+    moved: Option<(
+        &'a MovingReference,
+        &'a std::collections::BTreeMap<String, Tensor>,
+    )>,
+}
+
+/// The cached reference log-probs of `pairs` (with LD-DPO tails when the objective reads them).
+fn cached_reference(
+    pairs: &[&TokenizedPair],
+    refs: &HashMap<String, RefLogps>,
+    objective: &dpo::Objective,
+    device: Device,
+) -> Result<PairLogps> {
+    let r: Vec<RefLogps> = pairs.iter().map(|p| refs[&p.pair_id]).collect();
+    let f = |g: fn(&RefLogps) -> f32| r.iter().map(g).collect::<Vec<f32>>();
+    let mut reference = PairLogps::from_values(
+        &f(|x| x.chosen),
+        &f(|x| x.rejected),
+        &f(|x| x.chosen_tokens as f32),
+        &f(|x| x.rejected_tokens as f32),
+    );
+    if objective.ld_alpha.is_some() {
+        // every value has tails: reference_logps rescored those cached without
+        let tail = |i: usize| r.iter().map(move |x| x.tails.map_or(0.0, |t| t[i]));
+        let tails: Vec<f32> = tail(0).chain(tail(1)).collect();
+        reference = reference.with_tails(&Tensor::from_slice(&tails))?;
+    }
+    reference.to_device(device)
 }
 
 /// A step's pairs in micro-batches of `micro_batch_size` pairs, in order.
@@ -606,6 +653,7 @@ fn save_checkpoint(
     cfg: &TrainConfig,
     params: &std::collections::BTreeMap<String, tch::Tensor>,
     opt: &AdamWState,
+    moving: Option<&MovingReference>,
     step: u64,
     cursor: Cursor,
 ) -> Result<PathBuf> {
@@ -615,7 +663,13 @@ fn save_checkpoint(
         seed: cfg.seed,
         config: cfg.to_toml()?,
     };
-    checkpoint::save(&cfg.out_dir, params, opt, &state)
+    checkpoint::save(
+        &cfg.out_dir,
+        params,
+        opt,
+        moving.map(MovingReference::weights),
+        &state,
+    )
 }
 
 fn log_line<T: Serialize>(path: &Path, kind: &str, value: &T) -> Result<()> {

@@ -553,3 +553,137 @@ fn ld_dpo_rescores_reference_values_cached_without_tails() {
         "the rescored values were not kept"
     );
 }
+
+/// A model without dropout: the reference scored on the spot equals the policy's forward.
+fn model_without_dropout() -> TinyLm {
+    TinyLm::new(
+        TinyConfig {
+            vocab_size: 32,
+            hidden_size: 16,
+            dropout: 0.0,
+        },
+        7,
+        Device::Cpu,
+    )
+}
+
+/// Per-step losses and final parameters of a TR-DPO run (`sync` = (mixup_alpha, every)) of
+/// `steps` steps, plain sigmoid DPO, no SFT term, in `out` with the reference cache `cache`.
+fn tr_dpo_run(
+    out: &Path,
+    cache: &Path,
+    steps: u64,
+    sync: Option<(f64, u64)>,
+    stop_after: Option<u64>,
+) -> (Vec<f64>, Vec<(String, Tensor)>) {
+    let d = TrainData {
+        train: data(8, 5),
+        eval: data(4, 6),
+    };
+    let mut cfg = config(out, steps);
+    cfg.sft_alpha = None;
+    cfg.ref_cache_dir = Some(cache.to_path_buf());
+    cfg.stop_after = stop_after;
+    cfg.ref_sync =
+        sync.map(|(mixup_alpha, every)| prefscope_config::RefSync { mixup_alpha, every });
+    let m = model_without_dropout();
+    let mut losses = vec![];
+    prefscope_train::run(&cfg, &m, &d, &mut |e| {
+        if let Event::Step(s) = e {
+            losses.push(s.loss)
+        }
+    })
+    .unwrap();
+    (losses, params(&m))
+}
+
+fn cache_lines(cache: &Path) -> usize {
+    std::fs::read_dir(cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().unwrap() == "jsonl")
+        .map(|p| std::fs::read_to_string(p).unwrap().lines().count())
+        .sum()
+}
+
+/// TR-DPO: with mixup 1 the reference becomes the policy at each sync, so the step after a
+/// sync starts from margin 0 on every pair, loss ln 2 (a stale cached reference would give
+/// the loaded model's values and another loss); with mixup 0 the moving reference stays the
+/// loaded model, scored on the spot, and the run takes the cached run's steps; and the cache
+/// gains nothing from the moving reference.
+#[test]
+fn tr_dpo_reference_moves_at_each_sync_and_never_reaches_the_cache() {
+    let _lock = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let ln2 = std::f64::consts::LN_2;
+    let cache = tempfile::tempdir().unwrap();
+    let plain = tempfile::tempdir().unwrap();
+    let (want, _) = tr_dpo_run(plain.path(), cache.path(), 6, None, None);
+    let scored = cache_lines(cache.path());
+    assert_eq!(scored, 12);
+    // step 1 starts at the reference (margins ~0), later steps do not
+    assert!((want[0] - ln2).abs() < 1e-6, "{want:?}");
+    assert!(want[2..].iter().all(|l| (l - ln2).abs() > 1e-3), "{want:?}");
+
+    let copy = tempfile::tempdir().unwrap();
+    let (got, _) = tr_dpo_run(copy.path(), cache.path(), 6, Some((1.0, 2)), None);
+    for (i, l) in got.iter().enumerate() {
+        // steps 3 and 5 follow a sync at 2 and 4
+        let after_sync = i == 2 || i == 4;
+        assert_eq!(
+            (l - ln2).abs() < 1e-6,
+            i == 0 || after_sync,
+            "step {}: {got:?}",
+            i + 1
+        );
+    }
+    let fixed = tempfile::tempdir().unwrap();
+    let (kept, _) = tr_dpo_run(fixed.path(), cache.path(), 6, Some((0.0, 2)), None);
+    for (k, w) in kept.iter().zip(&want) {
+        assert!((k - w).abs() < 1e-5, "mixup 0 {kept:?} vs fixed {want:?}");
+    }
+    assert_eq!(
+        cache_lines(cache.path()),
+        scored,
+        "the moving reference reached the cache"
+    );
+}
+
+/// A TR-DPO run stopped after a sync and resumed ends with the uninterrupted run's weights:
+/// the checkpoint keeps the moving reference.
+#[test]
+fn tr_dpo_resumes_exactly_after_a_sync() {
+    let _lock = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let cache = tempfile::tempdir().unwrap();
+    let whole = tempfile::tempdir().unwrap();
+    let (_, want) = tr_dpo_run(whole.path(), cache.path(), 7, Some((0.6, 2)), None);
+    let parts = tempfile::tempdir().unwrap();
+    // checkpoint_every = 3: stopping at 5 resumes from the checkpoint of step 3, after a sync
+    tr_dpo_run(parts.path(), cache.path(), 7, Some((0.6, 2)), Some(5));
+    let (_, got) = tr_dpo_run(parts.path(), cache.path(), 7, Some((0.6, 2)), None);
+    for ((n, a), (_, b)) in got.iter().zip(&want) {
+        assert!(a.equal(b), "{n} differs after resuming");
+    }
+    // and without the reference file the resume is an error naming it
+    let ckpt = parts.path().join("checkpoints");
+    let last = std::fs::read_dir(&ckpt)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max()
+        .unwrap();
+    std::fs::remove_file(last.join("reference.safetensors")).unwrap();
+    let mut cfg = config(parts.path(), 9);
+    cfg.sft_alpha = None;
+    cfg.ref_cache_dir = Some(cache.path().to_path_buf());
+    cfg.ref_sync = Some(prefscope_config::RefSync {
+        mixup_alpha: 0.6,
+        every: 2,
+    });
+    let d = TrainData {
+        train: data(8, 5),
+        eval: data(4, 6),
+    };
+    let e = prefscope_train::run(&cfg, &model_without_dropout(), &d, &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("reference.safetensors"), "{e}");
+}
