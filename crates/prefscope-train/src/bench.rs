@@ -9,7 +9,7 @@
 //! [`time_training`], the real training loop on those pairs.
 
 use rand::{Rng, SeedableRng};
-use tch::{Device, Kind};
+use tch::{Device, Kind, Tensor};
 
 use crate::batch::{collate, TokenizedPair, Truncation};
 use crate::dpo::{Objective, PairLogps};
@@ -45,8 +45,9 @@ pub fn random_pairs(shape: &BenchShape, seed: u64) -> Vec<TokenizedPair> {
         .collect()
 }
 
-/// Runs `warmup + steps` DPO steps (in bf16 mixed precision when `bf16`) and returns the
-/// seconds of each timed step; on CUDA each step ends with a device synchronize.
+/// Runs `warmup + steps` DPO steps of plain sigmoid DPO (in bf16 mixed precision when `bf16`)
+/// and returns the seconds of each timed step; on CUDA each step ends with a device
+/// synchronize.
 pub fn time_dpo_steps(
     model: &dyn PolicyModel,
     pairs: &[TokenizedPair],
@@ -55,6 +56,26 @@ pub fn time_dpo_steps(
     logit_chunk: i64,
     bf16: bool,
 ) -> Result<Vec<f64>> {
+    let sigmoid = Objective::plain(Loss::Sigmoid {
+        beta: 0.1,
+        label_smoothing: 0.0,
+    });
+    let mut secs = time_objectives(model, pairs, warmup, steps, logit_chunk, bf16, &[sigmoid])?;
+    Ok(secs.remove(0))
+}
+
+/// [`time_dpo_steps`] for several objectives on the same batch, interleaved (each round times
+/// one step of each, in order, so drift of the machine reaches them alike): the seconds of
+/// each objective's timed steps. The reference carries LD-DPO tails, so any objective runs.
+pub fn time_objectives(
+    model: &dyn PolicyModel,
+    pairs: &[TokenizedPair],
+    warmup: usize,
+    steps: usize,
+    logit_chunk: i64,
+    bf16: bool,
+    objectives: &[Objective],
+) -> Result<Vec<Vec<f64>>> {
     let device = model.var_store().device();
     let params = named_parameters(model);
     let mut opt = AdamWState::default();
@@ -67,37 +88,31 @@ pub fn time_dpo_steps(
         &vec![1.0; p],
         &vec![1.0; p],
     )
+    .with_tails(&Tensor::zeros([2 * p as i64], (Kind::Float, Device::Cpu)))?
     .to_device(device)?;
-    let objective = Objective::plain(Loss::Sigmoid {
-        beta: 0.1,
-        label_smoothing: 0.0,
-    });
-    let mut secs = vec![];
-    for i in 0..warmup + steps {
-        let t0 = std::time::Instant::now();
-        let stats = crate::model::forward_backward(
-            model,
-            &batch,
-            &reference,
-            &objective,
-            logit_chunk,
-            1.0,
-            bf16,
-        )?;
-        let _ = stats.losses.f_sum(Kind::Float)?.f_to(Device::Cpu)?;
-        optimizer_step(
-            &params,
-            &mut opt,
-            &AdamWConfig::default(),
-            1e-6,
-            1.0,
-            i as u64,
-        )?;
-        if let Device::Cuda(n) = device {
-            tch::Cuda::synchronize(n as i64);
-        }
-        if i >= warmup {
-            secs.push(t0.elapsed().as_secs_f64());
+    let mut secs = vec![vec![]; objectives.len()];
+    let mut i = 0u64;
+    for round in 0..warmup + steps {
+        for (k, objective) in objectives.iter().enumerate() {
+            let t0 = std::time::Instant::now();
+            let stats = crate::model::forward_backward(
+                model,
+                &batch,
+                &reference,
+                objective,
+                logit_chunk,
+                1.0,
+                bf16,
+            )?;
+            let _ = stats.losses.f_sum(Kind::Float)?.f_to(Device::Cpu)?;
+            optimizer_step(&params, &mut opt, &AdamWConfig::default(), 1e-6, 1.0, i)?;
+            i += 1;
+            if let Device::Cuda(n) = device {
+                tch::Cuda::synchronize(n as i64);
+            }
+            if round >= warmup {
+                secs[k].push(t0.elapsed().as_secs_f64());
+            }
         }
     }
     Ok(secs)

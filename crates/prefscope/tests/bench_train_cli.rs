@@ -67,6 +67,7 @@ fn bench_train_times_real_pairs_cut_as_training_cuts_them() {
     };
     let mut json = args("4");
     json.insert(0, "--json".into());
+    json.push("--losses".into());
     let refs: Vec<&str> = json.iter().map(String::as_str).collect();
     let (code, out, err) = run(&refs, dir.path());
     assert_eq!(code, 0, "{err}");
@@ -80,6 +81,17 @@ fn bench_train_times_real_pairs_cut_as_training_cuts_them() {
     let secs = report["prefscope"]["step_secs"].as_array().unwrap();
     assert_eq!(secs.len(), 2);
     assert!(secs.iter().all(|s| s.as_f64().unwrap() > 0.0), "{report}");
+    // --losses: the three objectives, timed in the same rounds, sigmoid's ratio to itself 1
+    let losses = report["losses"].as_array().unwrap();
+    let names: Vec<&str> = losses.iter().map(|l| l["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["sigmoid", "sigmoid_norm", "mpo"]);
+    assert_eq!(losses[0]["vs_sigmoid"], 1.0);
+    assert!(
+        losses
+            .iter()
+            .all(|l| l["tokens_per_sec"].as_f64().unwrap() > 0.0),
+        "{report}"
+    );
 
     // more pairs than the folder has, and real pairs without --skip-pytorch: bad input
     let refs = args("100000");

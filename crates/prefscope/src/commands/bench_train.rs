@@ -10,6 +10,12 @@
 //! `prefscope bench train --preset qwen2.5-0.5b --device cuda --bf16 --pairs 8 --prompt-len 256
 //! --completion-len 256 --steps 50 --skip-pytorch`.
 //!
+//! `--losses` also times the loss family's heavier objectives against plain sigmoid DPO in the
+//! same run, their steps interleaved on the same batch: `sigmoid_norm` (per-token log-ratios)
+//! and TRL's MPO combination (`sigmoid` 0.8 + `bco_pair` 0.2 + `sft` 1.0), printing each one's
+//! tokens/s and its ratio to sigmoid's (the target: within 5%): `prefscope bench train
+//! --skip-pytorch --losses --steps 20`.
+//!
 //! The real training loop against TRL's DPOTrainer is `bench train-vs-trl` (`bench_train_trl`),
 //! with flags of its own.
 //!
@@ -22,10 +28,12 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use prefscope_config::{Loss, Losses, Term};
 use prefscope_data::prism::Dataset;
 use prefscope_data::{build_pairs, KindFilter, PairOptions};
 use prefscope_model::ChatTokenizer;
-use prefscope_train::bench::{random_pairs, time_dpo_steps, BenchShape};
+use prefscope_train::bench::{random_pairs, time_dpo_steps, time_objectives, BenchShape};
+use prefscope_train::dpo::Objective;
 use prefscope_train::hf::{DecoderPolicy, HfPolicy};
 use prefscope_train::{PolicyModel, TokenizedPair, Truncation};
 
@@ -66,6 +74,9 @@ pub struct TrainArgs {
     pub steps: usize,
     #[arg(long, default_value_t = 1024)]
     pub logit_chunk: i64,
+    /// Also time sigmoid_norm and the MPO combination against sigmoid, interleaved.
+    #[arg(long)]
+    pub losses: bool,
     #[arg(long, default_value_t = super::bench::default_python())]
     pub python: String,
     #[arg(long, default_value = "tools/bench_train_torch.py")]
@@ -241,6 +252,10 @@ pub fn run(args: &TrainArgs, json: bool) -> anyhow::Result<()> {
     )?;
     let ours = median(secs.clone());
     let ratio = torch_secs.map(|t| t / ours);
+    let losses = match args.losses {
+        true => Some(time_losses(policy.as_ref(), &pairs, args, tokens)?),
+        false => None,
+    };
     let precision = if args.bf16 { "bf16 autocast" } else { "f32" };
     let report = serde_json::json!({
         "model": model,
@@ -252,6 +267,7 @@ pub fn run(args: &TrainArgs, json: bool) -> anyhow::Result<()> {
         "prefscope": { "step_secs": secs, "median_step_secs": ours, "tokens_per_sec": tokens as f64 / ours },
         "pytorch": torch,
         "ratio": ratio,
+        "losses": losses,
     });
     if json {
         return crate::output::print_json(&report);
@@ -289,5 +305,78 @@ pub fn run(args: &TrainArgs, json: bool) -> anyhow::Result<()> {
         );
         println!("  ratio     {ratio:>8.2}x (pytorch time / prefscope time)");
     }
+    if let Some(rows) = &losses {
+        println!("losses (interleaved, median of {} each):", args.steps);
+        for r in rows {
+            println!(
+                "  {:<13} {:>8.3} s/step {:>9.1} tokens/s  {:>6.3}x sigmoid's tokens/s",
+                r.name, r.median_step_secs, r.tokens_per_sec, r.vs_sigmoid
+            );
+        }
+    }
     Ok(())
+}
+
+/// One objective's timing in `--losses`.
+#[derive(serde::Serialize)]
+struct LossTiming {
+    name: &'static str,
+    median_step_secs: f64,
+    tokens_per_sec: f64,
+    /// tokens/s over sigmoid's, measured in the same rounds.
+    vs_sigmoid: f64,
+}
+
+/// Times sigmoid, sigmoid_norm and TRL's MPO combination on `pairs`, interleaved.
+fn time_losses(
+    model: &dyn PolicyModel,
+    pairs: &[TokenizedPair],
+    args: &TrainArgs,
+    tokens: usize,
+) -> anyhow::Result<Vec<LossTiming>> {
+    let beta = 0.1;
+    let sigmoid = Loss::Sigmoid {
+        beta,
+        label_smoothing: 0.0,
+    };
+    let mpo = Losses::new(vec![
+        Term {
+            loss: sigmoid,
+            weight: 0.8,
+        },
+        Term {
+            loss: Loss::BcoPair { beta },
+            weight: 0.2,
+        },
+        Term {
+            loss: Loss::Sft { beta },
+            weight: 1.0,
+        },
+    ]);
+    let named = [
+        ("sigmoid", Objective::plain(sigmoid)),
+        ("sigmoid_norm", Objective::plain(Loss::SigmoidNorm { beta })),
+        ("mpo", Objective::plain(mpo)),
+    ];
+    let objectives: Vec<Objective> = named.iter().map(|(_, o)| o.clone()).collect();
+    let secs = time_objectives(
+        model,
+        pairs,
+        1,
+        args.steps,
+        args.logit_chunk,
+        args.bf16,
+        &objectives,
+    )?;
+    let medians: Vec<f64> = secs.into_iter().map(median).collect();
+    Ok(named
+        .iter()
+        .zip(&medians)
+        .map(|((name, _), &m)| LossTiming {
+            name,
+            median_step_secs: m,
+            tokens_per_sec: tokens as f64 / m,
+            vs_sigmoid: medians[0] / m,
+        })
+        .collect())
 }
