@@ -6,9 +6,9 @@
 //! out_dir = "runs/demo"
 //! steps = 200
 //! batch_size = 8            # pairs per optimizer step
-//! micro_batch_size = 2      # pairs per forward pass (gradient accumulation: 8 / 2 = 4)
-//! # micro_batch_tokens = 4096  # or: micro-batches by computed positions instead
-//! # packing = true            # padding-free forwards (one row per micro-batch)
+//! # micro_batch_tokens = 4096 # positions per forward pass (default; 0: by micro_batch_size)
+//! # micro_batch_size = 2      # pairs per forward pass when micro_batch_tokens = 0
+//! # packing = true            # padding-free forwards, one row per micro-batch (default)
 //! # group_by_length = true    # padded path: batches of about one length (seeded)
 //! # gradient_checkpointing = true  # keep each layer's input only; recompute in backward
 //! [loss]
@@ -100,25 +100,28 @@ pub struct TrainConfig {
     /// Pairs per optimizer step.
     #[serde(default = "d_batch")]
     pub batch_size: usize,
-    /// Pairs per forward pass; `batch_size` must be a multiple of it.
+    /// Pairs per forward pass when `micro_batch_tokens = 0`; `batch_size` must then be a
+    /// multiple of it.
     #[serde(default = "d_micro")]
     pub micro_batch_size: usize,
-    /// Micro-batches by token budget instead of pair count: each optimizer step's
-    /// `batch_size` pairs (sorted by length within the step) are cut into consecutive
-    /// micro-batches of at most this many computed positions (real tokens when packed, rows x
-    /// longest row when padded; a pair longer than the budget goes alone), and
-    /// `micro_batch_size` is not used. The loss stays a mean over the step's pairs: each
-    /// micro-batch's mean is weighted by its share of them, so the gradient is the
-    /// full batch's, however it is cut (`tests/packing.rs`). The one exception is the
-    /// `sft_alpha` term, a mean over a micro-batch's chosen tokens as TRL's `rpo_alpha` NLL
-    /// is under gradient accumulation: its weighting follows the cut.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub micro_batch_tokens: Option<usize>,
-    /// Padding-free training forwards: a micro-batch's sequences back to back in one row, each
-    /// with its own positions and attention within itself (`prefscope_train::batch::collate_packed`);
-    /// equal to the padded path up to rounding. Off by default: the padded path is the one
-    /// whose numbers older runs and studies were identified by.
-    #[serde(default, skip_serializing_if = "is_false")]
+    /// Micro-batches by token budget (the default, 4096) instead of pair count: each
+    /// optimizer step's `batch_size` pairs (sorted by length within the step) are cut into
+    /// consecutive micro-batches of at most this many computed positions (real tokens when
+    /// packed, rows x longest row when padded; a pair longer than the budget goes alone), and
+    /// `micro_batch_size` is not used; 0 cuts by `micro_batch_size` pairs instead. The loss
+    /// stays a mean over the step's pairs: each micro-batch's mean is weighted by its share of
+    /// them, so the gradient is the full batch's, however it is cut (`tests/packing.rs`). The
+    /// one exception is the `sft_alpha` term (and an `sft` loss term), a mean over a
+    /// micro-batch's chosen tokens as TRL's NLL is under gradient accumulation: its weighting
+    /// follows the cut. 4096 positions hold what the old default of 2 padded pairs at
+    /// `max_length` 1024 held, so peak memory stays that of the old default.
+    #[serde(default = "d_micro_tokens")]
+    pub micro_batch_tokens: usize,
+    /// Padding-free training forwards (the default): a micro-batch's sequences back to back in
+    /// one row, each with its own positions and attention within itself
+    /// (`prefscope_train::batch::collate_packed`); equal to the padded path up to rounding
+    /// (`tests/packing.rs`). `false` pads each micro-batch to its longest sequence.
+    #[serde(default = "d_true")]
     pub packing: bool,
     /// For the padded path: each epoch's order is cut into windows of 50 optimizer batches,
     /// sorted by length within a window, and the window's batches shuffled (seeded), so a
@@ -264,6 +267,9 @@ fn d_batch() -> usize {
 fn d_micro() -> usize {
     2
 }
+fn d_micro_tokens() -> usize {
+    4096
+}
 fn d_max_length() -> usize {
     1024
 }
@@ -323,12 +329,9 @@ impl TrainConfig {
                     .into(),
             );
         }
-        if self.micro_batch_tokens == Some(0) {
-            return bad("micro_batch_tokens must be at least 1".into());
-        }
         if self.batch_size == 0
             || self.micro_batch_size == 0
-            || (self.micro_batch_tokens.is_none()
+            || (self.token_budget().is_none()
                 && !self.batch_size.is_multiple_of(self.micro_batch_size))
         {
             return bad(format!(
@@ -360,6 +363,12 @@ impl TrainConfig {
             }
         }
         Ok(())
+    }
+
+    /// The micro-batches' token budget; `None` for micro-batches of `micro_batch_size` pairs
+    /// (`micro_batch_tokens = 0`).
+    pub fn token_budget(&self) -> Option<usize> {
+        (self.micro_batch_tokens > 0).then_some(self.micro_batch_tokens)
     }
 
     /// The objective (loss, SFT term, WPO).
@@ -437,7 +446,8 @@ mod tests {
     #[test]
     fn bad_values_are_named() {
         let cfg: TrainConfig = toml::from_str(
-            "out_dir = \"x\"\nbatch_size = 6\nmicro_batch_size = 4\n[loss]\ntype = \"ipo\"\nbeta = 0.1\n",
+            "out_dir = \"x\"\nbatch_size = 6\nmicro_batch_size = 4\nmicro_batch_tokens = 0\n\
+             [loss]\ntype = \"ipo\"\nbeta = 0.1\n",
         )
         .unwrap();
         assert!(cfg

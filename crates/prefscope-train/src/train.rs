@@ -360,7 +360,7 @@ fn micro_batches<'a>(
     cfg: &TrainConfig,
     pairs: &[&'a TokenizedPair],
 ) -> Vec<Vec<&'a TokenizedPair>> {
-    let Some(budget) = cfg.micro_batch_tokens else {
+    let Some(budget) = cfg.token_budget() else {
         return micro_batches_by_count(cfg, pairs);
     };
     let t = cfg.truncation();

@@ -410,15 +410,18 @@ fn training_loop_takes_the_same_steps_packed_by_token_budget_or_checkpointed() {
             .collect(),
         eval: vec![],
     };
-    let plain = train(&data, 2, "");
+    // the plain loop: padded micro-batches of micro_batch_size pairs
+    let plain = train(&data, 2, "packing = false\nmicro_batch_tokens = 0");
     assert_eq!(plain[0].padding_avoided, 0.0);
     assert!(plain[0].padding > 0.3, "padding {}", plain[0].padding);
     for extra in [
-        "packing = true",
-        "micro_batch_tokens = 300",
+        // the defaults: packed, micro-batches of 4096 positions
+        "",
+        "packing = true\nmicro_batch_tokens = 0",
+        "packing = false\nmicro_batch_tokens = 300",
         "packing = true\nmicro_batch_tokens = 150",
-        "packing = true\ngradient_checkpointing = true",
-        "gradient_checkpointing = true",
+        "packing = true\nmicro_batch_tokens = 0\ngradient_checkpointing = true",
+        "packing = false\nmicro_batch_tokens = 0\ngradient_checkpointing = true",
     ] {
         let got = train(&data, 2, extra);
         for (g, w) in got.iter().zip(&plain) {
@@ -438,13 +441,13 @@ fn training_loop_takes_the_same_steps_packed_by_token_budget_or_checkpointed() {
             assert_eq!(g.tokens, w.tokens, "{extra}: the same real tokens");
         }
         let first = &got[0];
-        if extra.contains("packing") {
+        if !extra.contains("packing = false") {
             assert_eq!(
                 (first.padding, first.padding_avoided),
                 (0.0, 1.0),
                 "{extra}"
             );
-        } else if extra.contains("micro_batch_tokens") {
+        } else if extra.contains("micro_batch_tokens = 300") {
             assert!(
                 first.padding < plain[0].padding && first.padding_avoided > 0.0,
                 "{extra}: padding {} avoided {}",
