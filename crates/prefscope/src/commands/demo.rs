@@ -98,7 +98,6 @@ const HOLDOUT_SEED: u64 = 20240501;
 fn study_spec(plan: &Plan, jobs: usize) -> SpecFile {
     let mut train = toml::toml! {
         batch_size = 8
-        micro_batch_size = 8
         eval_batch_size = 64
         max_length = 256
         max_prompt_length = 128
