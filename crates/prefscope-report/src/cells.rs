@@ -33,6 +33,9 @@ pub(crate) struct CellData {
     pub sums: Vec<f64>,
     pub n_a: usize,
     pub n_clusters: usize,
+    /// Each cluster's user number ([`PairUsers`]), in cluster order: two cells of one split
+    /// pair up user by user when these are equal.
+    pub users: Vec<u32>,
     /// Whether the baseline quantities are filled (every seed has a baseline that evaluated
     /// every held-out user of the split).
     pub has_baseline: bool,
@@ -337,6 +340,11 @@ pub(crate) fn cell_data(cell: &Cell, pairs: &PairUsers, groups: &Groups) -> Resu
         sums,
         n_a,
         n_clusters,
+        users: users[0]
+            .iter()
+            .chain(users[1].iter())
+            .map(|&(_, u)| u as u32)
+            .collect(),
         has_baseline,
     })
 }

@@ -72,6 +72,10 @@ pub struct EffectsConfig {
     /// Leave out seeds whose group-A or group-B run is missing (listed in
     /// [`crate::Effects::skipped`]) instead of failing.
     pub skip_incomplete: bool,
+    /// The treatment every other one is contrasted with ([`crate::contrasts`]); a study's
+    /// report takes its first treatment when this is not set, `prefscope effects` makes no
+    /// contrasts without it.
+    pub reference_treatment: Option<String>,
 }
 
 impl Default for EffectsConfig {
@@ -94,6 +98,7 @@ impl Default for EffectsConfig {
             max_seeds: 1000,
             min_seeds: 2,
             skip_incomplete: false,
+            reference_treatment: None,
         }
     }
 }

@@ -81,12 +81,14 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use crate::cells::SkippedSeed;
-use crate::cells::{cell_data, cells, credit_at, pairs_at, Cell, CellData, Model, Q};
+use crate::cells::{cell_data, cells, pairs_at, Cell, CellData, Model, Q};
 pub use crate::config::{EffectsConfig, StrengthStat};
+pub use crate::contrasts::ContrastRow;
 use crate::error::{ReportError, Result};
 use crate::nulls::{null_p_values, NullInput, NullP, PSource};
 use crate::permutation::specificity_permutation_p;
 use crate::runs::{PairUsers, RunRecord};
+use crate::seed_stats::{accuracies, seed_stats, Stat};
 use crate::verdict::{self, Evidence, Verdict};
 
 /// One split × treatment × seed.
@@ -256,6 +258,9 @@ pub struct Effects {
     /// Sorted by treatment, split.
     pub summary: Vec<SummaryRow>,
     pub skipped: Vec<SkippedSeed>,
+    /// Each treatment's paired contrast with the reference treatment, per split and question
+    /// (empty without a reference): [`crate::contrasts`].
+    pub contrasts: Vec<ContrastRow>,
 }
 
 /// The draw seed of one split × treatment: splitmix64 of `seed` XOR the 64-bit FNV-1a
@@ -282,67 +287,6 @@ struct CellResult {
     n_train: [Option<usize>; 2],
     p_perm: f64,
     seed: u64,
-}
-
-/// The accuracies of one seed, from its two strata's sums (`s[stratum * Q + quantity]`,
-/// stratum 0 = group A's held-out users, 1 = group B's).
-struct SeedAccuracies {
-    a_on_a: f64,
-    b_on_b: f64,
-    a_on_b: f64,
-    b_on_a: f64,
-    /// Each model on all held-out pairs of the split (both groups' users).
-    a_common: f64,
-    b_common: f64,
-    /// The baseline on each group's users (NaN without one).
-    all_on_a: f64,
-    all_on_b: f64,
-}
-
-fn accuracies(s: &[f64]) -> SeedAccuracies {
-    let acc =
-        |stratum: usize, m: Model| s[stratum * Q + credit_at(m)] / s[stratum * Q + pairs_at(m)];
-    let common =
-        |m: Model| (s[credit_at(m)] + s[Q + credit_at(m)]) / (s[pairs_at(m)] + s[Q + pairs_at(m)]);
-    SeedAccuracies {
-        a_on_a: acc(0, Model::A),
-        b_on_b: acc(1, Model::B),
-        a_on_b: acc(1, Model::A),
-        b_on_a: acc(0, Model::B),
-        a_common: common(Model::A),
-        b_common: common(Model::B),
-        all_on_a: acc(0, Model::Baseline),
-        all_on_b: acc(1, Model::Baseline),
-    }
-}
-
-/// The statistics of a cell, in the order [`seed_stats`] writes them (and
-/// `seed_level_inference` returns their inferences).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stat {
-    Diff = 0,
-    DiffCommon = 1,
-    Specificity = 2,
-    /// Only with a baseline for every seed.
-    AdjustedDiff = 3,
-}
-
-impl Stat {
-    const fn at(self) -> usize {
-        self as usize
-    }
-}
-
-/// diff, diff_common, specificity, and (when `out` has room) adjusted_diff, at their
-/// [`Stat`] places.
-fn seed_stats(s: &[f64], out: &mut [f64]) {
-    let a = accuracies(s);
-    out[Stat::Diff.at()] = a.a_on_a - a.b_on_b;
-    out[Stat::DiffCommon.at()] = a.a_common - a.b_common;
-    out[Stat::Specificity.at()] = (a.a_on_a - a.a_on_b) - (a.b_on_a - a.b_on_b);
-    if out.len() > Stat::AdjustedDiff.at() {
-        out[Stat::AdjustedDiff.at()] = (a.a_on_a - a.all_on_a) - (a.b_on_b - a.all_on_b);
-    }
 }
 
 /// Computes the effects of `runs`. `pairs` gives each evaluated pair's user, `groups` each
@@ -373,11 +317,13 @@ pub fn compute_effects(
         .map(|cell| cell_effects(cell, pairs, groups, config))
         .collect::<Result<_>>()?;
     let summary = summarize(&cells, &results, predictions, config)?;
+    let contrasts = crate::contrasts::contrasts(&cells, pairs, groups, config)?;
     let mut effects = Effects {
         config: config.clone(),
         per_seed: results.into_iter().flat_map(|r| r.rows).collect(),
         summary,
         skipped,
+        contrasts,
     };
     per_seed_sign_verdicts(&mut effects);
     Ok(effects)
@@ -394,6 +340,7 @@ fn cell_effects(
         n_a,
         n_clusters,
         has_baseline,
+        ..
     } = cell_data(cell, pairs, groups)?;
     if config.strength == StrengthStat::AdjustedDiff && !has_baseline {
         return Err(ReportError::Runs(format!(

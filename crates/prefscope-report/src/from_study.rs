@@ -100,6 +100,8 @@ pub fn read_study(
         null_tolerance: study.analysis.null_tolerance / 100.0,
         min_effect: study.analysis.min_effect / 100.0,
         null_pools: data.sized_like.clone(),
+        // every treatment is contrasted with the spec's first (plain DPO in the examples)
+        reference_treatment: (study.treatments.len() > 1).then(|| study.treatments[0].name.clone()),
         ..EffectsConfig::default()
     };
     for s in data.splits.iter().filter(|s| s.def.null_control) {

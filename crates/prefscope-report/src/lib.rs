@@ -44,12 +44,14 @@
 pub mod bench;
 mod cells;
 mod config;
+pub mod contrasts;
 mod effects;
 mod error;
 mod from_study;
 mod nulls;
 mod permutation;
 mod runs;
+mod seed_stats;
 pub mod synthetic;
 pub mod verdict;
 mod write;
@@ -66,8 +68,8 @@ pub mod truth;
 use std::path::{Path, PathBuf};
 
 pub use effects::{
-    cell_seed, compute_effects, EffectRow, Effects, EffectsConfig, Family, Question, SkippedSeed,
-    StatSummary, StrengthStat, SummaryRow,
+    cell_seed, compute_effects, ContrastRow, EffectRow, Effects, EffectsConfig, Family, Question,
+    SkippedSeed, StatSummary, StrengthStat, SummaryRow,
 };
 pub use error::{ReportError, Result};
 pub use from_study::{read_study, StudySource};

@@ -26,12 +26,16 @@ use crate::truth::SplitTruth;
 use crate::verdict::Verdict;
 
 /// The templates, by name: the page, its parts, and the diagnostics' sections.
-const TEMPLATES: [(&str, &str); 10] = [
+const TEMPLATES: [(&str, &str); 11] = [
     ("macros.html", include_str!("../templates/macros.html")),
     ("page.html", include_str!("../templates/page.html")),
     ("headline.html", include_str!("../templates/headline.html")),
     ("summary.html", include_str!("../templates/summary.html")),
     ("truth.html", include_str!("../templates/truth.html")),
+    (
+        "contrasts.html",
+        include_str!("../templates/contrasts.html"),
+    ),
     (
         "provenance.html",
         include_str!("../templates/provenance.html"),
@@ -189,6 +193,9 @@ struct PageContext<'a> {
     multi: bool,
     truth: Option<TruthText>,
     rows: Vec<SummaryCells>,
+    /// Treatment contrasts ([`crate::contrasts`]) and their reference; empty with one treatment.
+    contrasts: Vec<ContrastCells>,
+    reference: String,
     forests: Vec<ForestPlot>,
     seed_strip: Figure,
     heat_maps: Vec<Figure>,
@@ -421,6 +428,11 @@ pub fn render(page: &Page) -> Result<String> {
         multi: multi_treatment(fx),
         truth: truth_text_of(page),
         rows: fx.summary.iter().map(|r| summary_cells(page, r)).collect(),
+        contrasts: fx.contrasts.iter().map(contrast_cells).collect(),
+        reference: fx
+            .contrasts
+            .first()
+            .map_or(String::new(), |c| c.reference.clone()),
         forests: forests(page),
         seed_strip: seed_strip(page),
         heat_maps: heat_maps(page),
@@ -623,6 +635,40 @@ fn ci_text(ci: Option<[f64; 2]>) -> String {
     match ci {
         Some([lo, hi]) => format!("[{} … {}]", pct(lo), pct(hi)),
         None => "(1 seed)".into(),
+    }
+}
+
+/// One contrast row, as the page shows it.
+#[derive(Serialize)]
+struct ContrastCells {
+    split: String,
+    treatment: String,
+    question: &'static str,
+    statistic: &'static str,
+    seeds: usize,
+    change: String,
+    ci: String,
+    p: String,
+    p_holm: String,
+    verdict: &'static str,
+    note: String,
+}
+
+fn contrast_cells(c: &crate::ContrastRow) -> ContrastCells {
+    ContrastCells {
+        split: c.split.clone(),
+        treatment: c.treatment.clone(),
+        question: c.question,
+        statistic: c.statistic,
+        seeds: c.n_seeds,
+        change: pct(c.estimate),
+        ci: c.ci.map_or("–".into(), |[lo, hi]| {
+            format!("[{}, {}]", pct(lo), pct(hi))
+        }),
+        p: pval_opt(c.p_value),
+        p_holm: pval_opt(c.p_holm),
+        verdict: c.verdict,
+        note: c.note.clone(),
     }
 }
 

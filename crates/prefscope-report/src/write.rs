@@ -16,7 +16,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
-use crate::effects::{EffectRow, Effects, Question, StatSummary, SummaryRow};
+use crate::effects::{ContrastRow, EffectRow, Effects, Question, StatSummary, SummaryRow};
 use crate::error::{ReportError, Result};
 
 /// One column's values.
@@ -333,7 +333,67 @@ pub fn summary_text(fx: &Effects) -> String {
         100.0 * fx.config.power,
         100.0 * fx.config.min_effect
     );
+    if !fx.contrasts.is_empty() {
+        let _ = writeln!(
+            out,
+            "\ncontrasts with {} (treatment - reference, paired by seed and held-out user; Holm per treatment and question):",
+            fx.contrasts[0].reference
+        );
+        let _ = writeln!(
+            out,
+            "{:<16} {:<10} {:<9} {:<13} {:>2} {:>8} {:>19} {:>7} {:>7}  {:<12} {}",
+            "split",
+            "treatment",
+            "question",
+            "statistic",
+            "n",
+            "change",
+            "95% CI",
+            "p",
+            "p_adj",
+            "verdict",
+            "note"
+        );
+        for c in &fx.contrasts {
+            let _ = writeln!(
+                out,
+                "{:<16} {:<10} {:<9} {:<13} {:>2} {:>8} {:>19} {:>7} {:>7}  {:<12} {}",
+                c.split,
+                c.treatment,
+                c.question,
+                c.statistic,
+                c.n_seeds,
+                pct(c.estimate),
+                ci(c.ci),
+                p(c.p_value),
+                p(c.p_holm),
+                c.verdict,
+                c.note
+            );
+        }
+    }
     out
+}
+
+/// `contrasts.csv`'s columns: one row per split × treatment × question.
+pub fn contrast_columns(rows: &[ContrastRow]) -> Columns {
+    let f = |g: fn(&ContrastRow) -> Option<f64>| fo(rows, move |r| g(r).filter(|x| x.is_finite()));
+    vec![
+        ("split", s(rows, |r| r.split.clone())),
+        ("treatment", s(rows, |r| r.treatment.clone())),
+        ("reference", s(rows, |r| r.reference.clone())),
+        ("question", s(rows, |r| r.question.to_string())),
+        ("statistic", s(rows, |r| r.statistic.to_string())),
+        ("n_seeds", u(rows, |r| r.n_seeds as u64)),
+        ("estimate", f(|r| Some(r.estimate))),
+        ("ci_low", f(|r| r.ci.map(|c| c[0]))),
+        ("ci_high", f(|r| r.ci.map(|c| c[1]))),
+        ("p_value", f(|r| r.p_value)),
+        ("p_holm", f(|r| r.p_holm)),
+        ("seed_share", f(|r| r.seed_share)),
+        ("verdict", s(rows, |r| r.verdict.to_string())),
+        ("note", s(rows, |r| r.note.clone())),
+    ]
 }
 
 /// A p-value for a terminal: 3 decimals, or scientific below 1e-3.
@@ -399,10 +459,12 @@ pub fn summary_json(effects: &Effects) -> serde_json::Value {
         "summary": effects.summary,
         "effects": effects.per_seed,
         "skipped": effects.skipped,
+        "contrasts": effects.contrasts,
     })
 }
 
-/// Writes the five files into `dir` (created if missing) and returns their paths.
+/// Writes the five files (and `contrasts.csv` when there are contrasts) into `dir` (created if
+/// missing) and returns their paths.
 pub fn write_effects(dir: &Path, effects: &Effects) -> Result<Vec<PathBuf>> {
     let e = effect_columns(&effects.per_seed);
     let s = summary_columns(&effects.summary);
@@ -414,14 +476,17 @@ pub fn write_effects(dir: &Path, effects: &Effects) -> Result<Vec<PathBuf>> {
     prefscope_data::write_bytes_atomic(&out("summary.json"), (json + "\n").as_bytes())?;
     write_parquet(&out("effects.parquet"), &e)?;
     write_parquet(&out("summary.parquet"), &s)?;
-    Ok([
+    let mut names = vec![
         "effects.csv",
         "summary.csv",
         "summary.json",
         "effects.parquet",
         "summary.parquet",
-    ]
-    .iter()
-    .map(|n| out(n))
-    .collect())
+    ];
+    if !effects.contrasts.is_empty() {
+        let c = contrast_columns(&effects.contrasts);
+        prefscope_data::write_bytes_atomic(&out("contrasts.csv"), csv_text(&c).as_bytes())?;
+        names.push("contrasts.csv");
+    }
+    Ok(names.iter().map(|n| out(n)).collect())
 }

@@ -185,3 +185,46 @@ fn text_is_escaped_exactly_once_and_plots_are_inline_svg() {
         "a section was escaped as text"
     );
 }
+
+/// Two treatments: the page gets the contrasts section (treatment minus reference), the
+/// treatment's name escaped once, and `contrasts.csv` beside it. The second treatment's runs
+/// copy the first's outcomes, so every contrast is exactly 0 and not CHANGED.
+#[test]
+fn a_second_treatment_gets_its_contrasts_with_the_reference() {
+    let mut input = study();
+    let copies: Vec<RunFolder> = input
+        .runs
+        .iter()
+        .map(|r| {
+            let mut c = r.clone();
+            c.record.run_id = format!("wpo-{}", r.record.run_id);
+            c.record.treatment = "wpo <i>".into();
+            c
+        })
+        .collect();
+    input.runs.extend(copies);
+    let out = tempfile::tempdir().unwrap();
+    let config = EffectsConfig {
+        resamples: 200,
+        reference_treatment: Some("dpo".into()),
+        ..EffectsConfig::default()
+    };
+    let report = write_study_report(&input, &config, out.path()).unwrap();
+    let html = std::fs::read_to_string(&report.index).unwrap();
+    assert!(html.contains("<h2 id=\"contrasts\">Treatment contrasts</h2>"));
+    assert!(html.contains("<b>dpo</b>"), "the reference is named");
+    let section = &html[html.find("id=\"contrasts\"").unwrap()..];
+    let table = &section[..section.find("</table>").unwrap()];
+    assert_eq!(
+        table.matches("<td class=\"l\">wpo &lt;i&gt;</td>").count(),
+        2
+    );
+    assert_eq!(table.matches("NOT-SHOWN").count(), 2, "{table}");
+    assert_eq!(table.matches("<b>+0.00%</b>").count(), 2, "{table}");
+    let csv = std::fs::read_to_string(out.path().join("contrasts.csv")).unwrap();
+    assert!(
+        csv.starts_with("split,treatment,reference,question,statistic,n_seeds,"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+}

@@ -54,6 +54,10 @@ pub struct Args {
     /// Leave out seeds whose group-A or group-B run is missing instead of failing.
     #[arg(long)]
     pub skip_incomplete: bool,
+    /// Contrast every other treatment with this one, paired by seed and held-out user
+    /// (contrasts.csv; at least 3 shared seeds for an interval and a verdict).
+    #[arg(long)]
+    pub reference_treatment: Option<String>,
 }
 
 fn parse_strength(s: &str) -> Result<StrengthStat, String> {
@@ -92,6 +96,7 @@ impl Args {
             min_effect: self.min_effect / 100.0,
             null_pools,
             skip_incomplete: self.skip_incomplete,
+            reference_treatment: self.reference_treatment.clone(),
             ..EffectsConfig::default()
         })
     }
