@@ -341,7 +341,7 @@ pub fn summary_text(fx: &Effects) -> String {
         );
         let _ = writeln!(
             out,
-            "{:<16} {:<10} {:<9} {:<13} {:>2} {:>8} {:>19} {:>7} {:>7}  {:<12} {}",
+            "{:<16} {:<10} {:<9} {:<13} {:>2} {:>8} {:>19} {:>7} {:>7}  {:<12} note",
             "split",
             "treatment",
             "question",
@@ -352,7 +352,6 @@ pub fn summary_text(fx: &Effects) -> String {
             "p",
             "p_adj",
             "verdict",
-            "note"
         );
         for c in &fx.contrasts {
             let _ = writeln!(
