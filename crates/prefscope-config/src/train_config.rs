@@ -202,6 +202,11 @@ pub struct TrainConfig {
     /// Drop training pairs whose reference mean log-prob per token (chosen or rejected) is
     /// below this value (the support-mismatch filter).
     pub filter_min_ref_mean_logp: Option<f64>,
+    /// Or drop those below this quantile (in (0, 1)) of the run's training pairs' smaller
+    /// reference mean log-prob per token (a study's `pairs.ref_logp_quantile`: the group's
+    /// least likely pairs, whatever the group's level).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter_ref_logp_quantile: Option<f64>,
     #[serde(default)]
     pub optimizer: AdamWConfig,
     #[serde(default)]
@@ -314,6 +319,14 @@ impl TrainConfig {
         self.loss.validate(&self.f_divergence)?;
         validate_ld_alpha(self.ld_alpha)?;
         let bad = |m: String| Err(ConfigError::Invalid(m));
+        if let Some(q) = self.filter_ref_logp_quantile {
+            if !(q > 0.0 && q < 1.0) || self.filter_min_ref_mean_logp.is_some() {
+                return bad(format!(
+                    "filter_ref_logp_quantile must be in (0, 1) and not beside \
+                     filter_min_ref_mean_logp, got {q}"
+                ));
+            }
+        }
         if let Some(r) = self.ref_sync {
             if !(0.0..=1.0).contains(&r.mixup_alpha) || r.every == 0 {
                 return bad(format!(

@@ -37,6 +37,7 @@ mod error;
 mod fingerprint;
 pub mod local;
 pub mod orchestrate;
+pub mod pair_treatment;
 pub mod process;
 pub mod reconcile;
 pub mod run;

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::data::StudyData;
 use crate::error::{Result, StudyError};
+use crate::pair_treatment::{self, PairSelection};
 use crate::spec::Study;
 
 /// The split name of baseline runs.
@@ -41,6 +42,9 @@ pub struct RunSpec {
     pub n_eval: usize,
     /// The model's fingerprint (its files' content).
     pub model: String,
+    /// The treatment's plan-time pair selection; absent (and not in the identity) for none.
+    #[serde(default, skip_serializing_if = "PairSelection::is_none")]
+    pub pairs: PairSelection,
     /// The merged training config of the treatment with this run's seed, as canonical JSON
     /// (`out_dir`, `ref_cache_dir`, `resume`, `stop_after`, `save_final` and `inputs` left
     /// out, i.e. at fixed values: they say where, or what is kept, not what is computed).
@@ -80,6 +84,7 @@ impl RunSpec {
             eval_pairs: self.eval_pairs.clone(),
             n_eval: self.n_eval,
             model: self.model.clone(),
+            pairs: self.pairs.clone(),
             train: serde_json::Value::Null,
         }
     }
@@ -135,6 +140,37 @@ pub fn select(pairs: &[Pair], holdout: &Holdout, target: Option<(&Split, Group)>
             (false, Some((_, g)), Some(Some(pg))) if pg == g => s.train.push(i),
             _ => {}
         }
+    }
+    s
+}
+
+/// [`select`] under a treatment's plan-time pair selection ([`crate::pair_treatment`]): the
+/// training pairs restricted to the listed source models, and with `equal_groups` cut to the
+/// same users and pairs as the split's other group (both groups selected alike). Evaluation
+/// pairs never change, so every treatment is scored on the same held-out pairs.
+pub fn select_treated(
+    pairs: &[Pair],
+    holdout: &Holdout,
+    target: Option<(&Split, Group)>,
+    selection: &PairSelection,
+) -> RunPairs {
+    let of = |target: Option<(&Split, Group)>| {
+        let mut s = select(pairs, holdout, target);
+        if let Some(models) = &selection.source_models {
+            s.train = pair_treatment::from_sources(pairs, &s.train, models);
+        }
+        s
+    };
+    let mut s = of(target);
+    if let (true, Some((split, g))) = (selection.equal_groups, target) {
+        let other = if g == Group::A { Group::B } else { Group::A };
+        let other_train = of(Some((split, other))).train;
+        let seed = pair_treatment::equal_groups_seed(holdout.seed, &split.def.name);
+        let [a, b] = match g {
+            Group::A => pair_treatment::equalize(pairs, &s.train, &other_train, seed),
+            Group::B => pair_treatment::equalize(pairs, &other_train, &s.train, seed),
+        };
+        s.train = if g == Group::A { a } else { b };
     }
     s
 }
@@ -264,64 +300,81 @@ pub struct PlannedRun {
 /// batch is an error naming the split and group.
 pub fn plan(study: &Study, data: &StudyData, model: &str) -> Result<Vec<PlannedRun>> {
     let holdout = study.holdout();
-    let mut cells: Vec<(String, String, RunPairs)> = Vec::new();
-    if study.baseline {
-        cells.push((
-            BASELINE.into(),
-            ALL.into(),
-            select(&data.pairs, &holdout, None),
-        ));
-    }
-    for split in &data.splits {
-        for g in [Group::A, Group::B] {
-            let sel = select(&data.pairs, &holdout, Some((split, g)));
-            cells.push((split.def.name.clone(), g.as_str().into(), sel));
+    // Each treatment's cells: (split, group, selection hashed). Treatments with the same pair
+    // selection share them.
+    type Hashed = (String, String, String, usize, String, usize);
+    let mut by_selection: Vec<(PairSelection, Vec<Hashed>)> = Vec::new();
+    let mut treatment_cells: Vec<usize> = Vec::new();
+    for t in &study.treatments {
+        let selection = t.pairs.selection();
+        if let Some(k) = by_selection.iter().position(|(s, _)| *s == selection) {
+            treatment_cells.push(k);
+            continue;
         }
-    }
-    let min_batch = study
-        .treatments
-        .iter()
-        .map(|t| t.train.batch_size)
-        .max()
-        .unwrap_or(1);
-    for (split, group, sel) in &cells {
-        if sel.train.len() < min_batch {
-            return Err(StudyError::spec(
-                &study.spec_path,
-                format!(
-                    "split {split:?} group {group}: {} training pairs, fewer than one batch ({min_batch})",
-                    sel.train.len()
-                ),
+        let mut cells: Vec<(String, String, RunPairs)> = Vec::new();
+        if study.baseline {
+            cells.push((
+                BASELINE.into(),
+                ALL.into(),
+                select_treated(&data.pairs, &holdout, None, &selection),
             ));
         }
-        if sel.eval.is_empty() {
-            return Err(StudyError::spec(
-                &study.spec_path,
-                format!("split {split:?} group {group}: no held-out pairs to evaluate on"),
-            ));
+        for split in &data.splits {
+            for g in [Group::A, Group::B] {
+                let sel = select_treated(&data.pairs, &holdout, Some((split, g)), &selection);
+                cells.push((split.def.name.clone(), g.as_str().into(), sel));
+            }
         }
+        for (split, group, sel) in &cells {
+            let batch = t.train.batch_size;
+            let (least, what) = if t.pairs.selection().is_none() {
+                (batch, format!("fewer than one batch ({batch})"))
+            } else {
+                let m = t.pairs.min_train_pairs(batch);
+                (m, format!("fewer than pairs.min_train_pairs ({m})"))
+            };
+            if sel.train.len() < least {
+                return Err(StudyError::spec(
+                    &study.spec_path,
+                    format!(
+                        "split {split:?} group {group} treatment {:?}: {} training pairs, {what}",
+                        t.name,
+                        sel.train.len()
+                    ),
+                ));
+            }
+            if sel.eval.is_empty() {
+                return Err(StudyError::spec(
+                    &study.spec_path,
+                    format!("split {split:?} group {group}: no held-out pairs to evaluate on"),
+                ));
+            }
+        }
+        let hashed: Vec<Hashed> = cells
+            .iter()
+            .map(|(split, group, sel)| {
+                (
+                    split.clone(),
+                    group.clone(),
+                    ids_hash(&data.pairs, &sel.train),
+                    sel.train.len(),
+                    ids_hash(&data.pairs, &sel.eval),
+                    sel.eval.len(),
+                )
+            })
+            .collect();
+        treatment_cells.push(by_selection.len());
+        by_selection.push((selection, hashed));
     }
-    let hashed: Vec<(String, String, String, usize, String, usize)> = cells
-        .iter()
-        .map(|(split, group, sel)| {
-            (
-                split.clone(),
-                group.clone(),
-                ids_hash(&data.pairs, &sel.train),
-                sel.train.len(),
-                ids_hash(&data.pairs, &sel.eval),
-                sel.eval.len(),
-            )
-        })
-        .collect();
     let mut runs = Vec::new();
     for &seed in &study.seeds {
-        for t in &study.treatments {
+        for (t, &k) in study.treatments.iter().zip(&treatment_cells) {
+            let (selection, hashed) = &by_selection[k];
             let train = identity_config(&t.train, seed);
             // The train config is most of a spec's text: canonicalise it once per seed and
             // treatment, not once per run (10,000 runs: the plan's main cost).
             let train_text = canonical_json(&train);
-            for (split, group, train_pairs, n_train, eval_pairs, n_eval) in &hashed {
+            for (split, group, train_pairs, n_train, eval_pairs, n_eval) in hashed {
                 let spec = RunSpec {
                     split: split.clone(),
                     group: group.clone(),
@@ -334,6 +387,7 @@ pub fn plan(study: &Study, data: &StudyData, model: &str) -> Result<Vec<PlannedR
                     eval_pairs: eval_pairs.clone(),
                     n_eval: *n_eval,
                     model: model.to_string(),
+                    pairs: selection.clone(),
                     train: train.clone(),
                 };
                 runs.push(PlannedRun {
@@ -433,6 +487,10 @@ mod tests {
                 eval_pairs: "e".into(),
                 n_eval: 2,
                 model: "m".into(),
+                pairs: crate::pair_treatment::PairSelection {
+                    source_models: Some(vec!["\"train\":null".into()]),
+                    equal_groups: true,
+                },
                 train: train.clone(),
             };
             assert_eq!(

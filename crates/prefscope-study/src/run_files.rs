@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::StudyData;
 use crate::error::{Result, StudyError};
-use crate::run::{select, RunPairs, RunSpec, BASELINE};
+use crate::run::{select_treated, RunPairs, RunSpec, BASELINE};
 use crate::spec::Study;
 
 /// `runs/<id>/spec.json`: the run's [`RunSpec`], written when the run is first claimed.
@@ -75,11 +75,11 @@ pub fn read_result(run_dir: &Path) -> Option<RunResult> {
 }
 
 /// The pairs a run trains and evaluates on: its split and group's selection (the baseline's
-/// when the run is one).
+/// when the run is one), under the pair selection its spec records.
 pub fn run_pairs(data: &StudyData, study: &Study, spec: &RunSpec) -> Result<RunPairs> {
     let holdout = spec.holdout;
     if spec.split == BASELINE {
-        return Ok(select(&data.pairs, &holdout, None));
+        return Ok(select_treated(&data.pairs, &holdout, None, &spec.pairs));
     }
     let split = data.split(&spec.split).ok_or_else(|| {
         StudyError::spec(
@@ -100,7 +100,12 @@ pub fn run_pairs(data: &StudyData, study: &Study, spec: &RunSpec) -> Result<RunP
             ))
         }
     };
-    Ok(select(&data.pairs, &holdout, Some((split, group))))
+    Ok(select_treated(
+        &data.pairs,
+        &holdout,
+        Some((split, group)),
+        &spec.pairs,
+    ))
 }
 
 /// Checkpoints go once a run is done. (Final weights are written only when the study keeps

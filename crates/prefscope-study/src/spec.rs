@@ -29,6 +29,7 @@ use prefscope_data::{KindFilter, SplitDef, SplitSpec};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, StudyError};
+use crate::pair_treatment::PairTreatment;
 
 /// A parsed, checked study spec with every path resolved.
 #[derive(Debug, Clone)]
@@ -71,6 +72,8 @@ pub fn is_random_split_name(name: &str) -> bool {
 pub struct Treatment {
     pub name: String,
     pub train: TrainConfig,
+    /// Which training pairs it keeps ([`crate::pair_treatment`]).
+    pub pairs: PairTreatment,
 }
 
 /// `[data]`: where the pairs come from and how evaluation users are held out.
@@ -277,6 +280,13 @@ pub struct TreatmentSpec {
     pub name: String,
     #[serde(default)]
     pub train: toml::Table,
+    /// The treatment's pair selection and filters ([`crate::pair_treatment`]).
+    #[serde(default, skip_serializing_if = "is_default_pairs")]
+    pub pairs: PairTreatment,
+}
+
+fn is_default_pairs(p: &PairTreatment) -> bool {
+    *p == PairTreatment::default()
 }
 
 impl Study {
@@ -408,6 +418,7 @@ impl Study {
             vec![TreatmentSpec {
                 name: "dpo".into(),
                 train: toml::Table::new(),
+                pairs: PairTreatment::default(),
             }]
         } else {
             raw.treatment
@@ -428,8 +439,23 @@ impl Study {
                     return Err(err(format!("{at}: train.{key} is set by the study")));
                 }
             }
+            t.pairs.check().map_err(|m| err(format!("{at}: {m}")))?;
             let mut merged = raw.train.clone();
             merge(&mut merged, t.train);
+            // the log-prob filters need the reference model: the worker applies them
+            for (key, value) in [
+                ("filter_min_ref_mean_logp", t.pairs.min_ref_logp_per_token),
+                ("filter_ref_logp_quantile", t.pairs.ref_logp_quantile),
+            ] {
+                if let Some(v) = value {
+                    if merged.contains_key(key) {
+                        return Err(err(format!(
+                            "{at}: train.{key} and the pairs table's log-prob filter are set both"
+                        )));
+                    }
+                    merged.insert(key.into(), toml::Value::Float(v));
+                }
+            }
             merged.insert("out_dir".into(), toml::Value::String(".".into()));
             let train: TrainConfig = toml::Value::Table(merged)
                 .try_into()
@@ -440,6 +466,7 @@ impl Study {
             treatments.push(Treatment {
                 name: t.name,
                 train,
+                pairs: t.pairs,
             });
         }
 

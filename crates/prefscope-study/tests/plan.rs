@@ -284,3 +284,101 @@ fn random_splits_are_sized_like_the_real_ones_and_planned_as_splits() {
         "{err}"
     );
 }
+
+/// Pair treatments ([`prefscope_study::pair_treatment`]): a source-fixed treatment trains only
+/// on pairs both of whose responses come from the listed model; equal groups give a split's
+/// two groups the same number of pairs (of the same number of users before the pair draw);
+/// each gets RunIds of its own and records its selection, the plain treatment's runs record
+/// none; the worker's selection (`run_pairs`) is the plan's, pair for pair; evaluation pairs
+/// never change; and a selection that leaves a group too few pairs is an error naming the
+/// split, group, treatment and count.
+#[test]
+fn pair_treatments_select_training_pairs_with_ids_of_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, data0, _) = plan(dir.path(), "");
+    // the model that wrote most within-model pairs
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for p in data0
+        .pairs
+        .iter()
+        .filter(|p| p.chosen_model == p.rejected_model)
+    {
+        *counts.entry(p.chosen_model.as_str()).or_default() += 1;
+    }
+    let top = counts
+        .iter()
+        .max_by_key(|(m, n)| (**n, *m))
+        .unwrap()
+        .0
+        .to_string();
+    let extra = format!(
+        "[[treatment]]\nname = \"dpo\"\n[[treatment]]\nname = \"fixed\"\npairs = {{ source_models = [\"{top}\"], min_train_pairs = 1 }}\n\
+         [[treatment]]\nname = \"equal\"\npairs = {{ equal_groups = true, min_train_pairs = 4 }}\n"
+    );
+    let dir2 = tempfile::tempdir().unwrap();
+    let (study, data, runs) = plan(dir2.path(), &extra);
+    let of = |t: &str, split: &str, group: &str| {
+        runs.iter()
+            .find(|r| {
+                r.spec.treatment == t
+                    && r.spec.split == split
+                    && r.spec.group == group
+                    && r.spec.seed == 1
+            })
+            .unwrap()
+    };
+    for r in &runs {
+        let sel = prefscope_study::run_files::run_pairs(&data, &study, &r.spec).unwrap();
+        assert_eq!(
+            prefscope_study::run::ids_hash(&data.pairs, &sel.train),
+            r.spec.train_pairs
+        );
+        assert_eq!(sel.train.len(), r.spec.n_train);
+        assert_eq!(
+            r.spec.eval_pairs,
+            of("dpo", &r.spec.split, &r.spec.group).spec.eval_pairs
+        );
+        if r.spec.treatment == "fixed" {
+            assert!(
+                sel.train
+                    .iter()
+                    .all(|&i| data.pairs[i].chosen_model == top
+                        && data.pairs[i].rejected_model == top)
+            );
+        }
+    }
+    for split in ["age", "region"] {
+        for group in ["A", "B"] {
+            let (plain, fixed) = (of("dpo", split, group), of("fixed", split, group));
+            assert!(fixed.spec.n_train < plain.spec.n_train && fixed.spec.n_train > 0);
+            assert_ne!(fixed.id, plain.id);
+            assert!(plain.spec.pairs.is_none() && !fixed.spec.pairs.is_none());
+        }
+        let (a, b) = (of("equal", split, "A"), of("equal", split, "B"));
+        assert_eq!(a.spec.n_train, b.spec.n_train, "{split}: equal groups");
+        let plain = [
+            of("dpo", split, "A").spec.n_train,
+            of("dpo", split, "B").spec.n_train,
+        ];
+        assert!(a.spec.n_train <= plain[0].min(plain[1]));
+    }
+    // the baseline keeps every user under equal groups
+    assert_eq!(
+        of("equal", "baseline", "all").spec.n_train,
+        of("dpo", "baseline", "all").spec.n_train
+    );
+
+    // a model that wrote nothing: the guard names split, group, treatment and count
+    let bad = "[[treatment]]\nname = \"none\"\npairs = { source_models = [\"no-such-model\"] }\n";
+    let text = spec_text(&fixture_model(), 120, bad);
+    let dir3 = tempfile::tempdir().unwrap();
+    let s = Study::from_file(&write_spec(dir3.path(), &text)).unwrap();
+    let d = StudyData::load(&s).unwrap();
+    let e = plan_study(&s, &d).unwrap_err().to_string();
+    assert!(
+        e.contains("treatment \"none\"")
+            && e.contains("0 training pairs")
+            && e.contains("min_train_pairs (40)"),
+        "{e}"
+    );
+}

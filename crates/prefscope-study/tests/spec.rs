@@ -263,3 +263,34 @@ fn spec_file_round_trips_through_toml() {
         assert_eq!(format!("{a:?}"), format!("{b:?}"), "{}", path.display());
     }
 }
+
+/// A treatment's `pairs` table: the log-prob filters become the worker's training filters (in
+/// the run's identity through its config); bad values and unknown keys name themselves.
+#[test]
+fn pair_treatment_tables_are_read_and_checked() {
+    let s = parse(
+        "[[treatment]]\nname = \"dpo\"\n[[treatment]]\nname = \"support\"\npairs = { ref_logp_quantile = 0.25 }\n\
+         [[treatment]]\nname = \"floor\"\npairs = { min_ref_logp_per_token = -3.5, equal_groups = true }\n",
+    )
+    .unwrap();
+    assert_eq!(s.treatments[0].train.filter_ref_logp_quantile, None);
+    assert_eq!(s.treatments[1].train.filter_ref_logp_quantile, Some(0.25));
+    assert_eq!(s.treatments[2].train.filter_min_ref_mean_logp, Some(-3.5));
+    assert!(s.treatments[2].pairs.equal_groups);
+    for (extra, want) in [
+        ("pairs = { bogus = 1 }", "bogus"),
+        ("pairs = { ref_logp_quantile = 1.5 }", "ref_logp_quantile"),
+        ("pairs = { source_models = [] }", "source_models"),
+        (
+            "pairs = { ref_logp_quantile = 0.2, min_ref_logp_per_token = -3.0 }",
+            "use one",
+        ),
+        (
+            "pairs = { ref_logp_quantile = 0.2 }\ntrain = { filter_ref_logp_quantile = 0.3 }",
+            "set both",
+        ),
+    ] {
+        let e = parse(&format!("[[treatment]]\nname = \"x\"\n{extra}\n")).unwrap_err();
+        assert!(e.contains(want), "{extra}: {e}");
+    }
+}

@@ -132,8 +132,11 @@ pub fn run_until(
 
     // ---- reference log-probs (the model as loaded), then the pairs we train on
     let refs = reference_logps(cfg, model, data, on)?;
+    // the support-mismatch filter: keep a pair unless a response's reference log-prob per
+    // token is below the threshold
+    let threshold = support_threshold(cfg, &data.train, &refs);
     let train_idx: Vec<usize> = (0..data.train.len())
-        .filter(|&i| keep_pair(cfg, &refs[&data.train[i].pair_id]))
+        .filter(|&i| threshold.is_none_or(|t| ref_support(&refs[&data.train[i].pair_id]) >= t))
         .collect();
     if train_idx.is_empty() {
         return Err(TrainError::Input(
@@ -532,14 +535,30 @@ fn score_options(cfg: &TrainConfig, model: &dyn PolicyModel, per_token: bool) ->
     }
 }
 
-/// The support-mismatch filter: keep a pair unless a reference mean log-prob per token is
-/// below the threshold.
-fn keep_pair(cfg: &TrainConfig, r: &RefLogps) -> bool {
-    let Some(min) = cfg.filter_min_ref_mean_logp else {
-        return true;
-    };
+/// A pair's support score: the smaller of its two responses' reference log-probs per token.
+fn ref_support(r: &RefLogps) -> f64 {
     let mean = |s: f32, n: u32| s as f64 / n.max(1) as f64;
-    mean(r.chosen, r.chosen_tokens) >= min && mean(r.rejected, r.rejected_tokens) >= min
+    mean(r.chosen, r.chosen_tokens).min(mean(r.rejected, r.rejected_tokens))
+}
+
+/// The support-mismatch filter's threshold: `filter_min_ref_mean_logp`, or the
+/// `filter_ref_logp_quantile` quantile of the training pairs' support scores (type 7, as
+/// numpy's default); `None` keeps every pair.
+fn support_threshold(
+    cfg: &TrainConfig,
+    train: &[TokenizedPair],
+    refs: &HashMap<String, RefLogps>,
+) -> Option<f64> {
+    if let Some(min) = cfg.filter_min_ref_mean_logp {
+        return Some(min);
+    }
+    let q = cfg.filter_ref_logp_quantile?;
+    let mut scores: Vec<f64> = train
+        .iter()
+        .map(|p| ref_support(&refs[&p.pair_id]))
+        .collect();
+    scores.sort_by(f64::total_cmp);
+    prefscope_stats::quantile_sorted(&scores, q).ok()
 }
 
 fn evaluate(

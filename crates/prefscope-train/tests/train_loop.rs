@@ -249,6 +249,17 @@ fn reference_cache_is_reused_and_filter_drops_pairs() {
     .unwrap();
     assert_eq!(computed2, 0, "second run recomputed reference log-probs");
     assert_eq!((s.filtered_pairs, s.train_pairs), (4, 4));
+    // the same cut as a quantile of the run's own pairs (a study's pairs.ref_logp_quantile):
+    // below the 0.4-quantile of 8 distinct scores lie 3 pairs (positions 0..2.8)
+    let out3 = tempfile::tempdir().unwrap();
+    let mut cfg3 = config(out3.path(), 1);
+    cfg3.ref_cache_dir = Some(cache.path().to_path_buf());
+    cfg3.filter_ref_logp_quantile = Some(0.4);
+    cfg3.validate().unwrap();
+    let s = prefscope_train::run(&cfg3, &model(), &d, &mut |_| {}).unwrap();
+    assert_eq!((s.filtered_pairs, s.train_pairs), (3, 5));
+    cfg3.filter_min_ref_mean_logp = Some(-1.0);
+    assert!(cfg3.validate().is_err(), "two filters at once");
 }
 
 #[test]
