@@ -69,6 +69,29 @@ fn binomial_band_is_the_stated_one() {
     assert_eq!(binomial_band(2000, 0.95), (1867, 1931));
 }
 
+/// One statistic's null calibration over replications, from each replication's p-value and
+/// interval: its line for the report, and whether the counts below α and α/8 and of intervals
+/// covering 0 all lie inside their 99.9% binomial bands.
+fn null_calibration(label: String, p_ci: &[(f64, [f64; 2])]) -> (String, bool) {
+    let n = p_ci.len();
+    let below = |a: f64| p_ci.iter().filter(|(p, _)| *p < a).count();
+    let (k_a, k_t) = (below(0.05), below(0.05 / 8.0));
+    let covered = p_ci
+        .iter()
+        .filter(|(_, [lo, hi])| *lo <= 0.0 && 0.0 <= *hi)
+        .count();
+    let inside = |k: usize, rate: f64| {
+        let (lo, hi) = binomial_band(n, rate);
+        (lo..=hi).contains(&k)
+    };
+    let ok = inside(k_a, 0.05) && inside(k_t, 0.05 / 8.0) && inside(covered, 0.95);
+    let line = format!(
+        "{label}: p<.05 {k_a}, p<.05/8 {k_t}, covered {covered}{}",
+        if ok { "" } else { "  <-- FAILS" }
+    );
+    (line, ok)
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum World {
     Training,
@@ -161,26 +184,16 @@ fn null_splits_are_detected_at_the_nominal_rate_in_the_tail_at_every_seed_count(
                 }),
                 ("specificity", &|r: &SummaryRow| r.specificity.clone()),
             ] {
-                let stats: Vec<_> = rows.iter().map(stat).collect();
-                let at = |a: f64| stats.iter().filter(|s| s.p_seed.unwrap() < a).count();
-                let (k_a, k_t) = (at(0.05), at(0.05 / 8.0));
-                let covered = stats
+                let p_ci: Vec<(f64, [f64; 2])> = rows
                     .iter()
-                    .filter(|s| {
-                        let [lo, hi] = s.ci.unwrap();
-                        lo <= 0.0 && 0.0 <= hi
-                    })
-                    .count();
+                    .map(stat)
+                    .map(|s| (s.p_seed.unwrap(), s.ci.unwrap()))
+                    .collect();
                 // Calibrated: inside the two-sided band of the nominal rate, in both worlds at
                 // every seed count.
-                let ok = (lo_a..=hi_a).contains(&k_a)
-                    && (lo_t..=hi_t).contains(&k_t)
-                    && (lo_c..=hi_c).contains(&covered);
+                let (line, ok) = null_calibration(format!("{world:?} S={seeds} {name}"), &p_ci);
                 failed |= !ok;
-                report.push(format!(
-                    "{world:?} S={seeds} {name}: p<.05 {k_a}, p<.05/8 {k_t}, covered {covered}{}",
-                    if ok { "" } else { "  <-- FAILS" }
-                ));
+                report.push(line);
             }
         }
     }
@@ -489,23 +502,13 @@ fn a_treatment_identical_to_the_reference_is_a_calibrated_null_contrast() {
                 assert!(stats
                     .iter()
                     .all(|c| c.n_seeds == seeds && c.treatment == "wpo"));
-                let at = |a: f64| stats.iter().filter(|c| c.p_value.unwrap() < a).count();
-                let (k_a, k_t) = (at(0.05), at(0.05 / 8.0));
-                let covered = stats
+                let p_ci: Vec<(f64, [f64; 2])> = stats
                     .iter()
-                    .filter(|c| {
-                        let [lo, hi] = c.ci.unwrap();
-                        lo <= 0.0 && 0.0 <= hi
-                    })
-                    .count();
-                let ok = (lo_a..=hi_a).contains(&k_a)
-                    && (lo_t..=hi_t).contains(&k_t)
-                    && (lo_c..=hi_c).contains(&covered);
+                    .map(|c| (c.p_value.unwrap(), c.ci.unwrap()))
+                    .collect();
+                let (line, ok) = null_calibration(format!("{world:?} S={seeds} {question}"), &p_ci);
                 failed |= !ok;
-                report.push(format!(
-                    "{world:?} S={seeds} {question}: p<.05 {k_a}, p<.05/8 {k_t}, covered {covered}{}",
-                    if ok { "" } else { "  <-- FAILS" }
-                ));
+                report.push(line);
             }
         }
     }

@@ -60,6 +60,17 @@ fn params(m: &TinyLm) -> Vec<(String, Tensor)> {
     v
 }
 
+/// The reference cache's file (one model, one precision: one file).
+fn cache_file(cache: &Path) -> std::path::PathBuf {
+    let files: Vec<_> = std::fs::read_dir(cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().unwrap() == "jsonl")
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    files[0].clone()
+}
+
 #[test]
 fn learns_a_planted_preference() {
     let _lock = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
@@ -218,11 +229,7 @@ fn reference_cache_is_reused_and_filter_drops_pairs() {
     let mut cfg2 = config(out2.path(), 1);
     cfg2.ref_cache_dir = Some(cache.path().to_path_buf());
     // threshold: the median over train pairs of min(chosen, rejected) reference mean log-prob
-    let file = std::fs::read_dir(cache.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().unwrap() == "jsonl")
-        .unwrap();
+    let file = cache_file(cache.path());
     let mut mins: Vec<f64> = std::fs::read_to_string(file)
         .unwrap()
         .lines()
@@ -489,11 +496,7 @@ fn ld_dpo_rescores_reference_values_cached_without_tails() {
     let mut cfg = config(out.path(), 0);
     cfg.ref_cache_dir = Some(cache.path().to_path_buf());
     prefscope_train::run(&cfg, &model(), &d, &mut |_| {}).unwrap();
-    let file = std::fs::read_dir(cache.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().unwrap() == "jsonl")
-        .unwrap();
+    let file = cache_file(cache.path());
     // the cache as an older prefscope wrote it: no tails
     let old: String = std::fs::read_to_string(&file)
         .unwrap()
@@ -608,13 +611,12 @@ fn tr_dpo_run(
     (losses, params(&m))
 }
 
+/// Lines of the reference cache's one file.
 fn cache_lines(cache: &Path) -> usize {
-    std::fs::read_dir(cache)
+    std::fs::read_to_string(cache_file(cache))
         .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().unwrap() == "jsonl")
-        .map(|p| std::fs::read_to_string(p).unwrap().lines().count())
-        .sum()
+        .lines()
+        .count()
 }
 
 /// TR-DPO: with mixup 1 the reference becomes the policy at each sync, so the step after a
