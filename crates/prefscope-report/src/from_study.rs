@@ -44,6 +44,7 @@ pub fn read_study(
     let study = Study::from_toml(&spec_text, spec)?;
     let data = StudyData::load(&study)?;
     let plan = plan_study(&study, &data)?;
+    let selections = prefscope_study::run::selection_counts(&study, &data);
     let store_path = study.store_path();
     if !store_path.is_file() {
         return Err(ReportError::Runs(format!(
@@ -121,6 +122,7 @@ pub fn read_study(
         predictions_path: predictions.map(Path::to_path_buf),
         truth,
         permutation_seed: study.data.holdout_seed,
+        selections,
     };
     Ok(StudySource {
         input,

@@ -26,7 +26,7 @@ use crate::truth::SplitTruth;
 use crate::verdict::Verdict;
 
 /// The templates, by name: the page, its parts, and the diagnostics' sections.
-const TEMPLATES: [(&str, &str); 11] = [
+const TEMPLATES: [(&str, &str); 12] = [
     ("macros.html", include_str!("../templates/macros.html")),
     ("page.html", include_str!("../templates/page.html")),
     ("headline.html", include_str!("../templates/headline.html")),
@@ -35,6 +35,10 @@ const TEMPLATES: [(&str, &str); 11] = [
     (
         "contrasts.html",
         include_str!("../templates/contrasts.html"),
+    ),
+    (
+        "pair_treatments.html",
+        include_str!("../templates/pair_treatments.html"),
     ),
     (
         "provenance.html",
@@ -196,6 +200,8 @@ struct PageContext<'a> {
     /// Treatment contrasts ([`crate::contrasts`]) and their reference; empty with one treatment.
     contrasts: Vec<ContrastCells>,
     reference: String,
+    /// Pair treatments' kept and lost pairs ([`StudyRuns::selections`]).
+    selections: Vec<SelectionCells<'a>>,
     forests: Vec<ForestPlot>,
     seed_strip: Figure,
     heat_maps: Vec<Figure>,
@@ -429,6 +435,19 @@ pub fn render(page: &Page) -> Result<String> {
         truth: truth_text_of(page),
         rows: fx.summary.iter().map(|r| summary_cells(page, r)).collect(),
         contrasts: fx.contrasts.iter().map(contrast_cells).collect(),
+        selections: input
+            .selections
+            .iter()
+            .map(|r| SelectionCells {
+                row: r,
+                lost: r
+                    .lost_by_model
+                    .iter()
+                    .map(|(m, n)| format!("{m} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+            .collect(),
         reference: fx
             .contrasts
             .first()
@@ -636,6 +655,14 @@ fn ci_text(ci: Option<[f64; 2]>) -> String {
         Some([lo, hi]) => format!("[{} … {}]", pct(lo), pct(hi)),
         None => "(1 seed)".into(),
     }
+}
+
+/// One pair treatment's counts for a group, with its lost pairs by model in words.
+#[derive(Serialize)]
+struct SelectionCells<'a> {
+    #[serde(flatten)]
+    row: &'a prefscope_study::pair_treatment::SelectionCount,
+    lost: String,
 }
 
 /// One contrast row, as the page shows it.

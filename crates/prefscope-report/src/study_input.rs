@@ -101,6 +101,9 @@ pub struct StudyRuns {
     pub truth: Option<Truth>,
     /// Seed of the diagnostics' permutation tests (the study's hold-out seed).
     pub permutation_seed: u64,
+    /// What each pair treatment kept and lost of each group's training pairs (empty without
+    /// pair treatments).
+    pub selections: Vec<prefscope_study::pair_treatment::SelectionCount>,
 }
 
 #[derive(Deserialize)]

@@ -56,6 +56,13 @@ pub fn write_study_report(
     write_groups_csv(&groups_csv, input)?;
     files.push(groups_csv);
 
+    if !input.selections.is_empty() {
+        let path = out.join("pair_treatments.csv");
+        let text = crate::write::csv_text(&crate::write::selection_columns(&input.selections));
+        prefscope_data::write_bytes_atomic(&path, text.as_bytes())?;
+        files.push(path);
+    }
+
     let diag = diagnostics::diagnose(input, &effects, config)?;
     files.extend(diag.write_tables(out)?);
 

@@ -374,6 +374,30 @@ pub fn summary_text(fx: &Effects) -> String {
     out
 }
 
+/// `pair_treatments.csv`'s columns: one row per treatment × split × group; the lost pairs by
+/// source model as `model:count` joined by `;`.
+pub fn selection_columns(rows: &[prefscope_study::pair_treatment::SelectionCount]) -> Columns {
+    vec![
+        ("treatment", s(rows, |r| r.treatment.clone())),
+        ("split", s(rows, |r| r.split.clone())),
+        ("group", s(rows, |r| r.group.clone())),
+        ("pairs_kept", u(rows, |r| r.pairs_kept as u64)),
+        ("pairs_lost", u(rows, |r| r.pairs_lost as u64)),
+        ("users_kept", u(rows, |r| r.users_kept as u64)),
+        ("users_lost", u(rows, |r| r.users_lost as u64)),
+        (
+            "lost_by_model",
+            s(rows, |r| {
+                r.lost_by_model
+                    .iter()
+                    .map(|(m, n)| format!("{m}:{n}"))
+                    .collect::<Vec<_>>()
+                    .join(";")
+            }),
+        ),
+    ]
+}
+
 /// `contrasts.csv`'s columns: one row per split × treatment × question.
 pub fn contrast_columns(rows: &[ContrastRow]) -> Columns {
     let f = |g: fn(&ContrastRow) -> Option<f64>| fo(rows, move |r| g(r).filter(|x| x.is_finite()));

@@ -170,6 +170,7 @@ fn study(w: &World, hetero_a: &Hetero) -> StudyRuns {
         predictions_path: None,
         truth: None,
         permutation_seed: 1,
+        selections: vec![],
     }
 }
 

@@ -130,6 +130,7 @@ fn study() -> StudyRuns {
         predictions_path: None,
         truth: None,
         permutation_seed: 1,
+        selections: vec![],
     }
 }
 
@@ -203,6 +204,16 @@ fn a_second_treatment_gets_its_contrasts_with_the_reference() {
         })
         .collect();
     input.runs.extend(copies);
+    input.selections = vec![prefscope_study::pair_treatment::SelectionCount {
+        treatment: "wpo <i>".into(),
+        split: SPLIT.into(),
+        group: "A".into(),
+        pairs_kept: 40,
+        pairs_lost: 10,
+        users_kept: 8,
+        users_lost: 2,
+        lost_by_model: vec![("m<2>".into(), 10)],
+    }];
     let out = tempfile::tempdir().unwrap();
     let config = EffectsConfig {
         resamples: 200,
@@ -221,6 +232,20 @@ fn a_second_treatment_gets_its_contrasts_with_the_reference() {
     );
     assert_eq!(table.matches("NOT-SHOWN").count(), 2, "{table}");
     assert_eq!(table.matches("<b>+0.00%</b>").count(), 2, "{table}");
+    // the pair treatment's counts: a section of their own, escaped, and their table
+    let section = &html[html.find("id=\"pair-treatments\"").unwrap()..];
+    let table = &section[..section.find("</table>").unwrap()];
+    assert!(
+        table.contains(
+            "<td>40</td><td>10</td><td>8</td><td>2</td><td class=\"l\">m&lt;2&gt; 10</td>"
+        ),
+        "{table}"
+    );
+    let kept = std::fs::read_to_string(out.path().join("pair_treatments.csv")).unwrap();
+    assert_eq!(
+        kept.lines().nth(1).unwrap(),
+        "wpo <i>,age <script> & co,A,40,10,8,2,m<2>:10"
+    );
     let csv = std::fs::read_to_string(out.path().join("contrasts.csv")).unwrap();
     assert!(
         csv.starts_with("split,treatment,reference,question,statistic,n_seeds,"),

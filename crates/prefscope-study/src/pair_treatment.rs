@@ -171,6 +171,61 @@ pub fn equal_groups_seed(holdout_seed: u64, split: &str) -> u64 {
     h
 }
 
+/// What a treatment's plan-time selection kept of one group's training pairs, beside the
+/// plain selection (every pair of the group's non-held-out users).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SelectionCount {
+    pub treatment: String,
+    pub split: String,
+    pub group: String,
+    pub pairs_kept: usize,
+    pub pairs_lost: usize,
+    pub users_kept: usize,
+    pub users_lost: usize,
+    /// Lost pairs by source model, most first (a pair counts for each distinct model in it).
+    pub lost_by_model: Vec<(String, usize)>,
+}
+
+/// [`SelectionCount`]s of `kept` against `plain` (indices into `pairs`).
+pub fn selection_count(
+    pairs: &[Pair],
+    plain: &[usize],
+    kept: &[usize],
+    labels: (&str, &str, &str),
+) -> SelectionCount {
+    let keep: HashSet<usize> = kept.iter().copied().collect();
+    let users = |idx: &mut dyn Iterator<Item = usize>| {
+        idx.map(|i| pairs[i].user_id.as_str())
+            .collect::<HashSet<_>>()
+            .len()
+    };
+    let all_users = users(&mut plain.iter().copied());
+    let users_kept = users(&mut kept.iter().copied());
+    let mut by_model: BTreeMap<&str, usize> = BTreeMap::new();
+    for &i in plain.iter().filter(|i| !keep.contains(i)) {
+        let p = &pairs[i];
+        *by_model.entry(p.chosen_model.as_str()).or_default() += 1;
+        if p.rejected_model != p.chosen_model {
+            *by_model.entry(p.rejected_model.as_str()).or_default() += 1;
+        }
+    }
+    let mut lost_by_model: Vec<(String, usize)> = by_model
+        .into_iter()
+        .map(|(m, n)| (m.to_string(), n))
+        .collect();
+    lost_by_model.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    SelectionCount {
+        treatment: labels.0.into(),
+        split: labels.1.into(),
+        group: labels.2.into(),
+        pairs_kept: kept.len(),
+        pairs_lost: plain.len() - kept.len(),
+        users_kept,
+        users_lost: all_users - users_kept,
+        lost_by_model,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

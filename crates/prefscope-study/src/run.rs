@@ -175,6 +175,42 @@ pub fn select_treated(
     s
 }
 
+/// Per treatment with a plan-time pair selection, per split and group (the baseline too): the
+/// training pairs and users it kept and lost against the plain selection, and the lost pairs'
+/// source models ([`pair_treatment::SelectionCount`]). Treatments without one give no rows.
+pub fn selection_counts(study: &Study, data: &StudyData) -> Vec<pair_treatment::SelectionCount> {
+    let holdout = study.holdout();
+    let mut rows = Vec::new();
+    for t in &study.treatments {
+        let selection = t.pairs.selection();
+        if selection.is_none() {
+            continue;
+        }
+        let mut targets: Vec<Option<(&Split, Group)>> = Vec::new();
+        if study.baseline {
+            targets.push(None);
+        }
+        for split in &data.splits {
+            targets.extend([Some((split, Group::A)), Some((split, Group::B))]);
+        }
+        for target in targets {
+            let plain = select(&data.pairs, &holdout, target).train;
+            let kept = select_treated(&data.pairs, &holdout, target, &selection).train;
+            let (split, group) = match target {
+                None => (BASELINE.to_string(), ALL),
+                Some((s, g)) => (s.def.name.clone(), g.as_str()),
+            };
+            rows.push(pair_treatment::selection_count(
+                &data.pairs,
+                &plain,
+                &kept,
+                (&t.name, &split, group),
+            ));
+        }
+    }
+    rows
+}
+
 /// Whether a pair is held out: its user is (the one hold-out function, `prefscope splits`'),
 /// or, for pairs without a user (imported generic pair files), the pair itself by its id.
 pub fn is_eval_pair(holdout: &Holdout, pair: &Pair) -> bool {

@@ -362,6 +362,25 @@ fn pair_treatments_select_training_pairs_with_ids_of_their_own() {
         ];
         assert!(a.spec.n_train <= plain[0].min(plain[1]));
     }
+    // what each selection kept and lost, per group: the plan's counts, and (within-model pairs)
+    // lost pairs only from the other models, each counted once
+    let counts = prefscope_study::run::selection_counts(&study, &data);
+    assert_eq!(
+        counts.len(),
+        2 * 5,
+        "two treatments with selections x 5 cells"
+    );
+    for c in &counts {
+        let run = of(&c.treatment, &c.split, &c.group);
+        let plain = of("dpo", &c.split, &c.group);
+        assert_eq!(c.pairs_kept, run.spec.n_train, "{c:?}");
+        assert_eq!(c.pairs_kept + c.pairs_lost, plain.spec.n_train, "{c:?}");
+        if c.treatment == "fixed" {
+            assert!(c.lost_by_model.iter().all(|(m, _)| *m != top), "{c:?}");
+            let lost: usize = c.lost_by_model.iter().map(|(_, n)| n).sum();
+            assert_eq!(lost, c.pairs_lost, "{c:?}");
+        }
+    }
     // the baseline keeps every user under equal groups
     assert_eq!(
         of("equal", "baseline", "all").spec.n_train,
