@@ -341,7 +341,7 @@ pub fn summary_text(fx: &Effects) -> String {
         );
         let _ = writeln!(
             out,
-            "{:<16} {:<10} {:<9} {:<13} {:>2} {:>8} {:>19} {:>7} {:>7}  {:<12} note",
+            "{:<16} {:<12} {:<9} {:<13} {:>2} {:>8} {:>19} {:>7} {:>7}  {:<12} note",
             "split",
             "treatment",
             "question",
@@ -356,7 +356,7 @@ pub fn summary_text(fx: &Effects) -> String {
         for c in &fx.contrasts {
             let _ = writeln!(
                 out,
-                "{:<16} {:<10} {:<9} {:<13} {:>2} {:>8} {:>19} {:>7} {:>7}  {:<12} {}",
+                "{:<16} {:<12} {:<9} {:<13} {:>2} {:>8} {:>19} {:>7} {:>7}  {:<12} {}",
                 c.split,
                 c.treatment,
                 c.question,

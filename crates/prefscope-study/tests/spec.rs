@@ -231,6 +231,27 @@ fn example_specs_parse() {
     assert_eq!(v4.executor.slurm.gres.as_deref(), Some("gpu:1"));
     assert_eq!(cpu.treatments[0].train.loss, v4.treatments[0].train.loss);
     assert_eq!(cpu.holdout(), v4.holdout());
+    // one spec per open question: study-cpu's data, model and training, plain DPO as the
+    // reference treatment, and the treatment of the question
+    for (file, treated) in [
+        ("study-source-fixed.toml", "source-fixed"),
+        ("study-wpo.toml", "wpo"),
+        ("study-filtering.toml", "on-support"),
+    ] {
+        let q = Study::from_file(&dir.join(file)).unwrap();
+        let names: Vec<&str> = q.treatments.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["dpo", treated], "{file}");
+        assert_eq!(q.treatments[0].train, cpu.treatments[0].train, "{file}");
+        let differs = q.treatments[1].train != q.treatments[0].train
+            || q.treatments[1].pairs != q.treatments[0].pairs;
+        assert!(differs, "{file}: the treatment changes nothing");
+        assert_eq!(
+            (q.holdout(), &q.seeds),
+            (cpu.holdout(), &cpu.seeds),
+            "{file}"
+        );
+        assert_eq!(q.data.prism, cpu.data.prism, "{file}");
+    }
 }
 
 /// A spec written from a [`SpecFile`] (as `prefscope demo` writes its study) reads back as the
@@ -239,14 +260,20 @@ fn example_specs_parse() {
 fn spec_file_round_trips_through_toml() {
     use prefscope_study::spec::SpecFile;
     let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
-    let mut texts: Vec<(std::path::PathBuf, String)> = ["study-cpu.toml", "study-v4-slurm.toml"]
-        .iter()
-        .map(|f| {
-            let p = examples.join(f);
-            let t = std::fs::read_to_string(&p).unwrap();
-            (p, t)
-        })
-        .collect();
+    let mut texts: Vec<(std::path::PathBuf, String)> = [
+        "study-cpu.toml",
+        "study-v4-slurm.toml",
+        "study-source-fixed.toml",
+        "study-wpo.toml",
+        "study-filtering.toml",
+    ]
+    .iter()
+    .map(|f| {
+        let p = examples.join(f);
+        let t = std::fs::read_to_string(&p).unwrap();
+        (p, t)
+    })
+    .collect();
     let with_treatments = spec_text(
         &fixture_model(),
         50,
