@@ -363,7 +363,7 @@ pub fn plan(study: &Study, data: &StudyData, model: &str) -> Result<Vec<PlannedR
         }
         for (split, group, sel) in &cells {
             let batch = t.train.batch_size;
-            let (least, what) = if t.pairs.selection().is_none() {
+            let (least, what) = if selection.is_none() {
                 (batch, format!("fewer than one batch ({batch})"))
             } else {
                 let m = t.pairs.min_train_pairs(batch);
